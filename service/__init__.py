@@ -1,0 +1,1 @@
+"""aidmesh service: the HTTP API, domain commands and persistence of the mutual-aid network."""

@@ -1,0 +1,18 @@
+"""Names of the events aidmesh records, in the past tense, one per kind of change."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    INCIDENT_DECLARED = "incident.declared"
+    INCIDENT_CLOSED = "incident.closed"
+    REQUEST_RAISED = "request.raised"
+    REQUEST_ESCALATED = "request.escalated"
+    REQUEST_CANCELLED = "request.cancelled"
+    REQUEST_EXPIRED = "request.expired"
+    REQUEST_FULFILLED = "request.fulfilled"
+    CLAIM_MADE = "claim.made"
+    CLAIM_CHANGED = "claim.changed"
+    CLAIM_REMINDER = "claim.reminder"

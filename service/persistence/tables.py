@@ -1,0 +1,203 @@
+"""The tables of aidmesh (SQLModel). Rules live in `service.domain`; these are rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from service.persistence.columns import UTCDateTime
+
+
+def _utc(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+class Network(SQLModel, table=True):
+    __tablename__ = "networks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    created_at: datetime = _utc()
+
+
+class City(SQLModel, table=True):
+    __tablename__ = "cities"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    lat: float
+    lon: float
+    contact_email: str | None = Field(default=None, max_length=254)
+    created_at: datetime = _utc()
+
+
+class NetworkMembership(SQLModel, table=True):
+    __tablename__ = "network_memberships"
+
+    network_id: int = Field(foreign_key="networks.id", primary_key=True)
+    city_id: int = Field(foreign_key="cities.id", primary_key=True, index=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("role in ('admin','manager','responder','observer')", name="ck_token_role"),
+        CheckConstraint("(role = 'admin') or (city_id is not null)", name="ck_token_city"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(max_length=16)
+    role: str = Field(max_length=16)
+    city_id: int | None = Field(default=None, foreign_key="cities.id")
+    label: str = Field(default="", max_length=200)
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(default=None)
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint("status in ('active','closed')", name="ck_incident_status"),
+        CheckConstraint("last_seq >= 0", name="ck_incident_seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    city_id: int = Field(foreign_key="cities.id", index=True)
+    incident_type: str = Field(max_length=64)
+    title: str = Field(max_length=200)
+    severity: str = Field(max_length=16)
+    description: str = Field(default="", max_length=5000)
+    lat: float
+    lon: float
+    playbook: str | None = Field(default=None, max_length=64)
+    exercise: bool = False
+    status: str = Field(default="active", max_length=16, index=True)
+    # The last event seq handed out; bumped under this row's lock.
+    last_seq: int = 0
+    ring0_radius_km: float
+    ring_intervals_s: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+    claim_acceptance_timeout_s: int
+    declared_by_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
+    declared_at: datetime = _utc()
+    closed_at: datetime | None = _utc(default=None)
+
+
+class AidRequest(SQLModel, table=True):
+    __tablename__ = "aid_requests"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="ck_request_quantity"),
+        CheckConstraint(
+            "claimed_quantity >= 0 and claimed_quantity <= quantity", name="ck_request_claimed"
+        ),
+        CheckConstraint(
+            "delivered_quantity >= 0 and delivered_quantity <= claimed_quantity",
+            name="ck_request_delivered",
+        ),
+        CheckConstraint("ring >= 0 and ring <= 2", name="ck_request_ring"),
+        Index("ix_aid_requests_due", "status", "next_escalation_at"),
+        Index("ix_aid_requests_needed_by", "status", "needed_by"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    city_id: int = Field(foreign_key="cities.id")
+    kind: str = Field(max_length=16)
+    resource: str = Field(max_length=64)
+    quantity: int
+    claimed_quantity: int = 0
+    delivered_quantity: int = 0
+    priority: str = Field(max_length=16)
+    needed_by: datetime | None = _utc(default=None)
+    report_to: str = Field(default="", max_length=500)
+    notes: str = Field(default="", max_length=2000)
+    status: str = Field(default="open", max_length=24)
+    ring: int = 0
+    ring_entered_at: datetime = _utc()
+    next_escalation_at: datetime | None = _utc(default=None)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class RequestTarget(SQLModel, table=True):
+    """A city a request can reach, with the innermost ring that reaches it."""
+
+    __tablename__ = "request_targets"
+    __table_args__ = (Index("ix_request_targets_city", "city_id", "ring"),)
+
+    request_id: int = Field(foreign_key="aid_requests.id", primary_key=True)
+    city_id: int = Field(foreign_key="cities.id", primary_key=True)
+    ring: int
+    distance_km: float
+
+
+class Claim(SQLModel, table=True):
+    __tablename__ = "claims"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="ck_claim_quantity"),
+        UniqueConstraint("city_id", "idempotency_key", name="uq_claim_idempotency"),
+        Index("ix_claims_status_expires", "status", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="aid_requests.id", index=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    city_id: int = Field(foreign_key="cities.id", index=True)
+    quantity: int
+    status: str = Field(default="claimed", max_length=16)
+    note: str = Field(default="", max_length=2000)
+    answer: str | None = Field(default=None, max_length=20000)
+    idempotency_key: str = Field(max_length=200)
+    body_fingerprint: str = Field(max_length=64)
+    claimed_by_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    # A claim still `claimed` at this time expires and gives its quantity back.
+    expires_at: datetime | None = _utc(default=None)
+    # When the requesting manager was reminded that this claim awaits acceptance.
+    reminded_at: datetime | None = _utc(default=None)
+
+
+class Event(SQLModel, table=True):
+    """One recorded change: the outbox row, the audit trail and the replay source."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("incident_id", "seq", name="uq_event_incident_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=36, unique=True)
+    incident_id: int = Field(foreign_key="incidents.id")
+    seq: int
+    type: str = Field(max_length=40)
+    occurred_at: datetime = _utc()
+    actor_token_id: int | None = Field(default=None)
+    actor_city_id: int | None = Field(default=None)
+    actor_role: str = Field(max_length=16)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # {"cities": inboxes it concerns, "viewers": cities that could see the incident}.
+    audience: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+
+
+class CityPlaybook(SQLModel, table=True):
+    """A city's own playbook for an incident type; it takes precedence over the stock one."""
+
+    __tablename__ = "city_playbooks"
+    __table_args__ = (UniqueConstraint("city_id", "incident_type", name="uq_city_playbook"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    city_id: int = Field(foreign_key="cities.id", index=True)
+    incident_type: str = Field(max_length=64)
+    source: str = Field(max_length=200_000)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()

@@ -1,0 +1,75 @@
+"""Runtime settings, read from the environment (and `.env`) when the app is created.
+
+Nothing reads them at import time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a running aidmesh replica.
+
+    `DATABASE_URL` and `REDIS_URL` are read without the `AIDMESH_` prefix because
+    every hosting platform sets them under those names.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AIDMESH_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./var/aidmesh.db",
+        validation_alias=AliasChoices("DATABASE_URL", "AIDMESH_DATABASE_URL"),
+    )
+    # The pub/sub channel replicas of one deployment share. Pub/sub ignores Redis
+    # database numbers, so by default the channel names the database of REDIS_URL.
+    bus_channel: str | None = None
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "AIDMESH_REDIS_URL")
+    )
+    data_dir: Path = Path("./var")
+    # With no REDIS_URL: start the embedded redis-server (True) or use an in-process bus.
+    embedded_redis: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    # Targeting and escalation defaults (a playbook overrides them).
+    default_ring0_radius_km: float = 50.0
+    default_ring_intervals: tuple[timedelta, ...] = (timedelta(minutes=30), timedelta(hours=2))
+    default_claim_acceptance_timeout: timedelta = timedelta(minutes=30)
+
+    # Database pool: sized for the threadpool that runs commands.
+    db_pool_size: int = 20
+    db_pool_timeout_s: float = 5.0
+    db_statement_timeout_ms: int = 10_000
+
+    # Websocket gateway.
+    allowed_origins: list[str] = Field(default_factory=list)
+    ws_max_message_bytes: int = 64 * 1024
+    ws_max_subscriptions: int = 100
+    ws_queue_size: int = 1024
+    ws_heartbeat_s: float = 20.0
+    ws_ticket_ttl_s: float = 60.0
+    replay_window: int = 10_000
+    gap_poll_interval_s: float = 0.5
+
+    # Scheduler sweeps.
+    scheduler_enabled: bool = True
+    sweep_interval_s: float = 5.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, url: str) -> str:
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
