@@ -1,0 +1,64 @@
+"""The event bus interface and its in-process implementation.
+
+A bus carries serialised events from the replica that committed them to every
+replica's gateway. It is the fast path, never the record: delivery is at most
+once, so listeners notice gaps (and reconnects, via `on_reconnect`) and fill
+them from the events table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[bytes], None]
+
+
+class EventBus(Protocol):
+    """Five verbs: start, close, publish, add a listener, learn of a reconnect."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, message: bytes) -> None:
+        """Send one serialised event to every replica's listeners (at most once)."""
+        ...
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(message)` in the event loop for every message received."""
+        ...
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` after the bus recovered from a lost connection."""
+        ...
+
+
+class InMemoryBus:
+    """One process, no network: publish calls every listener directly."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._reconnect: list[Callable[[], None]] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._listeners.clear()
+
+    async def publish(self, message: bytes) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(message)
+            except Exception:
+                log.exception("bus listener failed")
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        self._reconnect.append(callback)

@@ -1,0 +1,452 @@
+"""The websocket gateway of one replica: connections, scopes, ordered gap-free fan-out.
+
+Each event arrives once per replica (from the bus, or from the events table when
+a gap is noticed), is serialised once, and the same text is handed to every
+matching connection through its bounded queue. Fan-out never awaits a socket:
+a connection whose queue is full is closed with a reason and resumes later.
+
+Per incident the gateway dispatches seqs strictly in order. A seq that skips
+ahead (a lost publish, a Redis restart) holds the incident back while the
+missing events are read from the store; a periodic poll catches events whose
+publish never happened at all (a crash between commit and publish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+
+from realtime import metrics
+from realtime.envelope import encode
+
+log = logging.getLogger(__name__)
+
+_SCOPE = re.compile(r"^(?:(incident|city):([1-9][0-9]{0,9})|(board))$")
+
+# Close codes sent to clients.
+CLOSE_SLOW_CONSUMER = 1013  # try again later: resume with your last seqs
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    kind: str  # "incident" | "city" | "board"
+    id: int | None = None
+
+    @classmethod
+    def parse(cls, text: object) -> Scope:
+        if not isinstance(text, str):
+            raise ValueError("a scope is a string like 'incident:12', 'city:3' or 'board'")
+        match = _SCOPE.match(text)
+        if match is None:
+            raise ValueError(
+                f"unknown scope {text[:40]!r}: use 'incident:<id>', 'city:<id>' or 'board'"
+            )
+        if match.group(3):
+            return cls("board")
+        return cls(match.group(1), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return self.kind if self.id is None else f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who holds a connection, as the gateway needs to know it."""
+
+    role: str
+    city_id: int | None
+    token_id: int | None
+    is_admin: bool = False
+    can_command: bool = False
+
+
+class EventStore(Protocol):
+    """The durable record the gateway fills gaps from (the events table)."""
+
+    async def last_seqs(self) -> dict[int, int]:
+        """Every incident's newest seq."""
+        ...
+
+    async def events_after(self, incident_id: int, after: int) -> list[dict[str, Any]]:
+        """Events of the incident with seq > after, in order, as JSON-ready dicts."""
+        ...
+
+
+class Connection:
+    """One client: its scopes, what it was last sent per incident, a bounded backlog.
+
+    A send to a socket whose peer keeps up completes without suspending, so the
+    dispatcher runs it at once, in place: no task and no queue per delivery. Only
+    when a send suspends (the peer's buffer is full) does a task finish it, and
+    what arrives meanwhile waits in the backlog behind it; a full backlog drops
+    the client as a slow consumer.
+    """
+
+    def __init__(
+        self,
+        viewer: Viewer,
+        send: Callable[[str], Coroutine[Any, Any, None]],
+        close: Callable[[int, str], Coroutine[Any, Any, None]],
+        *,
+        queue_size: int = 1024,
+        pending_limit: int = 10_000,
+    ) -> None:
+        self.viewer = viewer
+        self.scopes: set[Scope] = set()
+        self.last_sent: dict[int, int] = {}
+        self.pending: list[tuple[int, int, str]] | None = None
+        self.closed_reason: str | None = None
+        self._send = send
+        self._close = close
+        self._pending_limit = pending_limit
+        self._backlog: deque[str] = deque()
+        self._backlog_limit = queue_size
+        self._busy = False  # a send is suspended, or the backlog is being drained
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._drainer: asyncio.Task[None] | None = None
+
+    def deliver(self, incident_id: int, seq: int, text: str) -> None:
+        """Hand one event to this connection without waiting (called by the dispatcher)."""
+        if self.closed_reason is not None:
+            return
+        if self.pending is not None:
+            if len(self.pending) >= self._pending_limit:
+                self.drop(CLOSE_SLOW_CONSUMER, "too many events during replay; resume again")
+                return
+            self.pending.append((incident_id, seq, text))
+            return
+        last = self.last_sent.get(incident_id)
+        if last is not None and seq <= last:
+            return
+        if not self._offer(text):
+            return
+        self.last_sent[incident_id] = seq
+        metrics.EVENTS_FANNED_OUT.inc()
+
+    def send_control(self, message: dict[str, Any]) -> None:
+        self._offer(orjson.dumps(message).decode())
+
+    def send_text_control(self, text: str) -> None:
+        self._offer(text)
+
+    async def send_now(self, message: dict[str, Any] | str) -> None:
+        """Send with back-pressure: for replies and replay, paced by this client alone."""
+        text = message if isinstance(message, str) else orjson.dumps(message).decode()
+        while self._busy:
+            await self._idle.wait()
+        if self.closed_reason is not None:
+            return
+        self._busy = True
+        self._idle.clear()
+        try:
+            await self._send(text)
+        except Exception as exc:
+            self._broken(exc)
+        finally:
+            self._settle()
+
+    def _offer(self, text: str) -> bool:
+        if self.closed_reason is not None:
+            return False
+        if self._busy:
+            if len(self._backlog) >= self._backlog_limit:
+                metrics.SLOW_CONSUMERS.inc()
+                self.drop(
+                    CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume from your last seqs"
+                )
+                return False
+            self._backlog.append(text)
+            return True
+        coro = self._send(text)
+        try:
+            suspended_on = coro.send(None)
+        except StopIteration:
+            return True
+        except Exception as exc:
+            self._broken(exc)
+            return False
+        self._busy = True
+        self._idle.clear()
+        self._drainer = asyncio.get_running_loop().create_task(
+            self._drain(_Resumed(coro, suspended_on))
+        )
+        return True
+
+    async def _drain(self, suspended: _Resumed) -> None:
+        try:
+            await suspended
+            while self._backlog and self.closed_reason is None:
+                await self._send(self._backlog.popleft())
+        except Exception as exc:
+            self._broken(exc)
+        finally:
+            self._drainer = None
+            self._settle()
+
+    def _settle(self) -> None:
+        """After a send: drain what queued behind it, or become idle."""
+        if self._backlog and self.closed_reason is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain(_Resumed.done()))
+            return
+        self._backlog.clear()
+        self._busy = False
+        self._idle.set()
+
+    def _broken(self, exc: Exception) -> None:
+        if self.closed_reason is None:
+            self.closed_reason = f"send failed: {type(exc).__name__}"
+            log.info("websocket of %s/%s gone: %s", self.viewer.role, self.viewer.city_id, exc)
+
+    def start_replay(self) -> None:
+        self.pending = []
+
+    async def finish_replay(self) -> None:
+        """Go live: send what arrived during the replay that the replay did not cover."""
+        pending, self.pending = self.pending or [], None
+        for incident_id, seq, text in pending:
+            self.deliver(incident_id, seq, text)
+
+    def drop(self, code: int, reason: str) -> None:
+        if self.closed_reason is not None:
+            return
+        self.closed_reason = reason
+        log.info("closing websocket of %s/%s: %s", self.viewer.role, self.viewer.city_id, reason)
+        asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    def stop(self) -> None:
+        """The socket is gone: stop any send still waiting on it."""
+        self.closed_reason = self.closed_reason or "closed"
+        if self._drainer is not None:
+            self._drainer.cancel()
+
+
+class _Resumed:
+    """The rest of a coroutine that was started by hand and suspended, as an awaitable,
+    so that a task can finish it (what Python 3.12 calls eager task execution)."""
+
+    __slots__ = ("_coro", "_suspended_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, None] | None, suspended_on: Any) -> None:
+        self._coro = coro
+        self._suspended_on = suspended_on
+
+    @classmethod
+    def done(cls) -> _Resumed:
+        return cls(None, None)
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waiting_on = self._coro, self._suspended_on
+        if coro is None:
+            return
+        while True:
+            try:
+                value = yield waiting_on
+            except BaseException as exc:  # cancellation included: hand it to the coroutine
+                try:
+                    waiting_on = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting_on = coro.send(value)
+                except StopIteration:
+                    return
+
+
+@dataclass
+class _Incident:
+    seen: int = 0
+    filling: bool = False
+    held: list[tuple[int, dict[str, Any], str]] = field(default_factory=list)
+    behind_since_poll: bool = False
+
+
+class Gateway:
+    def __init__(self, store: EventStore, *, gap_poll_interval_s: float = 0.5) -> None:
+        self.store = store
+        self.gap_poll_interval_s = gap_poll_interval_s
+        self.connections: set[Connection] = set()
+        self._by_incident: dict[int, set[Connection]] = {}
+        self._by_city: dict[int, set[Connection]] = {}
+        self._board_all: set[Connection] = set()
+        self._board_by_city: dict[int, set[Connection]] = {}
+        self._incidents: dict[int, _Incident] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._poller: asyncio.Task[None] | None = None
+
+    # Lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        for incident_id, last in (await self.store.last_seqs()).items():
+            self._incidents[incident_id] = _Incident(seen=last)
+        self._poller = asyncio.create_task(self._poll(), name="gateway-gap-poll")
+
+    async def close(self) -> None:
+        tasks = [*self._tasks, *([self._poller] if self._poller else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # Connections -----------------------------------------------------------------
+
+    def attach(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        metrics.CONNECTED.set(len(self.connections))
+
+    def detach(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        for scope in list(conn.scopes):
+            self.unsubscribe(conn, scope)
+        metrics.CONNECTED.set(len(self.connections))
+
+    def subscribe(self, conn: Connection, scope: Scope) -> None:
+        conn.scopes.add(scope)
+        self._index(conn, scope).add(conn)
+
+    def unsubscribe(self, conn: Connection, scope: Scope) -> None:
+        conn.scopes.discard(scope)
+        self._index(conn, scope).discard(conn)
+
+    def _index(self, conn: Connection, scope: Scope) -> set[Connection]:
+        if scope.kind == "incident":
+            assert scope.id is not None
+            return self._by_incident.setdefault(scope.id, set())
+        if scope.kind == "city":
+            assert scope.id is not None
+            return self._by_city.setdefault(scope.id, set())
+        if conn.viewer.is_admin or conn.viewer.city_id is None:
+            return self._board_all
+        return self._board_by_city.setdefault(conn.viewer.city_id, set())
+
+    # Incoming events ---------------------------------------------------------------
+
+    def on_bus_message(self, message: bytes) -> None:
+        """The bus listener: parse once, then accept in per-incident seq order."""
+        metrics.EVENTS_RECEIVED.inc()
+        try:
+            envelope = orjson.loads(message)
+            event = envelope["event"]
+            incident_id, seq = int(event["incident_id"]), int(event["seq"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("dropping a malformed bus message (%d bytes)", len(message))
+            return
+        text = message.decode() if isinstance(message, bytes) else str(message)
+        self._accept(incident_id, seq, event, text)
+
+    def on_bus_reconnect(self) -> None:
+        """After a lost bus connection, anything may have been missed: check every incident."""
+        self._spawn(self._check_all(force=True))
+
+    def _accept(self, incident_id: int, seq: int, event: dict[str, Any], text: str) -> None:
+        state = self._incidents.setdefault(incident_id, _Incident())
+        if state.filling:
+            state.held.append((seq, event, text))
+            return
+        if seq <= state.seen:
+            return
+        if seq == state.seen + 1:
+            self._dispatch(incident_id, seq, event, text)
+            return
+        state.filling = True
+        state.held.append((seq, event, text))
+        self._spawn(self._fill(incident_id))
+
+    async def _fill(self, incident_id: int) -> None:
+        state = self._incidents[incident_id]
+        try:
+            for _attempt in range(5):
+                events = await self.store.events_after(incident_id, state.seen)
+                for event in events:
+                    seq = int(event["seq"])
+                    if seq == state.seen + 1:
+                        metrics.GAP_FILLED.inc()
+                        self._dispatch(incident_id, seq, event, encode(event).decode())
+                held, state.held = sorted(state.held, key=lambda h: h[0]), []
+                for seq, event, text in held:
+                    if seq == state.seen + 1:
+                        self._dispatch(incident_id, seq, event, text)
+                    elif seq > state.seen + 1:
+                        state.held.append((seq, event, text))
+                if not state.held:
+                    return
+                await asyncio.sleep(0.05)
+            log.error(
+                "incident %d: could not fill up to seq %d from the store; the poll retries",
+                incident_id,
+                state.held[-1][0],
+            )
+            state.held.clear()
+        except Exception:
+            log.exception("gap fill of incident %d failed; the poll retries", incident_id)
+        finally:
+            state.filling = False
+
+    def _dispatch(self, incident_id: int, seq: int, event: dict[str, Any], text: str) -> None:
+        self._incidents[incident_id].seen = seq
+        audience = event.get("audience") or {}
+        targets = set(self._by_incident.get(incident_id, ()))
+        for city_id in audience.get("cities", ()):
+            targets |= self._by_city.get(city_id, set())
+        targets |= self._board_all
+        for city_id in audience.get("viewers", ()):
+            targets |= self._board_by_city.get(city_id, set())
+        for conn in targets:
+            conn.deliver(incident_id, seq, text)
+        _observe_latency(event)
+
+    # The safety net -------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.gap_poll_interval_s)
+            try:
+                await self._check_all(force=False)
+            except Exception as exc:
+                log.warning("gap poll failed: %s", exc)
+
+    async def _check_all(self, *, force: bool) -> None:
+        """Fill every incident whose stored seq is ahead of what was dispatched.
+
+        Unless forced, an incident must be behind on two polls in a row, so an
+        event whose publish is merely in flight is not read twice.
+        """
+        for incident_id, last in (await self.store.last_seqs()).items():
+            state = self._incidents.setdefault(incident_id, _Incident())
+            if last <= state.seen or state.filling:
+                state.behind_since_poll = False
+                continue
+            if force or state.behind_since_poll:
+                state.filling = True
+                self._spawn(self._fill(incident_id))
+            state.behind_since_poll = not force
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _observe_latency(event: dict[str, Any]) -> None:
+    occurred = event.get("occurred_at")
+    if not isinstance(occurred, str):
+        return
+    try:
+        at = datetime.fromisoformat(occurred).timestamp()
+    except ValueError:
+        return
+    metrics.FANOUT_LATENCY.observe(max(0.0, time.time() - at))

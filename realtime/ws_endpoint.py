@@ -1,0 +1,386 @@
+"""The `/ws` endpoint: handshake checks, authentication, then a reader, a writer and a heartbeat.
+
+Protocol (JSON text frames; every client op may carry a `ref` echoed in its reply):
+
+    → {"op": "auth", "token": "amk_…"}              (unless connected with ?ticket=…)
+    ← {"type": "welcome", "role": …, "city_id": …}
+    → {"op": "subscribe", "scopes": ["incident:12", "city:3", "board"], "since": {"12": 40}}
+    ← replayed events, or {"type": "reset", "incident_id": 12, "last_seq": …, "snapshot": {…}}
+    ← {"type": "subscribed", "scopes": [...]}, then live {"type": "event", "event": {…}}
+    → {"op": "claim", "request_id": 5, "quantity": 2, "idempotency_key": "…"}
+    → {"op": "claim_status", "claim_id": 9, "status": "en_route"}
+    ← {"type": "ack", "status": 201, "result": {…}} or {"type": "error", "status": 409, "detail": …}
+
+With `since`, every incident in the scopes is replayed from the seq given (0 when
+absent) before live events flow; without it, only live events are sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol
+
+import orjson
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as ASGIScope
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from realtime.gateway import (
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    Connection,
+    Gateway,
+    Scope,
+    Viewer,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Authority(Protocol):
+    """What the gateway asks of the service: who is this, may they, what did they miss, do this."""
+
+    async def authenticate(self, token: str | None, ticket: str | None) -> Viewer | None: ...
+
+    async def authorize(self, viewer: Viewer, scope: Scope) -> tuple[int, str] | None:
+        """None when allowed, else (status, detail)."""
+        ...
+
+    async def replay(
+        self, viewer: Viewer, scopes: set[Scope], since: dict[int, int]
+    ) -> list[dict[str, Any]]:
+        """Messages to send before going live: events in order, or resets with snapshots."""
+        ...
+
+    async def command(self, viewer: Viewer, op: str, message: dict[str, Any]) -> dict[str, Any]:
+        """Run a command op; the reply is an `ack` or an `error` message."""
+        ...
+
+
+class Limits:
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int = 64 * 1024,
+        max_subscriptions: int = 100,
+        queue_size: int = 1024,
+        heartbeat_s: float = 20.0,
+        auth_timeout_s: float = 10.0,
+        messages_per_s: float = 50.0,
+        message_burst: int = 200,
+        allowed_origins: tuple[str, ...] = (),
+    ) -> None:
+        self.max_message_bytes = max_message_bytes
+        self.max_subscriptions = max_subscriptions
+        self.queue_size = queue_size
+        self.heartbeat_s = heartbeat_s
+        self.auth_timeout_s = auth_timeout_s
+        self.messages_per_s = messages_per_s
+        self.message_burst = message_burst
+        self.allowed_origins = allowed_origins
+
+
+def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
+    """Browsers send Origin; other clients do not. Same-origin pages and listed origins pass."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    if origin in allowed or "*" in allowed:
+        return True
+    host = websocket.headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+class _Bucket:
+    """A token bucket: `rate` messages per second with `burst` in hand."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def error(status: int, detail: Any, ref: Any = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "error", "status": status, "detail": detail}
+    if ref is not None:
+        message["ref"] = ref
+    return message
+
+
+class WebsocketEndpoint:
+    def __init__(self, gateway: Gateway, authority: Authority, limits: Limits) -> None:
+        self.gateway = gateway
+        self.authority = authority
+        self.limits = limits
+        self._heartbeats: asyncio.Task[None] | None = None
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        if not origin_allowed(websocket, self.limits.allowed_origins):
+            # Refused before accept: the browser sees a failed handshake (HTTP 403).
+            await websocket.close(code=CLOSE_POLICY, reason="origin not allowed")
+            return
+        ticket = websocket.query_params.get("ticket")
+        viewer = None
+        if ticket is not None:
+            viewer = await self.authority.authenticate(None, ticket)
+            if viewer is None:
+                await websocket.close(code=CLOSE_POLICY, reason="invalid or used ticket")
+                return
+        await websocket.accept()
+        if viewer is None:
+            viewer = await self._first_message_auth(websocket)
+            if viewer is None:
+                return
+        await self._serve(websocket, viewer)
+
+    async def _first_message_auth(self, websocket: WebSocket) -> Viewer | None:
+        try:
+            async with asyncio.timeout(self.limits.auth_timeout_s):
+                raw = await websocket.receive_text()
+        except (TimeoutError, WebSocketDisconnect, KeyError, RuntimeError):
+            await _close(websocket, CLOSE_POLICY, "authenticate first: {op: auth, token}")
+            return None
+        message = _parse(raw, self.limits.max_message_bytes)
+        token = message.get("token") if isinstance(message, dict) else None
+        if not (
+            isinstance(message, dict) and message.get("op") == "auth" and isinstance(token, str)
+        ):
+            await _close(websocket, CLOSE_POLICY, "authenticate first: {op: auth, token}")
+            return None
+        viewer = await self.authority.authenticate(token, None)
+        if viewer is None:
+            await _close(websocket, CLOSE_POLICY, "invalid or revoked token")
+        return viewer
+
+    async def _serve(self, websocket: WebSocket, viewer: Viewer) -> None:
+        async def close(code: int, reason: str) -> None:
+            await _close(websocket, code, reason)
+
+        conn = Connection(viewer, websocket.send_text, close, queue_size=self.limits.queue_size)
+        self.gateway.attach(conn)
+        conn.send_control(
+            {
+                "type": "welcome",
+                "role": viewer.role,
+                "city_id": viewer.city_id,
+                "heartbeat_s": self.limits.heartbeat_s,
+            }
+        )
+        if self._heartbeats is None:
+            self._heartbeats = asyncio.create_task(self._heartbeat())
+        try:
+            await self._reader(websocket, conn)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            conn.stop()
+            self.gateway.detach(conn)
+
+    async def _heartbeat(self) -> None:
+        """One beat for every connection of this replica, so clients can tell a dead socket."""
+        while True:
+            await asyncio.sleep(self.limits.heartbeat_s)
+            text = orjson.dumps({"type": "heartbeat", "at": time.time()}).decode()
+            for conn in list(self.gateway.connections):
+                conn.send_text_control(text)
+
+    async def _reader(self, websocket: WebSocket, conn: Connection) -> None:
+        bucket = _Bucket(self.limits.messages_per_s, self.limits.message_burst)
+        while True:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            raw = frame.get("text")
+            if raw is None and frame.get("bytes") is not None:
+                raw = frame["bytes"]
+            if raw is None:
+                continue
+            if len(raw) > self.limits.max_message_bytes:
+                conn.drop(CLOSE_TOO_BIG, f"message over {self.limits.max_message_bytes} bytes")
+                return
+            if not bucket.take():
+                conn.drop(CLOSE_POLICY, "too many messages: slow down")
+                return
+            await self._handle(conn, _parse(raw, self.limits.max_message_bytes))
+
+    async def _handle(self, conn: Connection, message: Any) -> None:
+        if not isinstance(message, dict):
+            await conn.send_now(error(400, "each message is a JSON object with an 'op'"))
+            return
+        op, ref = message.get("op"), message.get("ref")
+        if ref is not None and not isinstance(ref, str | int):
+            ref = None
+        if op == "ping":
+            reply: dict[str, Any] = {"type": "pong"}
+        elif op == "subscribe":
+            await self._subscribe(conn, message, ref)
+            return
+        elif op == "unsubscribe":
+            reply = self._unsubscribe(conn, message)
+        elif op in ("claim", "claim_status"):
+            if not conn.viewer.can_command:
+                reply = error(403, f"a {conn.viewer.role} token cannot send commands")
+            else:
+                reply = await self.authority.command(conn.viewer, op, message)
+        elif op == "auth":
+            reply = error(400, "already authenticated")
+        else:
+            reply = error(
+                400, "unknown op: use subscribe, unsubscribe, claim, claim_status or ping"
+            )
+        if ref is not None:
+            reply["ref"] = ref
+        await conn.send_now(reply)
+
+    async def _subscribe(self, conn: Connection, message: dict[str, Any], ref: Any) -> None:
+        raw_scopes = message.get("scopes")
+        if not isinstance(raw_scopes, list) or not raw_scopes:
+            await conn.send_now(error(400, "'scopes' must be a non-empty list", ref))
+            return
+        if len(conn.scopes) + len(raw_scopes) > self.limits.max_subscriptions:
+            await conn.send_now(
+                error(429, f"at most {self.limits.max_subscriptions} scopes per connection", ref)
+            )
+            return
+        since = _parse_since(message.get("since"))
+        if isinstance(since, str):
+            await conn.send_now(error(400, since, ref))
+            return
+        scopes: set[Scope] = set()
+        for raw in raw_scopes:
+            try:
+                scope = Scope.parse(raw)
+            except ValueError as exc:
+                await conn.send_now(error(400, str(exc), ref))
+                return
+            refusal = await self.authority.authorize(conn.viewer, scope)
+            if refusal is not None:
+                await conn.send_now(error(refusal[0], refusal[1], ref))
+                return
+            scopes.add(scope)
+
+        # Register for live events first, then replay, then drain what arrived
+        # meanwhile: nothing falls between replay and live, nothing is sent twice.
+        conn.start_replay()
+        for incident_id, seq in (since or {}).items():
+            # What the client already has is never sent again, even if this replica
+            # has not dispatched it yet.
+            conn.last_sent[incident_id] = max(conn.last_sent.get(incident_id, 0), seq)
+        for scope in scopes:
+            self.gateway.subscribe(conn, scope)
+        try:
+            if since is not None:
+                for item in await self.authority.replay(conn.viewer, scopes, since):
+                    await self._send_replayed(conn, item)
+        finally:
+            await conn.finish_replay()
+        reply: dict[str, Any] = {
+            "type": "subscribed",
+            "scopes": sorted(str(s) for s in conn.scopes),
+        }
+        if ref is not None:
+            reply["ref"] = ref
+        await conn.send_now(reply)
+
+    async def _send_replayed(self, conn: Connection, item: dict[str, Any]) -> None:
+        if item.get("type") == "reset":
+            incident_id, last = int(item["incident_id"]), int(item["last_seq"])
+            conn.last_sent[incident_id] = max(conn.last_sent.get(incident_id, 0), last)
+            await conn.send_now(item)
+            return
+        event = item["event"]
+        incident_id, seq = int(event["incident_id"]), int(event["seq"])
+        if seq <= conn.last_sent.get(incident_id, 0):
+            return
+        conn.last_sent[incident_id] = seq
+        await conn.send_now(item["text"])
+
+    def _unsubscribe(self, conn: Connection, message: dict[str, Any]) -> dict[str, Any]:
+        raw_scopes = message.get("scopes")
+        if not isinstance(raw_scopes, list):
+            return error(400, "'scopes' must be a list")
+        for raw in raw_scopes:
+            try:
+                self.gateway.unsubscribe(conn, Scope.parse(raw))
+            except ValueError as exc:
+                return error(400, str(exc))
+        return {"type": "unsubscribed", "scopes": sorted(str(s) for s in conn.scopes)}
+
+
+def _parse(raw: str | bytes, limit: int) -> Any:
+    if len(raw) > limit:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _parse_since(value: Any) -> dict[int, int] | str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > 10_000:
+        return "'since' maps incident ids to the last seq seen, e.g. {\"12\": 40}"
+    since: dict[int, int] = {}
+    for key, seq in value.items():
+        try:
+            incident_id = int(key)
+        except (TypeError, ValueError):
+            return f"'since' key {str(key)[:20]!r} is not an incident id"
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or incident_id < 1:
+            return "'since' values are seqs (integers >= 0)"
+        since[incident_id] = seq
+    return since
+
+
+async def _close(websocket: WebSocket, code: int, reason: str, timeout_s: float = 2.0) -> None:
+    """Close with a code and reason; a peer that reads nothing cannot take the close
+    frame either, so after `timeout_s` the transport is aborted."""
+    if websocket.application_state == WebSocketState.DISCONNECTED:
+        return
+    try:
+        async with asyncio.timeout(timeout_s):
+            await websocket.close(code=code, reason=reason)
+    except TimeoutError:
+        _abort(websocket)
+    except (RuntimeError, OSError):
+        pass
+
+
+_TRANSPORT_KEY = "aidmesh.transport"
+
+
+class ExposeTransport:
+    """ASGI middleware: records the server's transport of each websocket in its scope.
+
+    ASGI has no way to abort a connection, and a close frame cannot reach a peer that
+    reads nothing, so without the transport such a socket is held until the kernel
+    gives up. uvicorn hands the app its protocol's bound `send`, which has it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            protocol = getattr(send, "__self__", None)
+            scope[_TRANSPORT_KEY] = getattr(protocol, "transport", None)
+        await self.app(scope, receive, send)
+
+
+def _abort(websocket: WebSocket) -> None:
+    """Drop the TCP connection under a websocket whose peer stopped reading."""
+    transport = websocket.scope.get(_TRANSPORT_KEY)
+    if transport is not None:
+        log.info("aborting a websocket whose peer does not read")
+        transport.abort()
