@@ -1,0 +1,121 @@
+"""Dependencies every route shares: the app's parts, the database session and the calling actor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session, col, select
+
+from realtime.bus import EventBus
+from service.commands.admin import hash_token
+from service.domain.actors import Actor, Role
+from service.executor import Executor
+from service.models import MAX_ID
+from service.persistence.db import Database
+from service.persistence.tables import ApiToken
+from service.settings import Settings
+
+
+@dataclass
+class AppParts:
+    """Everything the lifespan built, reachable from routes through `request.app.state.parts`."""
+
+    settings: Settings
+    db: Database
+    bus: EventBus
+    executor: Executor
+    tickets: Any = None
+    gateway: Any = None
+    sweeper: Any = None
+
+
+def get_parts(request: Request) -> AppParts:
+    parts: AppParts = request.app.state.parts
+    return parts
+
+
+Parts = Annotated[AppParts, Depends(get_parts)]
+
+
+def get_session(parts: Parts) -> Iterator[Session]:
+    with parts.db.read() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token issued by `POST /api/v1/tokens`.")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def actor_for_token(session: Session, secret: str) -> Actor | None:
+    token = session.exec(
+        select(ApiToken).where(col(ApiToken.token_hash) == hash_token(secret))
+    ).one_or_none()
+    if token is None or token.revoked_at is not None:
+        return None
+    return Actor(role=Role(token.role), city_id=token.city_id, token_id=token.id)
+
+
+def current_actor(
+    parts: Parts,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None:
+        raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    secret = credentials.credentials
+    if len(secret) > 200 or not secret.isascii():
+        raise _unauthorized("invalid or revoked token")
+    # A session of its own, returned to the pool at once: a write route must not hold
+    # a read connection while its command waits for another one.
+    with parts.db.read() as session:
+        actor = actor_for_token(session, secret)
+    if actor is None:
+        raise _unauthorized("invalid or revoked token")
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def require_roles(*roles: Role) -> object:
+    def check(actor: CurrentActor) -> Actor:
+        if actor.role not in roles:
+            names = " or ".join(r.value for r in roles)
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"this needs a {names} token (yours is {actor.role.value})",
+            )
+        return actor
+
+    return Depends(check)
+
+
+AdminActor = Annotated[Actor, require_roles(Role.ADMIN)]
+ManagerActor = Annotated[Actor, require_roles(Role.MANAGER)]
+ActingCityActor = Annotated[Actor, require_roles(Role.MANAGER, Role.RESPONDER)]
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Unique per claim attempt; a retry with the same key returns the first claim.",
+    ),
+]

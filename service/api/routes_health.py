@@ -1,0 +1,48 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from anyio import to_thread
+from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api.deps import Parts
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["health"])
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"])
+async def readyz(parts: Parts) -> JSONResponse:
+    """The database and the bus answer."""
+    checks: dict[str, str] = {}
+    try:
+        await to_thread.run_sync(parts.db.ping)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    ping = getattr(parts.bus, "ping", None)
+    if ping is not None:
+        try:
+            await ping()
+            checks["bus"] = "ok"
+        except Exception as exc:
+            checks["bus"] = f"unavailable: {type(exc).__name__}"
+    else:
+        checks["bus"] = "ok"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
+@router.get("/metrics", tags=["health"], include_in_schema=False)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

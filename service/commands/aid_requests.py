@@ -1,0 +1,194 @@
+"""Raising, cancelling, escalating and expiring requests (`AidRequest`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from service.commands.context import (
+    CommandContext,
+    claim_cities,
+    current_audience,
+    fresh,
+    lock_incident,
+    require_city,
+    visible_incident,
+)
+from service.commands.presenters import as_json, claim_public, request_public
+from service.domain import lifecycles as lc
+from service.domain.actors import Role
+from service.domain.errors import Forbidden, Invalid, NotFound
+from service.domain.events import EventType
+from service.domain.rings import CityPoint, Target, next_escalation_at, select_targets
+from service.models import AidRequestCreate
+from service.persistence.tables import (
+    AidRequest,
+    City,
+    Claim,
+    Incident,
+    NetworkMembership,
+    RequestTarget,
+)
+
+
+def raise_request(ctx: CommandContext, incident_id: int, body: AidRequestCreate) -> AidRequest:
+    city_id = require_city(ctx.actor, Role.MANAGER)
+    visible_incident(ctx.session, ctx.actor, incident_id)
+    incident = lock_incident(ctx.session, incident_id)
+    if incident.city_id != city_id:
+        raise Forbidden("only the requesting city's manager can raise requests in this incident")
+    lc.ensure_incident_active(lc.IncidentStatus(incident.status), "raise a request")
+    kind = resource_kind(ctx, body.resource, body.kind)
+    if body.needed_by is not None and body.needed_by <= ctx.now:
+        raise Invalid("needed_by must be in the future")
+    return add_request(ctx, incident, compute_targets(ctx, incident), body, kind)
+
+
+def resource_kind(ctx: CommandContext, resource_id: str, asked_kind: str | None) -> lc.RequestKind:
+    resource = ctx.catalogue.get(resource_id)
+    if resource is None:
+        matches = ctx.catalogue.close_matches(resource_id)
+        hint = f" (did you mean: {', '.join(matches)}?)" if matches else ""
+        raise Invalid(f"unknown resource '{resource_id}'{hint}")
+    if asked_kind is not None and asked_kind != resource.kind:
+        raise Invalid(f"resource '{resource_id}' is of kind '{resource.kind}', not '{asked_kind}'")
+    return lc.RequestKind(resource.kind)
+
+
+def compute_targets(ctx: CommandContext, incident: Incident) -> list[Target]:
+    cities = {
+        c.id: CityPoint(c.id, c.lat, c.lon)
+        for c in ctx.session.exec(select(City)).all()
+        if c.id is not None
+    }
+    memberships: dict[int, set[int]] = {}
+    for m in ctx.session.exec(select(NetworkMembership)).all():
+        memberships.setdefault(m.network_id, set()).add(m.city_id)
+    origin = CityPoint(incident.city_id, incident.lat, incident.lon)
+    return select_targets(
+        origin,
+        cities,
+        {n: frozenset(members) for n, members in memberships.items()},
+        incident.ring0_radius_km,
+    )
+
+
+def ring_intervals(incident: Incident) -> tuple[timedelta, ...]:
+    return tuple(timedelta(seconds=s) for s in incident.ring_intervals_s)
+
+
+def add_request(
+    ctx: CommandContext,
+    incident: Incident,
+    targets: list[Target],
+    body: AidRequestCreate,
+    kind: lc.RequestKind,
+) -> AidRequest:
+    """Insert a request and its targets, and emit `request.raised` (incident already locked)."""
+    assert incident.id is not None
+    request = AidRequest(
+        incident_id=incident.id,
+        city_id=incident.city_id,
+        kind=kind.value,
+        resource=body.resource,
+        quantity=body.quantity,
+        priority=body.priority,
+        needed_by=body.needed_by,
+        report_to=body.report_to,
+        notes=body.notes,
+        status=lc.RequestStatus.OPEN.value,
+        ring=0,
+        ring_entered_at=ctx.now,
+        next_escalation_at=next_escalation_at(0, ctx.now, ring_intervals(incident)),
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    ctx.session.add(request)
+    ctx.session.flush()
+    assert request.id is not None
+    for t in targets:
+        ctx.session.add(
+            RequestTarget(
+                request_id=request.id, city_id=t.city_id, ring=t.ring, distance_km=t.distance_km
+            )
+        )
+    ctx.session.flush()
+    ctx.emit(
+        incident,
+        EventType.REQUEST_RAISED,
+        {"request": as_json(request_public(request))},
+        cities=current_audience(ctx.session, request),
+    )
+    return request
+
+
+def cancel_request(ctx: CommandContext, request_id: int) -> AidRequest:
+    city_id = require_city(ctx.actor, Role.MANAGER)
+    request = _visible_request(ctx, request_id)
+    incident = lock_incident(ctx.session, request.incident_id)
+    request = fresh(ctx.session, AidRequest, request_id, "request")
+    if request.city_id != city_id:
+        raise Forbidden("only the requesting city's manager can cancel this request")
+    end_request(ctx, incident, request, lc.RequestStatus.CANCELLED, EventType.REQUEST_CANCELLED)
+    return request
+
+
+def _visible_request(ctx: CommandContext, request_id: int) -> AidRequest:
+    request = ctx.session.get(AidRequest, request_id)
+    if request is None:
+        raise NotFound(f"request {request_id} not found")
+    visible_incident(ctx.session, ctx.actor, request.incident_id)
+    return request
+
+
+# Claims that a cancelled request stands down, and those an expired one lets lapse.
+_STOOD_DOWN = (lc.ClaimStatus.CLAIMED, lc.ClaimStatus.ACCEPTED, lc.ClaimStatus.EN_ROUTE)
+_LAPSED = (lc.ClaimStatus.CLAIMED,)
+
+
+def end_request(
+    ctx: CommandContext,
+    incident: Incident,
+    request: AidRequest,
+    final: lc.RequestStatus,
+    event_type: EventType,
+) -> None:
+    """Move a request to a final status and end the claims that depend on it.
+
+    Cancelling declines claims not yet on site; expiry lets claims never accepted
+    expire. Either way their quantity leaves `claimed_quantity`.
+    """
+    lc.check_request_transition(lc.RequestStatus(request.status), final)
+    ending, claim_end = (
+        (_STOOD_DOWN, lc.ClaimStatus.DECLINED)
+        if final is lc.RequestStatus.CANCELLED
+        else (_LAPSED, lc.ClaimStatus.EXPIRED)
+    )
+    claims = ctx.session.exec(
+        select(Claim).where(
+            col(Claim.request_id) == request.id,
+            col(Claim.status).in_([s.value for s in ending]),
+        )
+    ).all()
+    audience = sorted(
+        set(current_audience(ctx.session, request)) | claim_cities(ctx.session, request.id or 0)
+    )
+    for claim in claims:
+        claim.status = claim_end.value
+        claim.updated_at = ctx.now
+        request.claimed_quantity -= claim.quantity
+        ctx.session.add(claim)
+    request.status = final.value
+    request.next_escalation_at = None
+    request.updated_at = ctx.now
+    ctx.session.add(request)
+    ctx.session.flush()
+    for claim in claims:
+        ctx.emit(
+            incident,
+            EventType.CLAIM_CHANGED,
+            {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))},
+            cities=audience,
+        )
+    ctx.emit(incident, event_type, {"request": as_json(request_public(request))}, cities=audience)

@@ -1,0 +1,188 @@
+"""What every command gets: the session of its transaction, the actor, the clock, the catalogue.
+
+`emit` appends an event with the incident's next gap-free seq; the incident row
+must be locked first (`lock_incident`) so that seq order is commit order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import exists
+from sqlmodel import Session, col, select
+
+from playbooks import Catalogue, Playbook
+from service.domain.actors import Actor, Role
+from service.domain.errors import Forbidden, NotFound
+from service.domain.events import EventType
+from service.persistence.tables import (
+    AidRequest,
+    Claim,
+    Event,
+    Incident,
+    NetworkMembership,
+    RequestTarget,
+)
+from service.settings import Settings
+
+RowT = TypeVar("RowT", AidRequest, Claim, Incident)
+
+
+@dataclass
+class CommandContext:
+    session: Session
+    actor: Actor
+    now: datetime
+    settings: Settings
+    catalogue: Catalogue
+    playbooks: Mapping[str, Playbook]
+    events: list[Event] = field(default_factory=list)
+
+    def emit(
+        self,
+        incident: Incident,
+        type_: EventType,
+        data: dict[str, Any],
+        *,
+        cities: list[int],
+    ) -> Event:
+        """Record one event. `cities` are the inboxes it concerns; every city that
+        can see the incident is recorded as a viewer, for the live board."""
+        assert incident.id is not None
+        self.session.flush()
+        incident.last_seq += 1
+        event = Event(
+            event_id=str(uuid.uuid4()),
+            incident_id=incident.id,
+            seq=incident.last_seq,
+            type=type_.value,
+            occurred_at=self.now,
+            actor_token_id=self.actor.token_id,
+            actor_city_id=self.actor.city_id,
+            actor_role=self.actor.role.value if self.actor.token_id is not None else "system",
+            data=data,
+            audience={
+                "cities": sorted(set(cities)),
+                "viewers": incident_viewers(self.session, incident),
+            },
+        )
+        self.session.add(incident)
+        self.session.add(event)
+        self.events.append(event)
+        return event
+
+
+def incident_viewers(session: Session, incident: Incident) -> list[int]:
+    """Every city that may see `incident` now (see `can_see_incident`), admins aside."""
+    own_networks = select(NetworkMembership.network_id).where(
+        col(NetworkMembership.city_id) == incident.city_id
+    )
+    peers = session.exec(
+        select(NetworkMembership.city_id).where(col(NetworkMembership.network_id).in_(own_networks))
+    ).all()
+    reached = session.exec(
+        select(RequestTarget.city_id)
+        .join(AidRequest, col(AidRequest.id) == col(RequestTarget.request_id))
+        .where(
+            col(AidRequest.incident_id) == incident.id,
+            col(RequestTarget.ring) <= col(AidRequest.ring),
+        )
+    ).all()
+    return sorted({incident.city_id, *peers, *reached})
+
+
+def lock_incident(session: Session, incident_id: int) -> Incident:
+    """Load the incident under its row lock (FOR UPDATE; SQLite's write lock is already held)."""
+    incident = session.exec(
+        select(Incident)
+        .where(col(Incident.id) == incident_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    assert isinstance(incident, Incident)
+    return incident
+
+
+def fresh(session: Session, model: type[RowT], id_: int, what: str) -> RowT:
+    """Re-read a row inside the transaction (after the incident lock), or NotFound."""
+    row = session.exec(
+        select(model).where(model.id == id_).execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"{what} {id_} not found")
+    return row
+
+
+def require_city(actor: Actor, *roles: Role) -> int:
+    if actor.role not in roles or actor.city_id is None:
+        names = " or ".join(r.value for r in roles)
+        raise Forbidden(f"this needs a {names} token of a city (yours is {actor.role.value})")
+    return actor.city_id
+
+
+def can_see_incident(session: Session, actor: Actor, incident: Incident) -> bool:
+    """Admins see all; a city sees its own incidents, its networks' incidents
+    and those whose requests reach it."""
+    if actor.is_admin:
+        return True
+    if actor.city_id is None:
+        return False
+    if incident.city_id == actor.city_id:
+        return True
+    mine = NetworkMembership.__table__.alias("mine")  # type: ignore[attr-defined]
+    theirs = NetworkMembership.__table__.alias("theirs")  # type: ignore[attr-defined]
+    shares_network = session.exec(
+        select(
+            exists().where(
+                mine.c.city_id == actor.city_id,
+                theirs.c.city_id == incident.city_id,
+                mine.c.network_id == theirs.c.network_id,
+            )
+        )
+    ).one()
+    if shares_network:
+        return True
+    reached = session.exec(
+        select(
+            exists().where(
+                col(RequestTarget.city_id) == actor.city_id,
+                col(RequestTarget.request_id) == col(AidRequest.id),
+                col(AidRequest.incident_id) == incident.id,
+                col(RequestTarget.ring) <= col(AidRequest.ring),
+            )
+        )
+    ).one()
+    return bool(reached)
+
+
+def visible_incident(session: Session, actor: Actor, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None or not can_see_incident(session, actor, incident):
+        raise NotFound(f"incident {incident_id} not found")
+    return incident
+
+
+def target_ring(session: Session, request_id: int, city_id: int) -> int | None:
+    target = session.get(RequestTarget, (request_id, city_id))
+    return None if target is None else target.ring
+
+
+def current_audience(session: Session, request: AidRequest) -> list[int]:
+    """The cities a request currently reaches, plus the requesting city."""
+    rows = session.exec(
+        select(RequestTarget.city_id).where(
+            col(RequestTarget.request_id) == request.id, col(RequestTarget.ring) <= request.ring
+        )
+    )
+    return sorted({request.city_id, *rows})
+
+
+def claim_cities(session: Session, request_id: int) -> set[int]:
+    rows = session.exec(select(Claim.city_id).where(col(Claim.request_id) == request_id))
+    return set(rows)

@@ -1,0 +1,125 @@
+"""Declaring and closing incidents."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from service.commands.aid_requests import (
+    add_request,
+    compute_targets,
+    end_request,
+    resource_kind,
+)
+from service.commands.city_playbooks import find_playbook, playbooks_for
+from service.commands.context import (
+    CommandContext,
+    fresh,
+    lock_incident,
+    require_city,
+    visible_incident,
+)
+from service.commands.presenters import as_json, incident_public
+from service.domain import lifecycles as lc
+from service.domain.actors import Role
+from service.domain.errors import Forbidden, Invalid
+from service.domain.events import EventType
+from service.models import AidRequestCreate, IncidentCreate
+from service.persistence.tables import AidRequest, City, Incident
+
+
+def declare_incident(ctx: CommandContext, body: IncidentCreate) -> Incident:
+    """Declare an incident for the caller's city, raising its playbook's requests with it."""
+    city_id = require_city(ctx.actor, Role.MANAGER)
+    city = ctx.session.get(City, city_id)
+    assert city is not None
+    playbook = None
+    if body.playbook is not None:
+        playbook = find_playbook(ctx, city_id, body.playbook)
+        if playbook is None:
+            known = ", ".join(sorted(playbooks_for(ctx, city_id))) or "none"
+            raise Invalid(f"unknown playbook '{body.playbook}' (known: {known})")
+    if (body.lat is None) != (body.lon is None):
+        raise Invalid("give both lat and lon, or neither to use the city's location")
+
+    settings = ctx.settings
+    intervals = playbook.escalation.ring_intervals if playbook else settings.default_ring_intervals
+    incident = Incident(
+        city_id=city_id,
+        incident_type=body.incident_type,
+        title=body.title,
+        severity=body.severity,
+        description=body.description,
+        lat=body.lat if body.lat is not None else city.lat,
+        lon=body.lon if body.lon is not None else city.lon,
+        playbook=body.playbook,
+        exercise=body.exercise,
+        status=lc.IncidentStatus.ACTIVE.value,
+        ring0_radius_km=(
+            playbook.escalation.ring0_radius_km if playbook else settings.default_ring0_radius_km
+        ),
+        ring_intervals_s=[int(i.total_seconds()) for i in intervals],
+        claim_acceptance_timeout_s=int(
+            (
+                playbook.claim_acceptance_timeout
+                if playbook
+                else settings.default_claim_acceptance_timeout
+            ).total_seconds()
+        ),
+        declared_by_token_id=ctx.actor.token_id,
+        declared_at=ctx.now,
+    )
+    ctx.session.add(incident)
+    ctx.session.flush()
+    ctx.emit(
+        incident,
+        EventType.INCIDENT_DECLARED,
+        {"incident": as_json(incident_public(incident))},
+        cities=[city_id],
+    )
+    if playbook is not None:
+        targets = compute_targets(ctx, incident)
+        for item in playbook.requests:
+            body_ = AidRequestCreate(
+                resource=item.resource,
+                quantity=item.quantity,
+                priority=item.priority,
+                needed_by=ctx.now + item.needed_within,
+                notes=item.notes or "",
+            )
+            add_request(ctx, incident, targets, body_, resource_kind(ctx, item.resource, None))
+    return incident
+
+
+def close_incident(ctx: CommandContext, incident_id: int) -> Incident:
+    """Close an incident; every request still open is cancelled with it."""
+    city_id = require_city(ctx.actor, Role.MANAGER)
+    visible_incident(ctx.session, ctx.actor, incident_id)
+    incident = lock_incident(ctx.session, incident_id)
+    if incident.city_id != city_id:
+        raise Forbidden("only the requesting city's manager can close this incident")
+    lc.check_incident_transition(lc.IncidentStatus(incident.status), lc.IncidentStatus.CLOSED)
+    open_requests = ctx.session.exec(
+        select(AidRequest.id).where(
+            col(AidRequest.incident_id) == incident_id,
+            col(AidRequest.status).not_in([s.value for s in lc.FINAL_REQUEST_STATUSES]),
+        )
+    ).all()
+    for request_id in open_requests:
+        assert request_id is not None
+        request = fresh(ctx.session, AidRequest, request_id, "request")
+        end_request(ctx, incident, request, lc.RequestStatus.CANCELLED, EventType.REQUEST_CANCELLED)
+    incident.status = lc.IncidentStatus.CLOSED.value
+    incident.closed_at = ctx.now
+    ctx.emit(
+        incident,
+        EventType.INCIDENT_CLOSED,
+        {"incident": as_json(incident_public(incident))},
+        cities=[incident.city_id],
+    )
+    return incident
+
+
+def acceptance_timeout(incident: Incident) -> timedelta:
+    return timedelta(seconds=incident.claim_acceptance_timeout_s)

@@ -1,0 +1,172 @@
+"""Runs a command in one write transaction, then publishes its events.
+
+Commands are plain synchronous functions over a session; the executor runs them
+in a worker thread, commits, and only then hands the serialised events to the
+bus. A crash between commit and publish loses nothing: events are rows first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from anyio import to_thread
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from playbooks import Catalogue, Playbook
+from realtime.bus import EventBus
+from realtime.envelope import encode
+from service.commands.context import CommandContext
+from service.domain.actors import Actor
+from service.domain.errors import Conflict
+from service.models import EventPublic
+from service.persistence.db import Database
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+# Deadlock and serialisation failures on PostgreSQL: the whole transaction is safe to retry.
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+_ATTEMPTS = 3
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Executor:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        settings: Settings,
+        catalogue: Catalogue,
+        playbooks: Callable[[], Mapping[str, Playbook]],
+        clock: Clock = utc_now,
+        *,
+        publish_queue_size: int = 10_000,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.settings = settings
+        self.catalogue = catalogue
+        self.playbooks = playbooks
+        self.clock = clock
+        # Committed events wait here for the one publisher task: the request that made
+        # them does not wait on Redis, and publish order stays commit order per replica.
+        self._publish_queue_size = publish_queue_size
+        self._outbox: asyncio.Queue[bytes] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+
+    async def run(self, actor: Actor, command: Callable[..., T], *args: Any) -> T:
+        result, events = await to_thread.run_sync(self.run_sync, actor, command, *args)
+        await self.publish(events)
+        return result
+
+    async def read(self, actor: Actor, query: Callable[..., T], *args: Any) -> T:
+        """Run a read-only function over a command context, in a worker thread."""
+        return await to_thread.run_sync(self.read_sync, actor, query, *args)
+
+    def read_sync(self, actor: Actor, query: Callable[..., T], *args: Any) -> T:
+        with self.db.read() as session:
+            ctx = self._context(session, actor)
+            return query(ctx, *args)
+
+    def _context(self, session: Any, actor: Actor) -> CommandContext:
+        return CommandContext(
+            session=session,
+            actor=actor,
+            now=self.clock(),
+            settings=self.settings,
+            catalogue=self.catalogue,
+            playbooks=self.playbooks(),
+        )
+
+    def run_sync(
+        self, actor: Actor, command: Callable[..., T], *args: Any
+    ) -> tuple[T, list[EventPublic]]:
+        """The transaction itself, retried on a unique-key race or a deadlock."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self.db.write() as session:
+                    ctx = self._context(session, actor)
+                    result = command(ctx, *args)
+                    session.flush()
+                    events = [EventPublic.model_validate(e) for e in ctx.events]
+                return result, events
+            except IntegrityError as exc:
+                # A concurrent transaction inserted the same unique key first; the
+                # retry sees its row and answers as the command's rules say.
+                if attempt == _ATTEMPTS:
+                    raise Conflict("a concurrent change conflicted with this one; retry") from exc
+                log.info("integrity race on %s, retrying (%d)", command.__name__, attempt)
+            except OperationalError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                if code not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
+                    raise
+                log.info("transaction %s aborted (%s), retrying", command.__name__, code)
+        raise AssertionError("unreachable")
+
+    async def publish(self, events: list[EventPublic]) -> None:
+        """Hand committed events to the publisher without waiting for the bus."""
+        outbox = self._outbox_of_this_loop()
+        for event in events:
+            try:
+                outbox.put_nowait(encode(event.model_dump(mode="json")))
+            except asyncio.QueueFull:
+                # The event is committed; replicas fill the gap from the events table.
+                log.warning(
+                    "publish queue full: event %s (incident %d seq %d) left to gap filling",
+                    event.event_id,
+                    event.incident_id,
+                    event.seq,
+                )
+
+    def _outbox_of_this_loop(self) -> asyncio.Queue[bytes]:
+        # A replica has one loop; tests and the CLI may run several in turn.
+        loop = asyncio.get_running_loop()
+        if (
+            self._outbox is None
+            or self._publisher is None
+            or self._publisher.get_loop() is not loop
+        ):
+            self._outbox = asyncio.Queue(maxsize=self._publish_queue_size)
+            self._publisher = loop.create_task(self._publish_forever(self._outbox))
+        return self._outbox
+
+    async def _publish_forever(self, outbox: asyncio.Queue[bytes]) -> None:
+        while True:
+            message = await outbox.get()
+            try:
+                await self.bus.publish(message)
+            except Exception as exc:
+                # The event is committed; replicas fill the gap from the events table.
+                log.warning("publish failed (%s); readers will fill the gap", exc)
+            finally:
+                outbox.task_done()
+
+    async def aclose(self, timeout_s: float = 5.0) -> None:
+        """Publish what is queued (for at most `timeout_s`), then stop the publisher."""
+        publisher, outbox = self._publisher, self._outbox
+        self._publisher = self._outbox = None
+        if publisher is None or outbox is None:
+            return
+        loop = publisher.get_loop()
+        if loop is not asyncio.get_running_loop():
+            # Requests ran on another loop than the one closing (test clients do that):
+            # that loop owns the task.
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(publisher.cancel)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await outbox.join()
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher

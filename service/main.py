@@ -1,0 +1,146 @@
+"""`create_app(settings)`: the one place that wires aidmesh together.
+
+The lifespan builds the engine, migrates, starts the bus, the gateway and the
+executor, and closes them in reverse. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, WebSocket
+from redis.connection import parse_url
+
+from playbooks import load_catalogue, load_stock_playbooks
+from realtime.bus import EventBus, InMemoryBus
+from realtime.embedded_redis import EmbeddedRedis
+from realtime.gateway import Gateway
+from realtime.redis_bus import RedisBus
+from realtime.ws_endpoint import ExposeTransport, Limits, WebsocketEndpoint
+from service.api import errors
+from service.api.deps import AppParts
+from service.api.routes_admin import router as admin_router
+from service.api.routes_health import router as health_router
+from service.api.routes_incidents import router as incidents_router
+from service.api.routes_live import router as live_router
+from service.api.routes_playbooks import router as playbooks_router
+from service.executor import Executor, utc_now
+from service.live import LiveService, TicketBook
+from service.persistence.db import Database, build_engine, migrate
+from service.scheduler import Sweeper, start_scheduler
+from service.settings import Settings
+from service.web.routes import router as web_router
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    bus: EventBus | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    endpoint: list[WebsocketEndpoint] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = build_engine(settings)
+            stack.callback(engine.dispose)
+            migrate(engine)
+            db = Database(engine)
+            event_bus, redis_client = await _start_bus(settings, bus, stack)
+            catalogue = load_catalogue()
+            stock = load_stock_playbooks(catalogue)
+            executor = Executor(db, event_bus, settings, catalogue, lambda: stock, clock)
+            stack.push_async_callback(executor.aclose)
+            tickets = TicketBook(redis_client, settings.ws_ticket_ttl_s)
+            live = LiveService(db, executor, tickets, settings.replay_window)
+            gateway = Gateway(live, gap_poll_interval_s=settings.gap_poll_interval_s)
+            await gateway.start()
+            stack.push_async_callback(gateway.close)
+            event_bus.add_listener(gateway.on_bus_message)
+            event_bus.on_reconnect(gateway.on_bus_reconnect)
+            endpoint.append(WebsocketEndpoint(gateway, live, _limits(settings)))
+            sweeper = Sweeper(executor)
+            if settings.scheduler_enabled:
+                scheduler = start_scheduler(sweeper, settings.sweep_interval_s)
+                stack.callback(scheduler.shutdown, wait=False)
+            app.state.parts = AppParts(
+                settings=settings,
+                db=db,
+                bus=event_bus,
+                executor=executor,
+                tickets=tickets,
+                gateway=gateway,
+                sweeper=sweeper,
+            )
+            log.info("aidmesh ready (database %s)", engine.url.render_as_string(hide_password=True))
+            yield
+
+    app = FastAPI(
+        title="aidmesh",
+        version="0.1.0",
+        summary="Crisis mutual-aid coordination for networks of cities.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(ExposeTransport)
+    app.include_router(health_router)
+    for router in (admin_router, incidents_router, live_router, playbooks_router):
+        app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
+    app.include_router(web_router)
+
+    @app.websocket("/ws")
+    async def websocket(ws: WebSocket) -> None:
+        await endpoint[0](ws)
+
+    return app
+
+
+async def _start_bus(
+    settings: Settings, given: EventBus | None, stack: AsyncExitStack
+) -> tuple[EventBus, Any]:
+    """The bus: the one given, Redis at REDIS_URL, an embedded Redis, or in-process."""
+    if given is not None:
+        bus = given
+    elif settings.redis_url:
+        bus = RedisBus(settings.redis_url, channel=channel_for(settings, settings.redis_url))
+    elif settings.embedded_redis:
+        embedded = EmbeddedRedis(settings.data_dir)
+        embedded.start()
+        stack.callback(embedded.stop)
+        bus = RedisBus(embedded.url, channel=channel_for(settings, embedded.url))
+    else:
+        bus = InMemoryBus()
+    await bus.start()
+    stack.push_async_callback(bus.close)
+    return bus, getattr(bus, "client", None)
+
+
+def channel_for(settings: Settings, redis_url: str) -> str:
+    if settings.bus_channel:
+        return settings.bus_channel
+    db = parse_url(redis_url).get("db", 0)  # type: ignore[no-untyped-call]
+    return f"aidmesh:{db}:events"
+
+
+def _limits(settings: Settings) -> Limits:
+    return Limits(
+        max_message_bytes=settings.ws_max_message_bytes,
+        max_subscriptions=settings.ws_max_subscriptions,
+        queue_size=settings.ws_queue_size,
+        heartbeat_s=settings.ws_heartbeat_s,
+        allowed_origins=tuple(settings.allowed_origins),
+    )
+
+
+def app_from_env() -> FastAPI:
+    """The factory uvicorn calls (`aidmesh serve`)."""
+    return create_app(Settings())

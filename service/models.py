@@ -1,0 +1,290 @@
+"""The model family of each entity as the API shows it: `XCreate` in, `XPublic` out.
+
+Inputs forbid unknown fields, take integers and booleans strictly (no `"3"` or
+`true` for a quantity), refuse NaN and infinity, NUL characters and lone
+surrogates, and times without a zone or beyond what UTC can hold, and bound every
+string, so bad input is a 422 with a message and never reaches the database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
+
+from service.domain.actors import Role
+
+MAX_ID = 2_147_483_647
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+def _plain_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    # An aware time near year 1 or 9999 can overflow on its way to UTC (and the database).
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must fall within the years 1 to 9999 in UTC") from None
+
+
+_Clean = AfterValidator(_plain_text)
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=200), _Clean]
+Label = Annotated[str, Strict(), StringConstraints(max_length=200), _Clean]
+Email = Annotated[str, Strict(), StringConstraints(min_length=3, max_length=254), _Clean]
+ShortText = Annotated[str, Strict(), StringConstraints(max_length=500), _Clean]
+Note = Annotated[str, Strict(), StringConstraints(max_length=2000), _Clean]
+LongText = Annotated[str, Strict(), StringConstraints(max_length=5000), _Clean]
+Answer = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=20000), _Clean]
+
+Slug = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=64, pattern=SLUG_PATTERN)
+]
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+Latitude = Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False)]
+StrictBool = Annotated[bool, Strict()]
+
+Kind = Literal["personnel", "infrastructure", "information"]
+Priority = Literal["low", "normal", "high", "critical"]
+Severity = Literal["minor", "moderate", "severe", "extreme"]
+RoleName = Literal["admin", "manager", "responder", "observer"]
+ClaimTarget = Literal["accepted", "en_route", "on_site", "released", "withdrawn", "declined"]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(Output, Generic[T]):
+    """One page of a list: `data`, the total `count`, and where the next page starts."""
+
+    data: list[T]
+    count: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+# Networks and cities ---------------------------------------------------------
+
+
+class NetworkCreate(Input):
+    slug: Slug
+    name: Name
+    description: Note = ""
+
+
+class NetworkPublic(Output):
+    id: int
+    slug: str
+    name: str
+    description: str
+    created_at: datetime
+    city_ids: list[int] = []
+
+
+class CityCreate(Input):
+    slug: Slug
+    name: Name
+    country: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}$")]
+    lat: Latitude
+    lon: Longitude
+    contact_email: Email | None = None
+    networks: Annotated[list[Slug], Field(max_length=50)] = []
+
+
+class CityPublic(Output):
+    id: int
+    slug: str
+    name: str
+    country: str
+    lat: float
+    lon: float
+    contact_email: str | None
+    created_at: datetime
+    network_ids: list[int] = []
+
+
+# Tokens ------------------------------------------------------------------------
+
+
+class TokenCreate(Input):
+    role: RoleName
+    city_id: Id | None = None
+    label: Label = ""
+
+
+class TokenPublic(Output):
+    id: int
+    prefix: str
+    role: str
+    city_id: int | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenIssued(TokenPublic):
+    token: str = Field(description="The bearer token. Shown once; only its hash is stored.")
+
+
+class Me(Output):
+    token_id: int | None
+    role: Role
+    city_id: int | None
+
+
+# Incidents -------------------------------------------------------------------
+
+
+class IncidentCreate(Input):
+    incident_type: Slug
+    title: Name
+    severity: Severity = "severe"
+    description: LongText = ""
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    exercise: StrictBool = False
+    playbook: Slug | None = Field(
+        default=None, description="Raise this playbook's requests with the declaration."
+    )
+
+
+class IncidentPublic(Output):
+    id: int
+    city_id: int
+    incident_type: str
+    title: str
+    severity: str
+    description: str
+    lat: float
+    lon: float
+    playbook: str | None
+    exercise: bool
+    status: str
+    last_seq: int
+    declared_at: datetime
+    closed_at: datetime | None
+
+
+# Requests ----------------------------------------------------------------------
+
+
+class AidRequestCreate(Input):
+    resource: Slug
+    kind: Kind | None = Field(
+        default=None, description="Optional; must match the catalogue's kind of the resource."
+    )
+    quantity: Annotated[int, Strict(), Field(ge=1, le=10_000)]
+    priority: Priority = "normal"
+    needed_by: UtcTime | None = None
+    report_to: ShortText = ""
+    notes: Note = ""
+
+
+class AidRequestPublic(Output):
+    id: int
+    incident_id: int
+    city_id: int
+    kind: str
+    resource: str
+    quantity: int
+    claimed_quantity: int
+    delivered_quantity: int
+    remaining_quantity: int
+    priority: str
+    needed_by: datetime | None
+    report_to: str
+    notes: str
+    status: str
+    ring: int
+    next_escalation_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# Claims ------------------------------------------------------------------------
+
+
+class ClaimCreate(Input):
+    quantity: Annotated[int, Strict(), Field(ge=1, le=10_000)]
+    note: Note = ""
+
+
+class ClaimStatusChange(Input):
+    status: ClaimTarget
+    note: Note = ""
+    answer: Answer | None = Field(
+        default=None, description="The answer to an information request (with `released`)."
+    )
+
+
+class ClaimPublic(Output):
+    id: int
+    request_id: int
+    incident_id: int
+    city_id: int
+    quantity: int
+    status: str
+    note: str
+    answer: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+
+class IncidentDetail(IncidentPublic):
+    requests: list[AidRequestPublic]
+    claims: list[ClaimPublic]
+
+
+# Events ------------------------------------------------------------------------
+
+
+class EventPublic(Output):
+    event_id: str
+    incident_id: int
+    seq: int
+    type: str
+    occurred_at: datetime
+    actor_role: str
+    actor_city_id: int | None
+    data: dict[str, Any]
+    audience: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="`cities`: the inboxes the event concerns; `viewers`: cities that see it.",
+    )
+
+
+class EventPage(Output):
+    data: list[EventPublic]
+    last_seq: int = Field(description="The incident's newest seq.")
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null at the end."
+    )

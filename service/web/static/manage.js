@@ -1,0 +1,458 @@
+// The manager console: declare an incident from a playbook, raise extra requests,
+// accept or decline claims, cancel requests and close the incident.
+
+import {
+  ApiError,
+  IncidentBook,
+  busy,
+  catalogue,
+  cityName,
+  confirmAction,
+  eachLimited,
+  fetchAll,
+  h,
+  isEndedClaim,
+  isFinalRequest,
+  keepTyped,
+  liveTime,
+  notify,
+  patch,
+  resourceLabel,
+  startPage,
+  syncList,
+  throttled,
+  typeLabel,
+  unitsOf,
+} from "./app.js";
+import {
+  badge,
+  exerciseBadge,
+  incidentItem,
+  incidentLine,
+  legend,
+  needsAttention,
+  progressBar,
+  requestTiming,
+  requestTitle,
+  severityBadge,
+  statusChip,
+} from "./views.js";
+
+startPage({
+  page: "manage",
+  title: "Manager console",
+  roles: ["manager"],
+  needsCity: true,
+  hint: "Sign in with your city's manager token to declare incidents and run their requests.",
+  start: startConsole,
+});
+
+const SEVERITIES = ["minor", "moderate", "severe", "extreme"];
+const PRIORITIES = ["critical", "high", "normal", "low"];
+
+async function startConsole({ api, me, city, cities, main, connect }) {
+  const book = new IncidentBook();
+  let selected = Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
+  let live = null;
+  const playbooks = await api("/playbooks");
+
+  const incidentList = h("ul", { class: "incident-list", id: "incident-list" });
+  const detail = h("div", { class: "manage-detail", id: "incident-detail" });
+  const declareBox = h("details", { class: "declare", id: "declare" },
+    h("summary", {}, "Declare an incident"),
+    declareForm(),
+  );
+  main.append(
+    h("div", { class: "console manage" },
+      h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
+        h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
+        declareBox,
+        incidentList,
+      ),
+      h("section", { class: "panel col-main", "aria-label": "Selected incident" }, detail),
+    ),
+  );
+
+  const render = throttled(() => {
+    renderIncidents();
+    renderDetail();
+  });
+
+  const mine = () =>
+    [...book.incidents.values()]
+      .filter((e) => e.incident && e.incident.city_id === me.city_id)
+      .sort(
+        (a, b) =>
+          (a.incident.status === "closed") - (b.incident.status === "closed") ||
+          String(b.incident.declared_at).localeCompare(String(a.incident.declared_at)),
+      );
+
+  function select(id) {
+    selected = id;
+    history.replaceState(null, "", `#incident=${id}`);
+    render();
+  }
+
+  // Declaring ----------------------------------------------------------------------
+
+  function declareForm() {
+    const type = h("select", { id: "declare-playbook", name: "playbook", required: true },
+      playbooks.map((p) => h("option", { value: p.incident_type }, `${typeLabel(p.incident_type)} — ${p.title}`)),
+    );
+    const title = h("input", { id: "declare-title", name: "title", required: true, maxlength: 200, autocomplete: "off" });
+    const severity = h("select", { id: "declare-severity", name: "severity" },
+      SEVERITIES.map((s) => h("option", { value: s }, s)),
+    );
+    const description = h("textarea", { id: "declare-description", name: "description", rows: 2, maxlength: 5000 });
+    const exercise = h("input", { id: "declare-exercise", name: "exercise", type: "checkbox" });
+    const preview = h("div", { class: "preview", id: "playbook-preview", "aria-live": "polite" });
+    const submit = h("button", { type: "submit", class: "primary" }, "Declare incident");
+    let titleTouched = false;
+    title.addEventListener("input", () => (titleTouched = true));
+
+    async function showPreview() {
+      const chosen = type.value;
+      if (!titleTouched) title.value = `${city.name} ${typeLabel(chosen).toLowerCase()}`;
+      preview.replaceChildren(h("p", { class: "muted" }, "Loading the playbook…"));
+      try {
+        const { playbook, origin } = await api(`/playbooks/${encodeURIComponent(chosen)}`);
+        if (type.value !== chosen) return;
+        severity.value = playbook.default_severity;
+        preview.replaceChildren(
+          h("h3", {}, `It raises ${playbook.requests.length} requests`, origin === "city" ? badge(`${city.name}’s own playbook`, "exercise") : null),
+          h("ul", { class: "preview-list" },
+            playbook.requests.map((r) =>
+              h("li", {},
+                h("span", { class: `badge priority-${r.priority}` }, r.priority),
+                h("span", { class: "resource" }, `${unitsOf(r.resource, r.quantity)} · ${resourceLabel(r.resource)}`),
+                h("span", { class: "muted" }, `within ${r.needed_within}`),
+              ),
+            ),
+          ),
+          h("p", { class: "fine" },
+            `Ring 0: cities of your networks within ${playbook.escalation.ring0_radius_km} km; ` +
+              `unclaimed requests widen after ${playbook.escalation.ring_intervals.join(", then ")}. ` +
+              `Claims not accepted within ${playbook.claim_acceptance_timeout} lapse.`),
+        );
+      } catch (error) {
+        preview.replaceChildren(h("p", { class: "form-error" }, error.message));
+      }
+    }
+    type.addEventListener("change", showPreview);
+    const form = h("form", { class: "stack", id: "declare-form" },
+      field("Playbook", type),
+      h("div", { class: "row" }, field("Title", title, "grow"), field("Severity", severity)),
+      field("What is happening (optional)", description),
+      h("div", { class: "check" }, exercise, h("label", { for: "declare-exercise" }, "Exercise (a drill, marked as such everywhere)")),
+      preview,
+      submit,
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      busy(submit, async () => {
+        const created = await api("/incidents", {
+          method: "POST",
+          body: {
+            incident_type: type.value,
+            playbook: type.value,
+            title: title.value.trim(),
+            severity: severity.value,
+            description: description.value.trim(),
+            exercise: exercise.checked,
+          },
+        });
+        if (created.last_seq >= book.entry(created.id).lastSeq) book.load(created);
+        notify(`Declared “${created.title}” with ${created.requests.length} requests.`, "ok");
+        titleTouched = false;
+        description.value = "";
+        exercise.checked = false;
+        declareBox.open = false;
+        select(created.id);
+      });
+    });
+    queueMicrotask(showPreview);
+    return form;
+  }
+
+  // Incidents and their requests ---------------------------------------------------
+
+  function renderIncidents() {
+    const list = mine();
+    if (!list.length) {
+      incidentList.replaceChildren(h("li", { class: "empty" }, "No incidents yet. Declare one above."));
+      return;
+    }
+    incidentList.querySelector(".empty")?.remove();
+    syncList(
+      incidentList,
+      list,
+      (e) => e.id,
+      (e) => h("li", {}, h("button", { type: "button", class: "incident-item", dataset: { focus: "item" }, onclick: () => select(e.id) })),
+      (li, e) => {
+        const waiting = [...e.claims.values()].filter((c) => c.status === "claimed").length;
+        li.dataset.incidentId = e.id;
+        li.firstChild.setAttribute("aria-pressed", String(e.id === selected));
+        patch(li.firstChild, JSON.stringify([e.incident, waiting]), () =>
+          incidentItem(e.incident, cities, waiting ? badge(`${waiting} to accept`, "waiting") : null),
+        );
+      },
+    );
+  }
+
+  function renderDetail() {
+    const entry = selected ? book.incidents.get(selected) : null;
+    if (!entry?.incident || entry.incident.city_id !== me.city_id) {
+      detail.dataset.incident = "";
+      detail.replaceChildren(
+        h("h2", {}, "No incident selected"),
+        h("p", { class: "muted" }, "Choose one of your city's incidents, or declare a new one."),
+      );
+      return;
+    }
+    if (detail.dataset.incident !== String(entry.id)) {
+      detail.dataset.incident = entry.id;
+      detail.dataset.sig = "";
+      detail.replaceChildren(
+        h("div", { class: "incident-head" }),
+        h("section", { class: "to-accept", id: "to-accept", "aria-live": "polite" }),
+        h("div", { class: "section-head" }, h("h3", {}, "Requests"), legend()),
+        h("ul", { class: "request-list manage-requests" }),
+        h("details", { class: "raise" }, h("summary", {}, "Raise another request"), raiseForm(entry.id)),
+      );
+    }
+    const incident = entry.incident;
+    const [head, queue, , list, raiseBox] = detail.children;
+    raiseBox.hidden = incident.status !== "active";
+    patch(head, JSON.stringify(incident), () => [
+      h("div", { class: "head-line" },
+        h("h2", { id: "incident-title" }, incident.title),
+        severityBadge(incident.severity),
+        exerciseBadge(incident),
+        incident.status === "closed" ? badge("Closed", "closed") : null,
+        incident.status === "active"
+          ? h("button", { type: "button", class: "danger-outline push", id: "close-incident", dataset: { focus: "close" }, onclick: (e) => closeIncident(e.currentTarget, incident) }, "Close incident")
+          : null,
+      ),
+      h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`), incident.playbook ? h("span", {}, `playbook ${incident.playbook}`) : null),
+      h("p", { class: "fine" }, h("a", { href: `/board#incident=${incident.id}` }, "Open on the board")),
+    ]);
+    renderQueue(queue, entry);
+    const requests = [...entry.requests.values()].sort(
+      (a, b) => isFinalRequest(a) - isFinalRequest(b) || needsAttention(b) - needsAttention(a) || rank(a) - rank(b) || a.id - b.id,
+    );
+    if (!requests.length) list.replaceChildren(h("li", { class: "empty" }, "No requests."));
+    else {
+      list.querySelector(".empty")?.remove();
+      syncList(list, requests, (r) => r.id, () => h("li", { class: "request" }), (li, request) => {
+        const claims = [...entry.claims.values()].filter((c) => c.request_id === request.id);
+        li.dataset.requestId = request.id;
+        li.classList.toggle("attention", needsAttention(request));
+        li.classList.toggle("final", isFinalRequest(request));
+        patch(li, JSON.stringify([request, claims, incident.status]), () => requestCard(entry, request, claims));
+      });
+    }
+  }
+
+  /** Claims waiting for this manager's decision, oldest first: the console's to-do list. */
+  function renderQueue(queue, entry) {
+    const waiting = [...entry.claims.values()]
+      .filter((c) => c.status === "claimed")
+      .sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)));
+    queue.hidden = entry.incident.status !== "active" || waiting.length === 0;
+    patch(queue, JSON.stringify(waiting), () => [
+      h("h3", {}, `Claims waiting for your decision (${waiting.length})`),
+      h("ul", { class: "queue" },
+        waiting.map((claim) => {
+          const request = entry.requests.get(claim.request_id);
+          const resource = request ? resourceLabel(request.resource) : `request #${claim.request_id}`;
+          return h("li", { dataset: { claimId: claim.id } },
+            h("span", { class: "queue-what" },
+              h("strong", {}, cityName(cities, claim.city_id)),
+              ` · ${request ? unitsOf(request.resource, claim.quantity) : claim.quantity} of ${resource}`,
+            ),
+            h("span", { class: "queue-when" }, "claimed ", liveTime(claim.created_at, "ago"),
+              claim.expires_at ? [" · lapses ", liveTime(claim.expires_at, "until")] : null),
+            h("span", { class: "row-actions" },
+              h("button", { type: "button", class: "primary small", dataset: { focus: `q-accept-${claim.id}` }, onclick: (e) => busy(e.currentTarget, () => move(claim, "accepted")) }, "Accept"),
+              h("button", { type: "button", class: "secondary small", dataset: { focus: `q-decline-${claim.id}` }, onclick: (e) => declineClaim(e.currentTarget, request, claim, "Decline") }, "Decline"),
+            ),
+          );
+        }),
+      ),
+    ]);
+  }
+
+  function requestCard(entry, request, claims) {
+    const active = entry.incident.status === "active";
+    const shown = claims.filter((c) => !isEndedClaim(c)).concat(claims.filter(isEndedClaim)).slice(0, 12);
+    const cancel =
+      active && !isFinalRequest(request)
+        ? h("button", { type: "button", class: "secondary small push", dataset: { focus: "cancel" }, onclick: (e) => cancelRequest(e.currentTarget, request) }, "Cancel request")
+        : null;
+    const timing = requestTiming(request);
+    if (cancel) timing.append(cancel);
+    return [
+      requestTitle(request),
+      progressBar(entry, request),
+      timing,
+      shown.length
+        ? h("table", { class: "claims-table" },
+            h("caption", { class: "visually-hidden" }, `Claims on ${resourceLabel(request.resource)}`),
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "City"), h("th", { scope: "col" }, "Units"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+            h("tbody", {}, shown.map((claim) => claimRow(request, claim, active))),
+          )
+        : h("p", { class: "muted small" }, "No claims yet."),
+    ];
+  }
+
+  function claimRow(request, claim, active) {
+    const buttons = [];
+    if (active && claim.status === "claimed") {
+      buttons.push(h("button", { type: "button", class: "primary small", dataset: { focus: `accept-${claim.id}` }, onclick: (e) => busy(e.currentTarget, () => move(claim, "accepted")) }, "Accept"));
+    }
+    if (active && ["claimed", "accepted", "en_route"].includes(claim.status)) {
+      const label = claim.status === "claimed" ? "Decline" : "Stand down";
+      buttons.push(h("button", { type: "button", class: "secondary small", dataset: { focus: `decline-${claim.id}` }, onclick: (e) => declineClaim(e.currentTarget, request, claim, label) }, label));
+    }
+    return h("tr", { dataset: { claimId: claim.id, status: claim.status } },
+      h("td", {}, cityName(cities, claim.city_id)),
+      h("td", {}, String(claim.quantity)),
+      h("td", {}, statusChip(claim.status), claim.answer ? h("div", { class: "answer" }, claim.answer) : null),
+      h("td", { class: "row-actions" }, buttons),
+    );
+  }
+
+  function raiseForm(incidentId) {
+    const groups = {};
+    for (const resource of catalogue.values()) (groups[resource.kind] ||= []).push(resource);
+    const resource = h("select", { id: "raise-resource", required: true },
+      Object.entries(groups).map(([kind, items]) =>
+        h("optgroup", { label: typeLabel(kind) },
+          items.map((r) => h("option", { value: r.id, title: r.description }, `${resourceLabel(r.id)} (per ${r.unit})`)),
+        ),
+      ),
+    );
+    const describe = h("p", { class: "fine", id: "raise-description" });
+    const showDescription = () => (describe.textContent = catalogue.get(resource.value)?.description ?? "");
+    resource.addEventListener("change", showDescription);
+    showDescription();
+    const quantity = h("input", { id: "raise-quantity", type: "number", min: 1, max: 10000, value: 1, required: true, inputmode: "numeric", dataset: { keep: "q" }, oninput: keepTyped });
+    const priority = h("select", { id: "raise-priority" }, PRIORITIES.map((p) => h("option", { value: p, selected: p === "normal" }, p)));
+    const within = h("input", { id: "raise-within", type: "number", min: 1, max: 720, placeholder: "hours", inputmode: "numeric" });
+    const reportTo = h("input", { id: "raise-report-to", maxlength: 500, autocomplete: "off" });
+    const notes = h("textarea", { id: "raise-notes", rows: 2, maxlength: 2000 });
+    const submit = h("button", { type: "submit", class: "primary" }, "Raise request");
+    const form = h("form", { class: "stack", id: "raise-form" },
+      field("Resource", resource),
+      describe,
+      h("div", { class: "row" }, field("Units", quantity), field("Priority", priority), field("Needed within (hours)", within)),
+      field("Report to", reportTo),
+      field("Notes", notes),
+      submit,
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      busy(submit, async () => {
+        const body = {
+          resource: resource.value,
+          quantity: Number(quantity.value),
+          priority: priority.value,
+          report_to: reportTo.value.trim(),
+          notes: notes.value.trim(),
+        };
+        if (within.value) body.needed_by = new Date(Date.now() + Number(within.value) * 3_600_000).toISOString();
+        const request = await api(`/incidents/${incidentId}/requests`, { method: "POST", body });
+        book.entry(incidentId).requests.set(request.id, request);
+        notify(`Raised ${unitsOf(request.resource, request.quantity)} of ${resourceLabel(request.resource).toLowerCase()}.`, "ok");
+        form.reset();
+        showDescription();
+        render();
+      });
+    });
+    return form;
+  }
+
+  // Commands ------------------------------------------------------------------------
+
+  async function move(claim, status) {
+    try {
+      await live.command("claim_status", { claim_id: claim.id, status });
+    } catch (error) {
+      if (!(error instanceof ApiError) || !error.transport) throw error;
+      await api(`/claims/${claim.id}/status`, { method: "POST", body: { status } });
+    }
+  }
+
+  async function declineClaim(button, request, claim, label) {
+    const ok = await confirmAction(
+      `${label} ${cityName(cities, claim.city_id)}’s claim of ${unitsOf(request.resource, claim.quantity)}?`,
+      label,
+      "The units go back to the request for other cities to claim.",
+    );
+    if (ok) busy(button, () => move(claim, "declined"));
+  }
+
+  async function cancelRequest(button, request) {
+    const ok = await confirmAction(
+      `Cancel the request for ${unitsOf(request.resource, request.quantity)} of ${resourceLabel(request.resource).toLowerCase()}?`,
+      "Cancel request",
+      "Claims not yet on site are stood down. This cannot be undone.",
+    );
+    if (ok) busy(button, () => api(`/requests/${request.id}/cancel`, { method: "POST" }));
+  }
+
+  async function closeIncident(button, incident) {
+    const ok = await confirmAction(
+      `Close “${incident.title}”?`,
+      "Close incident",
+      "Every request still open is cancelled, and no new requests or claims are accepted.",
+    );
+    if (ok) busy(button, () => api(`/incidents/${incident.id}/close`, { method: "POST" }));
+  }
+
+  async function loadIncident(id) {
+    try {
+      if (await book.fetch(api, id)) render();
+    } catch (error) {
+      notify(`Could not load incident ${id}: ${error.message}`);
+    }
+  }
+
+  // Every incident the city can see gets its seq, so a resume replays only what is new;
+  // only the city's own are shown, and loaded in full.
+  const active = await fetchAll(api, "/incidents?status=active");
+  if (!active.some((incident) => incident.city_id === me.city_id)) declareBox.open = true;
+  for (const incident of active) {
+    const entry = book.entry(incident.id);
+    entry.incident = incident;
+    entry.lastSeq = incident.last_seq;
+  }
+  const own = active.filter((incident) => incident.city_id === me.city_id);
+  await eachLimited(own, 6, async (incident) => book.load(await api(`/incidents/${incident.id}`)));
+  if (!selected || !book.incidents.has(selected)) selected = mine()[0]?.id ?? null;
+  live = connect({
+    scopes: () => [`city:${me.city_id}`],
+    since: () => book.since(),
+    onEvent(event) {
+      const known = book.incidents.get(event.incident_id)?.incident;
+      book.apply(event);
+      const entry = book.entry(event.incident_id);
+      if (!entry.incident) loadIncident(event.incident_id);
+      else if (!known && entry.incident.city_id === me.city_id && !selected) select(entry.id);
+      render();
+    },
+    onReset(message) {
+      book.load(message.snapshot);
+      render();
+    },
+  });
+  render();
+}
+
+function field(label, control, extra = "") {
+  return h("div", { class: `field ${extra}` }, h("label", { for: control.id }, label), control);
+}
+
+function rank(request) {
+  return { critical: 0, high: 1, normal: 2, low: 3 }[request.priority] ?? 9;
+}

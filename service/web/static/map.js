@@ -1,0 +1,210 @@
+// The board's map: cities drawn from their coordinates (no tiles), the requesting
+// city, the cities each ring reached, and lines from the cities that claimed.
+
+import { h, svg } from "./app.js";
+
+const WIDTH = 400;
+const HEIGHT = 240;
+const PAD = 26;
+const NEAR_KM = 450;
+
+function distanceKm(a, b) {
+  const rad = Math.PI / 180;
+  const dLat = (b.lat - a.lat) * rad;
+  const dLon = (b.lon - a.lon) * rad;
+  const x =
+    Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * 6371 * Math.asin(Math.min(1, Math.sqrt(x)));
+}
+
+/** An equirectangular projection fitted to `points`, at least `minSpan` degrees tall and wide. */
+function projection(points, minSpan) {
+  let [south, north, west, east] = [90, -90, 180, -180];
+  for (const p of points) {
+    south = Math.min(south, p.lat);
+    north = Math.max(north, p.lat);
+    west = Math.min(west, p.lon);
+    east = Math.max(east, p.lon);
+  }
+  const midLat = (south + north) / 2;
+  const shrink = Math.cos((midLat * Math.PI) / 180);
+  let spanX = Math.max((east - west) * shrink, minSpan);
+  let spanY = Math.max(north - south, minSpan);
+  const innerW = WIDTH - 2 * PAD;
+  const innerH = HEIGHT - 2 * PAD;
+  if (spanX / spanY > innerW / innerH) spanY = (spanX * innerH) / innerW;
+  else spanX = (spanY * innerW) / innerH;
+  const scale = innerW / spanX;
+  const cx = ((west + east) / 2) * shrink;
+  const cy = (south + north) / 2;
+  return {
+    x: (lon) => WIDTH / 2 + (lon * shrink - cx) * scale,
+    y: (lat) => HEIGHT / 2 - (lat - cy) * scale,
+  };
+}
+
+function graticule(project, step) {
+  const lines = [];
+  for (let lat = -90; lat <= 90; lat += step) {
+    const y = project.y(lat);
+    if (y > 0 && y < HEIGHT) {
+      lines.push(svg("line", { x1: 0, x2: WIDTH, y1: y, y2: y, class: lat === 0 ? "equator" : "grid" }));
+    }
+  }
+  for (let lon = -180; lon <= 180; lon += step) {
+    const x = project.x(lon);
+    if (x > 0 && x < WIDTH) lines.push(svg("line", { x1: x, x2: x, y1: 0, y2: HEIGHT, class: "grid" }));
+  }
+  return lines;
+}
+
+/** Place labels right, left, above or below their dot, skipping any that would overlap. */
+function placeLabels(items) {
+  const boxes = [];
+  const placed = [];
+  const overlaps = (b) =>
+    boxes.some((o) => b.x < o.x + o.w && o.x < b.x + b.w && b.y < o.y + o.h && o.y < b.y + b.h);
+  for (const item of items) boxes.push({ x: item.x - 5, y: item.y - 5, w: 10, h: 10 });
+  for (const item of items) {
+    if (!item.label) continue;
+    const w = item.label.length * 6.4 + 4;
+    const hgt = 13;
+    const options = [
+      { x: item.x + 8, y: item.y - hgt / 2, anchor: "start" },
+      { x: item.x - 8 - w, y: item.y - hgt / 2, anchor: "end" },
+      { x: item.x - w / 2, y: item.y - 9 - hgt, anchor: "middle" },
+      { x: item.x - w / 2, y: item.y + 9, anchor: "middle" },
+      { x: item.x + 6, y: item.y - 4 - hgt, anchor: "start" },
+      { x: item.x + 6, y: item.y + 4, anchor: "start" },
+      { x: item.x - 6 - w, y: item.y - 4 - hgt, anchor: "end" },
+      { x: item.x - 6 - w, y: item.y + 4, anchor: "end" },
+    ];
+    for (const o of options) {
+      const box = { x: o.x, y: o.y, w, h: hgt };
+      if (box.x < 2 || box.x + w > WIDTH - 2 || box.y < 2 || box.y + hgt > HEIGHT - 2) continue;
+      if (overlaps(box)) continue;
+      boxes.push(box);
+      const tx = o.anchor === "start" ? o.x + 2 : o.anchor === "end" ? o.x + w - 2 : o.x + w / 2;
+      placed.push(
+        svg("text", { x: tx, y: o.y + hgt - 3, "text-anchor": o.anchor, class: `label ${item.kind}` }, item.label),
+      );
+      break;
+    }
+  }
+  return placed;
+}
+
+function roleOf(city, origin, reach, claimers) {
+  if (city.id === origin.id) return "origin";
+  if (claimers.has(city.id)) return "claimer";
+  if (reach.has(city.id)) return `ring${Math.min(2, reach.get(city.id))}`;
+  return "idle";
+}
+
+function drawOne({ cities, origin, reach, claimers, title, minSpan, gridStep, labelAll }) {
+  const project = projection(cities, minSpan);
+  const ox = project.x(origin.lon);
+  const oy = project.y(origin.lat);
+  const order = { idle: 0, ring2: 1, ring1: 2, ring0: 3, claimer: 4, origin: 5 };
+  const shown = cities
+    .map((city) => ({ city, role: roleOf(city, origin, reach, claimers) }))
+    .sort((a, b) => order[a.role] - order[b.role]);
+  const lines = shown
+    .filter((s) => s.role === "claimer")
+    .map((s) =>
+      svg("line", { x1: project.x(s.city.lon), y1: project.y(s.city.lat), x2: ox, y2: oy, class: "aid-line" }),
+    );
+  const dots = shown.map(({ city, role }) => {
+    const x = project.x(city.lon);
+    const y = project.y(city.lat);
+    const label = `${city.name}: ${describeRole(role, reach.get(city.id), claimers.get(city.id))}`;
+    if (role === "origin") {
+      return svg("g", { class: "city origin", dataset: { cityId: city.id } },
+        svg("title", {}, label),
+        svg("circle", { cx: x, cy: y, r: 10, class: "halo" }),
+        svg("rect", { x: x - 5, y: y - 5, width: 10, height: 10, transform: `rotate(45 ${x} ${y})` }),
+      );
+    }
+    return svg("g", { class: `city ${role}`, dataset: { cityId: city.id } },
+      svg("title", {}, label),
+      svg("circle", { cx: x, cy: y, r: role === "claimer" ? 6 : role === "idle" ? 3.5 : 4.5 }),
+    );
+  });
+  // Label the cities that matter first, so they win the space.
+  const labelOrder = [...shown].reverse().map(({ city, role }) => ({
+    x: project.x(city.lon),
+    y: project.y(city.lat),
+    kind: role,
+    label: labelAll || role === "origin" || role === "claimer" ? city.name : "",
+  }));
+  return svg(
+    "svg",
+    { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "map-svg", role: "img", "aria-label": title },
+    svg("rect", { x: 0, y: 0, width: WIDTH, height: HEIGHT, class: "sea" }),
+    graticule(project, gridStep),
+    lines,
+    dots,
+    placeLabels(labelOrder),
+  );
+}
+
+function describeRole(role, ring, quantity) {
+  if (role === "origin") return "requesting city";
+  if (role === "claimer") return `claimed ${quantity} unit${quantity === 1 ? "" : "s"}`;
+  if (role === "idle") return "not reached";
+  return `reached in ring ${ring}`;
+}
+
+const VIEWS = {
+  near: { label: (origin) => `Around ${origin.name}`, minSpan: 2.2, gridStep: 1, labelAll: true },
+  network: { label: () => "Whole network", minSpan: 20, gridStep: 10, labelAll: false },
+};
+
+/**
+ * Draw the incident's map into `container`: around the requesting city, or the
+ * whole network (a toggle). `reach` maps city id → ring; `claimers` city id → units.
+ */
+export function drawMap(container, { cities, originId, reach, claimers }) {
+  const origin = cities.get(originId);
+  if (!origin) {
+    container.replaceChildren(h("p", { class: "muted" }, "No map: the requesting city is unknown."));
+    return;
+  }
+  const view = VIEWS[container.dataset.view] ? container.dataset.view : "near";
+  const spec = VIEWS[view];
+  const shown = view === "near"
+    ? [...cities.values()].filter((c) => distanceKm(origin, c) <= NEAR_KM)
+    : [...cities.values()];
+  const ringCounts = [0, 1, 2].map((r) => [...reach.values()].filter((v) => Math.min(2, v) === r).length);
+  const summary =
+    `${spec.label(origin)}. ${origin.name} is the requesting city. ` +
+    `Reached: ${ringCounts[0]} cities in ring 0, ${ringCounts[1]} in ring 1, ${ringCounts[2]} in ring 2. ` +
+    `${claimers.size} ${claimers.size === 1 ? "city has" : "cities have"} claimed.`;
+  const redraw = (next) => {
+    container.dataset.view = next;
+    drawMap(container, { cities, originId, reach, claimers });
+    container.querySelector(`[data-view="${next}"]`)?.focus();
+  };
+  container.replaceChildren(
+    h("div", { class: "map-tabs", role: "group", "aria-label": "Map extent" },
+      Object.entries(VIEWS).map(([key, v]) =>
+        h("button", {
+          type: "button",
+          class: "secondary small",
+          "aria-pressed": String(key === view),
+          dataset: { view: key },
+          onclick: () => redraw(key),
+        }, key === "near" ? `${v.label(origin)} (${NEAR_KM} km)` : v.label(origin)),
+      ),
+    ),
+    drawOne({ cities: shown, origin, reach, claimers, title: summary, ...spec }),
+    h("ul", { class: "legend", "aria-label": "Map legend" },
+      h("li", {}, h("span", { class: "key origin" }), "Requesting city"),
+      h("li", {}, h("span", { class: "key ring0" }), "Ring 0"),
+      h("li", {}, h("span", { class: "key ring1" }), "Ring 1"),
+      h("li", {}, h("span", { class: "key ring2" }), "Ring 2"),
+      h("li", {}, h("span", { class: "key claimer" }), "Claimed"),
+      h("li", {}, h("span", { class: "key idle" }), "Not reached"),
+    ),
+  );
+}

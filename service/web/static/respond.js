@@ -1,0 +1,354 @@
+// The responder console: the city's inbox (requests aimed at it, most urgent and
+// newest first), claiming part or all of one, and moving the city's own claims along.
+
+import {
+  ApiError,
+  IncidentBook,
+  busy,
+  byUrgency,
+  cityName,
+  confirmAction,
+  eachLimited,
+  fetchAll,
+  h,
+  isEndedClaim,
+  isFinalRequest,
+  keepTyped,
+  liveTime,
+  newKey,
+  notify,
+  patch,
+  resourceLabel,
+  startPage,
+  statusLabel,
+  syncList,
+  throttled,
+  unitsOf,
+} from "./app.js";
+import { exerciseBadge, requestTiming, requestTitle, severityBadge, statusChip } from "./views.js";
+
+startPage({
+  page: "respond",
+  title: "Responder console",
+  roles: ["responder", "manager"],
+  needsCity: true,
+  hint: "Sign in with your city's responder token to see the requests aimed at your city.",
+  start: startConsole,
+});
+
+// What a claim can do next, for the claiming city.
+const NEXT_STEPS = {
+  claimed: [],
+  accepted: [["en_route", "En route"]],
+  en_route: [["on_site", "On site"]],
+  on_site: [["released", "Release"]],
+};
+const WITHDRAWABLE = new Set(["claimed", "accepted", "en_route"]);
+
+async function startConsole({ api, me, city, cities, main, connect }) {
+  const book = new IncidentBook();
+  const inbox = new Set(); // ids of requests aimed at this city
+  let live = null;
+
+  const inboxList = h("ul", { class: "inbox", id: "inbox" });
+  const claimList = h("ul", { class: "claims", id: "my-claims" });
+  const doneList = h("ul", { class: "claims done", id: "done-claims" });
+  const inboxCount = h("span", { class: "count" });
+  const jumpInboxCount = h("span", { class: "count" });
+  const claimCount = h("span", { class: "count" });
+  main.append(
+    h("nav", { class: "jump", "aria-label": "On this page" },
+      h("a", { href: "#inbox-title" }, "Inbox", jumpInboxCount),
+      h("a", { href: "#claims-title" }, "Claims", claimCount),
+    ),
+    h("div", { class: "console" },
+      h("section", { class: "panel col-main", "aria-labelledby": "inbox-title" },
+        h("div", { class: "section-head" },
+          h("h1", { id: "inbox-title" }, `Inbox · ${city.name}`, inboxCount),
+          h("p", { class: "muted" }, "Requests aimed at your city, most urgent and newest first."),
+        ),
+        inboxList,
+      ),
+      h("section", { class: "panel col-claims", "aria-labelledby": "claims-title" },
+        h("h2", { id: "claims-title" }, `Claims of ${city.name}`),
+        claimList,
+        h("details", { class: "done-box" }, h("summary", {}, "Finished claims"), doneList),
+      ),
+    ),
+  );
+
+  const render = throttled(() => {
+    renderInbox();
+    renderClaims();
+  });
+
+  function requestOf(requestId) {
+    for (const entry of book.incidents.values()) {
+      if (entry.requests.has(requestId)) return [entry, entry.requests.get(requestId)];
+    }
+    return [null, null];
+  }
+
+  function myClaims() {
+    const claims = [];
+    for (const entry of book.incidents.values()) {
+      for (const claim of entry.claims.values()) if (claim.city_id === me.city_id) claims.push([entry, claim]);
+    }
+    return claims.sort(([, a], [, b]) => String(b.updated_at).localeCompare(String(a.updated_at)));
+  }
+
+  function renderInbox() {
+    const items = [...inbox]
+      .map((id) => requestOf(id))
+      .filter(([entry, request]) => entry?.incident && request && !isFinalRequest(request))
+      // What can still be claimed first; within that, most urgent and newest first.
+      .sort(([, a], [, b]) => (b.remaining_quantity > 0) - (a.remaining_quantity > 0) || byUrgency(a, b));
+    inboxCount.textContent = ` (${items.length})`;
+    jumpInboxCount.textContent = inboxCount.textContent;
+    if (!items.length) {
+      inboxList.replaceChildren(h("li", { class: "empty" }, "Nothing aimed at your city right now. New requests appear here by themselves."));
+      return;
+    }
+    inboxList.querySelector(".empty")?.remove();
+    syncList(
+      inboxList,
+      items,
+      ([, r]) => r.id,
+      () => h("li", { class: "request card" }),
+      (li, [entry, request]) => {
+        li.dataset.requestId = request.id;
+        const mine = [...entry.claims.values()].filter(
+          (c) => c.request_id === request.id && c.city_id === me.city_id && !isEndedClaim(c),
+        );
+        li.classList.toggle("attention", request.priority === "critical" && request.remaining_quantity > 0);
+        patch(li, JSON.stringify([request, entry.incident.title, entry.incident.status, mine]), () => inboxCard(entry, request, mine));
+      },
+    );
+  }
+
+  function inboxCard(entry, request, mine) {
+    const incident = entry.incident;
+    const left = request.remaining_quantity;
+    const quantity = h("input", {
+      type: "number",
+      min: 1,
+      max: Math.max(1, left),
+      value: left,
+      id: `qty-${request.id}`,
+      class: "qty",
+      inputmode: "numeric",
+      dataset: { keep: "qty", focus: "qty" },
+      oninput: keepTyped,
+      disabled: left < 1 || incident.status !== "active",
+    });
+    const claimButton = h(
+      "button",
+      { type: "submit", class: "primary", dataset: { focus: "claim" }, disabled: left < 1 || incident.status !== "active" },
+      "Claim",
+    );
+    const form = h(
+      "form",
+      { class: "claim-form", "aria-label": `Claim ${resourceLabel(request.resource)}` },
+      h("label", { for: `qty-${request.id}` }, "Units"),
+      quantity,
+      h("span", { class: "of" }, `of ${left} left`),
+      claimButton,
+      left > 1
+        ? h("button", {
+            type: "button",
+            class: "secondary",
+            dataset: { focus: "all" },
+            onclick: (event) => busy(event.currentTarget, () => claim(request, left)),
+          }, `Claim all ${left}`)
+        : null,
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const wanted = Number(quantity.value);
+      if (!Number.isInteger(wanted) || wanted < 1 || wanted > left) {
+        notify(`Claim between 1 and ${left}.`);
+        quantity.focus();
+        return;
+      }
+      busy(claimButton, () => claim(request, wanted));
+    });
+    return [
+      requestTitle(request),
+      h("p", { class: "meta" },
+        h("span", { class: "incident-name" }, incident.title),
+        h("span", {}, cityName(cities, request.city_id)),
+        severityBadge(incident.severity),
+        exerciseBadge(incident),
+      ),
+      h("p", { class: "quantities" },
+        h("strong", {}, unitsOf(request.resource, request.quantity)), " requested · ",
+        h("strong", {}, `${left} left`), " to claim",
+        request.delivered_quantity ? ` · ${request.delivered_quantity} delivered` : "",
+      ),
+      requestTiming(request),
+      request.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
+      request.notes ? h("p", { class: "detail" }, request.notes) : null,
+      mine.length
+        ? h("p", { class: "mine" }, `Your city has ${mine.map((c) => `${c.quantity} ${statusLabel(c.status).toLowerCase()}`).join(", ")}.`)
+        : null,
+      left > 0 && incident.status === "active" ? form : null,
+    ];
+  }
+
+  function renderClaims() {
+    const all = myClaims();
+    const open = all.filter(([, c]) => !isEndedClaim(c) && c.status !== "released");
+    const done = all.filter(([, c]) => isEndedClaim(c) || c.status === "released").slice(0, 30);
+    claimCount.textContent = ` (${open.length})`;
+    if (!open.length) claimList.replaceChildren(h("li", { class: "empty" }, "No open claims. Claim from the inbox."));
+    else {
+      claimList.querySelector(".empty")?.remove();
+      syncList(claimList, open, ([, c]) => c.id, () => h("li", { class: "claim card" }), updateClaim);
+    }
+    syncList(doneList, done, ([, c]) => c.id, () => h("li", { class: "claim card" }), updateClaim);
+  }
+
+  function updateClaim(li, [entry, claim]) {
+    const request = entry.requests.get(claim.request_id);
+    li.dataset.claimId = claim.id;
+    li.dataset.status = claim.status;
+    patch(li, JSON.stringify([claim, request?.status, entry.incident?.title]), () => claimCard(entry, claim, request));
+  }
+
+  function claimCard(entry, claim, request) {
+    const info = request?.kind === "information";
+    const actions = [];
+    if (info && claim.status === "accepted") {
+      const answer = h("textarea", {
+        id: `answer-${claim.id}`,
+        rows: 3,
+        required: true,
+        maxlength: 20000,
+        dataset: { keep: "answer", focus: "answer" },
+        oninput: keepTyped,
+      });
+      const send = h("button", { type: "submit", class: "primary", dataset: { focus: "send" } }, "Send answer");
+      const form = h("form", { class: "answer-form" }, h("label", { for: `answer-${claim.id}` }, "Answer"), answer, send);
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        if (!answer.value.trim()) return answer.focus();
+        busy(send, () => move(claim, "released", { answer: answer.value.trim() }));
+      });
+      actions.push(form);
+    } else {
+      for (const [status, label] of NEXT_STEPS[claim.status] || []) {
+        actions.push(
+          h("button", {
+            type: "button",
+            class: "primary",
+            dataset: { focus: status },
+            onclick: (event) => busy(event.currentTarget, () => move(claim, status)),
+          }, label),
+        );
+      }
+    }
+    if (WITHDRAWABLE.has(claim.status)) {
+      actions.push(
+        h("button", {
+          type: "button",
+          class: "secondary",
+          dataset: { focus: "withdraw" },
+          onclick: async (event) => {
+            const button = event.currentTarget;
+            const ok = await confirmAction(
+              `Withdraw claim #${claim.id}?`,
+              "Withdraw",
+              `${unitsOf(request?.resource ?? "", claim.quantity)} go back to the request for other cities to claim.`,
+            );
+            if (ok) busy(button, () => move(claim, "withdrawn"));
+          },
+        }, "Withdraw"),
+      );
+    }
+    const waiting =
+      claim.status === "claimed"
+        ? h("p", { class: "waiting" }, `Waiting for ${cityName(cities, entry.incident?.city_id)} to accept`,
+            claim.expires_at ? [" (lapses ", liveTime(claim.expires_at, "until"), ")"] : null)
+        : null;
+    return [
+      h("div", { class: "req-title" },
+        h("span", { class: "resource" }, request ? resourceLabel(request.resource) : `request #${claim.request_id}`),
+        h("span", { class: "qty-text" }, request ? unitsOf(request.resource, claim.quantity) : claim.quantity),
+        statusChip(claim.status),
+      ),
+      h("p", { class: "meta" }, h("span", {}, `Claim #${claim.id}`), h("span", {}, entry.incident?.title ?? "")),
+      request?.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
+      waiting,
+      claim.answer ? h("p", { class: "detail answer" }, h("span", { class: "label" }, "Answer "), claim.answer) : null,
+      actions.length ? h("div", { class: "actions" }, actions) : null,
+    ];
+  }
+
+  // Commands: over the websocket when live, else REST; a claim keeps its key across both.
+
+  async function claim(request, quantity) {
+    const key = newKey("claim");
+    let result;
+    try {
+      result = await live.command("claim", { request_id: request.id, quantity, idempotency_key: key });
+    } catch (error) {
+      if (!(error instanceof ApiError) || !error.transport) throw error;
+      result = await api(`/requests/${request.id}/claims`, {
+        method: "POST",
+        body: { quantity },
+        headers: { "Idempotency-Key": key },
+      });
+    }
+    const entry = book.entry(result.incident_id);
+    if (!entry.claims.has(result.id) || entry.claims.get(result.id).updated_at <= result.updated_at) {
+      entry.claims.set(result.id, result);
+    }
+    notify(`Claimed ${unitsOf(request.resource, quantity)} of ${resourceLabel(request.resource).toLowerCase()}.`, "ok");
+    render();
+  }
+
+  async function move(claim, status, extra = {}) {
+    try {
+      await live.command("claim_status", { claim_id: claim.id, status, ...extra });
+    } catch (error) {
+      if (!(error instanceof ApiError) || !error.transport) throw error;
+      await api(`/claims/${claim.id}/status`, { method: "POST", body: { status, ...extra } });
+    }
+  }
+
+  async function loadIncident(id) {
+    try {
+      if (await book.fetch(api, id)) render();
+    } catch (error) {
+      notify(`Could not load incident ${id}: ${error.message}`);
+    }
+  }
+
+  // The snapshot: seqs first, then the inbox, so replay covers anything in between.
+  const active = await fetchAll(api, "/incidents?status=active");
+  await eachLimited(active, 6, async (incident) => book.load(await api(`/incidents/${incident.id}`)));
+  for (const request of await fetchAll(api, "/requests")) {
+    inbox.add(request.id);
+    const entry = book.entry(request.incident_id);
+    entry.requests.set(request.id, request);
+    if (!entry.incident) loadIncident(request.incident_id);
+  }
+  live = connect({
+    scopes: () => [`city:${me.city_id}`],
+    since: () => book.since(),
+    onEvent(event) {
+      book.apply(event);
+      const request = event.data?.request;
+      if (request && request.city_id !== me.city_id && (event.audience?.cities || []).includes(me.city_id)) {
+        inbox.add(request.id);
+      }
+      if (!book.entry(event.incident_id).incident) loadIncident(event.incident_id);
+      render();
+    },
+    onReset(message) {
+      book.load(message.snapshot);
+      render();
+    },
+  });
+  render();
+}

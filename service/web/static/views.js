@@ -1,0 +1,126 @@
+// View pieces the pages share: badges, the claim-state progress bar, request lines.
+
+import {
+  claimBreakdown,
+  h,
+  isFinalRequest,
+  liveTime,
+  resourceLabel,
+  statusLabel,
+  typeLabel,
+  unitsOf,
+} from "./app.js";
+
+const STATES = [
+  ["on_site", "On site"],
+  ["en_route", "En route"],
+  ["accepted", "Accepted"],
+  ["claimed", "Claimed"],
+];
+
+export function badge(text, kind, title) {
+  return h("span", { class: `badge ${kind}`, title }, text);
+}
+
+const priorityBadge = (priority) => badge(priority, `priority-${priority}`, `Priority: ${priority}`);
+export const severityBadge = (severity) => badge(severity, `severity-${severity}`, `Severity: ${severity}`);
+export const exerciseBadge = (incident) =>
+  incident.exercise ? badge("Exercise", "exercise", "A drill: not a real emergency") : null;
+export const statusChip = (status) => h("span", { class: `chip status-${status}` }, statusLabel(status));
+
+/** An unclaimed critical request: the one thing an operator must not miss. */
+export function needsAttention(request) {
+  return (
+    request.priority === "critical" &&
+    !isFinalRequest(request) &&
+    request.remaining_quantity > 0
+  );
+}
+
+/** Units by claim state over the quantity, as a bar with its numbers in words beside it. */
+export function progressBar(entry, request) {
+  const parts = claimBreakdown(entry, request.id);
+  const committed = Object.values(parts).reduce((a, b) => a + b, 0);
+  const words = STATES.filter(([key]) => parts[key]).map(([key, label]) => `${parts[key]} ${label.toLowerCase()}`);
+  const summary = `${committed} of ${unitsOf(request.resource, request.quantity)} committed${words.length ? `: ${words.join(", ")}` : ""}`;
+  const bar = h("div", {
+    class: "bar",
+    role: "img",
+    "aria-label": summary,
+    dataset: {
+      quantity: request.quantity,
+      committed,
+      claimed: parts.claimed,
+      accepted: parts.accepted,
+      enRoute: parts.en_route,
+      onSite: parts.on_site,
+    },
+  });
+  for (const [key] of STATES) {
+    if (!parts[key]) continue;
+    const segment = h("span", { class: `seg seg-${key}` });
+    segment.style.width = `${(100 * parts[key]) / request.quantity}%`;
+    bar.append(segment);
+  }
+  return h(
+    "div",
+    { class: "progress" },
+    bar,
+    h("span", { class: "progress-text" }, h("strong", {}, `${committed}/${request.quantity}`), ` ${words.length ? words.join(" · ") : "none claimed yet"}`),
+  );
+}
+
+/** Ring, time to the next ring, needed by. */
+export function requestTiming(request) {
+  const items = [h("span", { class: "ring", title: "Escalation ring: 0 nearby, 1 own networks, 2 networks of networks" }, `Ring ${request.ring}`)];
+  if (!isFinalRequest(request)) {
+    if (request.next_escalation_at && request.remaining_quantity > 0) {
+      items.push(h("span", { class: "next-ring" }, "next ring ", liveTime(request.next_escalation_at, "until")));
+    } else if (request.ring >= 2) {
+      items.push(h("span", { class: "next-ring" }, "widest ring"));
+    }
+    if (request.needed_by) items.push(h("span", {}, "needed ", liveTime(request.needed_by, "until")));
+  }
+  return h("div", { class: "timing" }, items);
+}
+
+export function requestTitle(request) {
+  return h(
+    "div",
+    { class: "req-title" },
+    priorityBadge(request.priority),
+    h("span", { class: "resource", title: request.resource }, resourceLabel(request.resource)),
+    h("span", { class: "kind" }, request.kind),
+    statusChip(request.status),
+  );
+}
+
+/** The title, badges and one-line summary of an incident in a list. */
+export function incidentItem(incident, cities, extraBadge = null) {
+  return [
+    h("span", { class: "item-title" }, incident.title),
+    h("span", { class: "item-badges" },
+      severityBadge(incident.severity),
+      exerciseBadge(incident),
+      incident.status === "closed" ? badge("Closed", "closed") : null,
+      extraBadge,
+    ),
+    h("span", { class: "item-meta" }, incidentLine(incident, cities)),
+  ];
+}
+
+export function incidentLine(incident, cities) {
+  return [
+    h("span", {}, typeLabel(incident.incident_type)),
+    h("span", {}, cities.get(incident.city_id)?.name ?? `city ${incident.city_id}`),
+    h("span", {}, "declared ", liveTime(incident.declared_at, "ago")),
+  ];
+}
+
+export function legend() {
+  return h(
+    "ul",
+    { class: "bar-legend", "aria-label": "Progress bar colours" },
+    STATES.map(([key, label]) => h("li", {}, h("span", { class: `seg-key seg-${key}` }), label)),
+  );
+}
