@@ -1,0 +1,629 @@
+"""Who may write what (RELIABILITY S1, S2, S4): every write route against every kind of caller.
+
+Each row of the matrix is one write route, each column one caller. A cell expects
+401 (with `WWW-Authenticate`) for a missing, unknown or revoked token, 403 for a
+wrong role, 403 or 404 for another city's objects, and 2xx only for the caller the
+route exists for. Every cell runs against fresh objects, and a refused write must
+leave no trace.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+import playbooks
+from service.commands.admin import add_member, create_city, create_network, mint_token, revoke_token
+from service.domain.actors import SYSTEM, Role
+from service.models import CityCreate, NetworkCreate
+from service.persistence import tables  # noqa: F401 (registers every table in the metadata)
+from tests.support import World
+
+API = "/api/v1"
+STOCK_PLAYBOOKS = Path(playbooks.__file__).parent / "stock"
+
+# Callers without a usable token.
+NO_TOKEN = "no token"
+UNKNOWN_TOKEN = "unknown token"
+REVOKED_TOKEN = "revoked token"
+UNAUTHENTICATED = (NO_TOKEN, UNKNOWN_TOKEN, REVOKED_TOKEN)
+
+# Callers with a valid token: (role, city). Nairobi is the requesting city of every seeded
+# incident. Thika shares the kenya network and is targeted at ring 0; Machakos shares it
+# too but is targeted only at ring 1, which the seeded request has not reached; Berlin
+# shares no network with Nairobi and is never targeted.
+ADMIN = "admin"
+OWN_MANAGER = "manager of the requesting city"
+OWN_RESPONDER = "responder of the requesting city"
+OBSERVER = "observer of the requesting city"
+PEER_MANAGER = "manager of a targeted peer city"
+TARGETED_RESPONDER = "responder of a targeted city"
+UNREACHED_RESPONDER = "responder of a peer city not yet targeted"
+FOREIGN_MANAGER = "manager of a city in no shared network"
+FOREIGN_RESPONDER = "responder of a non-targeted foreign city"
+
+IDENTITIES: dict[str, tuple[str, str | None]] = {
+    ADMIN: ("admin", None),
+    OWN_MANAGER: ("manager", "nairobi"),
+    OWN_RESPONDER: ("responder", "nairobi"),
+    OBSERVER: ("observer", "nairobi"),
+    PEER_MANAGER: ("manager", "thika"),
+    TARGETED_RESPONDER: ("responder", "thika"),
+    UNREACHED_RESPONDER: ("responder", "machakos"),
+    FOREIGN_MANAGER: ("manager", "berlin"),
+    FOREIGN_RESPONDER: ("responder", "berlin"),
+}
+CALLERS = [*UNAUTHENTICATED, *IDENTITIES]
+
+
+@dataclass(frozen=True)
+class Seed:
+    """Fresh objects for one cell, so an allowed write never changes what the next cell sees.
+
+    Network-admin rows get a network, two cities, a token and a city playbook; incident
+    rows get an incident of Nairobi with one request and one claim by Thika.
+    """
+
+    n: int
+    incident_id: int = 0
+    request_id: int = 0
+    claim_id: int = 0
+    network_id: int = 0  # a network whose only member is `member_city_id`
+    member_city_id: int = 0
+    outsider_city_id: int = 0  # a city in no network
+    token_id: int = 0  # an observer token of `member_city_id` nobody uses
+    city_playbook: str = "flood"  # the member city has its own
+    new_playbook: str = "wildfire"  # it has none
+
+
+Body = Callable[[str, Seed], Any]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One write route and who may use it.
+
+    `allowed` maps each caller the route exists for to its success status; the first
+    one is also the identity behind the revoked token. Callers in `foreign` act on
+    another city's objects (403 or 404); every other caller with a valid token gets 403.
+    """
+
+    name: str
+    method: str
+    path: str
+    allowed: dict[str, int]
+    foreign: frozenset[str] = frozenset()
+    body: Body | None = None
+    idempotency_key: bool = False
+    seeds: str = "incident"  # or "admin": which objects each cell gets fresh
+
+    def expected(self, caller: str) -> frozenset[int]:
+        if caller in UNAUTHENTICATED:
+            return frozenset({401})
+        if caller in self.allowed:
+            return frozenset({self.allowed[caller]})
+        if caller in self.foreign:
+            return frozenset({403, 404})
+        return frozenset({403})
+
+    @property
+    def revoked_identity(self) -> str:
+        return next(iter(self.allowed))
+
+
+def stock_playbook(name: str) -> str:
+    return (STOCK_PLAYBOOKS / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def _claim_status_body(caller: str, _: Seed) -> dict[str, str]:
+    # The requesting manager accepts; the claiming city withdraws. Both are legal from `claimed`.
+    return {"status": "accepted" if caller == OWN_MANAGER else "withdrawn"}
+
+
+ENDPOINTS = [
+    Endpoint(
+        "create network",
+        "POST",
+        "/networks",
+        {ADMIN: 201},
+        body=lambda _, s: {"slug": f"relief-compact-{s.n}", "name": "Relief compact"},
+        seeds="admin",
+    ),
+    Endpoint(
+        "add network member",
+        "PUT",
+        "/networks/{network_id}/members/{outsider_city_id}",
+        {ADMIN: 200},
+        seeds="admin",
+    ),
+    Endpoint(
+        "remove network member",
+        "DELETE",
+        "/networks/{network_id}/members/{member_city_id}",
+        {ADMIN: 204},
+        seeds="admin",
+    ),
+    Endpoint(
+        "create city",
+        "POST",
+        "/cities",
+        {ADMIN: 201},
+        body=lambda _, s: {
+            "slug": f"new-town-{s.n}",
+            "name": "New town",
+            "country": "KE",
+            "lat": -0.5,
+            "lon": 36.0,
+        },
+        seeds="admin",
+    ),
+    Endpoint(
+        "issue token",
+        "POST",
+        "/tokens",
+        {ADMIN: 201},
+        body=lambda _, s: {"role": "observer", "city_id": s.member_city_id},
+        seeds="admin",
+    ),
+    Endpoint("revoke token", "POST", "/tokens/{token_id}/revoke", {ADMIN: 200}, seeds="admin"),
+    Endpoint(
+        "upload city playbook",
+        "PUT",
+        "/cities/{member_city_id}/playbooks/{new_playbook}",
+        {ADMIN: 200},
+        body=lambda _, s: {"source": stock_playbook(s.new_playbook)},
+        seeds="admin",
+    ),
+    Endpoint(
+        "delete city playbook",
+        "DELETE",
+        "/cities/{member_city_id}/playbooks/{city_playbook}",
+        {ADMIN: 204},
+        seeds="admin",
+    ),
+    Endpoint(
+        "declare incident",
+        "POST",
+        "/incidents",
+        # Any city's manager declares an incident of their own city.
+        {OWN_MANAGER: 201, PEER_MANAGER: 201, FOREIGN_MANAGER: 201},
+        body=lambda _, s: {"incident_type": "flood", "title": f"Flood {s.n}"},
+    ),
+    Endpoint(
+        "close incident",
+        "POST",
+        "/incidents/{incident_id}/close",
+        {OWN_MANAGER: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+    ),
+    Endpoint(
+        "raise request",
+        "POST",
+        "/incidents/{incident_id}/requests",
+        {OWN_MANAGER: 201},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"resource": "high-capacity-pump", "quantity": 1},
+    ),
+    Endpoint(
+        "cancel request",
+        "POST",
+        "/requests/{request_id}/cancel",
+        {OWN_MANAGER: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+    ),
+    Endpoint(
+        "claim request",
+        "POST",
+        "/requests/{request_id}/claims",
+        {TARGETED_RESPONDER: 201, PEER_MANAGER: 201},
+        foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=lambda _, s: {"quantity": 1},
+        idempotency_key=True,
+    ),
+    Endpoint(
+        "change claim status",
+        "POST",
+        "/claims/{claim_id}/status",
+        {TARGETED_RESPONDER: 200, PEER_MANAGER: 200, OWN_MANAGER: 200},
+        foreign=frozenset({OWN_RESPONDER, UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=_claim_status_body,
+    ),
+    Endpoint(
+        "issue websocket ticket",
+        "POST",
+        "/ws-ticket",
+        # Any valid token may open the live feed; what it then sees is scoped by the gateway.
+        dict.fromkeys(IDENTITIES, 200),
+        seeds="none",
+    ),
+]
+
+
+@dataclass
+class Seeder:
+    """Makes fresh objects through the API and the commands the fixtures already use."""
+
+    client: TestClient
+    world: World
+    revoked: dict[str, str] = field(default_factory=dict)
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def incident(self) -> int:
+        r = self.client.post(
+            f"{API}/incidents",
+            json={"incident_type": "flood", "title": "Nairobi River flood"},
+            headers=self.world.headers("manager", "nairobi"),
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    def aid_request(self, incident_id: int) -> int:
+        r = self.client.post(
+            f"{API}/incidents/{incident_id}/requests",
+            json={"resource": "high-capacity-pump", "quantity": 4},
+            headers=self.world.headers("manager", "nairobi"),
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    def claim(self, request_id: int) -> int:
+        r = self.client.post(
+            f"{API}/requests/{request_id}/claims",
+            json={"quantity": 1},
+            headers={
+                **self.world.headers("responder", "thika"),
+                "Idempotency-Key": f"seed-{next(self.counter)}",
+            },
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    def seed(self, kind: str = "incident") -> Seed:
+        n = next(self.counter)
+        if kind == "admin":
+            return self._admin_seed(n)
+        if kind == "incident":
+            incident_id = self.incident()
+            request_id = self.aid_request(incident_id)
+            claim_id = self.claim(request_id)
+            return Seed(n, incident_id=incident_id, request_id=request_id, claim_id=claim_id)
+        return Seed(n)
+
+    def _admin_seed(self, n: int) -> Seed:
+        run = self.world.executor.run_sync
+        network, _ = run(SYSTEM, create_network, NetworkCreate(slug=f"seed-net-{n}", name="Seed"))
+        member, _ = run(SYSTEM, create_city, self._city(f"seed-member-{n}"))
+        outsider, _ = run(SYSTEM, create_city, self._city(f"seed-outsider-{n}"))
+        run(SYSTEM, add_member, network.id, member.id)
+        (token, _), _ = run(SYSTEM, mint_token, Role.OBSERVER, member.id, f"seed-{n}")
+        r = self.client.put(
+            f"{API}/cities/{member.id}/playbooks/{Seed.city_playbook}",
+            json={"source": stock_playbook(Seed.city_playbook)},
+            headers=self.world.headers("admin"),
+        )
+        assert r.status_code == 200, r.text
+        assert network.id and member.id and outsider.id and token.id
+        return Seed(
+            n,
+            network_id=network.id,
+            member_city_id=member.id,
+            outsider_city_id=outsider.id,
+            token_id=token.id,
+        )
+
+    @staticmethod
+    def _city(slug: str) -> CityCreate:
+        # Far from every seeded city and in no seeded network: it never changes targeting.
+        return CityCreate(slug=slug, name=slug, country="CL", lat=-53.16, lon=-70.91)
+
+    def revoked_token(self, identity: str) -> str:
+        if identity not in self.revoked:
+            role, city = IDENTITIES[identity]
+            city_id = self.world.city_ids[city] if city else None
+            run = self.world.executor.run_sync
+            (token, secret), _ = run(SYSTEM, mint_token, Role(role), city_id, "to revoke")
+            run(SYSTEM, revoke_token, token.id)
+            self.revoked[identity] = secret
+        return self.revoked[identity]
+
+    def headers(self, caller: str, endpoint: Endpoint | None = None) -> dict[str, str]:
+        if caller == NO_TOKEN:
+            return {}
+        if caller == UNKNOWN_TOKEN:
+            return {"Authorization": f"Bearer amk_{secrets.token_urlsafe(32)}"}
+        if caller == REVOKED_TOKEN:
+            identity = endpoint.revoked_identity if endpoint else OWN_MANAGER
+            return {"Authorization": f"Bearer {self.revoked_token(identity)}"}
+        role, city = IDENTITIES[caller]
+        return self.world.headers(role, city)
+
+    def snapshot(self) -> dict[str, list[str]]:
+        """Every row of every table: a refused write must not change any of them."""
+        with self.world.executor.db.engine.connect() as conn:
+            return {
+                table.name: sorted(repr(tuple(row)) for row in conn.execute(select(table)))
+                for table in SQLModel.metadata.sorted_tables
+            }
+
+
+@pytest.fixture
+def seeder(client: TestClient, world: World) -> Seeder:
+    seeder = Seeder(client, world)
+    for caller in IDENTITIES:  # mint every caller's token up front: minting is a change too
+        seeder.headers(caller)
+    return seeder
+
+
+@pytest.fixture
+def seed(seeder: Seeder) -> Seed:
+    """One of everything: an incident with a request and a claim, a network, cities, a token."""
+    admin_objects = seeder.seed("admin")
+    return replace(
+        seeder.seed("incident"), **{k: v for k, v in vars(admin_objects).items() if k != "n" and v}
+    )
+
+
+@dataclass(frozen=True)
+class Cell:
+    endpoint: str
+    caller: str
+    status: int
+    expected: frozenset[int]
+    problems: tuple[str, ...]
+
+    @property
+    def unexpected_success(self) -> bool:
+        return 200 <= self.status < 300 and self.status not in self.expected
+
+
+def _call(
+    client: TestClient, endpoint: Endpoint, caller: str, seed: Seed, headers: dict[str, str]
+) -> Response:
+    path = API + endpoint.path.format(**vars(seed))
+    if endpoint.idempotency_key:
+        headers = {**headers, "Idempotency-Key": f"matrix-{seed.n}"}
+    body = None
+    if endpoint.body is not None:
+        as_caller = endpoint.revoked_identity if caller == REVOKED_TOKEN else caller
+        body = endpoint.body(as_caller, seed)
+    return client.request(endpoint.method, path, json=body, headers=headers)
+
+
+def _problems(endpoint: Endpoint, caller: str, r: Response) -> list[str]:
+    problems = []
+    if r.status_code not in endpoint.expected(caller):
+        problems.append(f"status {r.status_code}: {r.text[:200]}")
+    if r.status_code == 401 and r.headers.get("WWW-Authenticate") != "Bearer":
+        problems.append(f"401 without 'WWW-Authenticate: Bearer' ({r.headers!r})")
+    if r.status_code >= 400:
+        try:
+            detail = r.json()["detail"]
+        except (ValueError, KeyError, TypeError):
+            detail = None
+        if not detail:
+            problems.append(f"error without a JSON detail: {r.text[:200]}")
+    return problems
+
+
+def run_row(endpoint: Endpoint, seeder: Seeder) -> list[Cell]:
+    cells = []
+    for caller in CALLERS:
+        seed = seeder.seed(endpoint.seeds)
+        headers = seeder.headers(caller, endpoint)
+        before = seeder.snapshot()
+        r = _call(seeder.client, endpoint, caller, seed, headers)
+        problems = _problems(endpoint, caller, r)
+        if not 200 <= r.status_code < 300 and seeder.snapshot() != before:
+            problems.append("refused, yet something changed")
+        cells.append(
+            Cell(endpoint.name, caller, r.status_code, endpoint.expected(caller), tuple(problems))
+        )
+    return cells
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name.replace(" ", "-"))
+def test_write_route_answers_each_caller_as_the_matrix_says(
+    endpoint: Endpoint, seeder: Seeder
+) -> None:
+    cells = run_row(endpoint, seeder)
+
+    assert len(cells) == len(CALLERS)
+    unexpected_2xx = [f"{c.caller} got {c.status}" for c in cells if c.unexpected_success]
+    wrong = [f"{c.caller}: {'; '.join(c.problems)}" for c in cells if c.problems]
+    assert unexpected_2xx == [], f"{endpoint.name}: unexpected 2xx"
+    assert wrong == [], f"{endpoint.name}:\n" + "\n".join(wrong)
+    allowed = [c for c in cells if 200 <= c.status < 300]
+    assert len(allowed) == len(endpoint.allowed)
+
+
+def _api_routes(client: TestClient) -> list[tuple[str, str]]:
+    """(method, path) of every documented API operation."""
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    return [
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith(API)
+        for method in operations
+    ]
+
+
+def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> None:
+    writes = {(m, p.removeprefix(API)) for m, p in _api_routes(client) if m != "GET"}
+    covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
+
+    assert writes == covered
+    assert len(ENDPOINTS) * len(CALLERS) == 15 * 12
+
+
+def _route_template(path: str) -> str:
+    # The matrix names the seeded objects; the router names its parameters.
+    renames = {
+        "outsider_city_id": "city_id",
+        "member_city_id": "city_id",
+        "new_playbook": "incident_type",
+        "city_playbook": "incident_type",
+    }
+    for ours, theirs in renames.items():
+        path = path.replace(f"{{{ours}}}", f"{{{theirs}}}")
+    return path
+
+
+def test_a_manager_declares_incidents_only_for_their_own_city(
+    client: TestClient, world: World
+) -> None:
+    r = client.post(
+        f"{API}/incidents",
+        json={"incident_type": "flood", "title": "Flood"},
+        headers=world.headers("manager", "berlin"),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["city_id"] == world.city_ids["berlin"]
+
+
+# Reads ----------------------------------------------------------------------------------------
+
+
+def _read_paths(client: TestClient, seed: Seed) -> list[str]:
+    """Every GET route of the API, with the seeded objects in its path."""
+    ids = {
+        "incident_id": seed.incident_id,
+        "request_id": seed.request_id,
+        "claim_id": seed.claim_id,
+        "network_id": seed.network_id,
+        "city_id": seed.member_city_id,
+        "incident_type": seed.city_playbook,
+    }
+    return sorted(path.format(**ids) for method, path in _api_routes(client) if method == "GET")
+
+
+def test_every_read_route_refuses_a_missing_unknown_or_revoked_token_with_401(
+    client: TestClient, seeder: Seeder, seed: Seed
+) -> None:
+    paths = _read_paths(client, seed)
+    assert len(paths) >= 13
+    wrong = []
+    for caller, path in itertools.product(UNAUTHENTICATED, paths):
+        r = client.get(path, headers=seeder.headers(caller))
+        if r.status_code != 401 or r.headers.get("WWW-Authenticate") != "Bearer":
+            wrong.append(f"{caller}: GET {path}: {r.status_code} {r.text[:100]}")
+        elif not r.json().get("detail"):
+            wrong.append(f"{caller}: GET {path}: 401 without detail")
+    assert wrong == []
+
+
+FOREIGN_READS = [
+    "/incidents/{incident_id}",
+    "/incidents/{incident_id}/events",
+    "/requests/{request_id}",
+    "/requests/{request_id}/claims",
+    "/claims/{claim_id}",
+]
+
+
+@pytest.mark.parametrize("role", ["manager", "responder", "observer"])
+def test_a_city_in_no_shared_network_gets_404_on_another_citys_objects(
+    role: str, client: TestClient, world: World, seed: Seed
+) -> None:
+    berlin = world.headers(role, "berlin")
+    thika = world.headers(role, "thika")
+    for template in FOREIGN_READS:
+        path = API + template.format(**vars(seed))
+        assert client.get(path, headers=thika).status_code == 200, path  # the control
+        r = client.get(path, headers=berlin)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+        assert "not found" in r.json()["detail"]
+
+    listed = client.get(f"{API}/incidents", headers=berlin).json()
+    assert seed.incident_id not in [i["id"] for i in listed["data"]]
+    by_city = client.get(
+        f"{API}/incidents", params={"city_id": world.city_ids["nairobi"]}, headers=berlin
+    ).json()
+    assert by_city["count"] == 0
+    inbox = client.get(f"{API}/requests", params={"incident_id": seed.incident_id}, headers=berlin)
+    assert inbox.json()["count"] == 0
+
+
+def test_a_city_sees_a_request_only_once_it_reaches_its_ring(
+    client: TestClient, world: World, seed: Seed
+) -> None:
+    # Munich shares the alliance network with Nairobi, so it may see the incident; but it is
+    # hundreds of kilometres away, beyond ring 0, so it cannot claim a fresh request yet.
+    munich = world.headers("responder", "munich")
+    assert client.get(f"{API}/requests/{seed.request_id}", headers=munich).status_code == 200
+    inbox = client.get(f"{API}/requests", headers=munich).json()
+    assert seed.request_id not in [r["id"] for r in inbox["data"]]
+    r = client.post(
+        f"{API}/requests/{seed.request_id}/claims",
+        json={"quantity": 1},
+        headers={**munich, "Idempotency-Key": "munich-early"},
+    )
+    assert r.status_code == 403
+
+
+def test_the_token_list_is_for_admins_only(client: TestClient, seeder: Seeder) -> None:
+    for caller in IDENTITIES:
+        r = client.get(f"{API}/tokens", headers=seeder.headers(caller))
+        assert r.status_code == (200 if caller == ADMIN else 403), (caller, r.text)
+
+
+def test_the_inbox_belongs_to_a_city_so_an_admin_token_gets_403(
+    client: TestClient, world: World
+) -> None:
+    r = client.get(f"{API}/requests", headers=world.headers("admin"))
+    assert r.status_code == 403
+    assert r.json()["detail"]
+
+
+MALFORMED_AUTHORIZATION = [
+    "Basic YWRtaW46YWRtaW4=",
+    "Bearer",
+    "Bearer ",
+    "amk_no-scheme",
+    "Bearer " + "a" * 10_000,
+    "Bearer amk_\x00",
+    "Bearer amk_ünïcode",
+    "Bearer amk_one amk_two",
+]
+
+
+def test_malformed_authorization_headers_get_401(client: TestClient, seed: Seed) -> None:
+    wrong = []
+    for authorization in MALFORMED_AUTHORIZATION:
+        r = client.post(
+            f"{API}/incidents/{seed.incident_id}/close",
+            headers={"Authorization": authorization.encode("utf-8")},
+        )
+        if r.status_code != 401 or r.headers.get("WWW-Authenticate") != "Bearer":
+            wrong.append(f"{authorization[:40]!r}: {r.status_code} {r.text[:100]}")
+        elif not r.json().get("detail"):
+            wrong.append(f"{authorization[:40]!r}: 401 without detail")
+    assert wrong == []
+
+
+def test_a_revoked_token_stops_working_at_once(client: TestClient, world: World) -> None:
+    admin = world.headers("admin")
+    issued = client.post(
+        f"{API}/tokens",
+        json={"role": "manager", "city_id": world.city_ids["nairobi"]},
+        headers=admin,
+    ).json()
+    mine = {"Authorization": f"Bearer {issued['token']}"}
+    assert client.get(f"{API}/me", headers=mine).status_code == 200
+
+    r = client.post(f"{API}/tokens/{issued['id']}/revoke", headers=admin)
+    assert r.status_code == 200 and r.json()["revoked_at"] is not None
+
+    r = client.post(f"{API}/incidents", json={"incident_type": "flood", "title": "x"}, headers=mine)
+    assert r.status_code == 401
+    assert r.headers.get("WWW-Authenticate") == "Bearer"
+    assert client.get(f"{API}/incidents", headers=admin).json()["count"] == 0

@@ -1,0 +1,727 @@
+"""Bad input (RELIABILITY S3 and the bad-input list): a 4xx with a JSON `detail`, never a 500,
+and nothing stored.
+
+Raw bytes are sent where a JSON encoder would refuse or rewrite the input (NaN, lone
+surrogates, broken documents), so the service sees exactly what a hostile client sends.
+Each test walks a table of inputs and reports every one that was answered wrongly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+
+import playbooks
+from tests.support import World
+
+API = "/api/v1"
+JSON = {"content-type": "application/json"}
+CLOCK_NOW = "2026-02-12T08:00:00Z"  # the FakeClock's start
+STOCK_PLAYBOOKS = Path(playbooks.__file__).parent / "stock"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    incident_id: int
+    request_id: int
+    claim_id: int
+    city_id: int
+
+
+@pytest.fixture
+def incident(client: TestClient, world: World) -> int:
+    r = client.post(
+        f"{API}/incidents",
+        json={"incident_type": "flood", "title": "Nairobi River flood"},
+        headers=world.headers("manager", "nairobi"),
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+@pytest.fixture
+def aid_request(client: TestClient, world: World, incident: int) -> int:
+    r = client.post(
+        f"{API}/incidents/{incident}/requests",
+        json={"resource": "high-capacity-pump", "quantity": 4},
+        headers=world.headers("manager", "nairobi"),
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+@pytest.fixture
+def claim(client: TestClient, world: World, aid_request: int) -> int:
+    r = client.post(
+        f"{API}/requests/{aid_request}/claims",
+        json={"quantity": 1},
+        headers={**world.headers("responder", "thika"), "Idempotency-Key": "seed"},
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+# The routes that take a body, each with a valid body and a caller allowed to send it.
+
+
+@dataclass(frozen=True)
+class BodyRoute:
+    name: str
+    method: str
+    path: str
+    valid: dict[str, Any]
+    caller: tuple[str, str | None]
+    idempotency_key: bool = False
+
+
+BODY_ROUTES = [
+    BodyRoute(
+        "network", "POST", "/networks", {"slug": "relief", "name": "Relief"}, ("admin", None)
+    ),
+    BodyRoute(
+        "city",
+        "POST",
+        "/cities",
+        {"slug": "kitui", "name": "Kitui", "country": "KE", "lat": -1.37, "lon": 38.01},
+        ("admin", None),
+    ),
+    BodyRoute("token", "POST", "/tokens", {"role": "admin"}, ("admin", None)),
+    BodyRoute(
+        "incident",
+        "POST",
+        "/incidents",
+        {"incident_type": "flood", "title": "Flood"},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
+        "request",
+        "POST",
+        "/incidents/{incident_id}/requests",
+        {"resource": "high-capacity-pump", "quantity": 1},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
+        "claim",
+        "POST",
+        "/requests/{request_id}/claims",
+        {"quantity": 1},
+        ("responder", "thika"),
+        idempotency_key=True,
+    ),
+    BodyRoute(
+        "claim status",
+        "POST",
+        "/claims/{claim_id}/status",
+        {"status": "withdrawn"},
+        ("responder", "thika"),
+    ),
+    BodyRoute(
+        "city playbook",
+        "PUT",
+        "/cities/{city_id}/playbooks/wildfire",
+        {"source": (STOCK_PLAYBOOKS / "wildfire.yaml").read_text(encoding="utf-8")},
+        ("admin", None),
+    ),
+]
+ROUTES = {r.name: r for r in BODY_ROUTES}
+
+
+@dataclass
+class Api:
+    """The app with its seeded objects, and every answer to bad input that was wrong."""
+
+    client: TestClient
+    world: World
+    seeded: Seeded
+    problems: list[str] = field(default_factory=list)
+    sent: int = 0
+
+    def send(self, route: BodyRoute, raw: bytes, key: str = "bad-input") -> Response:
+        headers = {**self.world.headers(*route.caller), **JSON}
+        if route.idempotency_key:
+            headers["Idempotency-Key"] = f"{key}-{self.sent}"
+        self.sent += 1
+        url = API + route.path.format(**vars(self.seeded))
+        return self.client.request(route.method, url, content=raw, headers=headers)
+
+    def send_with(self, route: BodyRoute, name: str, raw_value: bytes) -> Response:
+        """The route's valid body with `name` set to `raw_value`, spliced in as raw JSON."""
+        body = json.dumps({**route.valid, name: "\x1f"}).encode()
+        return self.send(route, body.replace(b'"\\u001f"', raw_value))
+
+    def refused(
+        self, what: str, r: Response, *statuses: int, loc: list[str | int] | None = None
+    ) -> None:
+        """Record a problem unless `r` is a 4xx in `statuses` (any 4xx if none) with a
+        JSON `detail`, naming `loc` among its issues when given."""
+        wanted = statuses or tuple(range(400, 500))
+        if r.status_code not in wanted:
+            self.problems.append(f"{what}: {r.status_code} {r.text[:200]}")
+            return
+        if not r.headers.get("content-type", "").startswith("application/json"):
+            self.problems.append(f"{what}: {r.status_code} not JSON: {r.text[:200]}")
+            return
+        detail = r.json().get("detail")
+        if not detail:
+            self.problems.append(f"{what}: {r.status_code} without detail: {r.text[:200]}")
+        elif loc is not None and loc not in [i.get("loc") for i in detail if isinstance(i, dict)]:
+            self.problems.append(f"{what}: {r.status_code} does not name {loc}: {r.text[:200]}")
+
+    def state(self) -> dict[str, Any]:
+        """What the API shows of everything a body could create or change, as the admin sees it."""
+        admin = self.world.headers("admin")
+
+        def get(path: str) -> Any:
+            r = self.client.get(f"{API}{path}", headers=admin, params={"limit": 500})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        incidents = get("/incidents")["data"]
+        return {
+            "networks": get("/networks"),
+            "cities": get("/cities"),
+            "tokens": get("/tokens"),
+            "incidents": [get(f"/incidents/{i['id']}") for i in incidents],
+            "events": [get(f"/incidents/{i['id']}/events") for i in incidents],
+            "playbooks": self._playbooks(),
+        }
+
+    def _playbooks(self) -> Any:
+        # What the seeded city would declare from: its own playbooks replace stock ones.
+        r = self.client.get(f"{API}/playbooks", headers=self.world.headers("observer", "thika"))
+        return r.json() if r.status_code == 200 else r.status_code
+
+
+@pytest.fixture
+def api(client: TestClient, world: World, incident: int, aid_request: int, claim: int) -> Api:
+    api = Api(client, world, Seeded(incident, aid_request, claim, world.city_ids["thika"]))
+    for caller in [("admin", None), ("observer", "thika"), ("manager", "nairobi")]:
+        world.headers(*caller)  # mint up front: a new token is a change too
+    return api
+
+
+def test_the_valid_bodies_are_accepted(api: Api) -> None:
+    # The control for every test below: only the part each test breaks is wrong.
+    for route in BODY_ROUTES:
+        r = api.send(route, json.dumps(route.valid).encode())
+        assert 200 <= r.status_code < 300, (route.name, r.text)
+
+
+MALFORMED = [
+    b"",
+    b"{",
+    b'{"quantity": 1',
+    b'{"quantity": 1,}',
+    b"{'quantity': 1}",
+    b'{"quantity": 01}',
+    b'{"quantity": 1} trailing',
+    b"nul",
+    b'{"quantity": 1, "note": "unterminated}',
+]
+
+
+def test_malformed_json_is_422_and_stores_nothing(api: Api) -> None:
+    before = api.state()
+    for route in BODY_ROUTES:
+        for raw in MALFORMED:
+            api.refused(f"{route.name} {raw[:30]!r}", api.send(route, raw), 422)
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_broken_encodings_and_deep_nesting_are_4xx_and_store_nothing(api: Api) -> None:
+    before = api.state()
+    for route in BODY_ROUTES:
+        for what, raw in [
+            ("not UTF-8", b'{"note": "\xff\xfe"}'),
+            ("an encoded surrogate", b'{"note": "\xed\xa0\x80"}'),
+            ("deep arrays", b"[" * 100_000 + b"]" * 100_000),
+            ("deep objects", b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
+            ("a 5000-digit number", b'{"quantity": ' + b"9" * 5_000 + b"}"),
+        ]:
+            api.refused(f"{route.name}: {what}", api.send(route, raw))
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_an_array_or_scalar_instead_of_an_object_is_422(api: Api) -> None:
+    before = api.state()
+    for route in BODY_ROUTES:
+        document = json.dumps(route.valid).encode()
+        for raw in [b"[" + document + b"]", b"[]", b'"text"', b"1", b"true", b"null", b'"\\ud800"']:
+            api.refused(f"{route.name} {raw[:30]!r}", api.send(route, raw), 422)
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_unknown_fields_are_422_naming_the_field(api: Api) -> None:
+    before = api.state()
+    for route in BODY_ROUTES:
+        r = api.send_with(route, "colour", b'"red"')
+        api.refused(route.name, r, 422, loc=["body", "colour"])
+    assert api.problems == []
+    assert api.state() == before
+
+
+# Mass assignment (S3): fields the server owns, in every body that creates or moves something.
+INTERNAL_FIELDS: dict[str, bytes] = {
+    "claimed_quantity": b"4",
+    "status": b'"claimed"',
+    "city_id": b"6",  # Berlin's id in the seeded world
+    "ring": b"2",
+    "id": b"1",
+    "delivered_quantity": b"4",
+    "incident_id": b"1",
+    "request_id": b"1",
+    "last_seq": b"0",
+    "created_at": b'"2026-02-12T08:00:00Z"',
+}
+
+
+def test_internal_fields_in_a_body_are_422_and_nothing_is_stored(api: Api) -> None:
+    before = api.state()
+    tried = 0
+    for name in ("incident", "request", "claim", "claim status"):
+        route = ROUTES[name]
+        for field_name, value in INTERNAL_FIELDS.items():
+            if field_name in route.valid:  # `status` is what a claim status change sets
+                continue
+            r = api.send_with(route, field_name, value)
+            api.refused(f"{name} with {field_name}", r, 422, loc=["body", field_name])
+            tried += 1
+    assert api.problems == []
+    assert api.state() == before
+    assert tried == 39
+
+
+# Quantities and numbers --------------------------------------------------------------------
+
+BAD_QUANTITIES = [
+    b"0",
+    b"-1",
+    b"10001",
+    b"2147483648",
+    b"9223372036854775808",
+    b"1" + b"0" * 40,
+    b"1.5",
+    b"1.0",
+    b"1e2",
+    b'"3"',
+    b"true",
+    b"false",
+    b"null",
+    b"[]",
+    b"{}",
+    b"NaN",
+    b"Infinity",
+]
+
+
+def test_quantities_that_are_not_an_integer_from_1_to_10000_are_422(api: Api) -> None:
+    before = api.state()
+    for name in ("request", "claim"):
+        for quantity in BAD_QUANTITIES:
+            r = api.send_with(ROUTES[name], "quantity", quantity)
+            api.refused(f"{name} {quantity[:20]!r}", r, 422, loc=["body", "quantity"])
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_a_claim_larger_than_what_remains_is_409_and_claims_nothing(api: Api) -> None:
+    before = api.state()
+    r = api.send_with(ROUTES["claim"], "quantity", b"10000")
+    api.refused("claim of 10000", r, 409)
+    assert api.problems == []
+    assert api.state() == before
+
+
+BAD_COORDINATES = [
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"1e309",
+    b"-1e309",
+    b"1" + b"0" * 400,
+    b'"1.0"',
+    b"true",
+    b"[]",
+]
+OUT_OF_RANGE = {"lat": [b"90.000001", b"-91"], "lon": [b"180.000001", b"-181"]}
+
+
+def test_coordinates_that_are_not_finite_numbers_in_range_are_422(api: Api) -> None:
+    before = api.state()
+    for name in ("incident", "city"):
+        route = replace(ROUTES[name], valid={**ROUTES[name].valid, "lat": -1.0, "lon": 37.0})
+        for axis in ("lat", "lon"):
+            for value in [*BAD_COORDINATES, *OUT_OF_RANGE[axis]]:
+                r = api.send_with(route, axis, value)
+                api.refused(f"{name} {axis}={value[:20]!r}", r, 422, loc=["body", axis])
+        # An incident may leave out both, to take its city's location; not just one.
+        r = api.send_with(route, "lat", b"null")
+        api.refused(f"{name} lat=null", r, 422)
+    assert api.problems == []
+    assert api.state() == before
+
+
+# Strings -----------------------------------------------------------------------------------
+
+# (route, field, longest accepted): one character more is refused.
+STRING_LIMITS = [
+    ("network", "slug", 64),
+    ("network", "name", 200),
+    ("network", "description", 2000),
+    ("city", "name", 200),
+    ("city", "contact_email", 254),
+    ("token", "label", 200),
+    ("incident", "incident_type", 64),
+    ("incident", "title", 200),
+    ("incident", "description", 5000),
+    ("request", "report_to", 500),
+    ("request", "notes", 2000),
+    ("claim", "note", 2000),
+    ("claim status", "note", 2000),
+    ("city playbook", "source", 200_000),
+]
+
+
+def _text(field_name: str, length: int) -> str:
+    # Slugs take ASCII only; elsewhere each character is four bytes in UTF-8.
+    return "a" * length if field_name in {"slug", "incident_type"} else "🌊" * length
+
+
+def test_strings_over_their_limit_are_422_and_store_nothing(api: Api) -> None:
+    before = api.state()
+    for name, field_name, limit in STRING_LIMITS:
+        too_long = json.dumps(_text(field_name, limit + 1)).encode()
+        r = api.send_with(ROUTES[name], field_name, too_long)
+        api.refused(f"{name} {field_name}", r, 422, loc=["body", field_name])
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_strings_at_their_limit_are_accepted(api: Api) -> None:
+    for i, (name, field_name, limit) in enumerate(STRING_LIMITS):
+        if field_name == "source":
+            continue  # a playbook is YAML, not any text: its limit is checked above
+        route = ROUTES[name]
+        if "slug" in route.valid:  # a second network or city needs a slug of its own
+            route = replace(route, valid={**route.valid, "slug": f"at-limit-{i}"})
+        at_limit = json.dumps(_text(field_name, limit)).encode()
+        r = api.send_with(route, field_name, at_limit)
+        assert 200 <= r.status_code < 300, (name, field_name, r.text[:300])
+
+
+def test_an_information_answer_over_its_limit_is_422(
+    client: TestClient, world: World, incident: int
+) -> None:
+    manager = world.headers("manager", "nairobi")
+    thika = world.headers("responder", "thika")
+    request = client.post(
+        f"{API}/incidents/{incident}/requests",
+        json={"resource": "hydrological-forecast", "quantity": 1},
+        headers=manager,
+    ).json()
+    claim = client.post(
+        f"{API}/requests/{request['id']}/claims",
+        json={"quantity": 1},
+        headers={**thika, "Idempotency-Key": "answer"},
+    ).json()
+    client.post(f"{API}/claims/{claim['id']}/status", json={"status": "accepted"}, headers=manager)
+    url = f"{API}/claims/{claim['id']}/status"
+
+    r = client.post(url, json={"status": "released", "answer": "x" * 20_001}, headers=thika)
+    assert r.status_code == 422, r.text
+    assert client.get(f"{API}/claims/{claim['id']}", headers=thika).json()["status"] == "accepted"
+    r = client.post(url, json={"status": "released", "answer": "x" * 20_000}, headers=thika)
+    assert r.status_code == 200, r.text
+
+
+# NUL characters and lone surrogates, as JSON escapes in the raw body.
+POISONED_STRINGS = [
+    b'"a\\u0000b"',
+    b'"\\u0000"',
+    b'"\\ud800"',
+    b'"\\udfff"',
+    b'"a\\udc00b"',
+    b'"\\ud800\\ud800"',
+    b'"\\udc00\\ud800"',  # a pair in the wrong order
+]
+
+TEXT_FIELDS = [
+    ("network", "slug"),
+    ("network", "name"),
+    ("network", "description"),
+    ("city", "name"),
+    ("city", "country"),
+    ("city", "contact_email"),
+    ("token", "role"),
+    ("token", "label"),
+    ("incident", "title"),
+    ("incident", "description"),
+    ("incident", "incident_type"),
+    ("incident", "severity"),
+    ("incident", "playbook"),
+    ("request", "resource"),
+    ("request", "kind"),
+    ("request", "priority"),
+    ("request", "notes"),
+    ("request", "report_to"),
+    ("claim", "note"),
+    ("claim status", "note"),
+    ("claim status", "status"),
+    ("city playbook", "source"),
+]
+
+
+def test_nul_characters_and_lone_surrogates_are_422_and_stored_nowhere(api: Api) -> None:
+    before = api.state()
+    for name, field_name in TEXT_FIELDS:
+        # A playbook's problems are listed by line of the YAML document, not by body field.
+        loc: list[str | int] | None = None if field_name == "source" else ["body", field_name]
+        for poison in POISONED_STRINGS:
+            r = api.send_with(ROUTES[name], field_name, poison)
+            api.refused(f"{name} {field_name}={poison!r}", r, 422, loc=loc)
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_a_lone_surrogate_or_nul_in_a_key_or_as_the_whole_body_is_422(api: Api) -> None:
+    before = api.state()
+    for raw in [
+        b'{"incident_type": "flood", "title": "x", "\\ud800": 1}',
+        b'{"incident_type": "flood", "title": "x", "a\\u0000": 1}',
+        b'"\\ud800"',
+        b'["\\ud800"]',
+    ]:
+        api.refused(repr(raw), api.send(ROUTES["incident"], raw), 422)
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_a_valid_surrogate_pair_is_text_like_any_other(api: Api) -> None:
+    r = api.send(ROUTES["incident"], b'{"incident_type": "flood", "title": "Flood \\ud83c\\udf0a"}')
+    assert r.status_code == 201, r.text
+    assert r.json()["title"] == "Flood 🌊"
+
+
+def test_a_body_that_is_not_json_is_refused_and_stores_nothing(api: Api) -> None:
+    before = api.state()
+    route = ROUTES["incident"]
+    headers = api.world.headers(*route.caller)
+    for content_type, raw in [
+        ("text/plain", json.dumps(route.valid).encode()),
+        ("application/x-www-form-urlencoded", b"incident_type=flood&title=Flood"),
+        ("application/xml", b"<incident><title>Flood</title></incident>"),
+    ]:
+        r = api.client.post(
+            f"{API}/incidents", content=raw, headers={**headers, "content-type": content_type}
+        )
+        api.refused(content_type, r)
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_a_playbook_that_is_not_a_valid_playbook_is_422_and_stores_nothing(api: Api) -> None:
+    before = api.state()
+    route = ROUTES["city playbook"]
+    for what, source in [
+        ("empty", ""),
+        ("not YAML", "incident_type: [unclosed"),
+        ("a YAML list", "- 1\n- 2\n"),
+        ("a YAML bomb", "a: &a [1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" * 3),
+        ("a control character", "incident_type: wildfire\x07\n"),
+        ("another incident type", (STOCK_PLAYBOOKS / "flood.yaml").read_text(encoding="utf-8")),
+    ]:
+        api.refused(what, api.send_with(route, "source", json.dumps(source).encode()), 422)
+    assert api.problems == []
+    assert api.state() == before
+
+
+# Names that do not exist, and times -------------------------------------------------------
+
+
+def test_an_unknown_resource_is_422_listing_close_matches(api: Api) -> None:
+    r = api.send_with(ROUTES["request"], "resource", b'"high-capacity-pmp"')
+    assert r.status_code == 422, r.text
+    assert "high-capacity-pmp" in r.text
+    assert "high-capacity-pump" in r.text  # the close match
+
+    r = api.send_with(ROUTES["request"], "kind", b'"personnel"')
+    assert r.status_code == 422, r.text
+    assert "infrastructure" in r.text  # the resource's actual kind
+
+
+def test_an_unknown_playbook_or_network_is_422_and_stores_nothing(api: Api) -> None:
+    before = api.state()
+    r = api.send_with(ROUTES["incident"], "playbook", b'"floood"')
+    api.refused("playbook", r, 422)
+    assert "floood" in r.text
+    r = api.send_with(ROUTES["city"], "networks", b'["kenya", "atlantis"]')
+    api.refused("network", r, 422)
+    assert "atlantis" in r.text
+    assert api.problems == []
+    assert api.state() == before
+
+
+BAD_NEEDED_BY = [
+    "2026-02-12T07:59:59Z",  # a second ago
+    CLOCK_NOW,  # now is not the future
+    "2026-02-12T10:00:00+03:00",  # 07:00 UTC: past once its offset is applied
+    "2026-02-13T08:00:00",  # no time zone
+    "2026-02-13",
+    "tomorrow",
+    "9999-12-31T23:59:59-14:00",  # after the year 9999 once in UTC
+    "0001-01-01T00:00:00+14:00",  # before the year 1 once in UTC
+    "2026-02-30T08:00:00Z",
+    "",
+]
+
+
+def test_needed_by_in_the_past_without_a_time_zone_or_out_of_range_is_422(api: Api) -> None:
+    before = api.state()
+    for needed_by in BAD_NEEDED_BY:
+        r = api.send_with(ROUTES["request"], "needed_by", json.dumps(needed_by).encode())
+        api.refused(needed_by, r, 422)
+    assert api.problems == []
+    assert api.state() == before
+
+    r = api.send_with(ROUTES["request"], "needed_by", b'"2026-02-12T11:00:01+03:00"')
+    assert r.status_code == 201, r.text
+    assert r.json()["needed_by"].startswith("2026-02-12T08:00:01")  # shown in UTC
+
+
+# Ids in paths, query parameters, headers ---------------------------------------------------
+
+BAD_IDS = [
+    "0",
+    "-1",
+    "2147483648",
+    str(2**63),
+    str(2**64),
+    "abc",
+    "1.5",
+    "1e3",
+    "0x10",
+    "%00",
+    "\uff11",  # a fullwidth digit one
+]
+BAD_SLUGS = ["FLOOD", "a" * 65, "%00", "-", "flood%0A"]
+
+
+def _caller_for(method: str, path: str) -> tuple[str, str | None]:
+    """A caller who passes the route's role check, so the path itself is what is judged."""
+    if method == "GET" or path.startswith((f"{API}/networks", f"{API}/cities", f"{API}/tokens")):
+        return ("admin", None)
+    if "/claims" in path:
+        return ("responder", "thika")
+    return ("manager", "nairobi")
+
+
+def test_bad_ids_in_every_path_are_422_or_404_never_500(api: Api) -> None:
+    good = {
+        "incident_id": api.seeded.incident_id,
+        "request_id": api.seeded.request_id,
+        "claim_id": api.seeded.claim_id,
+        "network_id": api.world.network_ids["kenya"],
+        "city_id": api.seeded.city_id,
+        "token_id": 1,
+        "incident_type": "wildfire",
+    }
+    bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
+    paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    before = api.state()
+    tried = 0
+    for template, operations in paths.items():
+        for method, param in ((m.upper(), p) for m in operations for p in good):
+            if f"{{{param}}}" not in template:
+                continue
+            headers = {**api.world.headers(*_caller_for(method, template)), "Idempotency-Key": "i"}
+            body = bodies.get((method, template.split("{")[0]))
+            for bad in BAD_SLUGS if param == "incident_type" else BAD_IDS:
+                url = template.format(**{**good, param: bad})
+                r = api.client.request(method, url, json=body, headers=headers)
+                api.refused(f"{method} {url}", r, 404, 422)
+                tried += 1
+    assert api.problems == []
+    assert api.state() == before
+    assert tried >= 200
+
+
+BAD_QUERIES = [
+    ("/incidents", {"limit": "0"}),
+    ("/incidents", {"limit": "501"}),
+    ("/incidents", {"limit": "abc"}),
+    ("/incidents", {"offset": "-1"}),
+    ("/incidents", {"offset": str(2**63)}),
+    ("/incidents", {"status": "open"}),
+    ("/incidents", {"city_id": "0"}),
+    ("/incidents", {"city_id": str(2**63)}),
+    ("/incidents", {"incident_type": "Flood!"}),
+    ("/incidents", {"incident_type": "\x00"}),
+    ("/incidents", {"exercise": "maybe"}),
+    ("/requests", {"status": "active"}),
+    ("/requests", {"kind": "money"}),
+    ("/requests", {"incident_id": "-1"}),
+    ("/incidents/{incident_id}/events", {"after": "-1"}),
+    ("/incidents/{incident_id}/events", {"after": str(2**63)}),
+    ("/incidents/{incident_id}/events", {"limit": "1001"}),
+    ("/networks", {"limit": "-5"}),
+    ("/cities", {"offset": "1.5"}),
+    ("/tokens", {"limit": "1e3"}),
+    ("/resources", {"kind": "money"}),
+    ("/resources", {"q": "x" * 65}),
+]
+
+
+def test_bad_query_parameters_are_422(api: Api) -> None:
+    for path, params in BAD_QUERIES:
+        caller = ("responder", "thika") if path == "/requests" else ("admin", None)
+        url = API + path.format(**vars(api.seeded))
+        r = api.client.get(url, params=params, headers=api.world.headers(*caller))
+        api.refused(f"{path} {params}", r, 422)
+    assert api.problems == []
+
+
+IDEMPOTENCY_KEYS: list[tuple[str, bytes | None]] = [
+    ("missing", None),
+    ("empty", b""),
+    ("oversized", b"k" * 201),
+    ("cyrillic", "ключ".encode()),
+    ("latin-1", b"cl\xe9"),
+    ("space", b"a b"),
+    ("tab", b"a\tb"),
+    ("control", b"a\x01b"),
+]
+
+
+def test_a_missing_oversized_or_non_ascii_idempotency_key_is_4xx_and_claims_nothing(
+    api: Api,
+) -> None:
+    before = api.state()
+    url = f"{API}/requests/{api.seeded.request_id}/claims"
+    for name, key in IDEMPOTENCY_KEYS:
+        headers: dict[str, Any] = api.world.headers("responder", "thika")
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        api.refused(name, api.client.post(url, json={"quantity": 1}, headers=headers))
+    assert api.problems == []
+    assert api.state() == before
+
+    headers = {**api.world.headers("responder", "thika"), "Idempotency-Key": "k" * 200}
+    r = api.client.post(url, json={"quantity": 1}, headers=headers)
+    assert r.status_code == 201, r.text
+
+
+def test_errors_never_echo_the_bad_input(api: Api) -> None:
+    # The validation handler drops pydantic's `input`, which may not even be encodable.
+    r = api.send_with(ROUTES["incident"], "title", json.dumps("s3cr3t-" + "x" * 300).encode())
+    assert r.status_code == 422, r.text
+    assert "s3cr3t" not in r.text
+    assert set(r.json()["detail"][0]) == {"loc", "msg", "type"}

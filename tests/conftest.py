@@ -1,0 +1,73 @@
+"""Fixtures: a database per backend (SQLite always, PostgreSQL when DATABASE_URL names one)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.executor import Executor
+from service.main import create_app
+from service.settings import Settings
+from tests.support import (
+    FakeClock,
+    World,
+    backends,
+    make_executor,
+    scratch_database,
+    seed_world,
+    wipe,
+)
+
+if os.environ.get("CI") == "true" and not os.environ.get("DATABASE_URL"):
+    raise RuntimeError("CI must export DATABASE_URL (see .ci/run)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backends(), scope="session")
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with scratch_database(backend, tmp_path_factory.mktemp(backend)) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=None,
+        embedded_redis=False,
+        scheduler_enabled=False,
+        data_dir=Path("var/test"),
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def executor(settings: Settings, clock: FakeClock) -> Iterator[Executor]:
+    executor = make_executor(settings, clock)
+    wipe(executor.db)
+    yield executor
+    executor.db.dispose()
+
+
+@pytest.fixture
+def world(executor: Executor) -> World:
+    return seed_world(executor)
+
+
+@pytest.fixture
+def client(settings: Settings, world: World, clock: FakeClock) -> Iterator[TestClient]:
+    app = create_app(settings, clock=clock)
+    with TestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,137 @@
+"""D5: a client connection dropped mid-stream resumes with its last seqs: replay, then live,
+no gap and no duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from service.commands.aid_requests import raise_request
+from service.models import AidRequestCreate
+from tests.history import History, check, check_against_table, load_truth
+from tests.realtime.live_client import (
+    LiveClient,
+    Rest,
+    caught_up,
+    produce,
+    setup_incidents,
+    wait_until,
+)
+from tests.replicas import Cluster, cluster_fixture
+
+cluster = cluster_fixture(replicas=1)
+
+
+@pytest.mark.slow
+def test_clients_dropped_abruptly_mid_stream_resume_without_gap_or_duplicate(
+    cluster: Cluster,
+) -> None:
+    replica = cluster.replicas[0]
+    manager = cluster.headers("manager", "nairobi")
+    responder = cluster.headers("responder", "thika")
+    drops = 0
+
+    async def dropper(clients: list[LiveClient], done: asyncio.Event) -> None:
+        nonlocal drops
+        rng = random.Random(5)
+        while not done.is_set() and drops < 40:
+            await asyncio.sleep(rng.uniform(0.05, 0.2))
+            live = [c for c in clients if c.live.is_set()]
+            if live:
+                rng.choice(live).drop()
+                drops += 1
+
+    async def scenario() -> History:
+        history = History()
+        rest = Rest([replica.url], history)
+        incidents = await setup_incidents(rest, manager, 2, "d5")
+        scopes = [f"incident:{i}" for i in incidents]
+        clients = [
+            LiveClient(
+                f"d5-{n}", [replica.ws_url], cluster.token("observer", "thika"), scopes, history
+            ).start()
+            for n in range(6)
+        ]
+        done = asyncio.Event()
+        try:
+            assert await wait_until(lambda: all(c.live.is_set() for c in clients), 15)
+            chaos = asyncio.ensure_future(dropper(clients, done))
+            await produce(rest, manager, responder, incidents, 400, workers=2)
+            done.set()
+            await chaos
+            truth = load_truth(cluster.database_url, incidents)
+            assert await caught_up(clients, truth.last_seq, 20), cluster.logs()
+            await asyncio.sleep(0.5)
+        finally:
+            for client in clients:
+                await client.stop()
+            await rest.aclose()
+        return history
+
+    history = asyncio.run(scenario())
+    summary = check_against_table(history, cluster.database_url)
+    print(f"\nD5 abrupt client drops: {drops} drops\n{summary}")
+    assert drops >= 20
+    assert summary.complete, summary
+    assert summary.duplicates == 0, summary
+    assert summary.reordered == 0, summary
+    assert summary.resets == 0, summary
+
+
+@pytest.mark.slow
+def test_resume_with_seqs_the_replica_has_not_dispatched_yet_sends_no_duplicates(
+    cluster: Cluster,
+) -> None:
+    """A client may know seqs the replica it reconnects to has not dispatched yet: it read them
+    in a replay from the table (or from another replica) while this replica was still behind.
+    Resuming with those seqs, it must not be sent them again when the replica catches up."""
+    # A replica whose gap poll is slow, so that it stays behind for a few seconds.
+    slow = cluster.add_replica("slow-poll", AIDMESH_GAP_POLL_INTERVAL_S="4")
+
+    def filled() -> float:
+        return slow.metrics().get("aidmesh_gap_filled_events_total", 0.0)
+
+    manager = cluster.headers("manager", "nairobi")
+    actor = cluster.actor("manager", "nairobi")
+
+    async def scenario() -> tuple[History, int]:
+        history = History()
+        rest = Rest([slow.url], history)
+        incident_id = await rest.declare(manager, "d5 resume ahead")
+        scope = [f"incident:{incident_id}"]
+        client = LiveClient(
+            "ahead", [slow.ws_url], cluster.token("observer", "thika"), scope, history
+        )
+        client.start()
+        try:
+            assert await wait_until(lambda: client.has(incident_id, 1), 10)
+            # Committed, never published: the replica learns of them only from its poll.
+            for _ in range(3):
+                cluster.executor.run_sync(
+                    actor,
+                    raise_request,
+                    incident_id,
+                    AidRequestCreate(resource="high-capacity-pump", quantity=2),
+                )
+            before = await asyncio.to_thread(filled)
+            client.drop()  # resumes with {incident: 1}: replayed 2..4 from the table
+            assert await wait_until(lambda: client.has(incident_id, 4), 5)
+            client.drop()  # resumes with {incident: 4}: nothing to replay
+            assert await wait_until(lambda: client.log.subscribed >= 3, 5)
+            assert await asyncio.to_thread(filled) == before, "the replica caught up too early"
+            # The replica's poll now fills 2..4 and dispatches them to its connections.
+            assert await wait_until(lambda: filled() >= before + 3, 15, 0.2)
+            await asyncio.sleep(0.5)
+        finally:
+            await client.stop()
+            await rest.aclose()
+        return history, incident_id
+
+    history, incident_id = asyncio.run(scenario())
+    summary = check(history, load_truth(cluster.database_url, [incident_id]))
+    seqs = [s for _, s, _ in history.clients["ahead"].events]
+    print(f"\nresume ahead of the replica: received seqs {seqs}\n{summary}")
+    assert summary.complete, summary
+    assert summary.duplicates == 0, f"seqs received again after resuming past them: {seqs}"

@@ -1,0 +1,147 @@
+"""Shared test scaffolding: databases on every backend, a seeded network, an app client."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from playbooks import load_catalogue, load_stock_playbooks
+from realtime.bus import InMemoryBus
+from service.commands.admin import create_city, create_network, mint_token
+from service.domain.actors import SYSTEM, Role
+from service.executor import Executor
+from service.models import CityCreate, NetworkCreate
+from service.persistence.db import Database, build_engine, migrate
+from service.settings import Settings
+
+TABLES = [
+    "city_playbooks",
+    "events",
+    "claims",
+    "request_targets",
+    "aid_requests",
+    "incidents",
+    "api_tokens",
+    "network_memberships",
+    "cities",
+    "networks",
+]
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith(("postgres://", "postgresql")) else None
+
+
+def backends() -> list[str]:
+    return ["sqlite", "postgresql"] if postgres_url() else ["sqlite"]
+
+
+@contextmanager
+def scratch_database(backend: str, tmp_dir: Path) -> Iterator[str]:
+    """A migrated, empty database for one test session; dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_dir / 'aidmesh-test.db'}"
+        return
+    base = postgres_url()
+    assert base is not None
+    name = f"aidmesh_test_{uuid.uuid4().hex[:10]}"
+    admin_url = make_url(Settings(database_url=base).database_url).set(drivername="postgresql")
+    conninfo = admin_url.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wipe(db: Database) -> None:
+    with db.engine.begin() as conn:
+        if db.is_sqlite:
+            for table in TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (fixed names)
+        else:
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 2, 12, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+def make_executor(settings: Settings, clock: FakeClock | None = None) -> Executor:
+    engine = build_engine(settings)
+    migrate(engine)
+    catalogue = load_catalogue()
+    stock = load_stock_playbooks(catalogue)
+    return Executor(
+        Database(engine), InMemoryBus(), settings, catalogue, lambda: stock, clock or FakeClock()
+    )
+
+
+# The seeded world: real coordinates. Thika is ~40 km from Nairobi (ring 0),
+# Machakos ~56 km (ring 1), Mombasa ~440 km (ring 1). Munich shares the alliance
+# network with Nairobi (ring 1); Augsburg shares only the German network with
+# Munich, so a Nairobi request reaches it at ring 2. Berlin is in no network
+# Nairobi can reach.
+CITIES = {
+    "nairobi": ("Nairobi", "KE", -1.2864, 36.8172, ["kenya", "alliance"]),
+    "thika": ("Thika", "KE", -1.0333, 37.0693, ["kenya"]),
+    "machakos": ("Machakos", "KE", -1.5177, 37.2634, ["kenya"]),
+    "mombasa": ("Mombasa", "KE", -4.0435, 39.6682, ["kenya"]),
+    "munich": ("Munich", "DE", 48.1351, 11.5820, ["alliance", "germany"]),
+    "berlin": ("Berlin", "DE", 52.5200, 13.4050, ["germany-east"]),
+    "augsburg": ("Augsburg", "DE", 48.3705, 10.8978, ["germany"]),
+}
+
+
+@dataclass
+class World:
+    executor: Executor
+    city_ids: dict[str, int] = field(default_factory=dict)
+    network_ids: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, role: str, city: str | None = None) -> str:
+        key = f"{role}:{city}" if city else role
+        if key not in self.tokens:
+            city_id = self.city_ids[city] if city else None
+            (_, secret), _ = self.executor.run_sync(SYSTEM, mint_token, Role(role), city_id, key)
+            self.tokens[key] = secret
+        return self.tokens[key]
+
+    def headers(self, role: str, city: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, city)}"}
+
+
+def seed_world(executor: Executor) -> World:
+    world = World(executor)
+    for slug in ("kenya", "alliance", "germany", "germany-east"):
+        network, _ = executor.run_sync(
+            SYSTEM, create_network, NetworkCreate(slug=slug, name=slug.title())
+        )
+        world.network_ids[slug] = network.id
+    for slug, (name, country, lat, lon, nets) in CITIES.items():
+        body = CityCreate(slug=slug, name=name, country=country, lat=lat, lon=lon, networks=nets)
+        city, _ = executor.run_sync(SYSTEM, create_city, body)
+        world.city_ids[slug] = city.id
+    return world

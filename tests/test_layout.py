@@ -1,0 +1,186 @@
+"""The layout promises of STYLE.md that code review alone would let slip.
+
+- `service/domain` stays pure: no framework, database, bus or HTTP imports and
+  no `async`/`await`, so its rules are tested without a server.
+- `service`, `realtime` and `playbooks` are also names of unrelated PyPI
+  packages: each must import from this repository.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOMAIN = REPO / "service" / "domain"
+OUR_PACKAGES = ("service", "realtime", "playbooks")
+
+FORBIDDEN_IN_DOMAIN = frozenset(
+    {
+        "fastapi",
+        "sqlmodel",
+        "sqlalchemy",
+        "redis",
+        "httpx",
+        "apscheduler",
+        "starlette",
+        "websockets",
+    }
+)
+
+
+def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every absolute module an AST imports, with its line (relative imports resolve to
+    the package itself and are reported as `service.domain`)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                found.append((node.lineno, "service.domain"))
+            else:
+                assert node.module is not None
+                found.append((node.lineno, node.module))
+    return found
+
+
+def forbidden_imports(tree: ast.AST) -> list[str]:
+    return [
+        f"line {line}: {module}"
+        for line, module in imported_modules(tree)
+        if module.split(".")[0] in FORBIDDEN_IN_DOMAIN
+    ]
+
+
+def foreign_imports(tree: ast.AST) -> list[str]:
+    """Imports of anything but the standard library and the domain package itself."""
+    return [
+        f"line {line}: {module}"
+        for line, module in imported_modules(tree)
+        if module.split(".")[0] not in sys.stdlib_module_names
+        and module.split(".")[0] != "__future__"
+        and module != "service.domain"
+        and not module.startswith("service.domain.")
+    ]
+
+
+def async_code(tree: ast.AST) -> list[str]:
+    kinds = (ast.AsyncFunctionDef, ast.Await, ast.AsyncFor, ast.AsyncWith)
+    return [
+        f"line {node.lineno}: {type(node).__name__}"
+        for node in ast.walk(tree)
+        if isinstance(node, kinds)
+    ]
+
+
+DOMAIN_FILES = sorted(DOMAIN.rglob("*.py"))
+
+
+def _parse(path: Path) -> ast.AST:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def test_the_domain_package_has_modules_to_check() -> None:
+    names = {p.name for p in DOMAIN_FILES}
+    assert {"__init__.py", "lifecycles.py", "quantities.py", "rings.py"} <= names
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)
+def test_domain_module_imports_no_framework_database_bus_or_http_client(path: Path) -> None:
+    assert forbidden_imports(_parse(path)) == []
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)
+def test_domain_module_imports_only_the_standard_library_and_the_domain(path: Path) -> None:
+    assert foreign_imports(_parse(path)) == []
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)
+def test_domain_module_has_no_async_code(path: Path) -> None:
+    assert async_code(_parse(path)) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import sqlalchemy",
+        "import redis.asyncio as aioredis",
+        "from fastapi import HTTPException",
+        "from sqlmodel import Session",
+        "from starlette.requests import Request",
+        "def f():\n    import httpx\n",
+        "try:\n    import apscheduler\nexcept ImportError:\n    pass\n",
+        "if False:\n    from websockets.sync import client\n",
+    ],
+)
+def test_the_import_check_catches_a_forbidden_import_wherever_it_hides(source: str) -> None:
+    assert len(forbidden_imports(ast.parse(source))) == 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "async def f():\n    pass\n",
+        "def f(x):\n    return (await x for _ in ())\n",
+        "async def f(xs):\n    async for x in xs:\n        pass\n",
+    ],
+)
+def test_the_async_check_catches_async_code(source: str) -> None:
+    assert async_code(ast.parse(source)) != []
+
+
+def test_the_purity_check_allows_the_standard_library_and_relative_domain_imports() -> None:
+    source = (
+        "from __future__ import annotations\nimport math\nfrom datetime import datetime\n"
+        "from service.domain.errors import Conflict\nfrom .rings import Target\n"
+    )
+    assert foreign_imports(ast.parse(source)) == []
+    assert foreign_imports(ast.parse("from service.persistence import tables")) != []
+
+
+# -- our packages, not PyPI's ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", OUR_PACKAGES)
+def test_package_imports_from_this_repository(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__file__ is not None
+    assert Path(module.__file__).resolve() == REPO / name / "__init__.py"
+    for location in module.__path__:
+        assert Path(location).resolve() == REPO / name
+
+
+@pytest.mark.parametrize("name", OUR_PACKAGES)
+def test_no_installed_distribution_but_aidmesh_provides_the_package(name: str) -> None:
+    providers = importlib.metadata.packages_distributions().get(name, [])
+    assert set(providers) <= {"aidmesh"}, f"{name} is also installed by {providers}"
+
+
+def test_packages_import_from_this_repository_outside_the_checkout(tmp_path: Path) -> None:
+    # A fresh interpreter started elsewhere, as `aidmesh serve` would be, sees the
+    # installed packages rather than the checkout on sys.path.
+    script = (
+        "import importlib, json\n"
+        f"print(json.dumps({{n: importlib.import_module(n).__file__ for n in {OUR_PACKAGES!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    files = json.loads(result.stdout)
+    for name in OUR_PACKAGES:
+        assert Path(files[name]).resolve() == REPO / name / "__init__.py"
