@@ -1,0 +1,588 @@
+"""`python -m bench`: run aidmesh's benchmarks, print tables, append JSON lines to bench/results/.
+
+The default run is bounded to finish within about 15 minutes on a 2-core machine;
+`--full` runs the whole matrix (N = 1,000, 2,000, 5,000, 10,000 clients at 10, 100
+and 500 events/s on 1 and 2 replicas, ramps, the naive app with and without
+compression). Needs PostgreSQL for the PostgreSQL rows (`--pg-url`, else
+AIDMESH_BENCH_PG, DATABASE_URL or postgresql://postgres@127.0.0.1:5432/postgres);
+it creates a scratch database per benchmark and drops it. Redis is a private
+redis-server on a free port. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from bench import claims, declare, fanout, memory
+from bench.bustimer import BusTimer
+from bench.harness import (
+    PROCS,
+    Profiler,
+    Recorder,
+    RedisServer,
+    log,
+    postgres_base_url,
+    raise_fd_limit,
+    scratch_postgres,
+    table,
+)
+from bench.seed import seed_world
+from bench.stats import ratio
+
+SECTIONS = ("fanout", "naive", "memory", "claims", "declare")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--full", action="store_true", help="the whole matrix (about an hour)")
+    p.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}"
+    )
+    p.add_argument(
+        "--clients",
+        type=_ints,
+        help="N for the latency matrix (default 2000; full 1000,2000,5000,10000)",
+    )
+    p.add_argument(
+        "--rates", type=_floats, help="events/s of the matrix (default 10,100; full 10,100,500)"
+    )
+    p.add_argument("--replicas", type=_ints, help="replica counts (default 1,2)")
+    p.add_argument(
+        "--big-clients",
+        type=int,
+        default=10_000,
+        help="clients over 2 replicas at 1 event/s (0: skip)",
+    )
+    p.add_argument(
+        "--ramp-clients", type=_ints, help="N for the ramp (default 5000; full 2000,5000,10000)"
+    )
+    p.add_argument("--naive-clients", type=_ints, help="N for the naive app (default 2000)")
+    p.add_argument("--client-procs", type=int, default=2, help="client processes (default 2)")
+    p.add_argument(
+        "--client-impl",
+        choices=["lean", "asyncio"],
+        default="lean",
+        help="lean: the websockets sans-I/O protocol on asyncio transports (default); "
+        "asyncio: websockets.asyncio.client",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        help="seconds per phase (default: 20 s at <=2 ev/s, 10 s to 100, 5 s above)",
+    )
+    p.add_argument(
+        "--drain-max", type=float, default=30.0, help="seconds to wait for deliveries after a phase"
+    )
+    p.add_argument("--memory-counts", type=_ints, default=[1000, 10_000])
+    p.add_argument("--claimers", type=int, default=500)
+    p.add_argument("--claim-requests", type=int, default=1000)
+    p.add_argument(
+        "--claim-seconds", type=float, default=40.0, help="upper bound of each claims run"
+    )
+    p.add_argument("--declarations", type=int, default=100)
+    p.add_argument("--pg-url", help="PostgreSQL server to create scratch databases on")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        help="minutes before the run stops itself (default 25; full 150)",
+    )
+    p.add_argument(
+        "--no-record", action="store_true", help="print only; append nothing to bench/results/"
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy every server during each phase; write profiles to this directory",
+    )
+    p.add_argument("--keep-work", action="store_true", help="keep the work directory (server logs)")
+    args = p.parse_args(argv)
+    full = args.full
+    args.clients = args.clients or ([1000, 2000, 5000, 10_000] if full else [2000])
+    args.rates = args.rates or ([10.0, 100.0, 500.0] if full else [10.0, 100.0])
+    args.replicas = args.replicas or [1, 2]
+    args.ramp_clients = args.ramp_clients or ([2000, 5000, 10_000] if full else [5000])
+    args.naive_clients = args.naive_clients or ([1000, 2000, 5000, 10_000] if full else [2000])
+    args.time_limit = args.time_limit or (150.0 if full else 25.0)
+    args.only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = args.only - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def collapsed(row: dict[str, Any]) -> bool:
+    """A phase so far over capacity that higher rates only measure the backlog."""
+    p99 = row["latency"]["p99_ms"]
+    return p99 is None or p99 > 10_000 or (row["delivered_ratio"] or 0) < 0.5
+
+
+def run_matrix(
+    target: fanout.AidmeshTarget | fanout.NaiveTarget,
+    sizes: list[int],
+    rates: list[float],
+    ramps: list[int],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    ramp_results: list[dict[str, Any]] = []
+    for n in sorted({n for n in (*sizes, *ramps) if n > 0}):
+        target.grow(n)
+        if target.clients < n * 0.99:
+            log(f"only {target.clients} of {n} clients connected; skipping larger sizes")
+            break
+        wanted = sorted(rates) if n in sizes else []
+        # Low rates first; the ramp before the rates that saturate the server.
+        low = [r for r in wanted if r * n <= 40_000]
+        high = [r for r in wanted if r * n > 40_000]
+        for rate in low:
+            rows.append(target.phase(rate))
+        if n in ramps:
+            result = fanout.ramp(target)
+            ramp_results.append(result)
+            log(
+                f"ramp n={n}: sustained {result['sustained_events_per_s']} ev/s = "
+                f"{result['sustained_deliveries_per_s']} deliveries/s"
+            )
+        for rate in high:
+            row = target.phase(rate)
+            rows.append(row)
+            if collapsed(row):
+                log(
+                    f"{row['system']} collapsed at {rate:g} ev/s with {n} clients; "
+                    "skipping higher rates"
+                )
+                break
+    return rows, ramp_results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    PROCS.install()
+    raise_fd_limit()
+
+    def out_of_time(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"time limit of {args.time_limit:g} minutes reached")
+
+    signal.signal(signal.SIGALRM, out_of_time)
+    signal.alarm(int(args.time_limit * 60))
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    recorder = Recorder(
+        run_id, ["python", "-m", "bench", *(argv or sys.argv[1:])], not args.no_record
+    )
+    work = Path(tempfile.mkdtemp(prefix="aidmesh-bench-"))
+    log(f"run {run_id}; machine {recorder.machine}; work dir {work}")
+    summary: dict[str, Any] = {}
+    started = time.monotonic()
+    try:
+        with ExitStack() as stack:
+            redis = RedisServer(work / "redis")
+            redis.start()
+            stack.callback(redis.stop)
+            pg = postgres_base_url(args.pg_url)
+            if pg is None:
+                log("no PostgreSQL answers: fan-out runs on SQLite, PostgreSQL rows are skipped")
+
+            def database(label: str, backend: str) -> str:
+                if backend == "postgresql":
+                    assert pg is not None
+                    return stack.enter_context(scratch_postgres(pg, label))
+                return f"sqlite:///{work / (label + '.db')}"
+
+            if args.only & {"fanout", "naive", "memory"}:
+                url = database("fanout", "postgresql" if pg else "sqlite")
+                world = seed_world(url, cities=21)
+                stack.callback(world.dispose)
+                ctx = fanout.Context(
+                    work=work,
+                    database_url=url,
+                    redis_url=redis.url,
+                    redis_pid=redis.proc.pid if redis.proc else None,
+                    client_procs=args.client_procs,
+                    client_impl=args.client_impl,
+                    duration=args.duration,
+                    drain_max_s=args.drain_max,
+                )
+                ctx.prepare(world)
+                ctx.profiler = Profiler(args.profile) if args.profile else None
+                if ctx.profiler is not None and not ctx.profiler.enabled:
+                    log("--profile needs py-spy (pip install py-spy); profiling is off")
+                ctx.bus = stack.enter_context(
+                    BusTimer(redis.url, ["aidmesh:*", fanout.NAIVE_CHANNEL])
+                )
+                summary["fanout_backend"] = "postgresql" if pg else "sqlite"
+                if "fanout" in args.only:
+                    summary["fanout"] = section_fanout(args, ctx, recorder)
+                if "naive" in args.only:
+                    summary["naive"] = section_naive(args, ctx, recorder)
+                if "memory" in args.only:
+                    figures = memory.run(ctx, args.memory_counts)
+                    recorder.append("memory", {"counts": args.memory_counts}, figures)
+                    print_memory(figures)
+                    summary["memory"] = figures
+            if "claims" in args.only:
+                summary["claims"] = section_claims(args, recorder, database, redis.url, work, pg)
+            if "declare" in args.only:
+                summary["declare"] = section_declare(args, recorder, database, redis.url, work, pg)
+    except KeyboardInterrupt as exc:
+        log(f"stopped: {exc}")
+        summary["interrupted"] = str(exc) or "interrupted"
+    finally:
+        signal.alarm(0)
+        PROCS.stop_all()
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    summary["minutes"] = round((time.monotonic() - started) / 60, 1)
+    verdict = report(summary)
+    recorder.append("summary", {"full": args.full, "only": sorted(args.only)}, verdict)
+    return 1 if "interrupted" in summary else 0
+
+
+def section_fanout(
+    args: argparse.Namespace, ctx: fanout.Context, recorder: Recorder
+) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    ramps: list[dict[str, Any]] = []
+    for replicas in args.replicas:
+        with fanout.AidmeshTarget(ctx, replicas, f"fanout{replicas}") as target:
+            got_rows, got_ramps = run_matrix(target, args.clients, args.rates, args.ramp_clients)
+            for r in got_ramps:
+                r["replicas"] = replicas
+            rows += got_rows
+            ramps += got_ramps
+            if replicas == 2 and args.big_clients:
+                target.grow(args.big_clients)
+                rows.append(target.phase(1.0, label="big"))
+    params = {
+        "clients": args.clients,
+        "rates": args.rates,
+        "replicas": args.replicas,
+        "big_clients": args.big_clients,
+        "client_procs": args.client_procs,
+        "scope": "city inbox (all claims of 8 incidents)",
+        "backend": "postgresql" if "postgresql" in ctx.database_url else "sqlite",
+    }
+    recorder.append("fanout", params, {"rows": rows, "ramps": ramps})
+    fanout.print_rows(
+        "Fan-out latency: aidmesh (produce = claim sent to REST; receive = client recv)", rows
+    )
+    print_ramps("Ramp: aidmesh", ramps)
+    return {"rows": rows, "ramps": ramps}
+
+
+def section_naive(
+    args: argparse.Namespace, ctx: fanout.Context, recorder: Recorder
+) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    ramps: list[dict[str, Any]] = []
+    variants = [True, False] if args.full else [True]
+    for deflate in variants:
+        with fanout.NaiveTarget(ctx, deflate=deflate) as target:
+            sizes = (
+                args.naive_clients
+                if deflate
+                else [min(args.naive_clients, key=lambda n: abs(n - 2000))]
+            )
+            rates = (
+                ([r for r in args.rates if r <= 100] if args.full else [10.0])
+                if deflate
+                else [10.0]
+            )
+            ramp_at = [n for n in args.ramp_clients if n in sizes][:1] or sizes[:1]
+            got_rows, got_ramps = run_matrix(target, sizes, rates, ramp_at)
+            for r in got_ramps:
+                r["system"] = "naive" if deflate else "naive-nodeflate"
+            rows += got_rows
+            ramps += got_ramps
+    recorder.append(
+        "naive",
+        {"clients": args.naive_clients, "rates": args.rates},
+        {"rows": rows, "ramps": ramps},
+    )
+    fanout.print_rows("Fan-out latency: naive FastAPI broadcast (produce = PUBLISH)", rows)
+    print_ramps("Ramp: naive", ramps)
+    return {"rows": rows, "ramps": ramps}
+
+
+def section_claims(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    results = []
+    for backend in ("sqlite", "postgresql"):
+        if backend == "postgresql" and pg is None:
+            continue
+        url = database(f"claims_{backend}", backend)
+        world = seed_world(url, cities=11)
+        try:
+            figures = claims.run(
+                world,
+                backend=backend,
+                database_url=url,
+                redis_url=redis_url,
+                work=work,
+                claimers=args.claimers,
+                requests=args.claim_requests,
+                max_s=args.claim_seconds,
+            )
+        finally:
+            world.dispose()
+        recorder.append("claims", {"backend": backend, "claimers": args.claimers}, figures)
+        results.append(figures)
+    table(
+        f"Claims: {args.claimers} concurrent claimers, requests of 4 units, 1-2 units per claim",
+        [
+            "backend",
+            "claims/s",
+            "attempts/s",
+            "ok",
+            "409",
+            "5xx/err",
+            "p50 ms",
+            "p99 ms",
+            "over-claims",
+            "srv ms/attempt",
+        ],
+        [
+            [
+                f["backend"],
+                f["claims_per_s"],
+                f["attempts_per_s"],
+                f["claims_ok"],
+                f["statuses"].get("409", 0),
+                sum(v for k, v in f["statuses"].items() if k not in ("201", "409")),
+                f["ok_latency"]["p50_ms"],
+                f["ok_latency"]["p99_ms"],
+                f["over_claims"],
+                f["server_cpu_ms_per_attempt"],
+            ]
+            for f in results
+        ],
+    )
+    return results
+
+
+def section_declare(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    results = []
+    for backend in ("postgresql", "sqlite"):
+        if backend == "postgresql" and pg is None:
+            continue
+        url = database(f"declare_{backend}", backend)
+        world = seed_world(url, cities=100)
+        try:
+            figures = declare.run(
+                world,
+                backend=backend,
+                database_url=url,
+                redis_url=redis_url,
+                work=work,
+                count=args.declarations,
+            )
+        finally:
+            world.dispose()
+        recorder.append("declare", {"backend": backend, "cities": 100}, figures)
+        results.append(figures)
+    table(
+        "Declare: earthquake playbook (10 requests), 100 networked cities, sequential",
+        ["backend", "p50 ms", "p99 ms", "max ms", "requests each", "srv cpu ms"],
+        [
+            [
+                f["backend"],
+                f["latency"]["p50_ms"],
+                f["latency"]["p99_ms"],
+                f["latency"]["max_ms"],
+                f["requests_per_declaration"],
+                f["server_cpu_ms_per_declaration"],
+            ]
+            for f in results
+        ],
+    )
+    return results
+
+
+def print_ramps(title: str, ramps: list[dict[str, Any]]) -> None:
+    table(
+        title + " (highest step with p99 <= 1 s and nothing lost)",
+        ["system", "repl", "clients", "events/s", "deliveries/s", "p99 ms", "next step"],
+        [
+            [
+                r.get("system", "aidmesh"),
+                r.get("replicas", 1),
+                r["clients"],
+                r["sustained_events_per_s"],
+                r["sustained_deliveries_per_s"],
+                r["p99_ms_at_sustained"],
+                (
+                    f"{r['first_failing_step']['rate']:g} ev/s: "
+                    f"p99 {r['first_failing_step']['p99_ms']} ms,"
+                    f" lost {r['first_failing_step']['lost']}: {r['first_failing_step']['reason']}"
+                    if r["first_failing_step"]
+                    else "-"
+                ),
+            ]
+            for r in ramps
+        ],
+    )
+
+
+def print_memory(figures: dict[str, Any]) -> None:
+    rows = []
+    for system, data in figures.items():
+        for point in data["points"]:
+            rows.append(
+                [
+                    system,
+                    point["connections"],
+                    data["base_rss_mb"],
+                    point["rss_mb"],
+                    point["kb_per_connection"],
+                ]
+            )
+    table(
+        "Memory: RSS per idle connection, one server process",
+        ["system", "connections", "base MB", "RSS MB", "KB/conn"],
+        rows,
+    )
+
+
+def _row(
+    rows: list[dict[str, Any]], system: str, replicas: int, clients: int, rate: float
+) -> dict[str, Any] | None:
+    for r in rows:
+        if (
+            r["system"] == system
+            and r["replicas"] == replicas
+            and r["clients"] == clients
+            and r["rate"] == rate
+        ):
+            return r
+    return None
+
+
+def report(summary: dict[str, Any]) -> dict[str, Any]:
+    """The targets of the issue and the ratios to the naive app, from what ran."""
+    rows = summary.get("fanout", {}).get("rows", [])
+    naive_rows = summary.get("naive", {}).get("rows", [])
+    ramps = summary.get("fanout", {}).get("ramps", [])
+    naive_ramps = summary.get("naive", {}).get("ramps", [])
+    verdict: dict[str, Any] = {
+        "targets": {},
+        "ratios_to_naive": {},
+        "minutes": summary.get("minutes"),
+    }
+    others = [r["cpu_pct"].get("other", 0.0) for r in (*rows, *naive_rows) if r.get("cpu_pct")]
+    if others:
+        # CPU used by processes that are not part of the benchmark (percent of one core).
+        verdict["other_processes_cpu_pct_mean"] = round(sum(others) / len(others), 1)
+        if verdict["other_processes_cpu_pct_mean"] > 25:
+            log(
+                f"other processes used {verdict['other_processes_cpu_pct_mean']}% of a core on "
+                "average during the fan-out phases: these figures are pessimistic; rerun on a "
+                "quiet machine"
+            )
+    targets = verdict["targets"]
+
+    a = _row(rows, "aidmesh", 1, 2000, 10.0) or _row(rows, "aidmesh", 2, 2000, 10.0)
+    n = _row(naive_rows, "naive", 1, 2000, 10.0)
+    if a:
+        p99 = a["latency"]["p99_ms"]
+        entry: dict[str, Any] = {"p99_ms": p99, "lost": a["lost"], "replicas": a["replicas"]}
+        met = p99 is not None and p99 < 100 and a["lost"] == 0
+        if n:
+            entry["naive_p99_ms"] = n["latency"]["p99_ms"]
+            entry["naive_over_aidmesh_p99"] = ratio(n["latency"]["p99_ms"], p99)
+            met = met and (entry["naive_over_aidmesh_p99"] or 0) >= 10
+        entry["met"] = met
+        targets["2000 clients @10 ev/s: p99 < 100 ms, 0 lost, >=10x naive"] = entry
+    big = next((r for r in rows if r.get("label") == "big"), None)
+    if big:
+        p99 = big["latency"]["p99_ms"]
+        targets[f"{big['clients']} clients / 2 replicas @1 ev/s: p99 < 250 ms, 0 lost"] = {
+            "p99_ms": p99,
+            "lost": big["lost"],
+            "met": p99 is not None and p99 < 250 and big["lost"] == 0,
+        }
+    if ramps:
+        best = max(r["sustained_deliveries_per_s"] for r in ramps)
+        targets[">= 60,000 deliveries/s before p99 passes 1 s"] = {
+            "deliveries_per_s": best,
+            "met": best >= 60_000,
+        }
+    mem = summary.get("memory")
+    if mem:
+        points = mem["aidmesh"]["points"]
+        worst = max(p["kb_per_connection"] for p in points)
+        targets["<= 20 KB RSS per idle connection"] = {
+            "kb": {p["connections"]: p["kb_per_connection"] for p in points},
+            "met": worst <= 20,
+        }
+        naive_points = {p["connections"]: p["kb_per_connection"] for p in mem["naive"]["points"]}
+        verdict["ratios_to_naive"]["kb_per_connection"] = {
+            c: ratio(p["kb_per_connection"], naive_points.get(p["connections"]))
+            for p in points
+            for c in [p["connections"]]
+        }
+    pg_claims = next((c for c in summary.get("claims", []) if c["backend"] == "postgresql"), None)
+    if pg_claims:
+        targets[">= 2,000 claims/s on PostgreSQL, 0 over-claims"] = {
+            "claims_per_s": pg_claims["claims_per_s"],
+            "over_claims": pg_claims["over_claims"],
+            "met": (pg_claims["claims_per_s"] or 0) >= 2000 and pg_claims["over_claims"] == 0,
+        }
+    ratios = verdict["ratios_to_naive"]
+    for n_row in naive_rows:
+        a_row = _row(rows, "aidmesh", 1, n_row["clients"], n_row["rate"])
+        if a_row and n_row["system"] == "naive":
+            key = f"{n_row['clients']} clients @{n_row['rate']:g} ev/s (aidmesh 1 replica / naive)"
+            a_bus, n_bus = a_row["latency_from_bus"] or {}, n_row["latency_from_bus"] or {}
+            ratios[key] = {
+                "p50": ratio(a_row["latency"]["p50_ms"], n_row["latency"]["p50_ms"]),
+                "p99": ratio(a_row["latency"]["p99_ms"], n_row["latency"]["p99_ms"]),
+                "p99_from_bus": ratio(a_bus.get("p99_ms"), n_bus.get("p99_ms")),
+                "server_cpu_per_delivery": ratio(
+                    a_row["server_cpu_us_per_delivery"], n_row["server_cpu_us_per_delivery"]
+                ),
+                "delivered_ratio": (a_row["delivered_ratio"], n_row["delivered_ratio"]),
+            }
+    naive_best = max(
+        (r["sustained_deliveries_per_s"] for r in naive_ramps if r.get("system") == "naive"),
+        default=None,
+    )
+    if ramps and naive_best:
+        ratios["sustained_deliveries_per_s (aidmesh best / naive)"] = ratio(
+            max(r["sustained_deliveries_per_s"] for r in ramps), naive_best
+        )
+    table(
+        "Targets",
+        ["target", "figures", "met"],
+        [
+            [k, {kk: vv for kk, vv in v.items() if kk != "met"}, "yes" if v["met"] else "NO"]
+            for k, v in targets.items()
+        ],
+    )
+    if ratios:
+        table("aidmesh / naive", ["what", "ratio"], [[k, v] for k, v in ratios.items()])
+    with contextlib.suppress(Exception):
+        verdict["interrupted"] = summary.get("interrupted")
+    return verdict
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""Claims: 500 concurrent claimers racing through the REST API on requests with small
+quantities, on SQLite and on PostgreSQL. Reports claims/s, latency and over-claims.
+
+An over-claim is a request whose `claimed_quantity` exceeds its `quantity`, whose
+`claimed_quantity` differs from the sum of its active claims in the database, or
+whose successful (201) claims as the clients saw them add up to more than its
+quantity. Each must be 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import random
+import time
+import uuid
+from collections import Counter
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bench.harness import PROCS, Server, aidmesh_replica, log, start_all
+from bench.seed import World, declare, raise_request
+from bench.stats import Histogram
+
+
+def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
+    """One client process: `spec['claimers']` concurrent claimers until the requests run out."""
+    import httpx
+
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+
+    async def main() -> dict[str, Any]:
+        requests: list[int] = list(spec["requests"])
+        quantities: dict[int, int] = dict(spec["quantities"])
+        taken: Counter[int] = Counter()
+        statuses: Counter[str] = Counter()
+        ok_latency = Histogram()
+        all_latency = Histogram()
+        first_ok = last_ok = 0.0
+        stop_at = time.time() + spec["max_s"]
+        rng = random.Random(spec["seed"])
+        limits = httpx.Limits(
+            max_connections=spec["claimers"], max_keepalive_connections=spec["claimers"]
+        )
+        async with httpx.AsyncClient(
+            base_url=spec["url"], limits=limits, timeout=60.0, trust_env=False
+        ) as client:
+
+            async def claimer(i: int) -> None:
+                nonlocal first_ok, last_ok
+                token = spec["tokens"][i % len(spec["tokens"])]
+                while requests and time.time() < stop_at:
+                    request_id = rng.choice(requests)
+                    quantity = rng.choice((1, 1, 2))
+                    at = time.time()
+                    try:
+                        response = await client.post(
+                            f"/api/v1/requests/{request_id}/claims",
+                            json={"quantity": quantity},
+                            headers={
+                                "Authorization": f"Bearer {token}",
+                                "Idempotency-Key": uuid.uuid4().hex,
+                            },
+                        )
+                    except httpx.HTTPError as exc:
+                        statuses[type(exc).__name__] += 1
+                        continue
+                    done = time.time()
+                    all_latency.add(done - at)
+                    statuses[str(response.status_code)] += 1
+                    if response.status_code == 201:
+                        ok_latency.add(done - at)
+                        taken[request_id] += quantity
+                        first_ok = first_ok or at
+                        last_ok = done
+                    elif response.status_code == 409:
+                        # Not enough left (or fully claimed): forget it once nothing fits.
+                        detail = str(response.json().get("detail", ""))
+                        gone = quantity == 1 or " 0 " in detail or "nothing is left" in detail
+                        if gone and request_id in requests:
+                            requests.remove(request_id)
+
+            await asyncio.gather(*(claimer(i) for i in range(spec["claimers"])))
+        return {
+            "statuses": dict(statuses),
+            "taken": dict(taken),
+            "ok_latency": ok_latency.compact(),
+            "all_latency": all_latency.compact(),
+            "first_ok": first_ok,
+            "last_ok": last_ok,
+            "quantities": quantities,
+        }
+
+    pipe.recv()  # wait for the start signal so every process begins together
+    pipe.send(runner(main()))
+
+
+def _over_claims(world: World, request_ids: list[int]) -> dict[str, int]:
+    from sqlalchemy import text
+
+    ids = ",".join(str(i) for i in request_ids)
+    with world.executor.db.engine.connect() as conn:
+        over = conn.execute(
+            text(
+                "SELECT count(*) FROM aid_requests WHERE id IN (" + ids + ")"  # noqa: S608
+                " AND (claimed_quantity > quantity OR claimed_quantity < 0)"
+            )
+        ).scalar_one()
+        mismatch = conn.execute(
+            text(
+                "SELECT count(*) FROM aid_requests r WHERE r.id IN (" + ids + ") AND"  # noqa: S608
+                " r.claimed_quantity <> (SELECT COALESCE(SUM(c.quantity), 0) FROM claims c"
+                " WHERE c.request_id = r.id AND c.status IN"
+                " ('claimed', 'accepted', 'en_route', 'on_site', 'released'))"
+            )
+        ).scalar_one()
+        units = conn.execute(
+            text(
+                "SELECT COALESCE(SUM(claimed_quantity), 0), COALESCE(SUM(quantity), 0)"  # noqa: S608
+                " FROM aid_requests WHERE id IN (" + ids + ")"
+            )
+        ).one()
+    return {
+        "requests_over_quantity": int(over),
+        "requests_sum_mismatch": int(mismatch),
+        "units_claimed": int(units[0]),
+        "units_total": int(units[1]),
+    }
+
+
+def run(
+    world: World,
+    *,
+    backend: str,
+    database_url: str,
+    redis_url: str,
+    work: Any,
+    claimers: int = 500,
+    requests: int = 1500,
+    incidents: int = 30,
+    quantity: int = 4,
+    processes: int = 4,
+    max_s: float = 60.0,
+    replicas: int = 1,
+) -> dict[str, Any]:
+    log(f"claims on {backend}: raising {requests} requests of {quantity} in {incidents} incidents")
+    started = time.monotonic()
+    incident_ids = [declare(world, f"Claims benchmark {i}") for i in range(incidents)]
+    request_ids = [
+        raise_request(world, incident_ids[i % incidents], quantity) for i in range(requests)
+    ]
+    log(f"claims on {backend}: seeded in {time.monotonic() - started:.1f}s")
+    servers: list[Server] = [
+        aidmesh_replica(
+            f"claims-{backend}-{i}", database_url=database_url, redis_url=redis_url, work=work
+        )
+        for i in range(replicas)
+    ]
+    ctx = mp.get_context("spawn")
+    procs: list[Any] = []
+    pipes: list[Connection] = []
+    try:
+        start_all(servers)
+        share = claimers // processes
+        for p in range(processes):
+            parent, child = ctx.Pipe()
+            spec = {
+                "url": servers[p % len(servers)].url,
+                "tokens": [t.secret for t in world.responders],
+                "requests": request_ids,
+                "quantities": {r: quantity for r in request_ids},
+                "claimers": share + (1 if p < claimers % processes else 0),
+                "max_s": max_s,
+                "seed": p,
+            }
+            proc = ctx.Process(target=_claimer_main, args=(child, spec), daemon=True)
+            proc.start()
+            PROCS.track(proc)
+            procs.append(proc)
+            pipes.append(parent)
+        time.sleep(1.0)  # let the processes import
+        cpu_before = sum(s.cpu() for s in servers)
+        for pipe in pipes:
+            pipe.send("go")
+        replies = []
+        for pipe in pipes:
+            if not pipe.poll(max_s + 120):
+                raise TimeoutError("a claimer process did not finish")
+            replies.append(pipe.recv())
+        server_cpu = sum(s.cpu() for s in servers) - cpu_before
+    finally:
+        for proc in procs:
+            proc.join(5)
+            PROCS.end_mp(proc)
+        for server in servers:
+            server.stop()
+
+    statuses: Counter[str] = Counter()
+    taken: Counter[int] = Counter()
+    ok_latency, all_latency = Histogram(), Histogram()
+    for reply in replies:
+        statuses.update(reply["statuses"])
+        taken.update({int(k): v for k, v in reply["taken"].items()})
+        ok_latency.merge(reply["ok_latency"])
+        all_latency.merge(reply["all_latency"])
+    firsts = [r["first_ok"] for r in replies if r["first_ok"]]
+    lasts = [r["last_ok"] for r in replies if r["last_ok"]]
+    span = (max(lasts) - min(firsts)) if firsts and lasts else 0.0
+    ok = statuses.get("201", 0)
+    attempts = sum(statuses.values())
+    client_over = sum(1 for r, units in taken.items() if units > quantity)
+    db = _over_claims(world, request_ids)
+    figures = {
+        "backend": backend,
+        "replicas": replicas,
+        "claimers": claimers,
+        "requests": requests,
+        "quantity_each": quantity,
+        "claims_ok": ok,
+        "attempts": attempts,
+        "statuses": dict(statuses),
+        "seconds": round(span, 2),
+        "claims_per_s": round(ok / span, 1) if span else None,
+        "attempts_per_s": round(attempts / span, 1) if span else None,
+        "ok_latency": ok_latency.summary_ms(),
+        "all_latency": all_latency.summary_ms(),
+        "server_cpu_ms_per_attempt": round(1000 * server_cpu / attempts, 3) if attempts else None,
+        "over_claims": db["requests_over_quantity"] + db["requests_sum_mismatch"] + client_over,
+        "client_seen_over_claims": client_over,
+        **db,
+    }
+    log(
+        f"claims on {backend}: {ok} ok of {attempts} in {span:.1f}s = {figures['claims_per_s']}/s, "
+        f"p99 {ok_latency.summary_ms()['p99_ms']} ms, over-claims {figures['over_claims']}"
+    )
+    return figures
