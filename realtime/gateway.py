@@ -28,6 +28,7 @@ import orjson
 
 from realtime import metrics
 from realtime.envelope import encode
+from realtime.frames import DirectWriter, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,14 @@ class EventStore(Protocol):
 class Connection:
     """One client: its scopes, what it was last sent per incident, a bounded backlog.
 
-    A send to a socket whose peer keeps up completes without suspending, so the
-    dispatcher runs it at once, in place: no task and no queue per delivery. Only
-    when a send suspends (the peer's buffer is full) does a task finish it, and
-    what arrives meanwhile waits in the backlog behind it; a full backlog drops
-    the client as a slow consumer.
+    A socket whose peer keeps up takes an event's ready-made frame directly
+    (`DirectWriter`), or else completes an ASGI send without suspending; either
+    way the dispatcher does it at once, in place: no task and no queue per
+    delivery. Only when a send suspends (the peer's buffer is full) does a task
+    finish it, and what arrives meanwhile waits in the backlog behind it; a full
+    backlog drops the client as a slow consumer. The backlog and the idle event
+    exist only while needed: most connections never need them, and at 10,000
+    connections their empty containers would cost megabytes.
     """
 
     def __init__(
@@ -100,25 +104,26 @@ class Connection:
         send: Callable[[str], Coroutine[Any, Any, None]],
         close: Callable[[int, str], Coroutine[Any, Any, None]],
         *,
+        writer: DirectWriter | None = None,
         queue_size: int = 1024,
         pending_limit: int = 10_000,
     ) -> None:
         self.viewer = viewer
         self.scopes: set[Scope] = set()
         self.last_sent: dict[int, int] = {}
-        self.pending: list[tuple[int, int, str]] | None = None
+        self.pending: list[tuple[int, int, Outgoing]] | None = None
         self.closed_reason: str | None = None
         self._send = send
         self._close = close
+        self._writer = writer
         self._pending_limit = pending_limit
-        self._backlog: deque[str] = deque()
+        self._backlog: deque[Outgoing | str] | None = None
         self._backlog_limit = queue_size
         self._busy = False  # a send is suspended, or the backlog is being drained
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None  # made when someone must wait for idle
         self._drainer: asyncio.Task[None] | None = None
 
-    def deliver(self, incident_id: int, seq: int, text: str) -> None:
+    def deliver(self, incident_id: int, seq: int, message: Outgoing) -> None:
         """Hand one event to this connection without waiting (called by the dispatcher)."""
         if self.closed_reason is not None:
             return
@@ -126,12 +131,12 @@ class Connection:
             if len(self.pending) >= self._pending_limit:
                 self.drop(CLOSE_SLOW_CONSUMER, "too many events during replay; resume again")
                 return
-            self.pending.append((incident_id, seq, text))
+            self.pending.append((incident_id, seq, message))
             return
         last = self.last_sent.get(incident_id)
         if last is not None and seq <= last:
             return
-        if not self._offer(text):
+        if not self._offer(message):
             return
         self.last_sent[incident_id] = seq
         metrics.EVENTS_FANNED_OUT.inc()
@@ -139,18 +144,20 @@ class Connection:
     def send_control(self, message: dict[str, Any]) -> None:
         self._offer(orjson.dumps(message).decode())
 
-    def send_text_control(self, text: str) -> None:
-        self._offer(text)
+    def send_shared(self, message: Outgoing) -> None:
+        """A control message built once for many connections (the heartbeat)."""
+        self._offer(message)
 
     async def send_now(self, message: dict[str, Any] | str) -> None:
         """Send with back-pressure: for replies and replay, paced by this client alone."""
         text = message if isinstance(message, str) else orjson.dumps(message).decode()
         while self._busy:
+            if self._idle is None:
+                self._idle = asyncio.Event()
             await self._idle.wait()
         if self.closed_reason is not None:
             return
-        self._busy = True
-        self._idle.clear()
+        self._set_busy()
         try:
             await self._send(text)
         except Exception as exc:
@@ -158,19 +165,26 @@ class Connection:
         finally:
             self._settle()
 
-    def _offer(self, text: str) -> bool:
+    def _offer(self, message: Outgoing | str) -> bool:
         if self.closed_reason is not None:
             return False
         if self._busy:
+            if self._backlog is None:
+                self._backlog = deque()
             if len(self._backlog) >= self._backlog_limit:
                 metrics.SLOW_CONSUMERS.inc()
                 self.drop(
                     CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume from your last seqs"
                 )
                 return False
-            self._backlog.append(text)
+            self._backlog.append(message)
             return True
-        coro = self._send(text)
+        if isinstance(message, Outgoing):
+            if self._writer is not None and self._writer.write(message.frame):
+                metrics.FRAMES_WRITTEN_DIRECT.inc()
+                return True
+            message = message.text
+        coro = self._send(message)
         try:
             suspended_on = coro.send(None)
         except StopIteration:
@@ -178,8 +192,7 @@ class Connection:
         except Exception as exc:
             self._broken(exc)
             return False
-        self._busy = True
-        self._idle.clear()
+        self._set_busy()
         self._drainer = asyncio.get_running_loop().create_task(
             self._drain(_Resumed(coro, suspended_on))
         )
@@ -189,7 +202,8 @@ class Connection:
         try:
             await suspended
             while self._backlog and self.closed_reason is None:
-                await self._send(self._backlog.popleft())
+                message = self._backlog.popleft()
+                await self._send(message if isinstance(message, str) else message.text)
         except Exception as exc:
             self._broken(exc)
         finally:
@@ -201,9 +215,15 @@ class Connection:
         if self._backlog and self.closed_reason is None:
             self._drainer = asyncio.get_running_loop().create_task(self._drain(_Resumed.done()))
             return
-        self._backlog.clear()
+        self._backlog = None
         self._busy = False
-        self._idle.set()
+        if self._idle is not None:
+            self._idle.set()
+
+    def _set_busy(self) -> None:
+        self._busy = True
+        if self._idle is not None:
+            self._idle.clear()
 
     def _broken(self, exc: Exception) -> None:
         if self.closed_reason is None:
@@ -216,8 +236,8 @@ class Connection:
     async def finish_replay(self) -> None:
         """Go live: send what arrived during the replay that the replay did not cover."""
         pending, self.pending = self.pending or [], None
-        for incident_id, seq, text in pending:
-            self.deliver(incident_id, seq, text)
+        for incident_id, seq, message in pending:
+            self.deliver(incident_id, seq, message)
 
     def drop(self, code: int, reason: str) -> None:
         if self.closed_reason is not None:
@@ -270,7 +290,7 @@ class _Resumed:
 class _Incident:
     seen: int = 0
     filling: bool = False
-    held: list[tuple[int, dict[str, Any], str]] = field(default_factory=list)
+    held: list[tuple[int, dict[str, Any], Outgoing]] = field(default_factory=list)
     behind_since_poll: bool = False
 
 
@@ -346,13 +366,13 @@ class Gateway:
             log.warning("dropping a malformed bus message (%d bytes)", len(message))
             return
         text = message.decode() if isinstance(message, bytes) else str(message)
-        self._accept(incident_id, seq, event, text)
+        self._accept(incident_id, seq, event, Outgoing(text))
 
     def on_bus_reconnect(self) -> None:
         """After a lost bus connection, anything may have been missed: check every incident."""
         self._spawn(self._check_all(force=True))
 
-    def _accept(self, incident_id: int, seq: int, event: dict[str, Any], text: str) -> None:
+    def _accept(self, incident_id: int, seq: int, event: dict[str, Any], text: Outgoing) -> None:
         state = self._incidents.setdefault(incident_id, _Incident())
         if state.filling:
             state.held.append((seq, event, text))
@@ -375,7 +395,7 @@ class Gateway:
                     seq = int(event["seq"])
                     if seq == state.seen + 1:
                         metrics.GAP_FILLED.inc()
-                        self._dispatch(incident_id, seq, event, encode(event).decode())
+                        self._dispatch(incident_id, seq, event, Outgoing(encode(event).decode()))
                 held, state.held = sorted(state.held, key=lambda h: h[0]), []
                 for seq, event, text in held:
                     if seq == state.seen + 1:
@@ -396,7 +416,7 @@ class Gateway:
         finally:
             state.filling = False
 
-    def _dispatch(self, incident_id: int, seq: int, event: dict[str, Any], text: str) -> None:
+    def _dispatch(self, incident_id: int, seq: int, event: dict[str, Any], text: Outgoing) -> None:
         self._incidents[incident_id].seen = seq
         audience = event.get("audience") or {}
         targets = set(self._by_incident.get(incident_id, ()))

@@ -8,6 +8,10 @@ CONNECTED = Gauge("aidmesh_ws_connections", "Websocket connections open on this 
 EVENTS_FANNED_OUT = Counter(
     "aidmesh_events_fanned_out_total", "Event deliveries queued to websocket connections"
 )
+FRAMES_WRITTEN_DIRECT = Counter(
+    "aidmesh_ws_frames_written_direct_total",
+    "Deliveries written to the socket as the event's ready-made frame (the rest go through ASGI)",
+)
 EVENTS_RECEIVED = Counter("aidmesh_bus_events_received_total", "Events received from the bus")
 GAP_FILLED = Counter(
     "aidmesh_gap_filled_events_total", "Events fetched from the database to fill a gap"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from realtime.frames import DirectWriter, Outgoing
 from realtime.gateway import (
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
@@ -166,7 +168,16 @@ class WebsocketEndpoint:
         async def close(code: int, reason: str) -> None:
             await _close(websocket, code, reason)
 
-        conn = Connection(viewer, websocket.send_text, close, queue_size=self.limits.queue_size)
+        writer = DirectWriter.for_asgi_send(websocket.scope.get(_SERVER_SEND_KEY))
+        if writer is not None:
+            writer.release_handshake()
+        conn = Connection(
+            viewer,
+            websocket.send_text,
+            close,
+            writer=writer,
+            queue_size=self.limits.queue_size,
+        )
         self.gateway.attach(conn)
         conn.send_control(
             {
@@ -190,9 +201,9 @@ class WebsocketEndpoint:
         """One beat for every connection of this replica, so clients can tell a dead socket."""
         while True:
             await asyncio.sleep(self.limits.heartbeat_s)
-            text = orjson.dumps({"type": "heartbeat", "at": time.time()}).decode()
+            beat = Outgoing(orjson.dumps({"type": "heartbeat", "at": time.time()}).decode())
             for conn in list(self.gateway.connections):
-                conn.send_text_control(text)
+                conn.send_shared(beat)
 
     async def _reader(self, websocket: WebSocket, conn: Connection) -> None:
         bucket = _Bucket(self.limits.messages_per_s, self.limits.message_burst)
@@ -357,30 +368,44 @@ async def _close(websocket: WebSocket, code: int, reason: str, timeout_s: float 
         pass
 
 
-_TRANSPORT_KEY = "aidmesh.transport"
+_SERVER_SEND_KEY = "aidmesh.server_send"
 
 
-class ExposeTransport:
-    """ASGI middleware: records the server's transport of each websocket in its scope.
+class WebsocketFastPath:
+    """ASGI middleware, outermost: serves `path` itself and records the server's own `send`.
 
-    ASGI has no way to abort a connection, and a close frame cannot reach a peer that
-    reads nothing, so without the transport such a socket is held until the kernel
-    gives up. uvicorn hands the app its protocol's bound `send`, which has it.
+    The server's `send` (uvicorn binds it to its protocol object) gives the endpoint
+    the transport: ASGI has no way to abort a connection, and a close frame cannot
+    reach a peer that reads nothing, so without it such a socket is held until the
+    kernel gives up; and it lets events be written as ready-made frames
+    (`DirectWriter`). Serving the websocket here, ahead of the exception middleware
+    and the router, keeps their wrappers out of every send and out of the memory of
+    every long-lived connection; the endpoint handles its own errors.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: str = "/ws",
+        endpoint: Callable[[WebSocket], Awaitable[None]] | None = None,
+    ) -> None:
         self.app = app
+        self.path = path
+        self.endpoint = endpoint
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            protocol = getattr(send, "__self__", None)
-            scope[_TRANSPORT_KEY] = getattr(protocol, "transport", None)
+            scope[_SERVER_SEND_KEY] = send
+            if self.endpoint is not None and scope["path"] == self.path:
+                await self.endpoint(WebSocket(scope, receive, send))
+                return
         await self.app(scope, receive, send)
 
 
 def _abort(websocket: WebSocket) -> None:
     """Drop the TCP connection under a websocket whose peer stopped reading."""
-    transport = websocket.scope.get(_TRANSPORT_KEY)
+    protocol = getattr(websocket.scope.get(_SERVER_SEND_KEY), "__self__", None)
+    transport = getattr(protocol, "transport", None)
     if transport is not None:
         log.info("aborting a websocket whose peer does not read")
         transport.abort()

@@ -6,6 +6,7 @@ executor, and closes them in reverse. Nothing connects at import time.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,7 +21,7 @@ from realtime.bus import EventBus, InMemoryBus
 from realtime.embedded_redis import EmbeddedRedis
 from realtime.gateway import Gateway
 from realtime.redis_bus import RedisBus
-from realtime.ws_endpoint import ExposeTransport, Limits, WebsocketEndpoint
+from realtime.ws_endpoint import Limits, WebsocketEndpoint, WebsocketFastPath
 from service.api import errors
 from service.api.deps import AppParts
 from service.api.routes_admin import router as admin_router
@@ -44,7 +45,9 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utc_now,
     bus: EventBus | None = None,
+    tune_gc: bool = False,
 ) -> FastAPI:
+    """The app; `tune_gc` is for a server process of its own (`aidmesh serve`)."""
     settings = settings or Settings()
     endpoint: list[WebsocketEndpoint] = []
 
@@ -81,6 +84,8 @@ def create_app(
                 gateway=gateway,
                 sweeper=sweeper,
             )
+            if tune_gc:
+                _tune_gc()
             log.info("aidmesh ready (database %s)", engine.url.render_as_string(hide_password=True))
             yield
 
@@ -91,16 +96,15 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(ExposeTransport)
+
+    async def websocket(ws: WebSocket) -> None:
+        await endpoint[0](ws)
+
+    app.add_middleware(WebsocketFastPath, path="/ws", endpoint=websocket)
     app.include_router(health_router)
     for router in (admin_router, incidents_router, live_router, playbooks_router):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     app.include_router(web_router)
-
-    @app.websocket("/ws")
-    async def websocket(ws: WebSocket) -> None:
-        await endpoint[0](ws)
-
     return app
 
 
@@ -141,6 +145,25 @@ def _limits(settings: Settings) -> Limits:
     )
 
 
+# Young-generation collections every 50,000 allocations instead of 700, and a full one
+# after 10 of the middle generation's instead of 10 x 10 of the youngest's.
+_GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def _tune_gc() -> None:
+    """Keep the collector's pauses off the fan-out path.
+
+    Everything alive once the app has started (modules, the app, the catalogue) is
+    moved out of the collector's sight (`gc.freeze`), and collections run less often.
+    With CPython's defaults, a replica holding 10,000 websockets spent up to 1 s in
+    full collections, every couple of seconds, walking objects that never die.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    log.info("gc: %d objects frozen, thresholds %s", gc.get_freeze_count(), _GC_THRESHOLDS)
+
+
 def app_from_env() -> FastAPI:
     """The factory uvicorn calls (`aidmesh serve`)."""
-    return create_app(Settings())
+    return create_app(Settings(), tune_gc=True)

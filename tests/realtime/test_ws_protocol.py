@@ -47,8 +47,8 @@ async def _recv(ws: ClientConnection, timeout_s: float = 5.0) -> dict[str, Any]:
             return message
 
 
-async def _authed(url: str, token: str) -> ClientConnection:
-    ws = await open_ws(url)
+async def _authed(url: str, token: str, **options: Any) -> ClientConnection:
+    ws = await open_ws(url, **options)
     await ws.send(orjson.dumps({"op": "auth", "token": token}).decode())
     welcome = await _recv(ws)
     assert welcome["type"] == "welcome", welcome
@@ -239,3 +239,76 @@ def test_a_websocket_ticket_works_once(cluster: Cluster, incident: tuple[int, in
     assert seen["second use"] == 403
     assert seen["made-up ticket"] == 403
     assert seen["unknown token"] == 1008
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_events_reach_clients_as_ready_made_frames_whole_and_in_order(
+    cluster: Cluster, incident: tuple[int, int]
+) -> None:
+    """Events of the frame length classes they reach arrive whole and parse, to a
+    client that offered no extension and to one that offered permessage-deflate (which
+    the server declines), and the replica wrote them through the direct path."""
+    replica = cluster.replicas[0]
+    incident_id, _ = incident
+    manager = cluster.headers("manager", "nairobi")
+
+    async def scenario() -> tuple[dict[str, list[int]], list[int], float]:
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+            before = _metric(
+                (await http.get(f"{replica.url}/metrics")).text,
+                "aidmesh_ws_frames_written_direct_total",
+            )
+        clients = {
+            "plain": await _authed(replica.ws_url, cluster.token("observer", "thika")),
+            "deflate offered": await _authed(
+                replica.ws_url, cluster.token("observer", "thika"), compression="deflate"
+            ),
+        }
+        seqs: dict[str, list[int]] = {name: [] for name in clients}
+        sizes: list[int] = []
+        try:
+            subscribe = {"op": "subscribe", "scopes": [f"incident:{incident_id}"]}
+            for ws in clients.values():
+                await ws.send(orjson.dumps(subscribe).decode())
+                assert (await _recv(ws))["type"] == "subscribed"
+            # Events of both length classes an event reaches: under 126 bytes is not one
+            # (every event names its incident, seq, type and time), 16-bit lengths are.
+            async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+                for notes in ("", "n" * 200, "ü" * 900):
+                    r = await http.post(
+                        f"{replica.url}{API}/incidents/{incident_id}/requests",
+                        json={"resource": "high-capacity-pump", "quantity": 2, "notes": notes},
+                        headers=manager,
+                    )
+                    assert r.status_code == 201, r.text
+            for name, ws in clients.items():
+                while len(seqs[name]) < 3:
+                    raw = await asyncio.wait_for(ws.recv(), 5)
+                    message = orjson.loads(raw)
+                    if message.get("type") == "event":
+                        seqs[name].append(message["event"]["seq"])
+                        if name == "plain":
+                            sizes.append(len(raw.encode()))
+        finally:
+            for ws in clients.values():
+                await ws.close()
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+            after = _metric(
+                (await http.get(f"{replica.url}/metrics")).text,
+                "aidmesh_ws_frames_written_direct_total",
+            )
+        return seqs, sizes, after - before
+
+    seqs, sizes, direct = asyncio.run(scenario())
+    print(f"\ndirect frames: {direct:.0f}, event sizes {sizes}, seqs {seqs}")
+    first = seqs["plain"][0]
+    assert seqs["plain"] == [first, first + 1, first + 2]
+    assert seqs["deflate offered"] == seqs["plain"]
+    assert max(sizes) > 1000  # "ü" is two bytes: the length counts bytes, not characters
+    assert direct >= 6
