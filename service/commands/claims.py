@@ -13,16 +13,18 @@ import json
 from datetime import timedelta
 
 from sqlalchemy import case, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from service.commands.context import (
     CommandContext,
+    audience_of,
     claim_cities,
     current_audience,
     fresh,
-    lock_incident,
+    lock_incident_of,
     require_city,
-    target_ring,
+    target_rings,
     visible_incident,
 )
 from service.commands.presenters import as_json, claim_public, request_public
@@ -33,7 +35,6 @@ from service.domain.errors import (
     IdempotencyMismatch,
     IllegalTransition,
     Invalid,
-    NotFound,
 )
 from service.domain.events import EventType
 from service.domain.quantities import check_claim_fits
@@ -51,10 +52,7 @@ def claim_request(
 ) -> tuple[Claim, bool]:
     """Claim `body.quantity` units for the caller's city. Returns (claim, created)."""
     city_id = require_city(ctx.actor, Role.RESPONDER, Role.MANAGER)
-    request = ctx.session.get(AidRequest, request_id)
-    if request is None:
-        raise NotFound(f"request {request_id} not found")
-    incident = lock_incident(ctx.session, request.incident_id)
+    incident = lock_incident_of(ctx.session, AidRequest, request_id, "request")
 
     # After the lock: a concurrent claim with this key has committed or not started.
     print_ = fingerprint(request_id, body)
@@ -72,14 +70,14 @@ def claim_request(
         return earlier, False
 
     request = fresh(ctx.session, AidRequest, request_id, "request")
-    _check_may_claim(ctx, incident, request, city_id)
+    rings = target_rings(ctx.session, request_id)
+    _check_may_claim(ctx, incident, request, city_id, rings.get(city_id))
     check_claim_fits(request.quantity, request.claimed_quantity, body.quantity)
-    if not _take_units(ctx, request_id, body.quantity):
+    if not _take_units(ctx, request, body.quantity):
         # The conditional update is the arbiter; report what is actually left.
         request = fresh(ctx.session, AidRequest, request_id, "request")
         check_claim_fits(request.quantity, request.claimed_quantity, body.quantity)
         raise IllegalTransition("request", request.status, "claimed")
-    request = fresh(ctx.session, AidRequest, request_id, "request")
 
     claim = Claim(
         request_id=request_id,
@@ -101,15 +99,14 @@ def claim_request(
         incident,
         EventType.CLAIM_MADE,
         {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))},
-        cities=current_audience(ctx.session, request),
+        cities=audience_of(request, rings),
     )
     return claim, True
 
 
 def _check_may_claim(
-    ctx: CommandContext, incident: Incident, request: AidRequest, city_id: int
+    ctx: CommandContext, incident: Incident, request: AidRequest, city_id: int, ring: int | None
 ) -> None:
-    ring = target_ring(ctx.session, request.id or 0, city_id)
     if ring is None or ring > request.ring:
         visible_incident(ctx.session, ctx.actor, incident.id or 0)
         if city_id == request.city_id:
@@ -126,13 +123,14 @@ def _check_may_claim(
         raise IllegalTransition("request", status, "claimed", why)
 
 
-def _take_units(ctx: CommandContext, request_id: int, quantity: int) -> bool:
-    """The one conditional UPDATE that commits units; False when they are no longer there."""
+def _take_units(ctx: CommandContext, request: AidRequest, quantity: int) -> bool:
+    """The one conditional UPDATE that commits units; False when they are no longer there.
+    On success `request` carries the row as the update left it."""
     new_claimed = col(AidRequest.claimed_quantity) + quantity
-    result = ctx.session.exec(
+    result = ctx.session.execute(
         update(AidRequest)
         .where(
-            col(AidRequest.id) == request_id,
+            col(AidRequest.id) == request.id,
             col(AidRequest.status).in_([s.value for s in lc.CLAIMABLE_REQUEST_STATUSES]),
             new_claimed <= col(AidRequest.quantity),
         )
@@ -144,17 +142,23 @@ def _take_units(ctx: CommandContext, request_id: int, quantity: int) -> bool:
             ),
             updated_at=ctx.now,
         )
-    )
-    return bool(result.rowcount == 1)
+        .returning(
+            col(AidRequest.claimed_quantity), col(AidRequest.status), col(AidRequest.updated_at)
+        )
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if result is None:
+        return False
+    # The row as it is now, without reading it again (and without marking it changed).
+    for name, value in zip(("claimed_quantity", "status", "updated_at"), result, strict=True):
+        set_committed_value(request, name, value)
+    return True
 
 
 def change_claim_status(ctx: CommandContext, claim_id: int, body: ClaimStatusChange) -> Claim:
     """Move a claim along its lifecycle, keeping the request's quantities in step."""
     city_id = require_city(ctx.actor, Role.RESPONDER, Role.MANAGER)
-    claim = ctx.session.get(Claim, claim_id)
-    if claim is None:
-        raise NotFound(f"claim {claim_id} not found")
-    incident = lock_incident(ctx.session, claim.incident_id)
+    incident = lock_incident_of(ctx.session, Claim, claim_id, "claim")
     claim = fresh(ctx.session, Claim, claim_id, "claim")
     request = fresh(ctx.session, AidRequest, claim.request_id, "request")
     party = _party(ctx, incident, claim, city_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import exists
+from sqlalchemy import Select, exists, union
 from sqlmodel import Session, col, select
 
 from playbooks import Catalogue, Playbook
@@ -77,22 +77,41 @@ class CommandContext:
 
 
 def incident_viewers(session: Session, incident: Incident) -> list[int]:
-    """Every city that may see `incident` now (see `can_see_incident`), admins aside."""
+    """Every city that may see `incident` now (see `can_see_incident`), admins aside:
+    its networks' cities and the cities its requests reach, in one statement."""
     own_networks = select(NetworkMembership.network_id).where(
         col(NetworkMembership.city_id) == incident.city_id
     )
-    peers = session.exec(
-        select(NetworkMembership.city_id).where(col(NetworkMembership.network_id).in_(own_networks))
-    ).all()
-    reached = session.exec(
-        select(RequestTarget.city_id)
+    peers: Select[tuple[int]] = select(col(NetworkMembership.city_id).label("city_id")).where(
+        col(NetworkMembership.network_id).in_(own_networks)
+    )
+    reached: Select[tuple[int]] = (
+        select(col(RequestTarget.city_id).label("city_id"))
         .join(AidRequest, col(AidRequest.id) == col(RequestTarget.request_id))
         .where(
             col(AidRequest.incident_id) == incident.id,
             col(RequestTarget.ring) <= col(AidRequest.ring),
         )
-    ).all()
-    return sorted({incident.city_id, *peers, *reached})
+    )
+    rows = session.execute(union(peers, reached)).scalars()
+    return sorted({incident.city_id, *rows})
+
+
+def lock_incident_of(
+    session: Session, model: type[AidRequest | Claim], id_: int, what: str
+) -> Incident:
+    """Lock the incident a request or claim belongs to, found and locked in one statement."""
+    of = select(model.incident_id).where(model.id == id_).scalar_subquery()
+    incident = session.exec(
+        select(Incident)
+        .where(col(Incident.id) == of)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if incident is None:
+        raise NotFound(f"{what} {id_} not found")
+    assert isinstance(incident, Incident)
+    return incident
 
 
 def lock_incident(session: Session, incident_id: int) -> Incident:
@@ -168,19 +187,24 @@ def visible_incident(session: Session, actor: Actor, incident_id: int) -> Incide
     return incident
 
 
-def target_ring(session: Session, request_id: int, city_id: int) -> int | None:
-    target = session.get(RequestTarget, (request_id, city_id))
-    return None if target is None else target.ring
+def target_rings(session: Session, request_id: int) -> dict[int, int]:
+    """The ring at which the request reaches each of its target cities."""
+    rows = session.exec(
+        select(RequestTarget.city_id, RequestTarget.ring).where(
+            col(RequestTarget.request_id) == request_id
+        )
+    )
+    return dict(rows.all())
+
+
+def audience_of(request: AidRequest, rings: Mapping[int, int]) -> list[int]:
+    """The cities the request currently reaches, plus the requesting city."""
+    return sorted({request.city_id, *(c for c, ring in rings.items() if ring <= request.ring)})
 
 
 def current_audience(session: Session, request: AidRequest) -> list[int]:
     """The cities a request currently reaches, plus the requesting city."""
-    rows = session.exec(
-        select(RequestTarget.city_id).where(
-            col(RequestTarget.request_id) == request.id, col(RequestTarget.ring) <= request.ring
-        )
-    )
-    return sorted({request.city_id, *rows})
+    return audience_of(request, target_rings(session, request.id or 0))
 
 
 def claim_cities(session: Session, request_id: int) -> set[int]:
