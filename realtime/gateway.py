@@ -18,7 +18,7 @@ import contextlib
 import logging
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +33,9 @@ from realtime.frames import DirectWriter, Outgoing
 log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"^(?:(incident|city):([1-9][0-9]{0,9})|(board))$")
+
+# How a delivery went (`Connection.deliver`).
+NOT_SENT, QUEUED, DIRECT = 0, 1, 2
 
 # Close codes sent to clients.
 CLOSE_SLOW_CONSUMER = 1013  # try again later: resume with your last seqs
@@ -123,23 +126,24 @@ class Connection:
         self._idle: asyncio.Event | None = None  # made when someone must wait for idle
         self._drainer: asyncio.Task[None] | None = None
 
-    def deliver(self, incident_id: int, seq: int, message: Outgoing) -> None:
-        """Hand one event to this connection without waiting (called by the dispatcher)."""
+    def deliver(self, incident_id: int, seq: int, message: Outgoing) -> int:
+        """Hand one event to this connection without waiting (called by the dispatcher).
+        Returns how it went: NOT_SENT, QUEUED (held or sent through ASGI) or DIRECT."""
         if self.closed_reason is not None:
-            return
+            return NOT_SENT
         if self.pending is not None:
             if len(self.pending) >= self._pending_limit:
                 self.drop(CLOSE_SLOW_CONSUMER, "too many events during replay; resume again")
-                return
+                return NOT_SENT
             self.pending.append((incident_id, seq, message))
-            return
+            return NOT_SENT  # counted when the replay ends and it is delivered
         last = self.last_sent.get(incident_id)
         if last is not None and seq <= last:
-            return
-        if not self._offer(message):
-            return
-        self.last_sent[incident_id] = seq
-        metrics.EVENTS_FANNED_OUT.inc()
+            return NOT_SENT
+        sent = self._offer(message)
+        if sent:
+            self.last_sent[incident_id] = seq
+        return sent
 
     def send_control(self, message: dict[str, Any]) -> None:
         self._offer(orjson.dumps(message).decode())
@@ -165,9 +169,9 @@ class Connection:
         finally:
             self._settle()
 
-    def _offer(self, message: Outgoing | str) -> bool:
+    def _offer(self, message: Outgoing | str) -> int:
         if self.closed_reason is not None:
-            return False
+            return NOT_SENT
         if self._busy:
             if self._backlog is None:
                 self._backlog = deque()
@@ -176,27 +180,26 @@ class Connection:
                 self.drop(
                     CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume from your last seqs"
                 )
-                return False
+                return NOT_SENT
             self._backlog.append(message)
-            return True
+            return QUEUED
         if isinstance(message, Outgoing):
             if self._writer is not None and self._writer.write(message.frame):
-                metrics.FRAMES_WRITTEN_DIRECT.inc()
-                return True
+                return DIRECT
             message = message.text
         coro = self._send(message)
         try:
             suspended_on = coro.send(None)
         except StopIteration:
-            return True
+            return QUEUED
         except Exception as exc:
             self._broken(exc)
-            return False
+            return NOT_SENT
         self._set_busy()
         self._drainer = asyncio.get_running_loop().create_task(
             self._drain(_Resumed(coro, suspended_on))
         )
-        return True
+        return QUEUED
 
     async def _drain(self, suspended: _Resumed) -> None:
         try:
@@ -236,8 +239,8 @@ class Connection:
     async def finish_replay(self) -> None:
         """Go live: send what arrived during the replay that the replay did not cover."""
         pending, self.pending = self.pending or [], None
-        for incident_id, seq, message in pending:
-            self.deliver(incident_id, seq, message)
+        counts = Counter(self.deliver(incident_id, seq, m) for incident_id, seq, m in pending)
+        _count_deliveries(counts[QUEUED], counts[DIRECT])
 
     def drop(self, code: int, reason: str) -> None:
         if self.closed_reason is not None:
@@ -425,8 +428,14 @@ class Gateway:
         targets |= self._board_all
         for city_id in audience.get("viewers", ()):
             targets |= self._board_by_city.get(city_id, set())
+        queued = direct = 0
         for conn in targets:
-            conn.deliver(incident_id, seq, text)
+            sent = conn.deliver(incident_id, seq, text)
+            if sent == DIRECT:
+                direct += 1
+            elif sent == QUEUED:
+                queued += 1
+        _count_deliveries(queued, direct)
         _observe_latency(event)
 
     # The safety net -------------------------------------------------------------------
@@ -459,6 +468,14 @@ class Gateway:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _count_deliveries(queued: int, direct: int) -> None:
+    """Once per event, not per socket: a metric increment takes a lock."""
+    if queued or direct:
+        metrics.EVENTS_FANNED_OUT.inc(queued + direct)
+    if direct:
+        metrics.FRAMES_WRITTEN_DIRECT.inc(direct)
 
 
 def _observe_latency(event: dict[str, Any]) -> None:
