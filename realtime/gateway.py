@@ -101,6 +101,23 @@ class Connection:
     connections their empty containers would cost megabytes.
     """
 
+    __slots__ = (
+        "_backlog",
+        "_backlog_limit",
+        "_busy",
+        "_close",
+        "_drainer",
+        "_idle",
+        "_pending_limit",
+        "_send",
+        "_writer",
+        "closed_reason",
+        "last_sent",
+        "pending",
+        "scopes",
+        "viewer",
+    )
+
     def __init__(
         self,
         viewer: Viewer,

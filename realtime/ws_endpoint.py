@@ -20,11 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
-from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Receive, Send
 from starlette.types import Scope as ASGIScope
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -98,6 +97,8 @@ def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
 class _Bucket:
     """A token bucket: `rate` messages per second with `burst` in hand."""
 
+    __slots__ = ("at", "burst", "rate", "tokens")
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, float(burst)
         self.tokens, self.at = float(burst), time.monotonic()
@@ -126,7 +127,17 @@ class WebsocketEndpoint:
         self.limits = limits
         self._heartbeats: asyncio.Task[None] | None = None
 
-    async def __call__(self, websocket: WebSocket) -> None:
+    async def asgi(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        """Serve one websocket, called straight from the app's ASGI entry point.
+
+        It runs ahead of the middleware stack and the router: their wrappers would sit
+        in every send and in the memory of every long-lived connection, and this
+        endpoint handles its own errors. The server's own `send` (uvicorn binds it to
+        its protocol object) is kept in the scope: it leads to the transport, for
+        aborting a peer that reads nothing (ASGI cannot) and for `DirectWriter`.
+        """
+        scope[_SERVER_SEND_KEY] = send
+        websocket = WebSocket(scope, receive, send)
         if not origin_allowed(websocket, self.limits.allowed_origins):
             # Refused before accept: the browser sees a failed handshake (HTTP 403).
             await websocket.close(code=CLOSE_POLICY, reason="origin not allowed")
@@ -190,7 +201,25 @@ class WebsocketEndpoint:
         if self._heartbeats is None:
             self._heartbeats = asyncio.create_task(self._heartbeat())
         try:
-            await self._reader(websocket, conn)
+            # Reading happens here, not in a function of its own: each frame of an
+            # await chain is held by every idle connection.
+            bucket = _Bucket(self.limits.messages_per_s, self.limits.message_burst)
+            while True:
+                frame = await websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    return
+                raw = frame.get("text")
+                if raw is None and frame.get("bytes") is not None:
+                    raw = frame["bytes"]
+                if raw is None:
+                    continue
+                if len(raw) > self.limits.max_message_bytes:
+                    conn.drop(CLOSE_TOO_BIG, f"message over {self.limits.max_message_bytes} bytes")
+                    return
+                if not bucket.take():
+                    conn.drop(CLOSE_POLICY, "too many messages: slow down")
+                    return
+                await self._handle(conn, _parse(raw, self.limits.max_message_bytes))
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
         finally:
@@ -204,25 +233,6 @@ class WebsocketEndpoint:
             beat = Outgoing(orjson.dumps({"type": "heartbeat", "at": time.time()}).decode())
             for conn in list(self.gateway.connections):
                 conn.send_shared(beat)
-
-    async def _reader(self, websocket: WebSocket, conn: Connection) -> None:
-        bucket = _Bucket(self.limits.messages_per_s, self.limits.message_burst)
-        while True:
-            frame = await websocket.receive()
-            if frame["type"] == "websocket.disconnect":
-                return
-            raw = frame.get("text")
-            if raw is None and frame.get("bytes") is not None:
-                raw = frame["bytes"]
-            if raw is None:
-                continue
-            if len(raw) > self.limits.max_message_bytes:
-                conn.drop(CLOSE_TOO_BIG, f"message over {self.limits.max_message_bytes} bytes")
-                return
-            if not bucket.take():
-                conn.drop(CLOSE_POLICY, "too many messages: slow down")
-                return
-            await self._handle(conn, _parse(raw, self.limits.max_message_bytes))
 
     async def _handle(self, conn: Connection, message: Any) -> None:
         if not isinstance(message, dict):
@@ -369,37 +379,6 @@ async def _close(websocket: WebSocket, code: int, reason: str, timeout_s: float 
 
 
 _SERVER_SEND_KEY = "aidmesh.server_send"
-
-
-class WebsocketFastPath:
-    """ASGI middleware, outermost: serves `path` itself and records the server's own `send`.
-
-    The server's `send` (uvicorn binds it to its protocol object) gives the endpoint
-    the transport: ASGI has no way to abort a connection, and a close frame cannot
-    reach a peer that reads nothing, so without it such a socket is held until the
-    kernel gives up; and it lets events be written as ready-made frames
-    (`DirectWriter`). Serving the websocket here, ahead of the exception middleware
-    and the router, keeps their wrappers out of every send and out of the memory of
-    every long-lived connection; the endpoint handles its own errors.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        path: str = "/ws",
-        endpoint: Callable[[WebSocket], Awaitable[None]] | None = None,
-    ) -> None:
-        self.app = app
-        self.path = path
-        self.endpoint = endpoint
-
-    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            scope[_SERVER_SEND_KEY] = send
-            if self.endpoint is not None and scope["path"] == self.path:
-                await self.endpoint(WebSocket(scope, receive, send))
-                return
-        await self.app(scope, receive, send)
 
 
 def _abort(websocket: WebSocket) -> None:

@@ -141,11 +141,16 @@ class Executor:
         return self._outbox
 
     async def _publish_forever(self, outbox: asyncio.Queue[bytes]) -> None:
+        task = asyncio.current_task()
         while True:
             message = await outbox.get()
             try:
                 await self.bus.publish(message)
             except Exception as exc:
+                if task is not None and task.cancelling():
+                    # A client library turned the cancellation into its own error:
+                    # stop anyway, or closing would wait on this task forever.
+                    raise asyncio.CancelledError from exc
                 # The event is committed; replicas fill the gap from the events table.
                 log.warning("publish failed (%s); readers will fill the gap", exc)
             finally:

@@ -13,15 +13,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from redis.connection import parse_url
+from starlette.types import Receive, Scope, Send
 
 from playbooks import load_catalogue, load_stock_playbooks
 from realtime.bus import EventBus, InMemoryBus
 from realtime.embedded_redis import EmbeddedRedis
 from realtime.gateway import Gateway
 from realtime.redis_bus import RedisBus
-from realtime.ws_endpoint import Limits, WebsocketEndpoint, WebsocketFastPath
+from realtime.ws_endpoint import Limits, WebsocketEndpoint
 from service.api import errors
 from service.api.deps import AppParts
 from service.api.routes_admin import router as admin_router
@@ -40,6 +41,20 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 
 
+class Aidmesh(FastAPI):
+    """The FastAPI app, with `/ws` served at the ASGI entry point, ahead of the
+    middleware stack and the router (see `WebsocketEndpoint.asgi`)."""
+
+    websocket_endpoint: WebsocketEndpoint | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.websocket_endpoint
+        if endpoint is not None and scope["type"] == "websocket" and scope["path"] == "/ws":
+            await endpoint.asgi(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -49,10 +64,9 @@ def create_app(
 ) -> FastAPI:
     """The app; `tune_gc` is for a server process of its own (`aidmesh serve`)."""
     settings = settings or Settings()
-    endpoint: list[WebsocketEndpoint] = []
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Aidmesh) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             engine = build_engine(settings)
             stack.callback(engine.dispose)
@@ -70,7 +84,7 @@ def create_app(
             stack.push_async_callback(gateway.close)
             event_bus.add_listener(gateway.on_bus_message)
             event_bus.on_reconnect(gateway.on_bus_reconnect)
-            endpoint.append(WebsocketEndpoint(gateway, live, _limits(settings)))
+            app.websocket_endpoint = WebsocketEndpoint(gateway, live, _limits(settings))
             sweeper = Sweeper(executor)
             if settings.scheduler_enabled:
                 scheduler = start_scheduler(sweeper, settings.sweep_interval_s)
@@ -89,18 +103,13 @@ def create_app(
             log.info("aidmesh ready (database %s)", engine.url.render_as_string(hide_password=True))
             yield
 
-    app = FastAPI(
+    app = Aidmesh(
         title="aidmesh",
         version="0.1.0",
         summary="Crisis mutual-aid coordination for networks of cities.",
         lifespan=lifespan,
     )
     errors.install(app)
-
-    async def websocket(ws: WebSocket) -> None:
-        await endpoint[0](ws)
-
-    app.add_middleware(WebsocketFastPath, path="/ws", endpoint=websocket)
     app.include_router(health_router)
     for router in (admin_router, incidents_router, live_router, playbooks_router):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)

@@ -87,8 +87,9 @@ def test_resume_with_seqs_the_replica_has_not_dispatched_yet_sends_no_duplicates
     """A client may know seqs the replica it reconnects to has not dispatched yet: it read them
     in a replay from the table (or from another replica) while this replica was still behind.
     Resuming with those seqs, it must not be sent them again when the replica catches up."""
-    # A replica whose gap poll is slow, so that it stays behind for a few seconds.
-    slow = cluster.add_replica("slow-poll", AIDMESH_GAP_POLL_INTERVAL_S="4")
+    # A replica whose gap poll is slow, so that it stays behind for 8 to 16 s: a fill needs
+    # two polls in a row to find it behind, and the two resumes below must happen before.
+    slow = cluster.add_replica("slow-poll", AIDMESH_GAP_POLL_INTERVAL_S="8")
 
     def filled() -> float:
         return slow.metrics().get("aidmesh_gap_filled_events_total", 0.0)
@@ -122,7 +123,7 @@ def test_resume_with_seqs_the_replica_has_not_dispatched_yet_sends_no_duplicates
             assert await wait_until(lambda: client.log.subscribed >= 3, 5)
             assert await asyncio.to_thread(filled) == before, "the replica caught up too early"
             # The replica's poll now fills 2..4 and dispatches them to its connections.
-            assert await wait_until(lambda: filled() >= before + 3, 15, 0.2)
+            assert await wait_until(lambda: filled() >= before + 3, 25, 0.2)
             await asyncio.sleep(0.5)
         finally:
             await client.stop()

@@ -246,6 +246,7 @@ def test_a_client_that_stops_reading_is_dropped_while_a_normal_client_gets_every
             if stalled is not None:
                 stalled.close()
             await normal.stop()
+            await executor.aclose()
             await bus.close()
             await rest.aclose()
         return history, drained, baseline
