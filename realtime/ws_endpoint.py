@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 import orjson
@@ -127,7 +128,7 @@ class WebsocketEndpoint:
         self.limits = limits
         self._heartbeats: asyncio.Task[None] | None = None
 
-    async def asgi(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+    def asgi(self, scope: ASGIScope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         """Serve one websocket, called straight from the app's ASGI entry point.
 
         It runs ahead of the middleware stack and the router: their wrappers would sit
@@ -137,24 +138,26 @@ class WebsocketEndpoint:
         aborting a peer that reads nothing (ASGI cannot) and for `DirectWriter`.
         """
         scope[_SERVER_SEND_KEY] = send
-        websocket = WebSocket(scope, receive, send)
+        # The coroutine itself, not awaited here: one frame fewer held per connection.
+        return self._serve(WebSocket(scope, receive, send))
+
+    async def _admit(self, websocket: WebSocket) -> Viewer | None:
+        """The handshake: Origin, then a ticket or a first `auth` message. None if refused."""
         if not origin_allowed(websocket, self.limits.allowed_origins):
             # Refused before accept: the browser sees a failed handshake (HTTP 403).
             await websocket.close(code=CLOSE_POLICY, reason="origin not allowed")
-            return
+            return None
         ticket = websocket.query_params.get("ticket")
         viewer = None
         if ticket is not None:
             viewer = await self.authority.authenticate(None, ticket)
             if viewer is None:
                 await websocket.close(code=CLOSE_POLICY, reason="invalid or used ticket")
-                return
+                return None
         await websocket.accept()
         if viewer is None:
             viewer = await self._first_message_auth(websocket)
-            if viewer is None:
-                return
-        await self._serve(websocket, viewer)
+        return viewer
 
     async def _first_message_auth(self, websocket: WebSocket) -> Viewer | None:
         try:
@@ -175,7 +178,11 @@ class WebsocketEndpoint:
             await _close(websocket, CLOSE_POLICY, "invalid or revoked token")
         return viewer
 
-    async def _serve(self, websocket: WebSocket, viewer: Viewer) -> None:
+    async def _serve(self, websocket: WebSocket) -> None:
+        viewer = await self._admit(websocket)
+        if viewer is None:
+            return
+
         async def close(code: int, reason: str) -> None:
             await _close(websocket, code, reason)
 

@@ -44,7 +44,7 @@ class WebSocketsSansIOProtocol:
         self.disconnected = False
         self.initial_response: object = None
         self.writable = _Writable()
-        self.request: object = "handshake request"
+        self.request: object = type("Request", (), {"headers": {"Host": "127.0.0.1"}})()
         self.response: object = "handshake response"
 
     async def send(self, _message: object) -> None:
@@ -135,5 +135,7 @@ def test_the_handshake_is_released_once_the_socket_is_open() -> None:
     protocol = WebSocketsSansIOProtocol()
     writer = DirectWriter.for_asgi_send(protocol.send)
     assert writer is not None
+    request = protocol.request
     writer.release_handshake()
     assert protocol.request is None and protocol.response is None
+    assert request.headers == {}  # type: ignore[attr-defined]  # websockets' parser keeps it
