@@ -61,8 +61,11 @@ class Executor:
         # Committed events wait here for the one publisher task: the request that made
         # them does not wait on Redis, and publish order stays commit order per replica.
         self._publish_queue_size = publish_queue_size
-        self._outbox: asyncio.Queue[bytes] | None = None
-        self._publisher: asyncio.Task[None] | None = None
+        # One outbox and publisher per event loop: a replica has one loop; tests and the
+        # CLI may run several, in turn or in threads at once.
+        self._outboxes: dict[
+            asyncio.AbstractEventLoop, tuple[asyncio.Queue[bytes], asyncio.Task[None]]
+        ] = {}
 
     async def run(self, actor: Actor, command: Callable[..., T], *args: Any) -> T:
         result, events = await to_thread.run_sync(self.run_sync, actor, command, *args)
@@ -129,16 +132,15 @@ class Executor:
                 )
 
     def _outbox_of_this_loop(self) -> asyncio.Queue[bytes]:
-        # A replica has one loop; tests and the CLI may run several in turn.
         loop = asyncio.get_running_loop()
-        if (
-            self._outbox is None
-            or self._publisher is None
-            or self._publisher.get_loop() is not loop
-        ):
-            self._outbox = asyncio.Queue(maxsize=self._publish_queue_size)
-            self._publisher = loop.create_task(self._publish_forever(self._outbox))
-        return self._outbox
+        entry = self._outboxes.get(loop)
+        if entry is None or entry[1].done():
+            outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=self._publish_queue_size)
+            entry = (outbox, loop.create_task(self._publish_forever(outbox), name="publisher"))
+            # Forget the loops that are gone (asyncio.run has cancelled their tasks).
+            self._outboxes = {lp: e for lp, e in self._outboxes.items() if not lp.is_closed()}
+            self._outboxes[loop] = entry
+        return entry[0]
 
     async def _publish_forever(self, outbox: asyncio.Queue[bytes]) -> None:
         task = asyncio.current_task()
@@ -157,18 +159,17 @@ class Executor:
                 outbox.task_done()
 
     async def aclose(self, timeout_s: float = 5.0) -> None:
-        """Publish what is queued (for at most `timeout_s`), then stop the publisher."""
-        publisher, outbox = self._publisher, self._outbox
-        self._publisher = self._outbox = None
-        if publisher is None or outbox is None:
-            return
-        loop = publisher.get_loop()
-        if loop is not asyncio.get_running_loop():
+        """Publish what is queued (for at most `timeout_s`), then stop the publishers."""
+        loop = asyncio.get_running_loop()
+        entries, self._outboxes = self._outboxes, {}
+        for owner, (_outbox, publisher) in entries.items():
             # Requests ran on another loop than the one closing (test clients do that):
-            # that loop owns the task.
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(publisher.cancel)
+            # that loop owns its task.
+            if owner is not loop and not owner.is_closed():
+                owner.call_soon_threadsafe(publisher.cancel)
+        if loop not in entries:
             return
+        outbox, publisher = entries[loop]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await outbox.join()
