@@ -49,7 +49,11 @@ class Aidmesh(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.websocket_endpoint
-        if endpoint is not None and scope["type"] == "websocket" and scope["path"] == "/ws":
+        if (
+            endpoint is not None
+            and scope["type"] == "websocket"
+            and scope["path"] == scope.get("root_path", "") + "/ws"
+        ):
             await endpoint.asgi(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
