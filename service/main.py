@@ -25,6 +25,7 @@ from realtime.redis_bus import RedisBus
 from realtime.ws_endpoint import Limits, WebsocketEndpoint
 from service.api import errors
 from service.api.deps import AppParts
+from service.api.rate_limit import RateLimit
 from service.api.routes_admin import router as admin_router
 from service.api.routes_health import router as health_router
 from service.api.routes_incidents import router as incidents_router
@@ -114,6 +115,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.include_router(health_router)
     for router in (admin_router, incidents_router, live_router, playbooks_router):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = 5.0
     db_statement_timeout_ms: int = 10_000
 
+    # REST rate limit per bearer token, per replica (0 turns it off): requests per
+    # second, and how many may come at once.
+    rate_limit_per_s: float = 100.0
+    rate_limit_burst: int = 500
+
     # Websocket gateway.
     allowed_origins: list[str] = Field(default_factory=list)
     ws_max_message_bytes: int = 64 * 1024

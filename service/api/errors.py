@@ -39,6 +39,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _answer("Your role or city may not do this"),
     404: _answer("Not there, or not visible to your city"),
     409: _answer("The current state refuses this change"),
+    429: _answer("Too many requests for this token; wait for Retry-After seconds"),
     503: _answer("The database is unavailable; retry shortly"),
 }
 
