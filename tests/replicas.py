@@ -33,7 +33,14 @@ from service.api.deps import actor_for_token
 from service.domain.actors import Actor
 from service.executor import Executor, utc_now
 from service.settings import Settings
-from tests.support import World, make_executor, postgres_url, scratch_database, seed_world
+from tests.support import (
+    World,
+    make_executor,
+    missing,
+    postgres_url,
+    scratch_database,
+    seed_world,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -96,7 +103,7 @@ class RedisServer:
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed")
+            missing("redis-server is not installed")
         self.binary = binary
         self.port = port or free_port()
         self.data_dir = data_dir
@@ -365,7 +372,7 @@ def require_services() -> str:
     """The PostgreSQL URL to make scratch databases from; skips when none is configured."""
     url = postgres_url()
     if url is None:
-        pytest.skip("replica tests need DATABASE_URL pointing at PostgreSQL")
+        missing("replica tests need DATABASE_URL pointing at PostgreSQL")
     return url
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -35,6 +36,14 @@ TABLES = [
     "cities",
     "networks",
 ]
+
+
+def missing(reason: str) -> None:
+    """A service or tool a test needs is not there: a developer's run skips the test;
+    under CI (`CI=true`, where .ci/run provides everything) that is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI provides it: see .ci/run)")
+    pytest.skip(reason)
 
 
 def postgres_url() -> str | None:

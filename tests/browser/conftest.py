@@ -22,7 +22,7 @@ import pytest
 
 from service.executor import Executor
 from service.settings import Settings
-from tests.support import FakeClock, World, make_executor, seed_world
+from tests.support import FakeClock, World, make_executor, missing, seed_world
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,13 +38,6 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
-
-
-def _missing(reason: str) -> None:
-    """Without Chromium or Playwright a developer's run skips; CI must have both."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI installs it: see .ci/run)")
-    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -165,11 +158,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        _missing(f"the browser tests need Chromium at {CHROMIUM}")
+        missing(f"the browser tests need Chromium at {CHROMIUM}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("the browser tests need the playwright package")
+        missing("the browser tests need the playwright package")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

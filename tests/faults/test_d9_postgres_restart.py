@@ -31,6 +31,7 @@ import pytest
 
 from tests.realtime.live_client import API
 from tests.replicas import cluster, free_port
+from tests.support import missing, postgres_url
 
 CLAIMERS = 24
 RUN_S = 12.0
@@ -62,7 +63,7 @@ class PrivatePostgres:
 
     def start(self) -> None:
         if self.bindir is None:
-            pytest.skip("D9 needs PostgreSQL's server binaries (initdb, pg_ctl)")
+            missing("D9 needs PostgreSQL's server binaries (initdb, pg_ctl)")
         if os.geteuid() == 0:
             shutil.chown(self.base, "postgres", "postgres")
         self.base.chmod(0o755)
@@ -104,8 +105,8 @@ class PrivatePostgres:
 
 @pytest.fixture
 def private_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivatePostgres]:
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        pytest.skip("D9 runs with the PostgreSQL suite (DATABASE_URL set)")
+    if postgres_url() is None:
+        missing("D9 runs with the PostgreSQL suite (DATABASE_URL set)")
     server = PrivatePostgres()
     try:
         server.start()
