@@ -227,8 +227,13 @@ class WebsocketEndpoint:
                     conn.drop(CLOSE_POLICY, "too many messages: slow down")
                     return
                 await self._handle(conn, _parse(raw, self.limits.max_message_bytes))
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass
+        except (WebSocketDisconnect, OSError):
+            pass  # the peer went away: nobody to answer
+        except RuntimeError:
+            # Not a peer leaving (that is a disconnect frame, handled above): say so.
+            log.warning(
+                "websocket of %s/%s ended on an error", viewer.role, viewer.city_id, exc_info=True
+            )
         finally:
             conn.stop()
             self.gateway.detach(conn)
@@ -382,7 +387,7 @@ async def _close(websocket: WebSocket, code: int, reason: str, timeout_s: float 
     except TimeoutError:
         _abort(websocket)
     except (RuntimeError, OSError):
-        pass
+        pass  # already closed or gone: the close was moot
 
 
 _SERVER_SEND_KEY = "aidmesh.server_send"

@@ -146,7 +146,7 @@ def run_demo(host: str, port: int, minutes: float) -> int:
     try:
         server.run()
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C is how a demo ends; the driver is stopped below
     except SystemExit as exc:  # uvicorn exits when it cannot bind the port
         outcome.append(int(exc.code or 1))
     finally:
@@ -200,7 +200,7 @@ def _wait_ready(base_url: str, stop: threading.Event, timeout_s: float = 60.0) -
             if httpx.get(base_url + "/readyz", timeout=2.0).status_code == 200:
                 return True
         except httpx.HTTPError:
-            pass
+            pass  # not listening yet: try again
         stop.wait(0.2)
     return False
 
