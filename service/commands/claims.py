@@ -22,7 +22,7 @@ from service.commands.context import (
     claim_cities,
     current_audience,
     fresh,
-    lock_incident_of,
+    locked,
     require_city,
     target_rings,
     visible_incident,
@@ -52,7 +52,7 @@ def claim_request(
 ) -> tuple[Claim, bool]:
     """Claim `body.quantity` units for the caller's city. Returns (claim, created)."""
     city_id = require_city(ctx.actor, Role.RESPONDER, Role.MANAGER)
-    incident = lock_incident_of(ctx.session, AidRequest, request_id, "request")
+    incident, request = locked(ctx.session, AidRequest, request_id, "request")
 
     # After the lock: a concurrent claim with this key has committed or not started.
     print_ = fingerprint(request_id, body)
@@ -69,7 +69,6 @@ def claim_request(
             )
         return earlier, False
 
-    request = fresh(ctx.session, AidRequest, request_id, "request")
     rings = target_rings(ctx.session, request_id)
     _check_may_claim(ctx, incident, request, city_id, rings.get(city_id))
     check_claim_fits(request.quantity, request.claimed_quantity, body.quantity)
@@ -158,8 +157,7 @@ def _take_units(ctx: CommandContext, request: AidRequest, quantity: int) -> bool
 def change_claim_status(ctx: CommandContext, claim_id: int, body: ClaimStatusChange) -> Claim:
     """Move a claim along its lifecycle, keeping the request's quantities in step."""
     city_id = require_city(ctx.actor, Role.RESPONDER, Role.MANAGER)
-    incident = lock_incident_of(ctx.session, Claim, claim_id, "claim")
-    claim = fresh(ctx.session, Claim, claim_id, "claim")
+    incident, claim = locked(ctx.session, Claim, claim_id, "claim")
     request = fresh(ctx.session, AidRequest, claim.request_id, "request")
     party = _party(ctx, incident, claim, city_id)
     apply_claim_transition(ctx, incident, request, claim, lc.ClaimStatus(body.status), party, body)

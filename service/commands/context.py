@@ -30,6 +30,7 @@ from service.persistence.tables import (
 from service.settings import Settings
 
 RowT = TypeVar("RowT", AidRequest, Claim, Incident)
+ChildT = TypeVar("ChildT", AidRequest, Claim)
 
 
 @dataclass
@@ -97,25 +98,20 @@ def incident_viewers(session: Session, incident: Incident) -> list[int]:
     return sorted({incident.city_id, *rows})
 
 
-def lock_incident_of(
-    session: Session, model: type[AidRequest | Claim], id_: int, what: str
-) -> Incident:
-    """Lock the incident a request or claim belongs to, found and locked in one statement."""
-    of = select(model.incident_id).where(model.id == id_).scalar_subquery()
-    incident = session.exec(
-        select(Incident)
-        .where(col(Incident.id) == of)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if incident is None:
-        raise NotFound(f"{what} {id_} not found")
-    assert isinstance(incident, Incident)
-    return incident
-
-
 def lock_incident(session: Session, incident_id: int) -> Incident:
     """Load the incident under its row lock (FOR UPDATE; SQLite's write lock is already held)."""
+    return _lock_incident_where(session, incident_id, f"incident {incident_id} not found")
+
+
+def locked(session: Session, model: type[ChildT], id_: int, what: str) -> tuple[Incident, ChildT]:
+    """A request's or claim's incident under its row lock (found and locked in one
+    statement), and the row itself read after the lock."""
+    of = select(model.incident_id).where(model.id == id_).scalar_subquery()
+    incident = _lock_incident_where(session, of, f"{what} {id_} not found")
+    return incident, fresh(session, model, id_, what)
+
+
+def _lock_incident_where(session: Session, incident_id: Any, not_found: str) -> Incident:
     incident = session.exec(
         select(Incident)
         .where(col(Incident.id) == incident_id)
@@ -123,7 +119,7 @@ def lock_incident(session: Session, incident_id: int) -> Incident:
         .execution_options(populate_existing=True)
     ).one_or_none()
     if incident is None:
-        raise NotFound(f"incident {incident_id} not found")
+        raise NotFound(not_found)
     assert isinstance(incident, Incident)
     return incident
 

@@ -15,9 +15,10 @@ from sqlmodel import col, select
 
 from service.commands.aid_requests import end_request, ring_intervals
 from service.commands.claims import apply_claim_transition
-from service.commands.context import CommandContext, current_audience, fresh, lock_incident
+from service.commands.context import CommandContext, current_audience, fresh, locked
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import lifecycles as lc
+from service.domain.errors import NotFound
 from service.domain.events import EventType
 from service.domain.rings import LAST_RING, next_escalation_at
 from service.persistence.tables import AidRequest, Claim, RequestTarget
@@ -95,11 +96,10 @@ def due_reminders(ctx: CommandContext) -> list[int]:
 
 def escalate_request(ctx: CommandContext, request_id: int, from_ring: int) -> bool:
     """Move a request from `from_ring` outward, if it is still there and still due."""
-    request = ctx.session.get(AidRequest, request_id)
-    if request is None:
+    try:
+        incident, request = locked(ctx.session, AidRequest, request_id, "request")
+    except NotFound:
         return False
-    incident = lock_incident(ctx.session, request.incident_id)
-    request = fresh(ctx.session, AidRequest, request_id, "request")
     if (
         request.ring != from_ring
         or request.status not in _OPEN
@@ -151,11 +151,10 @@ def _next_ring_with_new_cities(ctx: CommandContext, request: AidRequest) -> int:
 
 
 def expire_claim(ctx: CommandContext, claim_id: int) -> bool:
-    claim = ctx.session.get(Claim, claim_id)
-    if claim is None:
+    try:
+        incident, claim = locked(ctx.session, Claim, claim_id, "claim")
+    except NotFound:
         return False
-    incident = lock_incident(ctx.session, claim.incident_id)
-    claim = fresh(ctx.session, Claim, claim_id, "claim")
     if (
         claim.status != lc.ClaimStatus.CLAIMED.value
         or claim.expires_at is None
@@ -168,11 +167,10 @@ def expire_claim(ctx: CommandContext, claim_id: int) -> bool:
 
 
 def expire_request(ctx: CommandContext, request_id: int) -> bool:
-    request = ctx.session.get(AidRequest, request_id)
-    if request is None:
+    try:
+        incident, request = locked(ctx.session, AidRequest, request_id, "request")
+    except NotFound:
         return False
-    incident = lock_incident(ctx.session, request.incident_id)
-    request = fresh(ctx.session, AidRequest, request_id, "request")
     if request.status not in _NOT_FINAL or request.needed_by is None or request.needed_by > ctx.now:
         return False
     end_request(ctx, incident, request, lc.RequestStatus.EXPIRED, EventType.REQUEST_EXPIRED)
@@ -180,11 +178,10 @@ def expire_request(ctx: CommandContext, request_id: int) -> bool:
 
 
 def remind_manager(ctx: CommandContext, claim_id: int) -> bool:
-    claim = ctx.session.get(Claim, claim_id)
-    if claim is None:
+    try:
+        incident, claim = locked(ctx.session, Claim, claim_id, "claim")
+    except NotFound:
         return False
-    incident = lock_incident(ctx.session, claim.incident_id)
-    claim = fresh(ctx.session, Claim, claim_id, "claim")
     if claim.status != lc.ClaimStatus.CLAIMED.value or claim.reminded_at is not None:
         return False
     claim.reminded_at = ctx.now
