@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from realtime.envelope import encode
 from realtime.gateway import Scope, Viewer
+from realtime.ws_endpoint import error as _error
 from service.api.deps import actor_for_token
 from service.api.errors import status_for, validation_detail
 from service.commands import claims
@@ -24,8 +25,8 @@ from service.domain.errors import DomainError
 from service.executor import Executor
 from service.models import ClaimCreate, ClaimStatusChange, EventPublic
 from service.persistence.db import Database
-from service.persistence.tables import ApiToken, Event, Incident
-from service.queries import incident_detail, incident_visibility
+from service.persistence.tables import ApiToken, Incident
+from service.queries import incident_detail, incident_visibility, stored_events_after
 
 log = logging.getLogger(__name__)
 
@@ -257,20 +258,13 @@ def _positive_int(value: Any, name: str) -> int:
     return value
 
 
-def _error(status: int, detail: Any) -> dict[str, Any]:
-    return {"type": "error", "status": status, "detail": detail}
-
-
 def _events_after(
     session: Session, incident_id: int, after: int, limit: int
 ) -> list[dict[str, Any]]:
-    rows = session.exec(
-        select(Event)
-        .where(col(Event.incident_id) == incident_id, col(Event.seq) > after)
-        .order_by(col(Event.seq))
-        .limit(limit)
-    ).all()
-    return [EventPublic.model_validate(e).model_dump(mode="json") for e in rows]
+    return [
+        EventPublic.model_validate(e).model_dump(mode="json")
+        for e in stored_events_after(session, incident_id, after, limit)
+    ]
 
 
 def _everything(_: dict[str, Any]) -> bool:

@@ -194,17 +194,26 @@ def claim_detail(session: Session, actor: Actor, claim_id: int) -> ClaimPublic:
     return claim_public(claim)
 
 
+def stored_events_after(session: Session, incident_id: int, after: int, limit: int) -> list[Event]:
+    """The incident's events with seq > after, in seq order, at most `limit` (no access check)."""
+    return list(
+        session.exec(
+            select(Event)
+            .where(col(Event.incident_id) == incident_id, col(Event.seq) > after)
+            .order_by(col(Event.seq))
+            .limit(limit)
+        ).all()
+    )
+
+
 def events_after(
     session: Session, actor: Actor, incident_id: int, after: int, limit: int
 ) -> EventPage:
     incident = visible_incident(session, actor, incident_id)
-    rows = session.exec(
-        select(Event)
-        .where(col(Event.incident_id) == incident_id, col(Event.seq) > after)
-        .order_by(col(Event.seq))
-        .limit(limit)
-    ).all()
-    data = [EventPublic.model_validate(e) for e in rows]
+    data = [
+        EventPublic.model_validate(e)
+        for e in stored_events_after(session, incident_id, after, limit)
+    ]
     last = data[-1].seq if data else after
     return EventPage(
         data=data,
