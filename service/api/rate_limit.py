@@ -52,12 +52,14 @@ class RateLimit:
         if self.rate <= 0 or scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        wait_s = self._take(_key(scope))
+        key = _key(scope)
+        wait_s = self._take(key)
         if wait_s is None:
             await self.app(scope, receive, send)
             return
+        who = "this token" if key.startswith(b"t") else "this address (no token)"
         body = orjson.dumps(
-            {"detail": f"too many requests for this token: at most {self.rate:g} per second"}
+            {"detail": f"too many requests for {who}: at most {self.rate:g} per second"}
         )
         await send(
             {
