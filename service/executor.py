@@ -14,16 +14,21 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import psycopg
 from anyio import to_thread
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from playbooks import Catalogue, Playbook
 from realtime.bus import EventBus
 from realtime.envelope import encode
+from service.commands import claims
+from service.commands.admin import actor_for_token
 from service.commands.context import CommandContext
+from service.commands.pg_claims import PgClaims
+from service.commands.presenters import claim_public
 from service.domain.actors import Actor
 from service.domain.errors import Conflict
-from service.models import EventPublic
+from service.models import ClaimCreate, ClaimPublic, EventPublic
 from service.persistence.db import Database
 from service.settings import Settings
 
@@ -66,11 +71,38 @@ class Executor:
         self._outboxes: dict[
             asyncio.AbstractEventLoop, tuple[asyncio.Queue[bytes], asyncio.Task[None]]
         ] = {}
+        # PostgreSQL's async path for claims and token lookups, when the app opened one.
+        self.pg: PgClaims | None = None
 
     async def run(self, actor: Actor, command: Callable[..., T], *args: Any) -> T:
         result, events = await to_thread.run_sync(self.run_sync, actor, command, *args)
         await self.publish(events)
         return result
+
+    async def claim(
+        self, actor: Actor, request_id: int, body: ClaimCreate, key: str
+    ) -> tuple[ClaimPublic, bool]:
+        """`claims.claim_request`, through PostgreSQL's fast path when it can answer.
+        Returns (claim, created)."""
+        if self.pg is not None and self.pg.usable():
+            done = await self.pg.claim(actor, request_id, body, key, self.clock())
+            if done is not None:
+                claim, created, events = done
+                await self.publish(events)
+                return claim, created
+        row, created = await self.run(actor, claims.claim_request, request_id, body, key)
+        return claim_public(row), created
+
+    async def actor_for_secret(self, secret: str) -> Actor | None:
+        """The actor of an unrevoked bearer token, or None."""
+        if self.pg is not None and self.pg.usable():
+            with contextlib.suppress(psycopg.Error):
+                return await self.pg.actor_for_secret(secret)
+        return await to_thread.run_sync(self._actor_for_secret, secret)
+
+    def _actor_for_secret(self, secret: str) -> Actor | None:
+        with self.db.read() as session:
+            return actor_for_token(session, secret)
 
     async def read(self, actor: Actor, query: Callable[..., T], *args: Any) -> T:
         """Run a read-only function over a command context, in a worker thread."""

@@ -15,9 +15,9 @@ from sqlmodel import Session, col, select
 from realtime.envelope import encode
 from realtime.gateway import Scope, Viewer
 from realtime.ws_endpoint import error as _error
-from service.api.deps import actor_for_token
 from service.api.errors import status_for, validation_detail
 from service.commands import claims
+from service.commands.admin import actor_for_token
 from service.commands.context import visible_incident
 from service.commands.presenters import claim_public
 from service.domain.actors import Actor, Role
@@ -218,14 +218,12 @@ class LiveService:
                 body = ClaimCreate.model_validate(
                     {k: v for k, v in message.items() if k in ("quantity", "note")}
                 )
-                claim, created = await self.executor.run(
-                    actor, claims.claim_request, request_id, body, key
-                )
+                made, created = await self.executor.claim(actor, request_id, body, key)
                 return {
                     "type": "ack",
                     "status": 201,
                     "replayed": not created,
-                    "result": claim_public(claim).model_dump(mode="json"),
+                    "result": made.model_dump(mode="json"),
                 }
             claim_id = _positive_int(message.get("claim_id"), "claim_id")
             change = ClaimStatusChange.model_validate(

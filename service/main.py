@@ -31,6 +31,7 @@ from service.api.routes_health import router as health_router
 from service.api.routes_incidents import router as incidents_router
 from service.api.routes_live import router as live_router
 from service.api.routes_playbooks import router as playbooks_router
+from service.commands.pg_claims import PgClaims, open_pool
 from service.executor import Executor, utc_now
 from service.live import LiveService, TicketBook
 from service.persistence.db import Database, build_engine, migrate
@@ -82,6 +83,10 @@ def create_app(
             stock = load_stock_playbooks(catalogue)
             executor = Executor(db, event_bus, settings, catalogue, lambda: stock, clock)
             stack.push_async_callback(executor.aclose)
+            if settings.db_fast_claims and not db.is_sqlite:
+                pool = await open_pool(settings)
+                stack.push_async_callback(pool.close)
+                executor.pg = PgClaims(pool)
             tickets = TicketBook(redis_client, settings.ws_ticket_ttl_s)
             live = LiveService(db, executor, tickets, settings.replay_window)
             gateway = Gateway(live, gap_poll_interval_s=settings.gap_poll_interval_s)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_pool_timeout_s: float = 5.0
     db_statement_timeout_ms: int = 10_000
+    # On PostgreSQL, claims and token lookups run on an async connection pool of
+    # their own, outside the ORM (see service/commands/pg_claims.py); off, every
+    # claim takes the general command.
+    db_fast_claims: bool = True
 
     # REST rate limit per bearer token, per replica (0 turns it off): requests per
     # second, and how many may come at once.

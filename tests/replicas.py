@@ -29,7 +29,7 @@ import httpx
 import pytest
 import redis
 
-from service.api.deps import actor_for_token
+from service.commands.admin import actor_for_token
 from service.domain.actors import Actor
 from service.executor import Executor, utc_now
 from service.settings import Settings

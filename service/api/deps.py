@@ -8,15 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from realtime.bus import EventBus
-from service.commands.admin import hash_token
 from service.domain.actors import Actor, Role
 from service.executor import Executor
 from service.models import MAX_ID
 from service.persistence.db import Database
-from service.persistence.tables import ApiToken
 from service.settings import Settings
 
 
@@ -59,16 +57,7 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def actor_for_token(session: Session, secret: str) -> Actor | None:
-    token = session.exec(
-        select(ApiToken).where(col(ApiToken.token_hash) == hash_token(secret))
-    ).one_or_none()
-    if token is None or token.revoked_at is not None:
-        return None
-    return Actor(role=Role(token.role), city_id=token.city_id, token_id=token.id)
-
-
-def current_actor(
+async def current_actor(
     parts: Parts,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
@@ -77,10 +66,9 @@ def current_actor(
     secret = credentials.credentials
     if len(secret) > 200 or not secret.isascii():
         raise _unauthorized("invalid or revoked token")
-    # A session of its own, returned to the pool at once: a write route must not hold
-    # a read connection while its command waits for another one.
-    with parts.db.read() as session:
-        actor = actor_for_token(session, secret)
+    # A connection of its own, returned to the pool at once: a write route must not
+    # hold a read connection while its command waits for another one.
+    actor = await parts.executor.actor_for_secret(secret)
     if actor is None:
         raise _unauthorized("invalid or revoked token")
     return actor

@@ -175,10 +175,10 @@ async def claim_request(
 
     Retrying with the same `Idempotency-Key` returns the first claim and claims nothing more.
     """
-    claim, created = await parts.executor.run(actor, claims.claim_request, request_id, body, key)
+    claim, created = await parts.executor.claim(actor, request_id, body, key)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return claim_public(claim)
+    return claim
 
 
 @router.get("/requests/{request_id}/claims", response_model=Page[ClaimPublic], tags=["claims"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from service.commands.context import CommandContext
-from service.domain.actors import Role
+from service.domain.actors import Actor, Role
 from service.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from service.models import CityCreate, NetworkCreate, TokenCreate
 from service.persistence.tables import ApiToken, City, Network, NetworkMembership
@@ -18,6 +18,16 @@ TOKEN_PREFIX = "amk_"  # noqa: S105 (a marker, not a secret)
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def actor_for_token(session: Session, secret: str) -> Actor | None:
+    """The actor of an unrevoked token, or None."""
+    token = session.exec(
+        select(ApiToken).where(col(ApiToken.token_hash) == hash_token(secret))
+    ).one_or_none()
+    if token is None or token.revoked_at is not None:
+        return None
+    return Actor(role=Role(token.role), city_id=token.city_id, token_id=token.id)
 
 
 def require_admin(ctx: CommandContext) -> None:

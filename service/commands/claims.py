@@ -111,8 +111,13 @@ def _check_may_claim(
         if city_id == request.city_id:
             raise Forbidden("a city cannot claim its own request")
         raise Forbidden("this request is not aimed at your city (yet)")
-    lc.ensure_incident_active(lc.IncidentStatus(incident.status), "claim")
-    status = lc.RequestStatus(request.status)
+    check_claimable(incident.status, request.status)
+
+
+def check_claimable(incident_status: str, request_status: str) -> None:
+    """What a claim needs of the incident and the request, once the ring lets the city in."""
+    lc.ensure_incident_active(lc.IncidentStatus(incident_status), "claim")
+    status = lc.RequestStatus(request_status)
     if status not in lc.CLAIMABLE_REQUEST_STATUSES:
         why = (
             "nothing is left to claim"

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, exists, union
 from sqlmodel import Session, col, select
@@ -193,7 +193,16 @@ def target_rings(session: Session, request_id: int) -> dict[int, int]:
     return dict(rows.all())
 
 
-def audience_of(request: AidRequest, rings: Mapping[int, int]) -> list[int]:
+class Reaching(Protocol):
+    """A request as far as its audience goes (a row or its public model)."""
+
+    @property
+    def city_id(self) -> int: ...
+    @property
+    def ring(self) -> int: ...
+
+
+def audience_of(request: Reaching, rings: Mapping[int, int]) -> list[int]:
     """The cities the request currently reaches, plus the requesting city."""
     return sorted({request.city_id, *(c for c, ring in rings.items() if ring <= request.ring)})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from service.domain.quantities import remaining
@@ -14,11 +15,13 @@ def incident_public(incident: Incident) -> IncidentPublic:
 
 
 def request_public(request: AidRequest) -> AidRequestPublic:
+    return request_public_of(request.model_dump())
+
+
+def request_public_of(row: Mapping[str, Any]) -> AidRequestPublic:
+    """A request's public model from its row's values by column name."""
     return AidRequestPublic.model_validate(
-        {
-            **request.model_dump(),
-            "remaining_quantity": remaining(request.quantity, request.claimed_quantity),
-        }
+        {**row, "remaining_quantity": remaining(row["quantity"], row["claimed_quantity"])}
     )
 
 

@@ -1,0 +1,390 @@
+"""PostgreSQL's fast claim path (service/commands/pg_claims.py) against the general command.
+
+What must hold: a claim the fast path answers leaves the same rows and the same
+event (stored and published alike) as the general command; every refusal reads
+the same; a database error on the fast path leaves nothing half-written and the
+general command answers; and claims racing on both paths at once never
+over-commit a request or break its seq order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from realtime.bus import InMemoryBus
+from realtime.envelope import decode
+from service.commands import claims, pg_claims
+from service.commands.aid_requests import raise_request
+from service.commands.incidents import declare_incident
+from service.domain.actors import Actor, Role
+from service.domain.errors import IllegalTransition, NotEnoughRemaining
+from service.executor import Executor
+from service.main import create_app
+from service.models import AidRequestCreate, ClaimCreate, IncidentCreate
+from service.settings import Settings
+from tests.support import (
+    FakeClock,
+    World,
+    make_executor,
+    missing,
+    postgres_url,
+    scratch_database,
+    seed_world,
+    wipe,
+)
+
+
+@pytest.fixture(scope="module")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if postgres_url() is None:
+        missing("needs PostgreSQL: set DATABASE_URL")
+    with scratch_database("postgresql", tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_settings(pg_url: str) -> Settings:
+    return Settings(
+        database_url=pg_url,
+        redis_url=None,
+        embedded_redis=False,
+        scheduler_enabled=False,
+        data_dir=Path("var/test"),
+    )
+
+
+@pytest.fixture
+def pg_executor(pg_settings: Settings) -> Iterator[Executor]:
+    executor = make_executor(pg_settings, FakeClock())
+    wipe(executor.db)
+    yield executor
+    executor.db.dispose()
+
+
+@pytest.fixture
+def pg_world(pg_executor: Executor) -> World:
+    return seed_world(pg_executor)
+
+
+@pytest.fixture
+def published() -> list[dict[str, Any]]:
+    return []
+
+
+@pytest.fixture
+def app_client(
+    pg_settings: Settings, pg_world: World, published: list[dict[str, Any]]
+) -> Iterator[TestClient]:
+    bus = InMemoryBus()
+    bus.add_listener(lambda message: published.append(decode(message)))
+    app = create_app(pg_settings, clock=FakeClock(), bus=bus)
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def general_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the claims the general command answered."""
+    calls: list[int] = []
+    original = claims.claim_request
+
+    def counted(*args: Any) -> Any:
+        calls.append(args[1])
+        return original(*args)
+
+    monkeypatch.setattr(claims, "claim_request", counted)
+    return calls
+
+
+def _fast_path(client: TestClient, on: bool) -> None:
+    executor: Executor = client.app.state.parts.executor  # type: ignore[attr-defined]
+    if on:
+        executor.pg = getattr(executor, "_parked_pg", executor.pg)
+    else:
+        executor._parked_pg = executor.pg  # type: ignore[attr-defined]
+        executor.pg = None
+
+
+def _declare(client: TestClient, world: World) -> int:
+    r = client.post(
+        "/api/v1/incidents",
+        json={"incident_type": "flood", "title": "Nairobi River flood"},
+        headers=world.headers("manager", "nairobi"),
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def _raise(client: TestClient, world: World, incident_id: int, quantity: int = 4) -> int:
+    r = client.post(
+        f"/api/v1/incidents/{incident_id}/requests",
+        json={"resource": "high-capacity-pump", "quantity": quantity},
+        headers=world.headers("manager", "nairobi"),
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def _claim(
+    client: TestClient,
+    world: World,
+    request_id: int,
+    quantity: int,
+    key: str | None = None,
+    *,
+    city: str = "thika",
+    role: str = "responder",
+    note: str = "",
+) -> Any:
+    return client.post(
+        f"/api/v1/requests/{request_id}/claims",
+        json={"quantity": quantity, "note": note},
+        headers={**world.headers(role, city), "Idempotency-Key": key or uuid.uuid4().hex},
+    )
+
+
+def _events(client: TestClient, world: World, incident_id: int) -> list[dict[str, Any]]:
+    r = client.get(
+        f"/api/v1/incidents/{incident_id}/events", headers=world.headers("manager", "nairobi")
+    )
+    assert r.status_code == 200, r.text
+    data: list[dict[str, Any]] = r.json()["data"]
+    return data
+
+
+def _without_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_ids(v)
+            for k, v in value.items()
+            if k not in ("id", "request_id", "incident_id", "event_id", "seq")
+        }
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
+
+
+def test_a_claim_on_the_fast_path_leaves_what_the_general_command_leaves(
+    app_client: TestClient,
+    pg_world: World,
+    general_calls: list[int],
+    published: list[dict[str, Any]],
+) -> None:
+    incident_id = _declare(app_client, pg_world)
+    fast_request, general_request = (_raise(app_client, pg_world, incident_id) for _ in range(2))
+
+    fast = _claim(app_client, pg_world, fast_request, 3, "fast-key", note="two pumps and a crew")
+    assert fast.status_code == 201, fast.text
+    assert general_calls == []  # the fast path answered by itself
+    _fast_path(app_client, on=False)
+    general = _claim(
+        app_client, pg_world, general_request, 3, "general-key", note="two pumps and a crew"
+    )
+    assert general.status_code == 201, general.text
+    assert general_calls == [general_request]
+
+    assert _without_ids(fast.json()) == _without_ids(general.json())
+    made = [e for e in _events(app_client, pg_world, incident_id) if e["type"] == "claim.made"]
+    assert [e["data"]["request"]["id"] for e in made] == [fast_request, general_request]
+    assert made[0]["seq"] + 1 == made[1]["seq"]
+    assert _without_ids(made[0]) == _without_ids(made[1])
+    assert made[0]["data"]["request"]["claimed_quantity"] == 3
+    assert made[0]["data"]["request"]["status"] == "partially_claimed"
+    # What live clients were sent is exactly what replay reads back.
+    live = [e for e in published if e["type"] == "claim.made"]
+    assert live == made
+
+    r = app_client.get(
+        f"/api/v1/requests/{fast_request}/claims", headers=pg_world.headers("manager", "nairobi")
+    )
+    assert [c["id"] for c in r.json()["data"]] == [fast.json()["id"]]
+
+
+REFUSALS: list[tuple[str, Callable[[TestClient, World, int], Any]]] = [
+    ("not enough left", lambda c, w, r: (_claim(c, w, r, 3), _claim(c, w, r, 2))[1]),
+    ("fully claimed", lambda c, w, r: (_claim(c, w, r, 4), _claim(c, w, r, 1))[1]),
+    ("own request", lambda c, w, r: _claim(c, w, r, 1, city="nairobi", role="manager")),
+    ("not aimed at the city", lambda c, w, r: _claim(c, w, r, 1, city="berlin")),
+    ("not yet in ring", lambda c, w, r: _claim(c, w, r, 1, city="augsburg")),
+    ("observer", lambda c, w, r: _claim(c, w, r, 1, role="observer")),
+    ("no such request", lambda c, w, r: _claim(c, w, r + 10_000, 1)),
+    ("key reused", lambda c, w, r: (_claim(c, w, r, 1, f"k{r}"), _claim(c, w, r, 2, f"k{r}"))[1]),
+    ("key replayed", lambda c, w, r: (_claim(c, w, r, 1, f"k{r}"), _claim(c, w, r, 1, f"k{r}"))[1]),
+]
+
+
+@pytest.mark.parametrize("case", [name for name, _ in REFUSALS])
+def test_answers_read_the_same_on_both_paths(
+    app_client: TestClient, pg_world: World, case: str
+) -> None:
+    act = dict(REFUSALS)[case]
+    answers = []
+    for on in (True, False):
+        _fast_path(app_client, on)
+        incident_id = _declare(app_client, pg_world)
+        request_id = _raise(app_client, pg_world, incident_id)
+        r = act(app_client, pg_world, request_id)
+        body = r.json()
+        if isinstance(body.get("detail"), str):  # the answers differ by these ids only
+            for name, id_ in (("incident", incident_id), ("request", request_id + 10_000)):
+                body["detail"] = body["detail"].replace(f"{name} {id_} ", f"{name} _ ")
+        answers.append((r.status_code, _without_ids(body), r.headers.get("Idempotent-Replayed")))
+    assert answers[0] == answers[1]
+    assert answers[0][0] in (201, 403, 404, 409), answers
+
+
+def test_a_closed_incident_refuses_claims_alike(app_client: TestClient, pg_world: World) -> None:
+    answers = []
+    for on in (True, False):
+        _fast_path(app_client, on)
+        incident_id = _declare(app_client, pg_world)
+        request_id = _raise(app_client, pg_world, incident_id)
+        r = app_client.post(
+            f"/api/v1/incidents/{incident_id}/close",
+            json={},
+            headers=pg_world.headers("manager", "nairobi"),
+        )
+        assert r.status_code == 200, r.text
+        claim = _claim(app_client, pg_world, request_id, 1)
+        answers.append((claim.status_code, claim.json()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 409
+
+
+def test_a_database_error_on_the_fast_path_leaves_nothing_and_the_general_command_answers(
+    app_client: TestClient,
+    pg_world: World,
+    general_calls: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    incident_id = _declare(app_client, pg_world)
+    request_id = _raise(app_client, pg_world, incident_id)
+    # The write fails at its very end, once the request, the claim row, the event and
+    # the seq have all been written by its statement.
+    assert pg_claims._WRITE.endswith("RETURNING id")
+    monkeypatch.setattr(pg_claims, "_WRITE", pg_claims._WRITE + ", 1 / (last_seq - last_seq)")
+    r = _claim(app_client, pg_world, request_id, 2)
+    assert r.status_code == 201, r.text
+    assert general_calls == [request_id]
+    made = [e for e in _events(app_client, pg_world, incident_id) if e["type"] == "claim.made"]
+    assert len(made) == 1
+    assert made[0]["data"]["claim"]["id"] == r.json()["id"]
+    with app_client.app.state.parts.db.engine.connect() as conn:  # type: ignore[attr-defined]
+        claimed, rows = conn.execute(
+            text(
+                "SELECT r.claimed_quantity, (SELECT count(*) FROM claims c"
+                " WHERE c.request_id = r.id) FROM aid_requests r WHERE r.id = :id"
+            ),
+            {"id": request_id},
+        ).one()
+    assert (claimed, rows) == (2, 1)
+
+
+TRIALS = 12
+CLAIMERS = 24
+
+
+def test_claims_racing_on_both_paths_never_over_commit(
+    pg_executor: Executor, pg_world: World, pg_settings: Settings
+) -> None:
+    """Half the claimers take the fast path, half the general command (in worker
+    threads, as the sweeps and the other commands do), all at once."""
+    manager = Actor(role=Role.MANAGER, city_id=pg_world.city_ids["nairobi"], token_id=None)
+    # Thika is the ring-0 city of a Nairobi request: every claimer acts for it.
+    responder = Actor(role=Role.RESPONDER, city_id=pg_world.city_ids["thika"], token_id=None)
+    incident, _ = pg_executor.run_sync(
+        manager, declare_incident, IncidentCreate(incident_type="flood", title="Race")
+    )
+    outcomes: dict[str, int] = {"ok": 0, "refused": 0, "fast": 0}
+
+    async def race() -> list[int]:
+        pool = await pg_claims.open_pool(pg_settings)
+        fast = pg_claims.PgClaims(pool)
+        answer = fast.claim
+
+        async def counted(*args: Any) -> Any:
+            done = await answer(*args)
+            outcomes["fast"] += done is not None
+            return done
+
+        fast.claim = counted  # type: ignore[method-assign]
+        pg_executor.pg = fast
+        rng = random.Random(7)
+        request_ids = []
+        try:
+            for _ in range(TRIALS):
+                request, _ = pg_executor.run_sync(
+                    manager,
+                    raise_request,
+                    incident.id,
+                    AidRequestCreate(resource="high-capacity-pump", quantity=5),
+                )
+                request_ids.append(request.id)
+
+                async def one(i: int, request_id: int = request.id) -> None:
+                    body = ClaimCreate(quantity=rng.choice((1, 1, 2, 3)))
+                    key = uuid.uuid4().hex
+                    try:
+                        if i % 2:
+                            await pg_executor.claim(responder, request_id, body, key)
+                        else:
+                            await pg_executor.run(
+                                responder, claims.claim_request, request_id, body, key
+                            )
+                        outcomes["ok"] += 1
+                    except (NotEnoughRemaining, IllegalTransition):
+                        outcomes["refused"] += 1
+
+                await asyncio.gather(*(one(i) for i in range(CLAIMERS)))
+        finally:
+            pg_executor.pg = None
+            await pool.close()
+            await pg_executor.aclose()
+        return request_ids
+
+    request_ids = asyncio.run(race())
+    assert outcomes["ok"] + outcomes["refused"] == TRIALS * CLAIMERS
+    with pg_executor.db.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT r.id, r.quantity, r.claimed_quantity, r.status,"
+                " (SELECT COALESCE(SUM(c.quantity), 0) FROM claims c WHERE c.request_id = r.id),"
+                " (SELECT count(*) FROM claims c WHERE c.request_id = r.id)"
+                " FROM aid_requests r WHERE r.incident_id = :i ORDER BY r.id"
+            ),
+            {"i": incident.id},
+        ).all()
+        seqs = (
+            conn.execute(
+                text("SELECT seq FROM events WHERE incident_id = :i ORDER BY seq"),
+                {"i": incident.id},
+            )
+            .scalars()
+            .all()
+        )
+        made = conn.execute(
+            text("SELECT count(*) FROM events WHERE incident_id = :i AND type = 'claim.made'"),
+            {"i": incident.id},
+        ).scalar_one()
+    assert [r[0] for r in rows] == request_ids
+    for _id, quantity, claimed, status, summed, _count in rows:
+        assert claimed <= quantity
+        assert claimed == summed
+        assert status == ("claimed" if claimed == quantity else "partially_claimed")
+    assert sum(r[5] for r in rows) == outcomes["ok"] == made
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert outcomes["fast"] > 0  # the fast path did answer some, and not only with refusals
+    print(
+        f"\nfast+general race: {TRIALS} requests, {TRIALS * CLAIMERS} attempts, "
+        f"{outcomes['ok']} claims ({outcomes['fast']} by the fast path), "
+        f"{outcomes['refused']} refused, over-claims 0, seqs gap-free"
+    )
