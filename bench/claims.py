@@ -1,5 +1,6 @@
-"""Claims: 500 concurrent claimers racing through the REST API on requests with small
-quantities, on SQLite and on PostgreSQL. Reports claims/s, latency and over-claims.
+"""Claims: 500 concurrent claimers racing on requests with small quantities, through the
+REST API or over websockets (as the respond page claims), on SQLite and on PostgreSQL.
+Reports claims/s, latency and over-claims.
 
 An over-claim is a request whose `claimed_quantity` exceeds its `quantity`, whose
 `claimed_quantity` differs from the sum of its active claims in the database, or
@@ -18,14 +19,82 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
+import orjson
+
 from bench.harness import PROCS, Server, aidmesh_replica, log, start_all
 from bench.seed import World, declare, raise_request
 from bench.stats import Histogram
 
 
+class _Http(asyncio.Protocol):
+    """A keep-alive HTTP/1.1 connection with one request in flight, parsed by httptools:
+    the claimers share the machine with the server, so they spend as little as they can
+    (httpx costs about 3 ms of CPU per request here, more than the server's claim)."""
+
+    def __init__(self, host: str) -> None:
+        import httptools
+
+        self.host = host.encode()
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: Any = None
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.body: list[bytes] = []
+        self.token_header = b""
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_message_begin(self) -> None:
+        self.body = []
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result((self.parser.get_status_code(), b"".join(self.body)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError(f"connection lost ({exc})"))
+
+    async def post(self, path: str, headers: bytes, body: bytes) -> tuple[int, bytes]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n%s\r\n%s" % (path.encode(), self.host, len(body), headers, body)
+        )
+        return await self.waiter
+
+
+class _WsClaims:
+    """A responder's websocket, claiming with `{"op": "claim"}` as the respond page does."""
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.waiter: asyncio.Future[dict[str, Any]] | None = None
+
+    def on_text(self, data: str) -> None:
+        message = orjson.loads(data)
+        waiter = self.waiter
+        if message.get("type") in ("welcome", "ack", "error") and waiter and not waiter.done():
+            waiter.set_result(message)
+
+    async def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.conn.send_text(orjson.dumps(message))
+        return await self.waiter
+
+
 def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
-    """One client process: `spec['claimers']` concurrent claimers until the requests run out."""
-    import httpx
+    """One client process: `spec['claimers']` concurrent claimers until the requests run out,
+    each on a connection of its own (REST or websocket, as `spec['via']` says)."""
+    from urllib.parse import urlsplit
+
+    from bench.clients import _open_lean
 
     try:
         import uvloop
@@ -42,50 +111,79 @@ def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
         ok_latency = Histogram()
         all_latency = Histogram()
         first_ok = last_ok = 0.0
-        stop_at = time.time() + spec["max_s"]
         rng = random.Random(spec["seed"])
-        limits = httpx.Limits(
-            max_connections=spec["claimers"], max_keepalive_connections=spec["claimers"]
-        )
-        async with httpx.AsyncClient(
-            base_url=spec["url"], limits=limits, timeout=60.0, trust_env=False
-        ) as client:
+        loop = asyncio.get_running_loop()
+        host = urlsplit(spec["url"])
 
-            async def claimer(i: int) -> None:
-                nonlocal first_ok, last_ok
-                token = spec["tokens"][i % len(spec["tokens"])]
-                while requests and time.time() < stop_at:
-                    request_id = rng.choice(requests)
-                    quantity = rng.choice((1, 1, 2))
-                    at = time.time()
-                    try:
-                        response = await client.post(
-                            f"/api/v1/requests/{request_id}/claims",
-                            json={"quantity": quantity},
-                            headers={
-                                "Authorization": f"Bearer {token}",
-                                "Idempotency-Key": uuid.uuid4().hex,
-                            },
-                        )
-                    except httpx.HTTPError as exc:
-                        statuses[type(exc).__name__] += 1
-                        continue
-                    done = time.time()
-                    all_latency.add(done - at)
-                    statuses[str(response.status_code)] += 1
-                    if response.status_code == 201:
-                        ok_latency.add(done - at)
-                        taken[request_id] += quantity
-                        first_ok = first_ok or at
-                        last_ok = done
-                    elif response.status_code == 409:
-                        # Not enough left (or fully claimed): forget it once nothing fits.
-                        detail = str(response.json().get("detail", ""))
-                        gone = quantity == 1 or " 0 " in detail or "nothing is left" in detail
-                        if gone and request_id in requests:
-                            requests.remove(request_id)
+        async def connect(i: int) -> Any:
+            token = spec["tokens"][i % len(spec["tokens"])]
+            if spec["via"] == "ws":
+                ws = _WsClaims()
+                ws.conn = await _open_lean(spec["ws_url"], None, ws.on_text)
+                welcome = await ws.ask({"op": "auth", "token": token})
+                assert welcome["type"] == "welcome", welcome
+                return ws
+            _transport, http = await loop.create_connection(
+                lambda: _Http(host.netloc), host.hostname, host.port
+            )
+            http.token_header = b"Authorization: Bearer %s\r\n" % token.encode()
+            return http
 
-            await asyncio.gather(*(claimer(i) for i in range(spec["claimers"])))
+        async def claim(conn: Any, request_id: int, quantity: int) -> tuple[int, str]:
+            key = uuid.uuid4().hex
+            if spec["via"] == "ws":
+                reply = await conn.ask(
+                    {
+                        "op": "claim",
+                        "request_id": request_id,
+                        "quantity": quantity,
+                        "idempotency_key": key,
+                    }
+                )
+                return int(reply["status"]), str(reply.get("detail", ""))
+            status, body = await conn.post(
+                f"/api/v1/requests/{request_id}/claims",
+                conn.token_header + b"Idempotency-Key: %s\r\n" % key.encode(),
+                b'{"quantity":%d}' % quantity,
+            )
+            return status, "" if status == 201 else str(orjson.loads(body).get("detail", ""))
+
+        conns = await asyncio.gather(*(connect(i) for i in range(spec["claimers"])))
+        pipe.send("ready")
+        pipe.recv()  # wait for the start signal so every process begins together
+        stop_at = time.time() + spec["max_s"]
+
+        async def claimer(conn: Any) -> None:
+            nonlocal first_ok, last_ok
+            while requests and time.time() < stop_at:
+                request_id = rng.choice(requests)
+                quantity = rng.choice((1, 1, 2))
+                at = time.time()
+                try:
+                    status, detail = await claim(conn, request_id, quantity)
+                except (ConnectionError, OSError) as exc:
+                    statuses[type(exc).__name__] += 1
+                    return
+                done = time.time()
+                all_latency.add(done - at)
+                statuses[str(status)] += 1
+                if status == 201:
+                    ok_latency.add(done - at)
+                    taken[request_id] += quantity
+                    first_ok = first_ok or at
+                    last_ok = done
+                elif status == 409:
+                    # Not enough left (or fully claimed): forget it once nothing fits.
+                    gone = quantity == 1 or " 0 " in detail or "nothing is left" in detail
+                    if gone and request_id in requests:
+                        requests.remove(request_id)
+
+        await asyncio.gather(*(claimer(conn) for conn in conns))
+        for conn in conns:
+            if spec["via"] == "ws":
+                conn.conn.abort()
+            else:
+                conn.transport.close()
         return {
             "statuses": dict(statuses),
             "taken": dict(taken),
@@ -96,7 +194,6 @@ def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
             "quantities": quantities,
         }
 
-    pipe.recv()  # wait for the start signal so every process begins together
     pipe.send(runner(main()))
 
 
@@ -147,8 +244,13 @@ def run(
     processes: int = 4,
     max_s: float = 60.0,
     replicas: int = 1,
+    via: str = "rest",
+    fast: bool = True,
 ) -> dict[str, Any]:
-    log(f"claims on {backend}: raising {requests} requests of {quantity} in {incidents} incidents")
+    log(
+        f"claims on {backend} via {via}: raising {requests} requests of {quantity}"
+        f" in {incidents} incidents"
+    )
     started = time.monotonic()
     incident_ids = [declare(world, f"Claims benchmark {i}") for i in range(incidents)]
     request_ids = [
@@ -157,7 +259,11 @@ def run(
     log(f"claims on {backend}: seeded in {time.monotonic() - started:.1f}s")
     servers: list[Server] = [
         aidmesh_replica(
-            f"claims-{backend}-{i}", database_url=database_url, redis_url=redis_url, work=work
+            f"claims-{backend}-{via}-{'fast' if fast else 'orm'}-{i}",
+            database_url=database_url,
+            redis_url=redis_url,
+            work=work,
+            AIDMESH_DB_FAST_CLAIMS="true" if fast else "false",
         )
         for i in range(replicas)
     ]
@@ -171,6 +277,8 @@ def run(
             parent, child = ctx.Pipe()
             spec = {
                 "url": servers[p % len(servers)].url,
+                "ws_url": servers[p % len(servers)].ws_url,
+                "via": via,
                 "tokens": [t.secret for t in world.responders],
                 "requests": request_ids,
                 "quantities": {r: quantity for r in request_ids},
@@ -183,7 +291,9 @@ def run(
             PROCS.track(proc)
             procs.append(proc)
             pipes.append(parent)
-        time.sleep(1.0)  # let the processes import
+        for pipe in pipes:  # every claimer connected (and, on websockets, authenticated)
+            if not pipe.poll(120) or pipe.recv() != "ready":
+                raise TimeoutError("a claimer process did not connect")
         cpu_before = sum(s.cpu() for s in servers)
         for pipe in pipes:
             pipe.send("go")
@@ -217,6 +327,7 @@ def run(
     db = _over_claims(world, request_ids)
     figures = {
         "backend": backend,
+        "via": via,
         "replicas": replicas,
         "claimers": claimers,
         "requests": requests,
@@ -235,7 +346,8 @@ def run(
         **db,
     }
     log(
-        f"claims on {backend}: {ok} ok of {attempts} in {span:.1f}s = {figures['claims_per_s']}/s, "
+        f"claims on {backend} via {via}: {ok} ok of {attempts} in {span:.1f}s"
+        f" = {figures['claims_per_s']}/s, "
         f"p99 {ok_latency.summary_ms()['p99_ms']} ms, over-claims {figures['over_claims']}"
     )
     return figures

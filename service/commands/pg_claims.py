@@ -7,10 +7,10 @@ psycopg connection, in one transaction of two round trips:
 
 1. lock the incident (FOR UPDATE, as every command that touches its requests does),
    then read the request, its target rings, an earlier claim with this idempotency
-   key, the incident's viewers and a fresh claim id, all pipelined;
+   key and a fresh claim id, all pipelined;
 2. check the rules in Python and, when the claim may go ahead, write the request's
-   new quantity, the claim, its event and the incident's next seq in one statement,
-   and commit.
+   new quantity, the claim, its event (with the incident's viewers) and the
+   incident's next seq in one statement, and commit.
 
 The write still only applies when the request is exactly as it was read, so the
 database stays the arbiter. Whenever this path cannot answer by itself (a refusal
@@ -61,19 +61,6 @@ _TARGETS = "SELECT city_id, ring FROM request_targets WHERE request_id = %(reque
 _EARLIER = f"""
 SELECT {_CLAIM_COLUMNS} FROM claims
  WHERE city_id = %(city_id)s AND idempotency_key = %(key)s"""  # noqa: S608
-# `incident_viewers` in one statement: the incident's city's network peers and the
-# cities its requests reach now.
-_VIEWERS = """
-WITH incident AS (
-    SELECT i.id, i.city_id FROM incidents i
-     WHERE i.id = (SELECT incident_id FROM aid_requests WHERE id = %(request_id)s)
-)
-SELECT m.city_id FROM network_memberships m
- WHERE m.network_id IN (SELECT network_id FROM network_memberships
-                         WHERE city_id = (SELECT city_id FROM incident))
-UNION
-SELECT t.city_id FROM request_targets t JOIN aid_requests r ON r.id = t.request_id
- WHERE r.incident_id = (SELECT id FROM incident) AND t.ring <= r.ring"""
 _CLAIM_ID = "SELECT nextval(pg_get_serial_sequence('claims', 'id')) AS id"
 
 # Every part applies only if the request is still exactly as read (the incident lock
@@ -95,17 +82,30 @@ WITH taken AS (
            %(now)s, %(now)s, %(expires_at)s
       FROM taken
     RETURNING id
+), viewers AS (
+    -- `incident_viewers`: the incident's city, its networks' cities, and the cities
+    -- its requests reach now.
+    SELECT %(incident_city_id)s::integer AS city_id
+    UNION
+    SELECT m.city_id FROM network_memberships m
+     WHERE m.network_id IN (SELECT network_id FROM network_memberships
+                             WHERE city_id = %(incident_city_id)s)
+    UNION
+    SELECT t.city_id FROM request_targets t JOIN aid_requests r ON r.id = t.request_id
+     WHERE r.incident_id = %(incident_id)s AND t.ring <= r.ring
 ), event AS (
     INSERT INTO events (event_id, incident_id, seq, type, occurred_at, actor_token_id,
                         actor_city_id, actor_role, data, audience)
     SELECT %(event_id)s, %(incident_id)s, %(seq)s, %(type)s, %(now)s, %(token_id)s,
-           %(city_id)s, %(role)s, %(data)s::json, %(audience)s::json
+           %(city_id)s, %(role)s, %(data)s::json,
+           json_build_object('cities', %(cities)s::json,
+                             'viewers', (SELECT json_agg(city_id ORDER BY city_id) FROM viewers))
       FROM claim
-    RETURNING id
+    RETURNING audience
 )
 UPDATE incidents SET last_seq = %(seq)s
  WHERE id = %(incident_id)s AND last_seq = %(seq)s - 1 AND EXISTS (SELECT 1 FROM event)
-RETURNING id"""
+RETURNING (SELECT audience FROM event)"""
 
 _ACTOR_OF_HASH = """
 SELECT id, role, city_id FROM api_tokens
@@ -192,12 +192,10 @@ class PgClaims:
                 for sql in (_LOCK, _REQUEST, _EARLIER, _CLAIM_ID)
             ]
             targets_cur = await conn.execute(_TARGETS, args)
-            viewers_cur = await conn.execute(_VIEWERS, args)
             incident, request, earlier, claim_id = [await c.fetchone() for c in reads]
             if incident is None or request is None or claim_id is None:
                 return None  # not found: the general command says so
             rings: dict[int, int] = dict(await targets_cur.fetchall())
-            viewer_rows = await viewers_cur.fetchall()
 
             if earlier is not None:
                 if earlier["body_fingerprint"] != print_:
@@ -224,20 +222,18 @@ class PgClaims:
                 updated_at=now,
                 expires_at=now + timedelta(seconds=incident["claim_acceptance_timeout_s"]),
             )
-            event = EventPublic(
-                event_id=str(uuid.uuid4()),
-                incident_id=incident["id"],
-                seq=incident["last_seq"] + 1,
-                type=EventType.CLAIM_MADE.value,
-                occurred_at=now,
-                actor_role=actor.role.value if actor.token_id is not None else "system",
-                actor_city_id=city_id,
-                data={"claim": as_json(claim), "request": as_json(public_after)},
-                audience={
-                    "cities": audience_of(public_after, rings),
-                    "viewers": sorted({incident["city_id"], *(r[0] for r in viewer_rows)}),
-                },
-            )
+            data = {"claim": as_json(claim), "request": as_json(public_after)}
+            cities = audience_of(public_after, rings)
+            event = {
+                "event_id": str(uuid.uuid4()),
+                "incident_id": incident["id"],
+                "seq": incident["last_seq"] + 1,
+                "type": EventType.CLAIM_MADE.value,
+                "occurred_at": now,
+                "actor_role": actor.role.value if actor.token_id is not None else "system",
+                "actor_city_id": city_id,
+                "data": data,
+            }
             written = await conn.execute(
                 _WRITE,
                 {
@@ -257,18 +253,20 @@ class PgClaims:
                     "fingerprint": print_,
                     "token_id": actor.token_id,
                     "expires_at": claim.expires_at,
-                    "event_id": event.event_id,
-                    "seq": event.seq,
-                    "type": event.type,
-                    "role": event.actor_role,
-                    "data": orjson.dumps(event.data).decode(),
-                    "audience": orjson.dumps(event.audience).decode(),
+                    "event_id": event["event_id"],
+                    "incident_city_id": incident["city_id"],
+                    "seq": event["seq"],
+                    "type": event["type"],
+                    "role": event["actor_role"],
+                    "data": orjson.dumps(data).decode(),
+                    "cities": orjson.dumps(cities).decode(),
                 },
             )
         # The transaction committed when the block ended; did the write apply?
-        if await written.fetchone() is None:
+        row = await written.fetchone()
+        if row is None:
             return None  # the request changed under us: let the general command decide
-        return claim, True, [event]
+        return claim, True, [EventPublic(**event, audience=row[0])]
 
 
 def _request_after(request: Mapping[str, Any], quantity: int, now: datetime) -> dict[str, Any]:
