@@ -312,12 +312,23 @@ class _Incident:
     filling: bool = False
     held: list[tuple[int, dict[str, Any], Outgoing]] = field(default_factory=list)
     behind_since_poll: bool = False
+    reordering: bool = False  # a later seq is held while the one before it may be in flight
 
 
 class Gateway:
-    def __init__(self, store: EventStore, *, gap_poll_interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        gap_poll_interval_s: float = 0.5,
+        reorder_grace_s: float = 0.02,
+    ) -> None:
         self.store = store
         self.gap_poll_interval_s = gap_poll_interval_s
+        # Replicas publish in commit order, but two commits of one incident a moment
+        # apart (or two replicas) can reach the bus the other way round. A seq that
+        # arrives early waits this long for the one before it before the store is read.
+        self.reorder_grace_s = reorder_grace_s
         self.connections: set[Connection] = set()
         self._by_incident: dict[int, set[Connection]] = {}
         self._by_city: dict[int, set[Connection]] = {}
@@ -401,10 +412,31 @@ class Gateway:
             return
         if seq == state.seen + 1:
             self._dispatch(incident_id, seq, event, text)
+            if state.held:
+                self._release_held(incident_id, state)
             return
-        state.filling = True
         state.held.append((seq, event, text))
-        self._spawn(self._fill(incident_id))
+        if not state.reordering:
+            state.reordering = True
+            asyncio.get_running_loop().call_later(
+                self.reorder_grace_s, self._reorder_grace_over, incident_id
+            )
+
+    def _release_held(self, incident_id: int, state: _Incident) -> None:
+        """Dispatch the held events that are next in order; keep the rest."""
+        held, state.held = sorted(state.held, key=lambda h: h[0]), []
+        for seq, event, text in held:
+            if seq == state.seen + 1:
+                self._dispatch(incident_id, seq, event, text)
+            elif seq > state.seen + 1:
+                state.held.append((seq, event, text))
+
+    def _reorder_grace_over(self, incident_id: int) -> None:
+        state = self._incidents[incident_id]
+        state.reordering = False
+        if state.held and not state.filling:
+            state.filling = True
+            self._spawn(self._fill(incident_id))
 
     async def _fill(self, incident_id: int) -> None:
         state = self._incidents[incident_id]
@@ -416,12 +448,7 @@ class Gateway:
                     if seq == state.seen + 1:
                         metrics.GAP_FILLED.inc()
                         self._dispatch(incident_id, seq, event, Outgoing(encode(event).decode()))
-                held, state.held = sorted(state.held, key=lambda h: h[0]), []
-                for seq, event, text in held:
-                    if seq == state.seen + 1:
-                        self._dispatch(incident_id, seq, event, text)
-                    elif seq > state.seen + 1:
-                        state.held.append((seq, event, text))
+                self._release_held(incident_id, state)
                 if not state.held:
                     return
                 await asyncio.sleep(0.05)
