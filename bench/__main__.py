@@ -42,6 +42,17 @@ from bench.stats import ratio
 SECTIONS = ("fanout", "naive", "memory", "claims", "declare")
 
 
+# (backend, via, path): REST and websocket claims on each backend; on PostgreSQL also
+# the general ORM command (the fast path turned off), the obvious way to write a claim.
+CLAIM_VARIANTS = [
+    ("sqlite", "rest", "orm"),
+    ("sqlite", "ws", "orm"),
+    ("postgresql", "rest", "orm"),
+    ("postgresql", "rest", "fast"),
+    ("postgresql", "ws", "fast"),
+]
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
@@ -97,9 +108,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--memory-counts", type=_ints, default=[1000, 10_000])
     p.add_argument("--claimers", type=int, default=500)
-    p.add_argument("--claim-requests", type=int, default=1000)
+    p.add_argument("--claim-requests", type=int, default=2000)
     p.add_argument(
         "--claim-seconds", type=float, default=40.0, help="upper bound of each claims run"
+    )
+    p.add_argument(
+        "--claim-variants",
+        type=lambda text: [tuple(v.split("/")) for v in text.split(",") if v],
+        default=CLAIM_VARIANTS,
+        help="comma list of backend/via/path (default: "
+        + ",".join("/".join(v) for v in CLAIM_VARIANTS)
+        + ")",
     )
     p.add_argument("--declarations", type=int, default=100)
     p.add_argument("--pg-url", help="PostgreSQL server to create scratch databases on")
@@ -324,20 +343,9 @@ def section_naive(
     return {"rows": rows, "ramps": ramps}
 
 
-# (backend, via, path): REST and websocket claims on each backend; on PostgreSQL also
-# the general ORM command (the fast path turned off), the obvious way to write a claim.
-CLAIM_VARIANTS = [
-    ("sqlite", "rest", "orm"),
-    ("sqlite", "ws", "orm"),
-    ("postgresql", "rest", "orm"),
-    ("postgresql", "rest", "fast"),
-    ("postgresql", "ws", "fast"),
-]
-
-
 def section_claims(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     results = []
-    for backend, via, path in CLAIM_VARIANTS:
+    for backend, via, path in args.claim_variants:
         if backend == "postgresql" and pg is None:
             continue
         url = database(f"claims_{backend}_{via}_{path}", backend)

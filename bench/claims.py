@@ -1,6 +1,8 @@
 """Claims: 500 concurrent claimers racing on requests with small quantities, through the
 REST API or over websockets (as the respond page claims), on SQLite and on PostgreSQL.
-Reports claims/s, latency and over-claims.
+Reports claims/s, latency and over-claims. Like the respond page, each client process
+watches the incidents' events live and claims no more than a request has left; the
+race is real all the same, since 500 claimers act on what they saw a moment ago.
 
 An over-claim is a request whose `claimed_quantity` exceeds its `quantity`, whose
 `claimed_quantity` differs from the sum of its active claims in the database, or
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -89,6 +92,34 @@ class _WsClaims:
         return await self.waiter
 
 
+class _Watcher:
+    """What a responder's screen knows: the claim events of the benchmark's incidents,
+    live over one websocket per process, telling how much of each request is left."""
+
+    def __init__(self, left: dict[int, int], requests: list[int]) -> None:
+        self.left = left
+        self.requests = requests
+        self.conn: Any = None
+        self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_text(self, data: str) -> None:
+        message = orjson.loads(data)
+        kind = message.get("type")
+        if kind == "event":
+            request = message["event"]["data"].get("request")
+            if request is not None:
+                self.learn(request["id"], request["remaining_quantity"])
+        elif kind in ("subscribed", "error") and not self.subscribed.done():
+            self.subscribed.set_result(None)
+
+    def learn(self, request_id: int, left: int) -> None:
+        if request_id not in self.left:
+            return
+        self.left[request_id] = min(self.left[request_id], left)
+        if left <= 0 and request_id in self.requests:
+            self.requests.remove(request_id)
+
+
 def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
     """One client process: `spec['claimers']` concurrent claimers until the requests run out,
     each on a connection of its own (REST or websocket, as `spec['via']` says)."""
@@ -148,6 +179,13 @@ def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
             )
             return status, "" if status == 201 else str(orjson.loads(body).get("detail", ""))
 
+        left = dict(quantities)
+        watcher = _Watcher(left, requests)
+        watcher.conn = await _open_lean(spec["ws_url"], None, watcher.on_text)
+        scopes = [f"incident:{i}" for i in spec["incidents"]]
+        watcher.conn.send_text(orjson.dumps({"op": "auth", "token": spec["tokens"][0]}))
+        watcher.conn.send_text(orjson.dumps({"op": "subscribe", "scopes": scopes}))
+        await asyncio.wait_for(watcher.subscribed, 30)
         conns = await asyncio.gather(*(connect(i) for i in range(spec["claimers"])))
         pipe.send("ready")
         pipe.recv()  # wait for the start signal so every process begins together
@@ -157,7 +195,7 @@ def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
             nonlocal first_ok, last_ok
             while requests and time.time() < stop_at:
                 request_id = rng.choice(requests)
-                quantity = rng.choice((1, 1, 2))
+                quantity = min(rng.choice((1, 1, 2)), left[request_id])
                 at = time.time()
                 try:
                     status, detail = await claim(conn, request_id, quantity)
@@ -173,12 +211,12 @@ def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
                     first_ok = first_ok or at
                     last_ok = done
                 elif status == 409:
-                    # Not enough left (or fully claimed): forget it once nothing fits.
-                    gone = quantity == 1 or " 0 " in detail or "nothing is left" in detail
-                    if gone and request_id in requests:
-                        requests.remove(request_id)
+                    # Not enough left, or nothing: the answer says how much is.
+                    found = re.search(r"only (\d+) left", detail)
+                    watcher.learn(request_id, int(found[1]) if found else 0)
 
         await asyncio.gather(*(claimer(conn) for conn in conns))
+        watcher.conn.abort()
         for conn in conns:
             if spec["via"] == "ws":
                 conn.conn.abort()
@@ -281,6 +319,7 @@ def run(
                 "via": via,
                 "tokens": [t.secret for t in world.responders],
                 "requests": request_ids,
+                "incidents": incident_ids,
                 "quantities": {r: quantity for r in request_ids},
                 "claimers": share + (1 if p < claimers % processes else 0),
                 "max_s": max_s,
