@@ -18,7 +18,7 @@ Listener = Callable[[bytes], None]
 
 
 class EventBus(Protocol):
-    """Five verbs: start, close, publish, add a listener, learn of a reconnect."""
+    """Start, close, publish (one or many), add a listener, learn of a reconnect."""
 
     async def start(self) -> None: ...
 
@@ -26,6 +26,10 @@ class EventBus(Protocol):
 
     async def publish(self, message: bytes) -> None:
         """Send one serialised event to every replica's listeners (at most once)."""
+        ...
+
+    async def publish_many(self, messages: list[bytes]) -> None:
+        """`publish` each message, in order, in one exchange with the bus."""
         ...
 
     def add_listener(self, listener: Listener) -> None:
@@ -56,6 +60,10 @@ class InMemoryBus:
                 listener(message)
             except Exception:
                 log.exception("bus listener failed")
+
+    async def publish_many(self, messages: list[bytes]) -> None:
+        for message in messages:
+            await self.publish(message)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

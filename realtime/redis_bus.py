@@ -76,6 +76,13 @@ class RedisBus:
     async def publish(self, message: bytes) -> None:
         await self.client.publish(self.channel, message)
 
+    async def publish_many(self, messages: list[bytes]) -> None:
+        # One round trip: a pipeline without MULTI keeps the order and adds no atomicity.
+        async with self.client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                pipe.publish(self.channel, message)
+            await pipe.execute()
+
     async def ping(self) -> None:
         await self.client.ping()
 

@@ -39,6 +39,8 @@ Clock = Callable[[], datetime]
 # Deadlock and serialisation failures on PostgreSQL: the whole transaction is safe to retry.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 _ATTEMPTS = 3
+# At most this many events per round trip to the bus.
+_PUBLISH_BATCH = 256
 
 
 def utc_now() -> datetime:
@@ -177,18 +179,22 @@ class Executor:
     async def _publish_forever(self, outbox: asyncio.Queue[bytes]) -> None:
         task = asyncio.current_task()
         while True:
-            message = await outbox.get()
+            # Whatever queued up while the last batch was on its way goes in one round trip.
+            batch = [await outbox.get()]
+            while len(batch) < _PUBLISH_BATCH and not outbox.empty():
+                batch.append(outbox.get_nowait())
             try:
-                await self.bus.publish(message)
+                await self.bus.publish_many(batch)
             except Exception as exc:
                 if task is not None and task.cancelling():
                     # A client library turned the cancellation into its own error:
                     # stop anyway, or closing would wait on this task forever.
                     raise asyncio.CancelledError from exc
-                # The event is committed; replicas fill the gap from the events table.
-                log.warning("publish failed (%s); readers will fill the gap", exc)
+                # The events are committed; replicas fill the gap from the events table.
+                log.warning("publish of %d failed (%s); readers will fill the gap", len(batch), exc)
             finally:
-                outbox.task_done()
+                for _ in batch:
+                    outbox.task_done()
 
     async def aclose(self, timeout_s: float = 5.0) -> None:
         """Publish what is queued (for at most `timeout_s`), then stop the publishers."""
