@@ -120,6 +120,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         + ",".join("/".join(v) for v in CLAIM_VARIANTS)
         + ")",
     )
+    p.add_argument(
+        "--claim-replicas", type=int, default=1, help="replicas serving the claimers (default 1)"
+    )
     p.add_argument("--declarations", type=int, default=100)
     p.add_argument("--pg-url", help="PostgreSQL server to create scratch databases on")
     p.add_argument(
@@ -362,6 +365,7 @@ def section_claims(args, recorder, database, redis_url, work, pg) -> list[dict[s
                 max_s=args.claim_seconds,
                 via=via,
                 fast=path == "fast",
+                replicas=args.claim_replicas,
             )
         finally:
             world.dispose()
