@@ -123,7 +123,9 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
         conninfo(settings),
         min_size=2,
         max_size=settings.db_pool_size,
-        timeout=settings.db_pool_timeout_s,
+        # Waiting long for a connection helps nobody: past this the general command
+        # answers (and, with the database down, answers 503 at once).
+        timeout=min(settings.db_pool_timeout_s, 1.0),
         kwargs={
             "autocommit": True,
             "connect_timeout": 5,
