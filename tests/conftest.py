@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +14,7 @@ from service.settings import Settings
 from tests.support import (
     FakeClock,
     World,
+    app_settings,
     backends,
     make_executor,
     scratch_database,
@@ -39,13 +39,7 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        redis_url=None,
-        embedded_redis=False,
-        scheduler_enabled=False,
-        data_dir=Path("var/test"),
-    )
+    return app_settings(database_url)
 
 
 @pytest.fixture

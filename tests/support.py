@@ -75,6 +75,17 @@ def scratch_database(backend: str, tmp_dir: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def app_settings(database_url: str) -> Settings:
+    """Settings for an in-process app or executor: no Redis, no scheduler."""
+    return Settings(
+        database_url=database_url,
+        redis_url=None,
+        embedded_redis=False,
+        scheduler_enabled=False,
+        data_dir=Path("var/test"),
+    )
+
+
 def wipe(db: Database) -> None:
     with db.engine.begin() as conn:
         if db.is_sqlite:

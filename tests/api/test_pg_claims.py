@@ -13,7 +13,6 @@ import asyncio
 import random
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,45 +33,19 @@ from service.settings import Settings
 from tests.support import (
     FakeClock,
     World,
-    make_executor,
     missing,
     postgres_url,
     scratch_database,
-    seed_world,
-    wipe,
 )
 
 
 @pytest.fixture(scope="module")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """PostgreSQL only (this replaces the every-backend database of conftest.py)."""
     if postgres_url() is None:
         missing("needs PostgreSQL: set DATABASE_URL")
     with scratch_database("postgresql", tmp_path_factory.mktemp("pg")) as url:
         yield url
-
-
-@pytest.fixture
-def pg_settings(pg_url: str) -> Settings:
-    return Settings(
-        database_url=pg_url,
-        redis_url=None,
-        embedded_redis=False,
-        scheduler_enabled=False,
-        data_dir=Path("var/test"),
-    )
-
-
-@pytest.fixture
-def pg_executor(pg_settings: Settings) -> Iterator[Executor]:
-    executor = make_executor(pg_settings, FakeClock())
-    wipe(executor.db)
-    yield executor
-    executor.db.dispose()
-
-
-@pytest.fixture
-def pg_world(pg_executor: Executor) -> World:
-    return seed_world(pg_executor)
 
 
 @pytest.fixture
@@ -82,11 +55,11 @@ def published() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def app_client(
-    pg_settings: Settings, pg_world: World, published: list[dict[str, Any]]
+    settings: Settings, world: World, published: list[dict[str, Any]]
 ) -> Iterator[TestClient]:
     bus = InMemoryBus()
     bus.add_listener(lambda message: published.append(decode(message)))
-    app = create_app(pg_settings, clock=FakeClock(), bus=bus)
+    app = create_app(settings, clock=FakeClock(), bus=bus)
     with TestClient(app) as client:
         yield client
 
@@ -175,25 +148,25 @@ def _without_ids(value: Any) -> Any:
 
 def test_a_claim_on_the_fast_path_leaves_what_the_general_command_leaves(
     app_client: TestClient,
-    pg_world: World,
+    world: World,
     general_calls: list[int],
     published: list[dict[str, Any]],
 ) -> None:
-    incident_id = _declare(app_client, pg_world)
-    fast_request, general_request = (_raise(app_client, pg_world, incident_id) for _ in range(2))
+    incident_id = _declare(app_client, world)
+    fast_request, general_request = (_raise(app_client, world, incident_id) for _ in range(2))
 
-    fast = _claim(app_client, pg_world, fast_request, 3, "fast-key", note="two pumps and a crew")
+    fast = _claim(app_client, world, fast_request, 3, "fast-key", note="two pumps and a crew")
     assert fast.status_code == 201, fast.text
     assert general_calls == []  # the fast path answered by itself
     _fast_path(app_client, on=False)
     general = _claim(
-        app_client, pg_world, general_request, 3, "general-key", note="two pumps and a crew"
+        app_client, world, general_request, 3, "general-key", note="two pumps and a crew"
     )
     assert general.status_code == 201, general.text
     assert general_calls == [general_request]
 
     assert _without_ids(fast.json()) == _without_ids(general.json())
-    made = [e for e in _events(app_client, pg_world, incident_id) if e["type"] == "claim.made"]
+    made = [e for e in _events(app_client, world, incident_id) if e["type"] == "claim.made"]
     assert [e["data"]["request"]["id"] for e in made] == [fast_request, general_request]
     assert made[0]["seq"] + 1 == made[1]["seq"]
     assert _without_ids(made[0]) == _without_ids(made[1])
@@ -204,7 +177,7 @@ def test_a_claim_on_the_fast_path_leaves_what_the_general_command_leaves(
     assert live == made
 
     r = app_client.get(
-        f"/api/v1/requests/{fast_request}/claims", headers=pg_world.headers("manager", "nairobi")
+        f"/api/v1/requests/{fast_request}/claims", headers=world.headers("manager", "nairobi")
     )
     assert [c["id"] for c in r.json()["data"]] == [fast.json()["id"]]
 
@@ -224,15 +197,15 @@ REFUSALS: list[tuple[str, Callable[[TestClient, World, int], Any]]] = [
 
 @pytest.mark.parametrize("case", [name for name, _ in REFUSALS])
 def test_answers_read_the_same_on_both_paths(
-    app_client: TestClient, pg_world: World, case: str
+    app_client: TestClient, world: World, case: str
 ) -> None:
     act = dict(REFUSALS)[case]
     answers = []
     for on in (True, False):
         _fast_path(app_client, on)
-        incident_id = _declare(app_client, pg_world)
-        request_id = _raise(app_client, pg_world, incident_id)
-        r = act(app_client, pg_world, request_id)
+        incident_id = _declare(app_client, world)
+        request_id = _raise(app_client, world, incident_id)
+        r = act(app_client, world, request_id)
         body = r.json()
         if isinstance(body.get("detail"), str):  # the answers differ by these ids only
             for name, id_ in (("incident", incident_id), ("request", request_id + 10_000)):
@@ -242,19 +215,19 @@ def test_answers_read_the_same_on_both_paths(
     assert answers[0][0] in (201, 403, 404, 409), answers
 
 
-def test_a_closed_incident_refuses_claims_alike(app_client: TestClient, pg_world: World) -> None:
+def test_a_closed_incident_refuses_claims_alike(app_client: TestClient, world: World) -> None:
     answers = []
     for on in (True, False):
         _fast_path(app_client, on)
-        incident_id = _declare(app_client, pg_world)
-        request_id = _raise(app_client, pg_world, incident_id)
+        incident_id = _declare(app_client, world)
+        request_id = _raise(app_client, world, incident_id)
         r = app_client.post(
             f"/api/v1/incidents/{incident_id}/close",
             json={},
-            headers=pg_world.headers("manager", "nairobi"),
+            headers=world.headers("manager", "nairobi"),
         )
         assert r.status_code == 200, r.text
-        claim = _claim(app_client, pg_world, request_id, 1)
+        claim = _claim(app_client, world, request_id, 1)
         answers.append((claim.status_code, claim.json()))
     assert answers[0] == answers[1]
     assert answers[0][0] == 409
@@ -262,20 +235,20 @@ def test_a_closed_incident_refuses_claims_alike(app_client: TestClient, pg_world
 
 def test_a_database_error_on_the_fast_path_leaves_nothing_and_the_general_command_answers(
     app_client: TestClient,
-    pg_world: World,
+    world: World,
     general_calls: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    incident_id = _declare(app_client, pg_world)
-    request_id = _raise(app_client, pg_world, incident_id)
+    incident_id = _declare(app_client, world)
+    request_id = _raise(app_client, world, incident_id)
     # The write fails at its very end, once the request, the claim row, the event and
     # the seq have all been written by its statement.
     assert pg_claims._WRITE.splitlines()[-1].startswith("RETURNING ")
     monkeypatch.setattr(pg_claims, "_WRITE", pg_claims._WRITE + ", 1 / (last_seq - last_seq)")
-    r = _claim(app_client, pg_world, request_id, 2)
+    r = _claim(app_client, world, request_id, 2)
     assert r.status_code == 201, r.text
     assert general_calls == [request_id]
-    made = [e for e in _events(app_client, pg_world, incident_id) if e["type"] == "claim.made"]
+    made = [e for e in _events(app_client, world, incident_id) if e["type"] == "claim.made"]
     assert len(made) == 1
     assert made[0]["data"]["claim"]["id"] == r.json()["id"]
     with app_client.app.state.parts.db.engine.connect() as conn:  # type: ignore[attr-defined]
@@ -294,20 +267,20 @@ CLAIMERS = 24
 
 
 def test_claims_racing_on_both_paths_never_over_commit(
-    pg_executor: Executor, pg_world: World, pg_settings: Settings
+    executor: Executor, world: World, settings: Settings
 ) -> None:
     """Half the claimers take the fast path, half the general command (in worker
     threads, as the sweeps and the other commands do), all at once."""
-    manager = Actor(role=Role.MANAGER, city_id=pg_world.city_ids["nairobi"], token_id=None)
+    manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
     # Thika is the ring-0 city of a Nairobi request: every claimer acts for it.
-    responder = Actor(role=Role.RESPONDER, city_id=pg_world.city_ids["thika"], token_id=None)
-    incident, _ = pg_executor.run_sync(
+    responder = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
+    incident, _ = executor.run_sync(
         manager, declare_incident, IncidentCreate(incident_type="flood", title="Race")
     )
     outcomes: dict[str, int] = {"ok": 0, "refused": 0, "fast": 0}
 
     async def race() -> list[int]:
-        pool = await pg_claims.open_pool(pg_settings)
+        pool = await pg_claims.open_pool(settings)
         fast = pg_claims.PgClaims(pool)
         answer = fast.claim
 
@@ -317,12 +290,12 @@ def test_claims_racing_on_both_paths_never_over_commit(
             return done
 
         fast.claim = counted  # type: ignore[method-assign]
-        pg_executor.pg = fast
+        executor.pg = fast
         rng = random.Random(7)
         request_ids = []
         try:
             for _ in range(TRIALS):
-                request, _ = pg_executor.run_sync(
+                request, _ = executor.run_sync(
                     manager,
                     raise_request,
                     incident.id,
@@ -335,9 +308,9 @@ def test_claims_racing_on_both_paths_never_over_commit(
                     key = uuid.uuid4().hex
                     try:
                         if i % 2:
-                            await pg_executor.claim(responder, request_id, body, key)
+                            await executor.claim(responder, request_id, body, key)
                         else:
-                            await pg_executor.run(
+                            await executor.run(
                                 responder, claims.claim_request, request_id, body, key
                             )
                         outcomes["ok"] += 1
@@ -346,14 +319,14 @@ def test_claims_racing_on_both_paths_never_over_commit(
 
                 await asyncio.gather(*(one(i) for i in range(CLAIMERS)))
         finally:
-            pg_executor.pg = None
+            executor.pg = None
             await pool.close()
-            await pg_executor.aclose()
+            await executor.aclose()
         return request_ids
 
     request_ids = asyncio.run(race())
     assert outcomes["ok"] + outcomes["refused"] == TRIALS * CLAIMERS
-    with pg_executor.db.engine.connect() as conn:
+    with executor.db.engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT r.id, r.quantity, r.claimed_quantity, r.status,"
