@@ -7,7 +7,7 @@ psycopg connection, in one transaction of two round trips:
 
 1. lock the incident (FOR UPDATE, as every command that touches its requests does),
    then read the request, its target rings, an earlier claim with this idempotency
-   key and a fresh claim id, all pipelined;
+   key and a fresh claim id, pipelined behind it;
 2. check the rules in Python and, when the claim may go ahead, write the request's
    new quantity, the claim, its event (with the incident's viewers) and the
    incident's next seq in one statement, and commit.
@@ -43,25 +43,28 @@ from service.domain.actors import Actor, Role
 from service.domain.events import EventType
 from service.domain.quantities import check_claim_fits
 from service.models import ClaimCreate, ClaimPublic, EventPublic
-from service.persistence.tables import AidRequest, Claim
+from service.persistence.tables import AidRequest
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _REQUEST_COLUMNS = ", ".join(AidRequest.__table__.columns.keys())  # type: ignore[attr-defined]
-_CLAIM_COLUMNS = ", ".join(Claim.__table__.columns.keys())  # type: ignore[attr-defined]
 _CLAIMABLE = [s.value for s in lc.CLAIMABLE_REQUEST_STATUSES]
 
 _LOCK = """
 SELECT id, city_id, status, last_seq, claim_acceptance_timeout_s FROM incidents
  WHERE id = (SELECT incident_id FROM aid_requests WHERE id = %(request_id)s)
    FOR UPDATE"""
-_REQUEST = f"SELECT {_REQUEST_COLUMNS} FROM aid_requests WHERE id = %(request_id)s"  # noqa: S608
-_TARGETS = "SELECT city_id, ring FROM request_targets WHERE request_id = %(request_id)s"
-_EARLIER = f"""
-SELECT {_CLAIM_COLUMNS} FROM claims
- WHERE city_id = %(city_id)s AND idempotency_key = %(key)s"""  # noqa: S608
-_CLAIM_ID = "SELECT nextval(pg_get_serial_sequence('claims', 'id')) AS id"
+# The request as it is once the incident is locked, the rings of its targets, an
+# earlier claim of the caller's city with this key, and the id the claim will take.
+_READ = f"""
+SELECT {", ".join("r." + c for c in _REQUEST_COLUMNS.split(", "))},
+       (SELECT json_object_agg(t.city_id, t.ring) FROM request_targets t
+         WHERE t.request_id = r.id) AS target_rings,
+       (SELECT row_to_json(c) FROM claims c
+         WHERE c.city_id = %(city_id)s AND c.idempotency_key = %(key)s) AS earlier,
+       nextval(pg_get_serial_sequence('claims', 'id')) AS new_claim_id
+  FROM aid_requests r WHERE r.id = %(request_id)s"""  # noqa: S608
 
 # Every part applies only if the request is still exactly as read (the incident lock
 # makes that certain; the condition keeps the database the arbiter regardless).
@@ -189,15 +192,13 @@ class PgClaims:
         print_ = fingerprint(request_id, body)
         async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             args = {"request_id": request_id, "city_id": city_id, "key": key}
-            reads = [
-                await conn.cursor(row_factory=dict_row).execute(sql, args)
-                for sql in (_LOCK, _REQUEST, _EARLIER, _CLAIM_ID)
-            ]
-            targets_cur = await conn.execute(_TARGETS, args)
-            incident, request, earlier, claim_id = [await c.fetchone() for c in reads]
-            if incident is None or request is None or claim_id is None:
+            lock = await conn.cursor(row_factory=dict_row).execute(_LOCK, args)
+            read = await conn.cursor(row_factory=dict_row).execute(_READ, args)
+            incident, request = await lock.fetchone(), await read.fetchone()
+            if incident is None or request is None:
                 return None  # not found: the general command says so
-            rings: dict[int, int] = dict(await targets_cur.fetchall())
+            rings = {int(city): ring for city, ring in (request.pop("target_rings") or {}).items()}
+            earlier, claim_id = request.pop("earlier"), request.pop("new_claim_id")
 
             if earlier is not None:
                 if earlier["body_fingerprint"] != print_:
@@ -212,7 +213,7 @@ class PgClaims:
             after = _request_after(request, body.quantity, now)
             public_after = request_public_of(after)
             claim = ClaimPublic(
-                id=claim_id["id"],
+                id=claim_id,
                 request_id=request_id,
                 incident_id=incident["id"],
                 city_id=city_id,
