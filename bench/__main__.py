@@ -391,6 +391,8 @@ def section_claims(args, recorder, database, redis_url, work, pg) -> list[dict[s
             "p99 ms",
             "over-claims",
             "srv ms/attempt",
+            "pg ms/claim",
+            "all ms/claim",
         ],
         [
             [
@@ -406,6 +408,8 @@ def section_claims(args, recorder, database, redis_url, work, pg) -> list[dict[s
                 f["ok_latency"]["p99_ms"],
                 f["over_claims"],
                 f["server_cpu_ms_per_attempt"],
+                f["postgres_cpu_ms_per_claim"],
+                f["machine_cpu_ms_per_claim"],
             ]
             for f in results
         ],

@@ -24,7 +24,15 @@ from typing import Any
 
 import orjson
 
-from bench.harness import PROCS, Server, aidmesh_replica, log, start_all
+from bench.harness import (
+    PROCS,
+    Server,
+    aidmesh_replica,
+    log,
+    machine_cpu_seconds,
+    postgres_cpu_seconds,
+    start_all,
+)
 from bench.seed import World, declare, raise_request
 from bench.stats import Histogram
 
@@ -334,6 +342,7 @@ def run(
             if not pipe.poll(120) or pipe.recv() != "ready":
                 raise TimeoutError("a claimer process did not connect")
         cpu_before = sum(s.cpu() for s in servers)
+        pg_before, (busy_before, _) = postgres_cpu_seconds(), machine_cpu_seconds()
         for pipe in pipes:
             pipe.send("go")
         replies = []
@@ -342,6 +351,8 @@ def run(
                 raise TimeoutError("a claimer process did not finish")
             replies.append(pipe.recv())
         server_cpu = sum(s.cpu() for s in servers) - cpu_before
+        pg_cpu = postgres_cpu_seconds() - pg_before
+        machine_cpu = machine_cpu_seconds()[0] - busy_before
     finally:
         for proc in procs:
             proc.join(5)
@@ -380,6 +391,12 @@ def run(
         "ok_latency": ok_latency.summary_ms(),
         "all_latency": all_latency.summary_ms(),
         "server_cpu_ms_per_attempt": round(1000 * server_cpu / attempts, 3) if attempts else None,
+        # Where a claim's CPU goes on this machine: the database (local servers only) and
+        # everything together (replicas, database, Redis, the claimers themselves).
+        "postgres_cpu_ms_per_claim": (
+            round(1000 * pg_cpu / ok, 3) if ok and backend == "postgresql" else None
+        ),
+        "machine_cpu_ms_per_claim": round(1000 * machine_cpu / ok, 3) if ok else None,
         "over_claims": db["requests_over_quantity"] + db["requests_sum_mismatch"] + client_over,
         "client_seen_over_claims": client_over,
         **db,
