@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from anyio import to_thread
+from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from playbooks import Catalogue, Playbook
@@ -98,8 +99,12 @@ class Executor:
     async def actor_for_secret(self, secret: str) -> Actor | None:
         """The actor of an unrevoked bearer token, or None."""
         if self.pg is not None and self.pg.usable():
-            with contextlib.suppress(psycopg.Error):
+            try:
                 return await self.pg.actor_for_secret(secret)
+            except PoolTimeout:
+                raise  # overloaded: 503, not the slower path
+            except psycopg.Error as exc:
+                log.info("token lookup taking the general path: %r", exc)
         return await to_thread.run_sync(self._actor_for_secret, secret)
 
     def _actor_for_secret(self, secret: str) -> Actor | None:

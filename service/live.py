@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from anyio import to_thread
+from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
@@ -241,6 +242,9 @@ class LiveService:
             return _error(422, validation_detail(exc.errors()))
         except DomainError as exc:
             return _error(status_for(exc), exc.detail)
+        except PoolTimeout:
+            log.warning("claims pool exhausted on websocket %s", op)
+            return _error(503, "the database is busy; retry shortly")
         except Exception:
             log.exception("websocket command %s failed", op)
             return _error(503, "the command could not be completed; retry")

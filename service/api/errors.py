@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout as AsyncPoolTimeout
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -78,6 +79,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
         log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        return _unavailable("the database is busy; retry shortly")
+
+    @app.exception_handler(AsyncPoolTimeout)
+    async def _async_pool(request: Request, exc: AsyncPoolTimeout) -> JSONResponse:
+        log.warning("claims pool exhausted on %s %s", request.method, request.url.path)
         return _unavailable("the database is busy; retry shortly")
 
     @app.exception_handler(OperationalError)

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
 
 from service.commands.admin import hash_token
@@ -126,9 +126,10 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
         conninfo(settings),
         min_size=2,
         max_size=settings.db_pool_size,
-        # Waiting long for a connection helps nobody: past this the general command
-        # answers (and, with the database down, answers 503 at once).
-        timeout=min(settings.db_pool_timeout_s, 1.0),
+        # A claim that waits this long for a connection is answered 503 (busy), as the
+        # ORM's pool does: handing it to the slower general command would only deepen
+        # the overload that made it wait.
+        timeout=settings.db_pool_timeout_s,
         kwargs={
             "autocommit": True,
             "connect_timeout": 5,
@@ -174,6 +175,8 @@ class PgClaims:
         city_id = require_city(actor, Role.RESPONDER, Role.MANAGER)
         try:
             return await self._claim(actor, city_id, request_id, body, key, now)
+        except PoolTimeout:
+            raise  # overloaded: 503, not the slower path
         except psycopg.Error as exc:
             # Unique-key race, deadlock, lost connection, timeout: the general command
             # retries or reports it as the service always does.

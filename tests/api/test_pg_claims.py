@@ -10,13 +10,15 @@ over-commit a request or break its seq order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg_pool import PoolTimeout
 from sqlalchemy import text
 
 from realtime.bus import InMemoryBus
@@ -361,3 +363,43 @@ def test_claims_racing_on_both_paths_never_over_commit(
         f"{outcomes['ok']} claims ({outcomes['fast']} by the fast path), "
         f"{outcomes['refused']} refused, over-claims 0, seqs gap-free"
     )
+
+
+def test_an_exhausted_claims_pool_answers_503_and_does_not_take_the_slower_path(
+    app_client: TestClient,
+    world: World,
+    general_calls: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under overload, handing waiting claims to the general command (ten times the CPU)
+    would deepen the overload: they are answered 503, as the ORM's pool answers."""
+    incident_id = _declare(app_client, world)
+    request_id = _raise(app_client, world, incident_id)
+    executor: Executor = app_client.app.state.parts.executor  # type: ignore[attr-defined]
+    assert executor.pg is not None
+
+    @contextlib.asynccontextmanager
+    async def exhausted(*_args: Any, **_kwargs: Any) -> AsyncIterator[Any]:
+        raise PoolTimeout("couldn't get a connection after 5.00 sec")
+        yield  # an async generator, for the decorator
+
+    with monkeypatch.context() as patch:
+        patch.setattr(executor.pg.pool, "connection", exhausted)
+        r = _claim(app_client, world, request_id, 1)
+        with app_client.websocket_connect("/ws") as ws:
+            ws.send_json({"op": "auth", "token": world.token("responder", "thika")})
+            assert ws.receive_json()["type"] == "welcome"
+            ws.send_json(
+                {"op": "claim", "request_id": request_id, "quantity": 1, "idempotency_key": "w"}
+            )
+            over_ws = ws.receive_json()
+    assert r.status_code == 503, r.text
+    assert r.headers["Retry-After"] == "1"
+    assert r.json()["detail"] == "the database is busy; retry shortly"
+    assert (over_ws["type"], over_ws["status"]) == ("error", 503), over_ws
+    assert general_calls == []
+    # Nothing was written, and once connections are free again claims go through.
+    again = _claim(app_client, world, request_id, 1)
+    assert again.status_code == 201, again.text
+    made = [e for e in _events(app_client, world, incident_id) if e["type"] == "claim.made"]
+    assert len(made) == 1
