@@ -97,6 +97,23 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def healthy(url: str) -> bool:
+    """Whether the server at `url` answers /healthz now (a refused or timed-out
+    connection means it is not up yet)."""
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1.0, trust_env=False).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def _pings(client: redis.Redis) -> bool:
+    """Whether redis-server answers PING now (an error means it is not listening yet)."""
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
 class RedisServer:
     """A private redis-server without persistence, ours to kill, pause and restart."""
 
@@ -144,11 +161,8 @@ class RedisServer:
             while True:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"redis-server exited:\n{_tail(self.log_path)}")
-                try:
-                    if client.ping():
-                        return
-                except redis.RedisError:
-                    pass
+                if _pings(client):
+                    return
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"redis-server did not answer:\n{_tail(self.log_path)}")
                 time.sleep(0.05)
@@ -254,11 +268,8 @@ class Replica:
                 raise RuntimeError(
                     f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
                 )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0, trust_env=False).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
+            if healthy(self.url):
+                return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not answer /healthz:\n{self.log_tail()}")
             time.sleep(0.1)

@@ -13,7 +13,6 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import col, select
 
@@ -23,6 +22,7 @@ from service.executor import utc_now
 from service.models import AidRequestCreate, IncidentCreate
 from service.persistence.tables import AidRequest, Event
 from service.settings import Settings
+from tests.replicas import healthy
 from tests.support import make_executor, postgres_url, scratch_database, seed_world
 
 # PostgreSQL when the suite has it (CI does); two processes on one SQLite file otherwise.
@@ -51,11 +51,8 @@ def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]
 def _wait_healthy(port: int, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if healthy(f"http://127.0.0.1:{port}"):
+            return
         time.sleep(0.1)
     raise AssertionError(f"replica on port {port} did not become healthy")
 
