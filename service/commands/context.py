@@ -64,7 +64,7 @@ class CommandContext:
             occurred_at=self.now,
             actor_token_id=self.actor.token_id,
             actor_city_id=self.actor.city_id,
-            actor_role=self.actor.role.value if self.actor.token_id is not None else "system",
+            actor_role=self.actor.event_role,
             data=data,
             audience={
                 "cities": sorted(set(cities)),

@@ -236,7 +236,7 @@ class PgClaims:
                 "seq": incident["last_seq"] + 1,
                 "type": EventType.CLAIM_MADE.value,
                 "occurred_at": now,
-                "actor_role": actor.role.value if actor.token_id is not None else "system",
+                "actor_role": actor.event_role,
                 "actor_city_id": city_id,
                 "data": data,
             }
@@ -278,9 +278,5 @@ class PgClaims:
 def _request_after(request: Mapping[str, Any], quantity: int, now: datetime) -> dict[str, Any]:
     """The request row as the claim leaves it (as `claims._take_units` writes it)."""
     claimed = request["claimed_quantity"] + quantity
-    status = (
-        lc.RequestStatus.CLAIMED
-        if claimed >= request["quantity"]
-        else lc.RequestStatus.PARTIALLY_CLAIMED
-    )
+    status = lc.request_status_for(request["quantity"], claimed, request["delivered_quantity"])
     return {**request, "claimed_quantity": claimed, "status": status.value, "updated_at": now}

@@ -23,5 +23,10 @@ class Actor:
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
+    @property
+    def event_role(self) -> str:
+        """The role an event records: a token's role, or "system" for the service itself."""
+        return self.role.value if self.token_id is not None else "system"
+
 
 SYSTEM = Actor(role=Role.ADMIN, city_id=None, token_id=None)
