@@ -107,7 +107,12 @@ def test_resume_with_seqs_the_replica_has_not_dispatched_yet_sends_no_duplicates
         )
         client.start()
         try:
-            assert await wait_until(lambda: client.has(incident_id, 1), 10)
+            # Each drop below waits for the session before it to finish subscribing: a
+            # drop between its replayed events and its "subscribed" frame would make
+            # that resume, not the next one, the one that is cut short.
+            assert await wait_until(
+                lambda: client.has(incident_id, 1) and client.log.subscribed >= 1, 10
+            )
             # Committed, never published: the replica learns of them only from its poll.
             for _ in range(3):
                 cluster.executor.run_sync(
@@ -118,7 +123,9 @@ def test_resume_with_seqs_the_replica_has_not_dispatched_yet_sends_no_duplicates
                 )
             before = await asyncio.to_thread(filled)
             client.drop()  # resumes with {incident: 1}: replayed 2..4 from the table
-            assert await wait_until(lambda: client.has(incident_id, 4), 5)
+            assert await wait_until(
+                lambda: client.has(incident_id, 4) and client.log.subscribed >= 2, 5
+            )
             client.drop()  # resumes with {incident: 4}: nothing to replay
             assert await wait_until(lambda: client.log.subscribed >= 3, 5)
             assert await asyncio.to_thread(filled) == before, "the replica caught up too early"
