@@ -87,6 +87,7 @@ def create_app(
                 pool = await open_pool(settings)
                 stack.push_async_callback(pool.close)
                 executor.pg = PgClaims(pool)
+                stack.push_async_callback(executor.pg.aclose)  # before the pool closes
             tickets = TicketBook(redis_client, settings.ws_ticket_ttl_s)
             live = LiveService(db, executor, tickets, settings.replay_window)
             gateway = Gateway(live, gap_poll_interval_s=settings.gap_poll_interval_s)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from psycopg_pool import PoolTimeout
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from realtime.bus import InMemoryBus
 from realtime.envelope import decode
@@ -27,7 +27,7 @@ from service.commands import claims, pg_claims
 from service.commands.aid_requests import raise_request
 from service.commands.incidents import declare_incident
 from service.domain.actors import Actor, Role
-from service.domain.errors import IllegalTransition, NotEnoughRemaining
+from service.domain.errors import IdempotencyMismatch, IllegalTransition, NotEnoughRemaining
 from service.executor import Executor
 from service.main import create_app
 from service.models import AidRequestCreate, ClaimCreate, IncidentCreate
@@ -245,8 +245,12 @@ def test_a_database_error_on_the_fast_path_leaves_nothing_and_the_general_comman
     request_id = _raise(app_client, world, incident_id)
     # The write fails at its very end, once the request, the claim row, the event and
     # the seq have all been written by its statement.
-    assert pg_claims._WRITE.splitlines()[-1].startswith("RETURNING ")
-    monkeypatch.setattr(pg_claims, "_WRITE", pg_claims._WRITE + ", 1 / (last_seq - last_seq)")
+    assert pg_claims._WRITE.splitlines()[-1].endswith("(SELECT count(*) FROM numbered)")
+    monkeypatch.setattr(
+        pg_claims,
+        "_WRITE",
+        pg_claims._WRITE + ", 1 / ((SELECT count(*) FROM numbered) - 1)",  # noqa: S608
+    )
     r = _claim(app_client, world, request_id, 2)
     assert r.status_code == 201, r.text
     assert general_calls == [request_id]
@@ -262,6 +266,146 @@ def test_a_database_error_on_the_fast_path_leaves_nothing_and_the_general_comman
             {"id": request_id},
         ).one()
     assert (claimed, rows) == (2, 1)
+
+
+def test_a_batch_whose_write_does_not_all_apply_rolls_back_and_the_general_command_answers(
+    app_client: TestClient,
+    world: World,
+    general_calls: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    incident_id = _declare(app_client, world)
+    request_id = _raise(app_client, world, incident_id)
+    # As if the request had changed between the read and the write: its update matches
+    # no row, while the claim, the event and the seq would still be written.
+    condition = "AND r.ring = u.ring AND u.claimed <= r.quantity"
+    assert condition in pg_claims._WRITE
+    monkeypatch.setattr(
+        pg_claims, "_WRITE", pg_claims._WRITE.replace(condition, condition + " AND false")
+    )
+    r = _claim(app_client, world, request_id, 3)
+    assert r.status_code == 201, r.text
+    assert general_calls == [request_id]
+    made = [e for e in _events(app_client, world, incident_id) if e["type"] == "claim.made"]
+    assert [e["data"]["claim"]["id"] for e in made] == [r.json()["id"]]
+    seqs = [e["seq"] for e in _events(app_client, world, incident_id)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    with app_client.app.state.parts.db.engine.connect() as conn:  # type: ignore[attr-defined]
+        claimed, rows = conn.execute(
+            text(
+                "SELECT r.claimed_quantity, (SELECT count(*) FROM claims c"
+                " WHERE c.request_id = r.id) FROM aid_requests r WHERE r.id = :id"
+            ),
+            {"id": request_id},
+        ).one()
+    assert (claimed, rows) == (3, 1)
+
+
+def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_would(
+    executor: Executor, world: World, settings: Settings
+) -> None:
+    """Forty claims at once on three requests of two incidents, with retries of the same
+    key and a reused key among them: they are decided together, in arrival order, and
+    every answer, row and event is what one claim after another would have left."""
+    manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
+    responder = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
+    incidents = [
+        executor.run_sync(
+            manager, declare_incident, IncidentCreate(incident_type="flood", title=f"Batch {i}")
+        )[0]
+        for i in range(2)
+    ]
+    requests = [
+        executor.run_sync(
+            manager,
+            raise_request,
+            incidents[i % 2].id,
+            AidRequestCreate(resource="high-capacity-pump", quantity=5),
+        )[0]
+        for i in range(3)
+    ]
+    asks = [(requests[i % 3].id, 1 + i % 2, f"batch-{i}") for i in range(40)]
+    asks[7] = asks[6]  # a retry of claim 6 (same key, same body) ...
+    asks[8] = (asks[6][0], asks[6][1] + 1, asks[6][2])  # ... and its key with another body
+
+    async def claim_all() -> tuple[list[Any], int]:
+        pool = await pg_claims.open_pool(settings)
+        fast = pg_claims.PgClaims(pool, max_in_flight=1)
+        executor.pg = fast
+        try:
+            # The first claim starts a batch alone; the other 39 queue behind it.
+            answers = await asyncio.gather(
+                *(
+                    executor.claim(responder, request_id, ClaimCreate(quantity=q), key)
+                    for request_id, q, key in asks
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            executor.pg = None
+            await fast.aclose()
+            await pool.close()
+            await executor.aclose()
+        return answers, fast.largest_batch
+
+    answers, largest = asyncio.run(claim_all())
+    assert largest >= 30  # they were decided together, not one by one
+
+    # What one claim after another, in this order, would answer.
+    left = {r.id: 5 for r in requests}
+    first_of_key: dict[str, Any] = {}
+    made = 0
+    for (request_id, quantity, key), answer in zip(asks, answers, strict=True):
+        first = first_of_key.get(key)
+        if first is not None:  # a retry: the first claim again, or a refusal
+            if quantity == first[0]:
+                assert answer == (first[1][0], False), answer
+            else:
+                assert isinstance(answer, IdempotencyMismatch), answer
+            continue
+        first_of_key[key] = (quantity, answer)
+        if quantity <= left[request_id]:
+            assert not isinstance(answer, BaseException), answer
+            claim, created = answer
+            assert created and (claim.request_id, claim.quantity) == (request_id, quantity)
+            left[request_id] -= quantity
+            made += 1
+        else:
+            assert isinstance(answer, (NotEnoughRemaining, IllegalTransition)), answer
+    assert sum(left.values()) == 0
+
+    with executor.db.engine.connect() as conn:
+        for incident in incidents:
+            events = conn.execute(
+                text("SELECT seq, type, data FROM events WHERE incident_id = :i ORDER BY seq"),
+                {"i": incident.id},
+            ).all()
+            assert [e.seq for e in events] == list(range(1, len(events) + 1))
+            # Each event carries its request as that claim left it.
+            seen: dict[int, int] = {}
+            for e in events:
+                if e.type != "claim.made":
+                    continue
+                request = e.data["request"]
+                claimed = seen.get(request["id"], 0) + e.data["claim"]["quantity"]
+                assert request["claimed_quantity"] == claimed
+                seen[request["id"]] = claimed
+        rows = conn.execute(
+            text(
+                "SELECT r.quantity, r.claimed_quantity, r.status,"
+                " (SELECT COALESCE(SUM(c.quantity), 0) FROM claims c WHERE c.request_id = r.id)"
+                " FROM aid_requests r WHERE r.id IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": [r.id for r in requests]},
+        ).all()
+        claims_made = conn.execute(
+            text("SELECT count(*) FROM claims WHERE request_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": [r.id for r in requests]},
+        ).scalar_one()
+    assert all(r == (5, 5, "claimed", 5) for r in rows), rows
+    assert claims_made == made
 
 
 TRIALS = 12
