@@ -256,6 +256,8 @@ class PgClaims:
         so is PoolTimeout (overloaded: 503, not the slower path)."""
         city_id = require_city(actor, Role.RESPONDER, Role.MANAGER)
         answer: asyncio.Future[Answer | None] = self.loop.create_future()
+        # A caller that went away leaves its answer unread; that is not an error.
+        answer.add_done_callback(_read_out)
         self._queue.append(_Ask(actor, city_id, request_id, body, key, now, answer))
         self._start_batches()
         # The batch goes on if this caller goes away: its claim is decided all the same
@@ -362,6 +364,11 @@ class PgClaims:
                     raise _Changed(f"rows written {counts}, expected {expected}")
         # The transaction committed when the block ended.
         return outcomes
+
+
+def _read_out(answer: asyncio.Future[Any]) -> None:
+    if not answer.cancelled():
+        answer.exception()
 
 
 def _settle(ask: _Ask, outcome: Answer | BaseException | None) -> None:
