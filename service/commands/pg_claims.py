@@ -28,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -55,6 +56,9 @@ from service.persistence.tables import AidRequest
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Incidents whose reached cities a replica keeps (the most recently claimed on).
+_REACHED_KEPT = 256
 
 # (claim, created, events to publish)
 Answer = tuple[ClaimPublic, bool, list[EventPublic]]
@@ -86,21 +90,27 @@ _READ_EARLIER = """
 SELECT row_to_json(c) FROM claims c
   JOIN unnest(%(city_ids)s::integer[], %(keys)s::text[]) AS k(city_id, key)
     ON c.city_id = k.city_id AND c.idempotency_key = k.key"""
-# ... every incident's viewers (`incident_viewers`: its city, its networks' cities and
-# the cities its requests reach now; a claim changes none of them), ...
+# ... and every incident's viewers (`incident_viewers`: its city, its networks' cities
+# and the cities its requests reach). The reached cities are the costly part (every
+# target of every request of the incident), and only a new request or an escalation
+# changes them, each with an event; a claim changes none of them. So they are read
+# again only where the incident's last event is not the one this replica last saw
+# them at (`known`): an event id, never reused, that a rolled-back batch never wrote.
 _READ_VIEWERS = """
-SELECT i.id, (SELECT json_agg(v.city_id ORDER BY v.city_id) FROM (
-           SELECT i.city_id AS city_id
-           UNION
-           SELECT m.city_id FROM network_memberships m
-            WHERE m.network_id IN (SELECT network_id FROM network_memberships
-                                    WHERE city_id = i.city_id)
-           UNION
-           SELECT t.city_id FROM request_targets t JOIN aid_requests r ON r.id = t.request_id
-            WHERE r.incident_id = i.id AND t.ring <= r.ring) AS v) AS viewers
+SELECT i.id, i.city_id, last.event_id,
+       (SELECT json_agg(DISTINCT m.city_id) FROM network_memberships m
+         WHERE m.network_id IN (SELECT network_id FROM network_memberships
+                                 WHERE city_id = i.city_id)) AS peers,
+       CASE WHEN last.event_id IS DISTINCT FROM k.event_id THEN
+           (SELECT COALESCE(json_agg(DISTINCT t.city_id), '[]')
+              FROM request_targets t JOIN aid_requests r ON r.id = t.request_id
+             WHERE r.incident_id = i.id AND t.ring <= r.ring)
+       END AS reached
   FROM incidents i
+  LEFT JOIN events last ON last.incident_id = i.id AND last.seq = i.last_seq
+  LEFT JOIN json_to_recordset(%(known)s::json) AS k(id integer, event_id text) ON k.id = i.id
  WHERE i.id IN (SELECT incident_id FROM aid_requests WHERE id = ANY(%(request_ids)s::integer[]))"""
-# ... and an id for each claim that may be made.
+# ... an id for each claim that may be made, ...
 _NEW_CLAIM_IDS = """
 SELECT nextval(pg_get_serial_sequence('claims', 'id')) FROM generate_series(1, %(count)s)"""
 
@@ -108,15 +118,15 @@ SELECT nextval(pg_get_serial_sequence('claims', 'id')) FROM generate_series(1, %
 # request is still exactly as read: the incident locks make that certain, the condition
 # keeps the database the arbiter regardless), the claims, their events and each
 # incident's last seq. The counts tell whether every part applied; if one did not, the
-# transaction is rolled back.
+# transaction is rolled back. Rows travel as one JSON document per table (serialised
+# by orjson; psycopg's array adaptation cost more than the rest of the claim).
 _WRITE = """
 WITH taken AS (
     UPDATE aid_requests r
        SET claimed_quantity = u.claimed, status = u.status, updated_at = u.at
-      FROM unnest(%(r_id)s::integer[], %(r_claimed)s::integer[], %(r_status)s::text[],
-                  %(r_at)s::timestamptz[], %(r_claimed_before)s::integer[],
-                  %(r_status_before)s::text[], %(r_ring)s::integer[])
-           AS u(id, claimed, status, at, claimed_before, status_before, ring)
+      FROM json_to_recordset(%(requests)s::json)
+           AS u(id integer, claimed integer, status text, at timestamptz,
+                claimed_before integer, status_before text, ring integer)
      WHERE r.id = u.id AND r.claimed_quantity = u.claimed_before
        AND r.status = u.status_before AND u.status_before = ANY(%(claimable)s::text[])
        AND r.ring = u.ring AND u.claimed <= r.quantity
@@ -125,29 +135,25 @@ WITH taken AS (
     INSERT INTO claims (id, request_id, incident_id, city_id, quantity, status, note, answer,
                         idempotency_key, body_fingerprint, claimed_by_token_id,
                         created_at, updated_at, expires_at)
-    SELECT c.id, c.request_id, c.incident_id, c.city_id, c.quantity, %(claim_status)s, c.note,
+    SELECT c.id, c.request_id, c.incident_id, c.city_id, c.quantity, c.status, c.note,
            NULL, c.key, c.fingerprint, c.token_id, c.at, c.at, c.expires_at
-      FROM unnest(%(c_id)s::integer[], %(c_request_id)s::integer[], %(c_incident_id)s::integer[],
-                  %(c_city_id)s::integer[], %(c_quantity)s::integer[], %(c_note)s::text[],
-                  %(c_key)s::text[], %(c_fingerprint)s::text[], %(c_token_id)s::integer[],
-                  %(c_at)s::timestamptz[], %(c_expires_at)s::timestamptz[])
-           AS c(id, request_id, incident_id, city_id, quantity, note, key, fingerprint,
-                token_id, at, expires_at)
+      FROM json_to_recordset(%(claims)s::json)
+           AS c(id integer, request_id integer, incident_id integer, city_id integer,
+                quantity integer, status text, note text, key text, fingerprint text,
+                token_id integer, at timestamptz, expires_at timestamptz)
     RETURNING id
 ), recorded AS (
     INSERT INTO events (event_id, incident_id, seq, type, occurred_at, actor_token_id,
                         actor_city_id, actor_role, data, audience)
-    SELECT e.event_id, e.incident_id, e.seq, %(event_type)s, e.at, e.token_id, e.city_id,
-           e.role, e.data::json, e.audience::json
-      FROM unnest(%(e_event_id)s::text[], %(e_incident_id)s::integer[], %(e_seq)s::integer[],
-                  %(e_at)s::timestamptz[], %(e_token_id)s::integer[], %(e_city_id)s::integer[],
-                  %(e_role)s::text[], %(e_data)s::text[], %(e_audience)s::text[])
-           AS e(event_id, incident_id, seq, at, token_id, city_id, role, data, audience)
+    SELECT e.event_id, e.incident_id, e.seq, e.type, e.at, e.token_id, e.city_id,
+           e.role, e.data, e.audience
+      FROM json_to_recordset(%(events)s::json)
+           AS e(event_id text, incident_id integer, seq integer, type text, at timestamptz,
+                token_id integer, city_id integer, role text, data json, audience json)
     RETURNING id
 ), numbered AS (
     UPDATE incidents i SET last_seq = u.last
-      FROM unnest(%(i_id)s::integer[], %(i_before)s::integer[], %(i_last)s::integer[])
-           AS u(id, before, last)
+      FROM json_to_recordset(%(incidents)s::json) AS u(id integer, before integer, last integer)
      WHERE i.id = u.id AND i.last_seq = u.before
     RETURNING i.id
 )
@@ -198,7 +204,7 @@ class _Ask:
     now: datetime
     answer: asyncio.Future[Answer | None]
 
-    @property
+    @cached_property
     def print_(self) -> str:
         return fingerprint(self.request_id, self.body)
 
@@ -220,7 +226,7 @@ class PgClaims:
     """
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_batch: int = 128, max_in_flight: int = 2
+        self, pool: AsyncConnectionPool, *, max_batch: int = 256, max_in_flight: int = 2
     ) -> None:
         self.pool = pool
         self.loop = asyncio.get_running_loop()
@@ -229,6 +235,8 @@ class PgClaims:
         self._queue: deque[_Ask] = deque()
         self._batches: set[asyncio.Task[None]] = set()
         self.largest_batch = 0
+        # incident id -> (its last event, the cities its requests reached after it)
+        self._reached: OrderedDict[int, tuple[str, list[int]]] = OrderedDict()
 
     def usable(self) -> bool:
         # The pool's connections belong to the loop that opened it; callers on another
@@ -328,11 +336,15 @@ class PgClaims:
         command. Nothing is answered unless the transaction commits."""
         request_ids = sorted({ask.request_id for ask in batch})
         async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            known = dict(self._reached)
             on = {
                 "request_ids": request_ids,
                 "city_ids": [ask.city_id for ask in batch],
                 "keys": [ask.key for ask in batch],
                 "count": len(batch),
+                "known": orjson.dumps(
+                    [{"id": i, "event_id": e} for i, (e, _) in known.items()]
+                ).decode(),
             }
             # One round trip: the lock, then the reads, each seeing what the lock let in
             # (all are sent before the first answer is awaited).
@@ -347,10 +359,22 @@ class PgClaims:
                 earlier={
                     (c["city_id"], c["idempotency_key"]): c for (c,) in await earlier.fetchall()
                 },
-                viewers={incident_id: v for incident_id, v in await viewers.fetchall()},
+                viewers={},
                 claim_ids=iter([claim_id for (claim_id,) in await ids.fetchall()]),
             )
+            last_events: dict[int, tuple[str, list[int]]] = {}
+            for incident_id, city_id, last_event, peers, reached in await viewers.fetchall():
+                if reached is None:  # unchanged since this replica last saw them
+                    reached = known[incident_id][1]
+                last_events[incident_id] = (last_event, reached)
+                state.viewers[incident_id] = sorted({city_id, *(peers or ()), *reached})
             outcomes = [state.decide(ask) for ask in batch]
+            # Kept before the commit, so that the next batch, already on its way, can use
+            # them: if this one rolls back, its events never exist and nothing matches.
+            for _, _, event in state.claims:
+                last_events[event.incident_id] = (event.event_id, last_events[event.incident_id][1])
+            for incident_id, (last_event, reached) in last_events.items():
+                self._remember(incident_id, last_event, reached)
             if state.claims:
                 cur = await conn.execute(_WRITE, state.write_args())
                 counts = await cur.fetchone()
@@ -364,6 +388,12 @@ class PgClaims:
                     raise _Changed(f"rows written {counts}, expected {expected}")
         # The transaction committed when the block ended.
         return outcomes
+
+    def _remember(self, incident_id: int, last_event: str, reached: list[int]) -> None:
+        self._reached[incident_id] = (last_event, reached)
+        self._reached.move_to_end(incident_id)
+        while len(self._reached) > _REACHED_KEPT:
+            self._reached.popitem(last=False)
 
 
 def _read_out(answer: asyncio.Future[Any]) -> None:
@@ -453,43 +483,66 @@ class _BatchState:
         return claim, True, [event]
 
     def write_args(self) -> dict[str, Any]:
-        after = [self.requests[request_id] for request_id in self.touched]
-        made = [(ask, claim) for ask, claim, _ in self.claims]
-        events = [event for _, _, event in self.claims]
+        requests = [
+            {
+                "id": request_id,
+                "claimed": after["claimed_quantity"],
+                "status": after["status"],
+                "at": after["updated_at"],
+                "claimed_before": before[0],
+                "status_before": before[1],
+                "ring": after["ring"],
+            }
+            for request_id, before in self.touched.items()
+            for after in (self.requests[request_id],)
+        ]
+        claims = [
+            {
+                "id": claim.id,
+                "request_id": claim.request_id,
+                "incident_id": claim.incident_id,
+                "city_id": claim.city_id,
+                "quantity": claim.quantity,
+                "status": claim.status,
+                "note": claim.note,
+                "key": ask.key,
+                "fingerprint": ask.print_,
+                "token_id": ask.actor.token_id,
+                "at": claim.created_at,
+                "expires_at": claim.expires_at,
+            }
+            for ask, claim, _ in self.claims
+        ]
+        events = [
+            {
+                "event_id": event.event_id,
+                "incident_id": event.incident_id,
+                "seq": event.seq,
+                "type": event.type,
+                "at": event.occurred_at,
+                "token_id": ask.actor.token_id,
+                "city_id": event.actor_city_id,
+                "role": event.actor_role,
+                "data": event.data,
+                "audience": event.audience,
+            }
+            for ask, _, event in self.claims
+        ]
+        incidents = [
+            {"id": i, "before": before, "last": self.incidents[i]["last_seq"]}
+            for i, before in self.seq_before.items()
+        ]
         return {
             "claimable": _CLAIMABLE,
-            "r_id": list(self.touched),
-            "r_claimed": [r["claimed_quantity"] for r in after],
-            "r_status": [r["status"] for r in after],
-            "r_at": [r["updated_at"] for r in after],
-            "r_claimed_before": [before[0] for before in self.touched.values()],
-            "r_status_before": [before[1] for before in self.touched.values()],
-            "r_ring": [r["ring"] for r in after],
-            "claim_status": lc.ClaimStatus.CLAIMED.value,
-            "c_id": [claim.id for _, claim in made],
-            "c_request_id": [claim.request_id for _, claim in made],
-            "c_incident_id": [claim.incident_id for _, claim in made],
-            "c_city_id": [claim.city_id for _, claim in made],
-            "c_quantity": [claim.quantity for _, claim in made],
-            "c_note": [claim.note for _, claim in made],
-            "c_key": [ask.key for ask, _ in made],
-            "c_fingerprint": [ask.print_ for ask, _ in made],
-            "c_token_id": [ask.actor.token_id for ask, _ in made],
-            "c_at": [claim.created_at for _, claim in made],
-            "c_expires_at": [claim.expires_at for _, claim in made],
-            "event_type": EventType.CLAIM_MADE.value,
-            "e_event_id": [e.event_id for e in events],
-            "e_incident_id": [e.incident_id for e in events],
-            "e_seq": [e.seq for e in events],
-            "e_at": [e.occurred_at for e in events],
-            "e_token_id": [ask.actor.token_id for ask, _ in made],
-            "e_city_id": [e.actor_city_id for e in events],
-            "e_role": [e.actor_role for e in events],
-            "e_data": [orjson.dumps(e.data).decode() for e in events],
-            "e_audience": [orjson.dumps(e.audience).decode() for e in events],
-            "i_id": list(self.seq_before),
-            "i_before": list(self.seq_before.values()),
-            "i_last": [self.incidents[i]["last_seq"] for i in self.seq_before],
+            **{
+                name: orjson.dumps(rows).decode()
+                for name, rows in (
+                    ("requests", requests),
+                    ("claims", claims),
+                    ("events", events),
+                    ("incidents", incidents),
+                )
+            },
         }
 
 

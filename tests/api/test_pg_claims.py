@@ -14,6 +14,7 @@ import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,13 +25,17 @@ from sqlalchemy import bindparam, text
 from realtime.bus import InMemoryBus
 from realtime.envelope import decode
 from service.commands import claims, pg_claims
+from service.commands.admin import add_member
 from service.commands.aid_requests import raise_request
+from service.commands.context import incident_viewers
 from service.commands.incidents import declare_incident
 from service.domain.actors import Actor, Role
 from service.domain.errors import IdempotencyMismatch, IllegalTransition, NotEnoughRemaining
 from service.executor import Executor
 from service.main import create_app
 from service.models import AidRequestCreate, ClaimCreate, IncidentCreate
+from service.persistence.tables import Incident
+from service.scheduler import Sweeper
 from service.settings import Settings
 from tests.support import (
     FakeClock,
@@ -406,6 +411,90 @@ def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_woul
         ).scalar_one()
     assert all(r == (5, 5, "claimed", 5) for r in rows), rows
     assert claims_made == made
+
+
+def test_claim_events_name_the_incident_viewers_of_the_moment(
+    executor: Executor, world: World, settings: Settings, clock: FakeClock
+) -> None:
+    """The fast path keeps the cities an incident's requests reach between claims; an
+    escalation or a new network member still shows in the next claim's viewers."""
+    manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
+    thika = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
+    incident, _ = executor.run_sync(
+        manager, declare_incident, IncidentCreate(incident_type="flood", title="Viewers")
+    )
+    request, _ = executor.run_sync(
+        manager,
+        raise_request,
+        incident.id,
+        AidRequestCreate(resource="high-capacity-pump", quantity=10),
+    )
+
+    def viewers_now() -> list[int]:
+        with executor.db.read() as session:
+            row = session.get(Incident, incident.id)
+            assert row is not None
+            return incident_viewers(session, row)
+
+    async def scenario() -> list[tuple[list[int], list[int]]]:
+        pool = await pg_claims.open_pool(settings)
+        fast = pg_claims.PgClaims(pool)
+        executor.pg = fast
+        seen = []
+
+        async def claim(key: str) -> None:
+            answer = await fast.claim(thika, request.id, ClaimCreate(quantity=1), key, clock())
+            assert answer is not None
+            _, created, (event,) = answer
+            assert created
+            seen.append((event.audience["viewers"], viewers_now()))
+
+        try:
+            await claim("first")
+            # Nothing changes before the next claim, so what was kept serves: marked
+            # here, the mark shows in that claim's viewers (and only in that one's).
+            last_event, reached = fast._reached[incident.id]
+            fast._reached[incident.id] = (last_event, [*reached, -1])
+            await claim("again")
+            clock.advance(timedelta(minutes=31))
+            await Sweeper(executor).sweep()
+            clock.advance(timedelta(hours=2, minutes=1))
+            await Sweeper(executor).sweep()  # ring 2: Augsburg, of no network of Nairobi's
+            await claim("after escalation")
+            executor.run_sync(
+                Actor(role=Role.ADMIN, city_id=None, token_id=None),
+                add_member,
+                world.network_ids["kenya"],
+                world.city_ids["berlin"],
+            )
+            await claim("after berlin joined")
+        finally:
+            executor.pg = None
+            await fast.aclose()
+            await pool.close()
+            await executor.aclose()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[1][0] == [-1, *seen[1][1]]
+    for stored, fresh in seen[:1] + seen[2:]:
+        assert stored == fresh
+    augsburg, berlin = world.city_ids["augsburg"], world.city_ids["berlin"]
+    assert [(augsburg in s, berlin in s) for s, _ in seen] == [
+        (False, False),
+        (False, False),
+        (True, False),
+        (True, True),
+    ]
+    with executor.db.engine.connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT audience FROM events WHERE incident_id = :i AND type = 'claim.made'"
+                " ORDER BY seq"
+            ),
+            {"i": incident.id},
+        ).scalars()
+        assert [a["viewers"] for a in stored] == [s for s, _ in seen]
 
 
 TRIALS = 12
