@@ -366,6 +366,7 @@ def section_claims(args, recorder, database, redis_url, work, pg) -> list[dict[s
                 via=via,
                 fast=path == "fast",
                 replicas=args.claim_replicas,
+                profiler=Profiler(args.profile) if args.profile else None,
             )
         finally:
             world.dispose()

@@ -26,6 +26,7 @@ import orjson
 
 from bench.harness import (
     PROCS,
+    Profiler,
     Server,
     aidmesh_replica,
     log,
@@ -292,6 +293,7 @@ def run(
     replicas: int = 1,
     via: str = "rest",
     fast: bool = True,
+    profiler: Profiler | None = None,
 ) -> dict[str, Any]:
     log(
         f"claims on {backend} via {via}: raising {requests} requests of {quantity}"
@@ -343,6 +345,9 @@ def run(
                 raise TimeoutError("a claimer process did not connect")
         cpu_before = sum(s.cpu() for s in servers)
         pg_before, (busy_before, _) = postgres_cpu_seconds(), machine_cpu_seconds()
+        if profiler is not None:
+            name = f"claims-{backend}-{via}-{'fast' if fast else 'orm'}-r{replicas}"
+            profiler.start(name, [s.pid for s in servers])
         for pipe in pipes:
             pipe.send("go")
         replies = []
@@ -350,6 +355,8 @@ def run(
             if not pipe.poll(max_s + 120):
                 raise TimeoutError("a claimer process did not finish")
             replies.append(pipe.recv())
+        if profiler is not None:
+            profiler.stop()
         server_cpu = sum(s.cpu() for s in servers) - cpu_before
         pg_cpu = postgres_cpu_seconds() - pg_before
         machine_cpu = machine_cpu_seconds()[0] - busy_before
