@@ -108,7 +108,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--memory-counts", type=_ints, default=[1000, 10_000])
     p.add_argument("--claimers", type=int, default=500)
-    p.add_argument("--claim-requests", type=int, default=2000)
+    p.add_argument(
+        "--claim-requests",
+        type=int,
+        default=4000,
+        help="requests of 4 units to claim (default 4000)",
+    )
     p.add_argument(
         "--claim-seconds", type=float, default=40.0, help="upper bound of each claims run"
     )
