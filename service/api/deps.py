@@ -31,7 +31,9 @@ class AppParts:
     sweeper: Any = None
 
 
-def get_parts(request: Request) -> AppParts:
+# Dependencies that do no I/O are coroutines: FastAPI runs a plain `def` dependency in a
+# worker thread, a hop that costs more than the dependency itself.
+async def get_parts(request: Request) -> AppParts:
     parts: AppParts = request.app.state.parts
     return parts
 
@@ -78,7 +80,7 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
 def require_roles(*roles: Role) -> object:
-    def check(actor: CurrentActor) -> Actor:
+    async def check(actor: CurrentActor) -> Actor:
         if actor.role not in roles:
             names = " or ".join(r.value for r in roles)
             raise HTTPException(
