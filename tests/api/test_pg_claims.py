@@ -141,6 +141,19 @@ def _events(client: TestClient, world: World, incident_id: int) -> list[dict[str
     return data
 
 
+def _claimed_and_claim_rows(client: TestClient, request_id: int) -> tuple[int, int]:
+    """A request's claimed quantity and how many claim rows it has, as stored."""
+    with client.app.state.parts.db.engine.connect() as conn:  # type: ignore[attr-defined]
+        claimed, rows = conn.execute(
+            text(
+                "SELECT r.claimed_quantity, (SELECT count(*) FROM claims c"
+                " WHERE c.request_id = r.id) FROM aid_requests r WHERE r.id = :id"
+            ),
+            {"id": request_id},
+        ).one()
+    return int(claimed), int(rows)
+
+
 def _without_ids(value: Any) -> Any:
     if isinstance(value, dict):
         return {
@@ -240,70 +253,40 @@ def test_a_closed_incident_refuses_claims_alike(app_client: TestClient, world: W
     assert answers[0][0] == 409
 
 
-def test_a_database_error_on_the_fast_path_leaves_nothing_and_the_general_command_answers(
-    app_client: TestClient,
-    world: World,
-    general_calls: list[int],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    incident_id = _declare(app_client, world)
-    request_id = _raise(app_client, world, incident_id)
-    # The write fails at its very end, once the request, the claim row, the event and
-    # the seq have all been written by its statement.
-    assert pg_claims._WRITE.splitlines()[-1].endswith("(SELECT count(*) FROM numbered)")
-    monkeypatch.setattr(
-        pg_claims,
-        "_WRITE",
-        pg_claims._WRITE + ", 1 / ((SELECT count(*) FROM numbered) - 1)",  # noqa: S608
-    )
-    r = _claim(app_client, world, request_id, 2)
-    assert r.status_code == 201, r.text
-    assert general_calls == [request_id]
-    made = [e for e in _events(app_client, world, incident_id) if e["type"] == "claim.made"]
-    assert len(made) == 1
-    assert made[0]["data"]["claim"]["id"] == r.json()["id"]
-    with app_client.app.state.parts.db.engine.connect() as conn:  # type: ignore[attr-defined]
-        claimed, rows = conn.execute(
-            text(
-                "SELECT r.claimed_quantity, (SELECT count(*) FROM claims c"
-                " WHERE c.request_id = r.id) FROM aid_requests r WHERE r.id = :id"
-            ),
-            {"id": request_id},
-        ).one()
-    assert (claimed, rows) == (2, 1)
+def _fail_at_the_end(write: str) -> str:
+    """The write fails at its very end, once the requests, the claim rows, the events
+    and the seqs have all been written by its statement."""
+    assert write.splitlines()[-1].endswith("(SELECT count(*) FROM numbered)")
+    return write + ", 1 / ((SELECT count(*) FROM numbered) - 1)"  # noqa: S608
 
 
-def test_a_batch_whose_write_does_not_all_apply_rolls_back_and_the_general_command_answers(
-    app_client: TestClient,
-    world: World,
-    general_calls: list[int],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    incident_id = _declare(app_client, world)
-    request_id = _raise(app_client, world, incident_id)
-    # As if the request had changed between the read and the write: its update matches
-    # no row, while the claim, the event and the seq would still be written.
+def _miss_the_request(write: str) -> str:
+    """As if the request had changed between the read and the write: its update matches
+    no row, while the claim, the event and the seq are still written."""
     condition = "AND r.ring = u.ring AND u.claimed <= r.quantity"
-    assert condition in pg_claims._WRITE
-    monkeypatch.setattr(
-        pg_claims, "_WRITE", pg_claims._WRITE.replace(condition, condition + " AND false")
-    )
+    assert condition in write
+    return write.replace(condition, condition + " AND false")
+
+
+@pytest.mark.parametrize("spoil", [_fail_at_the_end, _miss_the_request])
+def test_a_failed_or_partial_batch_write_leaves_nothing_and_the_general_command_answers(
+    app_client: TestClient,
+    world: World,
+    general_calls: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    spoil: Callable[[str], str],
+) -> None:
+    incident_id = _declare(app_client, world)
+    request_id = _raise(app_client, world, incident_id)
+    monkeypatch.setattr(pg_claims, "_WRITE", spoil(pg_claims._WRITE))
     r = _claim(app_client, world, request_id, 3)
     assert r.status_code == 201, r.text
     assert general_calls == [request_id]
-    made = [e for e in _events(app_client, world, incident_id) if e["type"] == "claim.made"]
+    events = _events(app_client, world, incident_id)
+    made = [e for e in events if e["type"] == "claim.made"]
     assert [e["data"]["claim"]["id"] for e in made] == [r.json()["id"]]
-    seqs = [e["seq"] for e in _events(app_client, world, incident_id)]
-    assert seqs == list(range(1, len(seqs) + 1))
-    with app_client.app.state.parts.db.engine.connect() as conn:  # type: ignore[attr-defined]
-        claimed, rows = conn.execute(
-            text(
-                "SELECT r.claimed_quantity, (SELECT count(*) FROM claims c"
-                " WHERE c.request_id = r.id) FROM aid_requests r WHERE r.id = :id"
-            ),
-            {"id": request_id},
-        ).one()
-    assert (claimed, rows) == (3, 1)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert _claimed_and_claim_rows(app_client, request_id) == (3, 1)
 
 
 def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_would(
