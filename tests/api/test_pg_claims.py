@@ -480,6 +480,58 @@ def test_claim_events_name_the_incident_viewers_of_the_moment(
         assert [a["viewers"] for a in stored] == [s for s, _ in seen]
 
 
+def test_a_claim_whose_caller_went_away_is_decided_and_its_retry_replays_it(
+    executor: Executor, world: World, settings: Settings
+) -> None:
+    """A caller that disconnects while its claim's batch is in the database does not undo
+    the claim; retrying with the same key answers it, and nothing is claimed twice."""
+    manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
+    responder = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
+    incident, _ = executor.run_sync(
+        manager, declare_incident, IncidentCreate(incident_type="flood", title="Gone")
+    )
+    request, _ = executor.run_sync(
+        manager,
+        raise_request,
+        incident.id,
+        AidRequestCreate(resource="high-capacity-pump", quantity=4),
+    )
+
+    async def scenario() -> tuple[Any, Any]:
+        pool = await pg_claims.open_pool(settings)
+        fast = pg_claims.PgClaims(pool)
+        executor.pg = fast
+        try:
+            body = ClaimCreate(quantity=2)
+            gone = asyncio.create_task(executor.claim(responder, request.id, body, "gone"))
+            await asyncio.sleep(0)  # the claim is queued and its batch is on its way
+            assert fast._batches
+            gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
+            await fast.aclose()  # the batch finishes all the same
+            return await executor.claim(responder, request.id, body, "gone"), gone
+        finally:
+            executor.pg = None
+            await fast.aclose()
+            await pool.close()
+            await executor.aclose()
+
+    (claim, created), gone = asyncio.run(scenario())
+    assert gone.cancelled()
+    assert not created  # the retry replayed the claim the batch made
+    with executor.db.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, quantity FROM claims WHERE request_id = :r"), {"r": request.id}
+        ).all()
+        made = conn.execute(
+            text("SELECT count(*) FROM events WHERE incident_id = :i AND type = 'claim.made'"),
+            {"i": incident.id},
+        ).scalar_one()
+    assert [tuple(r) for r in rows] == [(claim.id, 2)]
+    assert made == 1
+
+
 TRIALS = 12
 CLAIMERS = 24
 
