@@ -93,22 +93,30 @@ SELECT row_to_json(c) FROM claims c
 # ... and every incident's viewers (`incident_viewers`: its city, its networks' cities
 # and the cities its requests reach). The reached cities are the costly part (every
 # target of every request of the incident), and only a new request or an escalation
-# changes them, each with an event; a claim changes none of them. So they are read
-# again only where the incident's last event is not the one this replica last saw
-# them at (`known`): an event id, never reused, that a rolled-back batch never wrote.
+# changes them, each with an event; a claim changes none of them. So each replica keeps
+# them with the incident's event they were read at (`known`: its seq and its id, never
+# reused, which a rolled-back batch never wrote), and reads them again only if that
+# event is not there, or any event but a claim came after it.
 _READ_VIEWERS = """
-SELECT i.id, i.city_id, last.event_id,
+SELECT i.id, i.city_id, i.last_seq, last.event_id,
        (SELECT json_agg(DISTINCT m.city_id) FROM network_memberships m
          WHERE m.network_id IN (SELECT network_id FROM network_memberships
                                  WHERE city_id = i.city_id)) AS peers,
-       CASE WHEN last.event_id IS DISTINCT FROM k.event_id THEN
-           (SELECT COALESCE(json_agg(DISTINCT t.city_id), '[]')
-              FROM request_targets t JOIN aid_requests r ON r.id = t.request_id
-             WHERE r.incident_id = i.id AND t.ring <= r.ring)
+       CASE WHEN EXISTS (SELECT 1 FROM events seen
+                          WHERE seen.incident_id = i.id AND seen.seq = k.seq
+                            AND seen.event_id = k.event_id)
+             AND NOT EXISTS (SELECT 1 FROM events since
+                              WHERE since.incident_id = i.id AND since.seq > k.seq
+                                AND since.type <> %(claim_made)s)
+            THEN NULL
+            ELSE (SELECT COALESCE(json_agg(DISTINCT t.city_id), '[]')
+                    FROM request_targets t JOIN aid_requests r ON r.id = t.request_id
+                   WHERE r.incident_id = i.id AND t.ring <= r.ring)
        END AS reached
   FROM incidents i
   LEFT JOIN events last ON last.incident_id = i.id AND last.seq = i.last_seq
-  LEFT JOIN json_to_recordset(%(known)s::json) AS k(id integer, event_id text) ON k.id = i.id
+  LEFT JOIN json_to_recordset(%(known)s::json) AS k(id integer, seq integer, event_id text)
+         ON k.id = i.id
  WHERE i.id IN (SELECT incident_id FROM aid_requests WHERE id = ANY(%(request_ids)s::integer[]))"""
 # ... an id for each claim that may be made, ...
 _NEW_CLAIM_IDS = """
@@ -235,8 +243,8 @@ class PgClaims:
         self._queue: deque[_Ask] = deque()
         self._batches: set[asyncio.Task[None]] = set()
         self.largest_batch = 0
-        # incident id -> (its last event, the cities its requests reached after it)
-        self._reached: OrderedDict[int, tuple[str, list[int]]] = OrderedDict()
+        # incident id -> (an event of it: seq and id, the cities its requests reached then)
+        self._reached: OrderedDict[int, tuple[int, str, list[int]]] = OrderedDict()
 
     def usable(self) -> bool:
         # The pool's connections belong to the loop that opened it; callers on another
@@ -343,8 +351,9 @@ class PgClaims:
                 "keys": [ask.key for ask in batch],
                 "count": len(batch),
                 "known": orjson.dumps(
-                    [{"id": i, "event_id": e} for i, (e, _) in known.items()]
+                    [{"id": i, "seq": seq, "event_id": e} for i, (seq, e, _) in known.items()]
                 ).decode(),
+                "claim_made": EventType.CLAIM_MADE.value,
             }
             # One round trip: the lock, then the reads, each seeing what the lock let in
             # (all are sent before the first answer is awaited).
@@ -362,19 +371,19 @@ class PgClaims:
                 viewers={},
                 claim_ids=iter([claim_id for (claim_id,) in await ids.fetchall()]),
             )
-            last_events: dict[int, tuple[str, list[int]]] = {}
-            for incident_id, city_id, last_event, peers, reached in await viewers.fetchall():
-                if reached is None:  # unchanged since this replica last saw them
-                    reached = known[incident_id][1]
-                last_events[incident_id] = (last_event, reached)
+            kept: dict[int, tuple[int, str, list[int]]] = {}
+            for incident_id, city_id, seq, event_id, peers, reached in await viewers.fetchall():
+                if reached is None:  # unchanged since the event they were kept at
+                    reached = known[incident_id][2]
+                kept[incident_id] = (seq, event_id, reached)
                 state.viewers[incident_id] = sorted({city_id, *(peers or ()), *reached})
             outcomes = [state.decide(ask) for ask in batch]
             # Kept before the commit, so that the next batch, already on its way, can use
             # them: if this one rolls back, its events never exist and nothing matches.
             for _, _, event in state.claims:
-                last_events[event.incident_id] = (event.event_id, last_events[event.incident_id][1])
-            for incident_id, (last_event, reached) in last_events.items():
-                self._remember(incident_id, last_event, reached)
+                kept[event.incident_id] = (event.seq, event.event_id, kept[event.incident_id][2])
+            for incident_id, entry in kept.items():
+                self._remember(incident_id, entry)
             if state.claims:
                 cur = await conn.execute(_WRITE, state.write_args())
                 counts = await cur.fetchone()
@@ -389,8 +398,8 @@ class PgClaims:
         # The transaction committed when the block ended.
         return outcomes
 
-    def _remember(self, incident_id: int, last_event: str, reached: list[int]) -> None:
-        self._reached[incident_id] = (last_event, reached)
+    def _remember(self, incident_id: int, entry: tuple[int, str, list[int]]) -> None:
+        self._reached[incident_id] = entry
         self._reached.move_to_end(incident_id)
         while len(self._reached) > _REACHED_KEPT:
             self._reached.popitem(last=False)

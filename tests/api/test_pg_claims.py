@@ -399,8 +399,9 @@ def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_woul
 def test_claim_events_name_the_incident_viewers_of_the_moment(
     executor: Executor, world: World, settings: Settings, clock: FakeClock
 ) -> None:
-    """The fast path keeps the cities an incident's requests reach between claims; an
-    escalation or a new network member still shows in the next claim's viewers."""
+    """The fast path keeps the cities an incident's requests reach between claims, its own
+    or others'; an escalation or a new network member still shows in the next claim's
+    viewers."""
     manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
     thika = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
     incident, _ = executor.run_sync(
@@ -434,10 +435,14 @@ def test_claim_events_name_the_incident_viewers_of_the_moment(
 
         try:
             await claim("first")
-            # Nothing changes before the next claim, so what was kept serves: marked
-            # here, the mark shows in that claim's viewers (and only in that one's).
-            last_event, reached = fast._reached[incident.id]
-            fast._reached[incident.id] = (last_event, [*reached, -1])
+            # Nothing but a claim (on the general path here, as on another replica)
+            # happens before the next one, so what was kept serves: marked here, the
+            # mark shows in that claim's viewers (and only in that one's).
+            seq, event_id, reached = fast._reached[incident.id]
+            fast._reached[incident.id] = (seq, event_id, [*reached, -1])
+            await executor.run(
+                thika, claims.claim_request, request.id, ClaimCreate(quantity=1), "elsewhere"
+            )
             await claim("again")
             clock.advance(timedelta(minutes=31))
             await Sweeper(executor).sweep()
@@ -477,7 +482,9 @@ def test_claim_events_name_the_incident_viewers_of_the_moment(
             ),
             {"i": incident.id},
         ).scalars()
-        assert [a["viewers"] for a in stored] == [s for s, _ in seen]
+        fast_claims = [s for s, _ in seen]
+        # The general command's claim, between the first two, read its viewers fresh.
+        assert [a["viewers"] for a in stored] == [fast_claims[0], seen[1][1], *fast_claims[1:]]
 
 
 def test_a_claim_whose_caller_went_away_is_decided_and_its_retry_replays_it(
