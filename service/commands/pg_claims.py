@@ -6,8 +6,9 @@ thread, one transaction per claim. This path applies the same rules (the same
 functions) over an async psycopg connection, and decides the claims that arrive
 together in one transaction of three round trips:
 
-1. lock their incidents (FOR UPDATE, in id order, as every command that touches
-   their requests locks them), then read the requests with their target rings,
+1. lock their incidents (FOR UPDATE, as every command that touches their requests
+   does; in id order, so that two batches never deadlock), then read the requests
+   with their target rings,
    earlier claims with the callers' idempotency keys, the incidents' viewers and
    fresh claim ids, pipelined behind the lock;
 2. decide each claim in Python, in arrival order, on the state the claims before it
