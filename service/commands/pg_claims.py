@@ -8,9 +8,8 @@ together in one transaction of three round trips:
 
 1. lock their incidents (FOR UPDATE, as every command that touches their requests
    does; in id order, so that two batches never deadlock), then read the requests
-   with their target rings,
-   earlier claims with the callers' idempotency keys, the incidents' viewers and
-   fresh claim ids, pipelined behind the lock;
+   with their target rings, earlier claims with the callers' idempotency keys, the
+   incidents' viewers and fresh claim ids, pipelined behind the lock;
 2. decide each claim in Python, in arrival order, on the state the claims before it
    left; write the requests' new quantities, the claims, their events and the
    incidents' last seqs in one statement;
