@@ -237,36 +237,39 @@ def main(argv: list[str] | None = None) -> int:
                 return f"sqlite:///{work / (label + '.db')}"
 
             if args.only & {"fanout", "naive", "memory"}:
-                url = database("fanout", "postgresql" if pg else "sqlite")
-                world = seed_world(url, cities=21)
-                stack.callback(world.dispose)
-                ctx = fanout.Context(
-                    work=work,
-                    database_url=url,
-                    redis_url=redis.url,
-                    redis_pid=redis.proc.pid if redis.proc else None,
-                    client_procs=args.client_procs,
-                    client_impl=args.client_impl,
-                    duration=args.duration,
-                    drain_max_s=args.drain_max,
-                )
-                ctx.prepare(world)
-                ctx.profiler = Profiler(args.profile) if args.profile else None
-                if ctx.profiler is not None and not ctx.profiler.enabled:
-                    log("--profile needs py-spy (pip install py-spy); profiling is off")
-                ctx.bus = stack.enter_context(
-                    BusTimer(redis.url, ["aidmesh:*", fanout.NAIVE_CHANNEL])
-                )
-                summary["fanout_backend"] = "postgresql" if pg else "sqlite"
-                if "fanout" in args.only:
-                    summary["fanout"] = section_fanout(args, ctx, recorder)
-                if "naive" in args.only:
-                    summary["naive"] = section_naive(args, ctx, recorder)
-                if "memory" in args.only:
-                    figures = memory.run(ctx, args.memory_counts)
-                    recorder.append("memory", {"counts": args.memory_counts}, figures)
-                    print_memory(figures)
-                    summary["memory"] = figures
+                # The fan-out phases' world and bus timer end with them: the timer decodes
+                # every event on the bus, and would take CPU from the phases after.
+                with ExitStack() as phase:
+                    url = database("fanout", "postgresql" if pg else "sqlite")
+                    world = seed_world(url, cities=21)
+                    phase.callback(world.dispose)
+                    ctx = fanout.Context(
+                        work=work,
+                        database_url=url,
+                        redis_url=redis.url,
+                        redis_pid=redis.proc.pid if redis.proc else None,
+                        client_procs=args.client_procs,
+                        client_impl=args.client_impl,
+                        duration=args.duration,
+                        drain_max_s=args.drain_max,
+                    )
+                    ctx.prepare(world)
+                    ctx.profiler = Profiler(args.profile) if args.profile else None
+                    if ctx.profiler is not None and not ctx.profiler.enabled:
+                        log("--profile needs py-spy (pip install py-spy); profiling is off")
+                    ctx.bus = phase.enter_context(
+                        BusTimer(redis.url, ["aidmesh:*", fanout.NAIVE_CHANNEL])
+                    )
+                    summary["fanout_backend"] = "postgresql" if pg else "sqlite"
+                    if "fanout" in args.only:
+                        summary["fanout"] = section_fanout(args, ctx, recorder)
+                    if "naive" in args.only:
+                        summary["naive"] = section_naive(args, ctx, recorder)
+                    if "memory" in args.only:
+                        figures = memory.run(ctx, args.memory_counts)
+                        recorder.append("memory", {"counts": args.memory_counts}, figures)
+                        print_memory(figures)
+                        summary["memory"] = figures
             if "claims" in args.only:
                 summary["claims"] = section_claims(args, recorder, database, redis.url, work, pg)
             if "declare" in args.only:
