@@ -9,14 +9,13 @@ import time
 from typing import Any
 
 from anyio import to_thread
-from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from realtime.envelope import encode
 from realtime.gateway import Scope, Viewer
 from realtime.ws_endpoint import error as _error
-from service.api.errors import status_for, validation_detail
+from service.api.errors import BUSY, POOL_EXHAUSTED, status_for, validation_detail
 from service.commands import claims
 from service.commands.admin import actor_for_token
 from service.commands.context import visible_incident
@@ -242,9 +241,9 @@ class LiveService:
             return _error(422, validation_detail(exc.errors()))
         except DomainError as exc:
             return _error(status_for(exc), exc.detail)
-        except PoolTimeout:
-            log.warning("claims pool exhausted on websocket %s", op)
-            return _error(503, "the database is busy; retry shortly")
+        except POOL_EXHAUSTED:
+            log.warning("database pool exhausted on websocket %s", op)
+            return _error(503, BUSY)
         except Exception:
             log.exception("websocket command %s failed", op)
             return _error(503, "the command could not be completed; retry")

@@ -64,6 +64,11 @@ def validation_detail(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
+# No connection came free in time, from the ORM's pool or the claims pool: 503, retry.
+POOL_EXHAUSTED = (PoolTimeout, AsyncPoolTimeout)
+BUSY = "the database is busy; retry shortly"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(de.DomainError)
     async def _domain(_: Request, exc: de.DomainError) -> JSONResponse:
@@ -76,15 +81,12 @@ def install(app: FastAPI) -> None:
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
 
-    @app.exception_handler(PoolTimeout)
-    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
+    async def _pool(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database pool exhausted on %s %s", request.method, request.url.path)
-        return _unavailable("the database is busy; retry shortly")
+        return _unavailable(BUSY)
 
-    @app.exception_handler(AsyncPoolTimeout)
-    async def _async_pool(request: Request, exc: AsyncPoolTimeout) -> JSONResponse:
-        log.warning("claims pool exhausted on %s %s", request.method, request.url.path)
-        return _unavailable("the database is busy; retry shortly")
+    for exhausted in POOL_EXHAUSTED:
+        app.add_exception_handler(exhausted, _pool)
 
     @app.exception_handler(OperationalError)
     async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
