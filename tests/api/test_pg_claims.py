@@ -29,7 +29,7 @@ from service.commands.admin import add_member
 from service.commands.aid_requests import raise_request
 from service.commands.context import incident_viewers
 from service.commands.incidents import declare_incident
-from service.domain.actors import Actor, Role
+from service.domain.actors import SYSTEM, Actor, Role
 from service.domain.errors import IdempotencyMismatch, IllegalTransition, NotEnoughRemaining
 from service.executor import Executor
 from service.main import create_app
@@ -139,6 +139,44 @@ def _events(client: TestClient, world: World, incident_id: int) -> list[dict[str
     assert r.status_code == 200, r.text
     data: list[dict[str, Any]] = r.json()["data"]
     return data
+
+
+def _actor(world: World, role: Role, city: str) -> Actor:
+    return Actor(role=role, city_id=world.city_ids[city], token_id=None)
+
+
+def _incident_and_request(
+    executor: Executor, world: World, title: str, quantity: int = 4
+) -> tuple[Any, Any]:
+    """A Nairobi incident with one request (Thika is its ring-0 city)."""
+    manager = _actor(world, Role.MANAGER, "nairobi")
+    incident, _ = executor.run_sync(
+        manager, declare_incident, IncidentCreate(incident_type="flood", title=title)
+    )
+    request, _ = executor.run_sync(
+        manager,
+        raise_request,
+        incident.id,
+        AidRequestCreate(resource="high-capacity-pump", quantity=quantity),
+    )
+    return incident, request
+
+
+@contextlib.asynccontextmanager
+async def _fast_claims(
+    executor: Executor, settings: Settings, **options: Any
+) -> AsyncIterator[pg_claims.PgClaims]:
+    """The executor with a fast claim path of this event loop, closed afterwards."""
+    pool = await pg_claims.open_pool(settings)
+    fast = pg_claims.PgClaims(pool, **options)
+    executor.pg = fast
+    try:
+        yield fast
+    finally:
+        executor.pg = None
+        await fast.aclose()
+        await pool.close()
+        await executor.aclose()
 
 
 def _claimed_and_claim_rows(client: TestClient, request_id: int) -> tuple[int, int]:
@@ -295,8 +333,8 @@ def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_woul
     """Forty claims at once on three requests of two incidents, with retries of the same
     key and a reused key among them: they are decided together, in arrival order, and
     every answer, row and event is what one claim after another would have left."""
-    manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
-    responder = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
+    manager = _actor(world, Role.MANAGER, "nairobi")
+    responder = _actor(world, Role.RESPONDER, "thika")
     incidents = [
         executor.run_sync(
             manager, declare_incident, IncidentCreate(incident_type="flood", title=f"Batch {i}")
@@ -317,10 +355,7 @@ def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_woul
     asks[8] = (asks[6][0], asks[6][1] + 1, asks[6][2])  # ... and its key with another body
 
     async def claim_all() -> tuple[list[Any], int]:
-        pool = await pg_claims.open_pool(settings)
-        fast = pg_claims.PgClaims(pool, max_in_flight=1)
-        executor.pg = fast
-        try:
+        async with _fast_claims(executor, settings, max_in_flight=1) as fast:
             # The first claim starts a batch alone; the other 39 queue behind it.
             answers = await asyncio.gather(
                 *(
@@ -329,11 +364,6 @@ def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_woul
                 ),
                 return_exceptions=True,
             )
-        finally:
-            executor.pg = None
-            await fast.aclose()
-            await pool.close()
-            await executor.aclose()
         return answers, fast.largest_batch
 
     answers, largest = asyncio.run(claim_all())
@@ -402,17 +432,8 @@ def test_claim_events_name_the_incident_viewers_of_the_moment(
     """The fast path keeps the cities an incident's requests reach between claims, its own
     or others'; an escalation or a new network member still shows in the next claim's
     viewers."""
-    manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
-    thika = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
-    incident, _ = executor.run_sync(
-        manager, declare_incident, IncidentCreate(incident_type="flood", title="Viewers")
-    )
-    request, _ = executor.run_sync(
-        manager,
-        raise_request,
-        incident.id,
-        AidRequestCreate(resource="high-capacity-pump", quantity=10),
-    )
+    thika = _actor(world, Role.RESPONDER, "thika")
+    incident, request = _incident_and_request(executor, world, "Viewers", quantity=10)
 
     def viewers_now() -> list[int]:
         with executor.db.read() as session:
@@ -421,9 +442,6 @@ def test_claim_events_name_the_incident_viewers_of_the_moment(
             return incident_viewers(session, row)
 
     async def scenario() -> list[tuple[list[int], list[int]]]:
-        pool = await pg_claims.open_pool(settings)
-        fast = pg_claims.PgClaims(pool)
-        executor.pg = fast
         seen = []
 
         async def claim(key: str) -> None:
@@ -433,7 +451,7 @@ def test_claim_events_name_the_incident_viewers_of_the_moment(
             assert created
             seen.append((event.audience["viewers"], viewers_now()))
 
-        try:
+        async with _fast_claims(executor, settings) as fast:
             await claim("first")
             # Nothing but a claim (on the general path here, as on another replica)
             # happens before the next one, so what was kept serves: marked here, the
@@ -450,17 +468,12 @@ def test_claim_events_name_the_incident_viewers_of_the_moment(
             await Sweeper(executor).sweep()  # ring 2: Augsburg, of no network of Nairobi's
             await claim("after escalation")
             executor.run_sync(
-                Actor(role=Role.ADMIN, city_id=None, token_id=None),
+                SYSTEM,
                 add_member,
                 world.network_ids["kenya"],
                 world.city_ids["berlin"],
             )
             await claim("after berlin joined")
-        finally:
-            executor.pg = None
-            await fast.aclose()
-            await pool.close()
-            await executor.aclose()
         return seen
 
     seen = asyncio.run(scenario())
@@ -492,23 +505,11 @@ def test_a_claim_whose_caller_went_away_is_decided_and_its_retry_replays_it(
 ) -> None:
     """A caller that disconnects while its claim's batch is in the database does not undo
     the claim; retrying with the same key answers it, and nothing is claimed twice."""
-    manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
-    responder = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
-    incident, _ = executor.run_sync(
-        manager, declare_incident, IncidentCreate(incident_type="flood", title="Gone")
-    )
-    request, _ = executor.run_sync(
-        manager,
-        raise_request,
-        incident.id,
-        AidRequestCreate(resource="high-capacity-pump", quantity=4),
-    )
+    responder = _actor(world, Role.RESPONDER, "thika")
+    incident, request = _incident_and_request(executor, world, "Gone")
 
     async def scenario() -> tuple[Any, Any]:
-        pool = await pg_claims.open_pool(settings)
-        fast = pg_claims.PgClaims(pool)
-        executor.pg = fast
-        try:
+        async with _fast_claims(executor, settings) as fast:
             body = ClaimCreate(quantity=2)
             gone = asyncio.create_task(executor.claim(responder, request.id, body, "gone"))
             await asyncio.sleep(0)  # the claim is queued and its batch is on its way
@@ -518,11 +519,6 @@ def test_a_claim_whose_caller_went_away_is_decided_and_its_retry_replays_it(
                 await gone
             await fast.aclose()  # the batch finishes all the same
             return await executor.claim(responder, request.id, body, "gone"), gone
-        finally:
-            executor.pg = None
-            await fast.aclose()
-            await pool.close()
-            await executor.aclose()
 
     (claim, created), gone = asyncio.run(scenario())
     assert gone.cancelled()
@@ -548,29 +544,26 @@ def test_claims_racing_on_both_paths_never_over_commit(
 ) -> None:
     """Half the claimers take the fast path, half the general command (in worker
     threads, as the sweeps and the other commands do), all at once."""
-    manager = Actor(role=Role.MANAGER, city_id=world.city_ids["nairobi"], token_id=None)
+    manager = _actor(world, Role.MANAGER, "nairobi")
     # Thika is the ring-0 city of a Nairobi request: every claimer acts for it.
-    responder = Actor(role=Role.RESPONDER, city_id=world.city_ids["thika"], token_id=None)
+    responder = _actor(world, Role.RESPONDER, "thika")
     incident, _ = executor.run_sync(
         manager, declare_incident, IncidentCreate(incident_type="flood", title="Race")
     )
     outcomes: dict[str, int] = {"ok": 0, "refused": 0, "fast": 0}
 
     async def race() -> list[int]:
-        pool = await pg_claims.open_pool(settings)
-        fast = pg_claims.PgClaims(pool)
-        answer = fast.claim
-
-        async def counted(*args: Any) -> Any:
-            done = await answer(*args)
-            outcomes["fast"] += done is not None
-            return done
-
-        fast.claim = counted  # type: ignore[method-assign]
-        executor.pg = fast
         rng = random.Random(7)
         request_ids = []
-        try:
+        async with _fast_claims(executor, settings) as fast:
+            answer = fast.claim
+
+            async def counted(*args: Any) -> Any:
+                done = await answer(*args)
+                outcomes["fast"] += done is not None
+                return done
+
+            fast.claim = counted  # type: ignore[method-assign]
             for _ in range(TRIALS):
                 request, _ = executor.run_sync(
                     manager,
@@ -595,10 +588,6 @@ def test_claims_racing_on_both_paths_never_over_commit(
                         outcomes["refused"] += 1
 
                 await asyncio.gather(*(one(i) for i in range(CLAIMERS)))
-        finally:
-            executor.pg = None
-            await pool.close()
-            await executor.aclose()
         return request_ids
 
     request_ids = asyncio.run(race())
