@@ -242,6 +242,8 @@ class PgClaims:
         self.max_in_flight = max_in_flight
         self._queue: deque[_Ask] = deque()
         self._batches: set[asyncio.Task[None]] = set()
+        # (city, idempotency key) of every claim in a batch in the database
+        self._keys_in_flight: set[tuple[int, str]] = set()
         self.largest_batch = 0
         # incident id -> (an event of it: seq and id, the cities its requests reached then)
         self._reached: OrderedDict[int, tuple[int, str, list[int]]] = OrderedDict()
@@ -297,17 +299,19 @@ class PgClaims:
         self._start_batches()
 
     def _next_batch(self) -> list[_Ask]:
-        """The oldest queued claims, at most one per (city, idempotency key): a retry that
-        arrives while its first try is queued is decided after it, in the next batch."""
+        """The oldest queued claims, at most one per (city, idempotency key) in the database
+        at a time: a retry that arrives while its first try is queued or in a batch is
+        decided after it (and replays it, or is refused for another body) instead of
+        racing it to the unique key, which would throw a whole batch to the general path."""
         batch: list[_Ask] = []
-        seen: set[tuple[int, str]] = set()
         later: list[_Ask] = []
         while self._queue and len(batch) < self.max_batch:
             ask = self._queue.popleft()
-            if (ask.city_id, ask.key) in seen:
+            key = (ask.city_id, ask.key)
+            if key in self._keys_in_flight:
                 later.append(ask)
             else:
-                seen.add((ask.city_id, ask.key))
+                self._keys_in_flight.add(key)
                 batch.append(ask)
         self._queue.extendleft(reversed(later))
         self.largest_batch = max(self.largest_batch, len(batch))
@@ -315,6 +319,12 @@ class PgClaims:
         return batch
 
     async def _answer(self, batch: list[_Ask]) -> None:
+        try:
+            await self._settle_batch(batch)
+        finally:
+            self._keys_in_flight.difference_update((ask.city_id, ask.key) for ask in batch)
+
+    async def _settle_batch(self, batch: list[_Ask]) -> None:
         try:
             outcomes = await self._decide(batch)
         except PoolTimeout as exc:
@@ -330,7 +340,13 @@ class PgClaims:
             log.warning("%d claims taking the general path: %s", len(batch), exc)
             for ask in batch:
                 _settle(ask, None)
-        except BaseException as exc:
+        except Exception as exc:
+            # A fault of this path: each caller gets it (and is answered as any command
+            # error is), and the transaction was rolled back before the commit.
+            log.exception("%d claims failed", len(batch))
+            for ask in batch:
+                _settle(ask, exc)
+        except BaseException as exc:  # cancelled (shutting down)
             for ask in batch:
                 _settle(ask, exc)
             raise

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from psycopg_pool import PoolTimeout
@@ -533,6 +534,53 @@ def test_a_claim_whose_caller_went_away_is_decided_and_its_retry_replays_it(
         ).scalar_one()
     assert [tuple(r) for r in rows] == [(claim.id, 2)]
     assert made == 1
+
+
+def test_a_key_reused_while_its_first_claim_is_in_the_database_waits_for_it(
+    executor: Executor, world: World, settings: Settings, general_calls: list[int]
+) -> None:
+    """A key reused for another request while its first claim's batch is in the database
+    is decided after that batch, as if they had come one after the other: the first
+    claim is made, the reuse refused. Claims on other incidents go on meanwhile."""
+    responder = _actor(world, Role.RESPONDER, "thika")
+    made = [_incident_and_request(executor, world, f"Key {i}") for i in range(3)]
+    (incident, first), (_, second), (_, third) = made
+    one = ClaimCreate(quantity=1)
+
+    async def scenario() -> list[Any]:
+        async with _fast_claims(executor, settings):
+            # The first claim's batch waits on its incident's lock, held here.
+            holder = await psycopg.AsyncConnection.connect(pg_claims.conninfo(settings))
+            try:
+                await holder.execute(
+                    "SELECT id FROM incidents WHERE id = %s FOR UPDATE", [incident.id]
+                )
+                claimed = asyncio.create_task(executor.claim(responder, first.id, one, "k"))
+                for _ in range(200):
+                    await asyncio.sleep(0.01)
+                    waiting = await holder.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()"
+                    )
+                    if (await waiting.fetchone()) != (0,):
+                        break
+                else:
+                    raise AssertionError("the first claim's batch never waited on the lock")
+                reused = asyncio.create_task(executor.claim(responder, second.id, one, "k"))
+                other = await asyncio.wait_for(
+                    executor.claim(responder, third.id, one, "other"), 10
+                )
+            finally:
+                await holder.rollback()
+                await holder.close()
+            return [await claimed, *await asyncio.gather(reused, return_exceptions=True), other]
+
+    (claim, created), reused, (other, other_created) = asyncio.run(scenario())
+    assert created and claim.request_id == first.id
+    assert isinstance(reused, IdempotencyMismatch), reused
+    assert other_created and other.request_id == third.id
+    # Only the reused key needed the general command (to explain its refusal).
+    assert general_calls == [second.id]
 
 
 TRIALS = 12
