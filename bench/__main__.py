@@ -3,7 +3,9 @@
 The default run is bounded to finish within about 15 minutes on a 2-core machine;
 `--full` runs the whole matrix (N = 1,000, 2,000, 5,000, 10,000 clients at 10, 100
 and 500 events/s on 1 and 2 replicas, ramps, the naive app with and without
-compression). Needs PostgreSQL for the PostgreSQL rows (`--pg-url`, else
+compression). Every run also measures the floor (bench/floor_server.py): a server
+that only writes each event's bytes to every socket, the lowest latency the
+clients and the machine allow. Needs PostgreSQL for the PostgreSQL rows (`--pg-url`, else
 AIDMESH_BENCH_PG, DATABASE_URL or postgresql://postgres@127.0.0.1:5432/postgres);
 it creates a scratch database per benchmark and drops it. Redis is a private
 redis-server on a free port. Loopback only.
@@ -325,23 +327,20 @@ def section_naive(
 ) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     ramps: list[dict[str, Any]] = []
-    variants = [True, False] if args.full else [True]
-    for deflate in variants:
-        with fanout.NaiveTarget(ctx, deflate=deflate) as target:
-            sizes = (
-                args.naive_clients
-                if deflate
-                else [min(args.naive_clients, key=lambda n: abs(n - 2000))]
-            )
-            rates = (
-                ([r for r in args.rates if r <= 100] if args.full else [10.0])
-                if deflate
-                else [10.0]
-            )
+    # The naive app over the whole matrix; its deflate-off variant (full runs) and the
+    # floor at 2,000 clients, 10 events/s, each with a ramp.
+    near_2000 = [min(args.naive_clients, key=lambda n: abs(n - 2000))]
+    for system in ["naive", "naive-nodeflate", "floor"] if args.full else ["naive", "floor"]:
+        with fanout.NaiveTarget(ctx, system=system) as target:
+            if system == "naive":
+                sizes = args.naive_clients
+                rates = [r for r in args.rates if r <= 100] if args.full else [10.0]
+            else:
+                sizes, rates = near_2000, [10.0]
             ramp_at = [n for n in args.ramp_clients if n in sizes][:1] or sizes[:1]
             got_rows, got_ramps = run_matrix(target, sizes, rates, ramp_at)
             for r in got_ramps:
-                r["system"] = "naive" if deflate else "naive-nodeflate"
+                r["system"] = system
             rows += got_rows
             ramps += got_ramps
     recorder.append(
@@ -349,8 +348,10 @@ def section_naive(
         {"clients": args.naive_clients, "rates": args.rates},
         {"rows": rows, "ramps": ramps},
     )
-    fanout.print_rows("Fan-out latency: naive FastAPI broadcast (produce = PUBLISH)", rows)
-    print_ramps("Ramp: naive", ramps)
+    fanout.print_rows(
+        "Fan-out latency: naive FastAPI broadcast and the floor (produce = PUBLISH)", rows
+    )
+    print_ramps("Ramp: naive and the floor", ramps)
     return {"rows": rows, "ramps": ramps}
 
 
@@ -556,6 +557,12 @@ def report(summary: dict[str, Any]) -> dict[str, Any]:
             entry["naive_p99_ms"] = n["latency"]["p99_ms"]
             entry["naive_over_aidmesh_p99"] = ratio(n["latency"]["p99_ms"], p99)
             met = met and (entry["naive_over_aidmesh_p99"] or 0) >= 10
+            if n["latency"]["p99_ms"] is not None:
+                entry["p99_for_10x_ms"] = round(n["latency"]["p99_ms"] / 10, 1)
+        f = _row(naive_rows, "floor", 1, 2000, 10.0)
+        if f:
+            # No server on this machine gets below the floor with these clients.
+            entry["floor_p99_ms"] = f["latency"]["p99_ms"]
         entry["met"] = met
         targets["2000 clients @10 ev/s: p99 < 100 ms, 0 lost, >=10x naive"] = entry
     big = next((r for r in rows if r.get("label") == "big"), None)

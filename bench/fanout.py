@@ -390,23 +390,31 @@ def _rss_mb(servers: list[Server]) -> list[float]:
 # naive -------------------------------------------------------------------------------------------
 
 
-class NaiveTarget:
-    """The naive app (one uvicorn process, defaults), its clients and a Redis publisher."""
+# The servers a NaiveTarget can run: the naive app under uvicorn's defaults, the same
+# with permessage-deflate off, and the floor (bench/floor_server.py).
+_UVICORN_NAIVE = ["-m", "uvicorn", "bench.naive_app:app", "--host", HOST, "--log-level", "warning"]
+NAIVE_SYSTEMS = {
+    "naive": _UVICORN_NAIVE,
+    "naive-nodeflate": [*_UVICORN_NAIVE, "--ws-per-message-deflate", "false"],
+    "floor": ["-m", "bench.floor_server", "--host", HOST],
+}
 
-    def __init__(self, ctx: Context, *, deflate: bool = True) -> None:
-        self.ctx = ctx
-        self.deflate = deflate
-        args = ["-m", "uvicorn", "bench.naive_app:app", "--host", HOST, "--log-level", "warning"]
-        if not deflate:
-            args += ["--ws-per-message-deflate", "false"]
+
+class NaiveTarget:
+    """A server fed by PUBLISHes straight to Redis (the naive app or the floor), its
+    clients and the publisher."""
+
+    def __init__(self, ctx: Context, *, system: str = "naive") -> None:
         import sys
 
+        self.ctx = ctx
+        self.system = system
         self.servers = [
             Server(
-                name="naive" if deflate else "naive-nodeflate",
-                args=[sys.executable, *args],
+                name=system,
+                args=[sys.executable, *NAIVE_SYSTEMS[system]],
                 env={"NAIVE_REDIS_URL": ctx.redis_url, "NAIVE_CHANNEL": NAIVE_CHANNEL},
-                log_path=ctx.work / "naive.log",
+                log_path=ctx.work / f"{system}.log",
             )
         ]
         self.fleet: Fleet | None = None
@@ -435,7 +443,7 @@ class NaiveTarget:
                 if dict(client.pubsub_numsub(NAIVE_CHANNEL)).get(NAIVE_CHANNEL.encode(), 0) >= 1:
                     return
                 time.sleep(0.05)
-            raise RuntimeError("the naive app did not subscribe to Redis")
+            raise RuntimeError(f"{self.system}: the server did not subscribe to Redis")
         finally:
             client.close()
 
@@ -444,7 +452,7 @@ class NaiveTarget:
         more = clients - self.clients
         if more <= 0:
             return {"ok": 0, "failed": 0, "seconds": 0}
-        log(f"naive: connecting {more} clients")
+        log(f"{self.system}: connecting {more} clients")
         result = self.fleet.connect(
             more,
             urls=[s.ws_url for s in self.servers],
@@ -454,7 +462,7 @@ class NaiveTarget:
             timeout_s=600,
         )
         self.clients += result["ok"]
-        log(f"naive: {result}")
+        log(f"{self.system}: {result}")
         return result
 
     def phase(self, rate: float, *, label: str = "matrix") -> dict[str, Any]:
@@ -480,7 +488,7 @@ class NaiveTarget:
         return run_phase(
             self.fleet,
             self.servers,
-            system="naive" if self.deflate else "naive-nodeflate",
+            system=self.system,
             clients=self.clients,
             rate=rate,
             duration_s=duration,
@@ -489,7 +497,11 @@ class NaiveTarget:
             drain_max_s=self.ctx.drain_max_s,
             bus=self.ctx.bus,
             profiler=self.ctx.profiler,
-            extra={"label": label, "deflate": self.deflate, "rss_mb": _rss_mb(self.servers)},
+            extra={
+                "label": label,
+                "deflate": self.system == "naive",
+                "rss_mb": _rss_mb(self.servers),
+            },
         )
 
 
