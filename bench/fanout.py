@@ -577,8 +577,8 @@ def _why_failed(row: dict[str, Any]) -> str:
         return "p99 over 1 s"
     machine = (row.get("cpu_pct") or {}).get("machine")
     return (
-        f"{row['producer']['achieved_rate']:g} of {row['rate']:g} events/s produced: "
-        f"claims waited (machine CPU {machine}% of one core)"
+        f"the producer made {row['producer']['achieved_rate']:g} of {row['rate']:g} events/s "
+        f"(machine CPU {machine}% of one core)"
     )
 
 
