@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def collapsed(row: dict[str, Any]) -> bool:
     """A phase so far over capacity that higher rates only measure the backlog."""
     p99 = row["latency"]["p99_ms"]
-    return p99 is None or p99 > 10_000 or (row["delivered_ratio"] or 0) < 0.5
+    produced = row["producer"]["achieved_rate"] or 0
+    return (
+        p99 is None
+        or p99 > 10_000
+        or (row["delivered_ratio"] or 0) < 0.5
+        or produced < 0.5 * row["rate"]
+    )
 
 
 def run_matrix(
@@ -172,9 +179,12 @@ def run_matrix(
     sizes: list[int],
     rates: list[float],
     ramps: list[int],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    rows: list[dict[str, Any]] = []
-    ramp_results: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]],
+    ramp_results: list[dict[str, Any]],
+    **ramp_tags: Any,
+) -> None:
+    """Run the phases and ramps of one target, appending each result as it comes (a
+    stop keeps what was measured); `ramp_tags` are added to each ramp's result."""
     for n in sorted({n for n in (*sizes, *ramps) if n > 0}):
         target.grow(n)
         if target.clients < n * 0.99:
@@ -187,7 +197,7 @@ def run_matrix(
         for rate in low:
             rows.append(target.phase(rate))
         if n in ramps:
-            result = fanout.ramp(target)
+            result = fanout.ramp(target) | ramp_tags
             ramp_results.append(result)
             log(
                 f"ramp n={n}: sustained {result['sustained_events_per_s']} ev/s = "
@@ -202,7 +212,6 @@ def run_matrix(
                     "skipping higher rates"
                 )
                 break
-    return rows, ramp_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,21 +299,45 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if "interrupted" in summary else 0
 
 
+@contextlib.contextmanager
+def _kept_if_stopped(
+    rows: list[dict[str, Any]], ramps: list[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """Let a section stopped by the time limit or ^C record and print the rows it
+    measured (marked `stopped`); the section then raises the stop again (`_go_on`)."""
+    finished: dict[str, Any] = {}
+    try:
+        yield finished
+    except KeyboardInterrupt as exc:
+        finished["stopped"] = str(exc) or "interrupted"
+        log(f"stopped after {len(rows)} rows and {len(ramps)} ramps: recording those")
+
+
+def _go_on(finished: dict[str, Any]) -> None:
+    if "stopped" in finished:
+        raise KeyboardInterrupt(finished["stopped"])
+
+
 def section_fanout(
     args: argparse.Namespace, ctx: fanout.Context, recorder: Recorder
 ) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     ramps: list[dict[str, Any]] = []
-    for replicas in args.replicas:
-        with fanout.AidmeshTarget(ctx, replicas, f"fanout{replicas}") as target:
-            got_rows, got_ramps = run_matrix(target, args.clients, args.rates, args.ramp_clients)
-            for r in got_ramps:
-                r["replicas"] = replicas
-            rows += got_rows
-            ramps += got_ramps
-            if replicas == 2 and args.big_clients:
-                target.grow(args.big_clients)
-                rows.append(target.phase(1.0, label="big"))
+    with _kept_if_stopped(rows, ramps) as finished:
+        for replicas in args.replicas:
+            with fanout.AidmeshTarget(ctx, replicas, f"fanout{replicas}") as target:
+                run_matrix(
+                    target,
+                    args.clients,
+                    args.rates,
+                    args.ramp_clients,
+                    rows,
+                    ramps,
+                    replicas=replicas,
+                )
+                if replicas == 2 and args.big_clients:
+                    target.grow(args.big_clients)
+                    rows.append(target.phase(1.0, label="big"))
     params = {
         "clients": args.clients,
         "rates": args.rates,
@@ -314,11 +347,12 @@ def section_fanout(
         "scope": "city inbox (all claims of 8 incidents)",
         "backend": "postgresql" if "postgresql" in ctx.database_url else "sqlite",
     }
-    recorder.append("fanout", params, {"rows": rows, "ramps": ramps})
+    recorder.append("fanout", params, {"rows": rows, "ramps": ramps, **finished})
     fanout.print_rows(
         "Fan-out latency: aidmesh (produce = claim sent to REST; receive = client recv)", rows
     )
     print_ramps("Ramp: aidmesh", ramps)
+    _go_on(finished)
     return {"rows": rows, "ramps": ramps}
 
 
@@ -330,28 +364,26 @@ def section_naive(
     # The naive app over the whole matrix; its deflate-off variant (full runs) and the
     # floor at 2,000 clients, 10 events/s, each with a ramp.
     near_2000 = [min(args.naive_clients, key=lambda n: abs(n - 2000))]
-    for system in ["naive", "naive-nodeflate", "floor"] if args.full else ["naive", "floor"]:
-        with fanout.NaiveTarget(ctx, system=system) as target:
-            if system == "naive":
-                sizes = args.naive_clients
-                rates = [r for r in args.rates if r <= 100] if args.full else [10.0]
-            else:
-                sizes, rates = near_2000, [10.0]
-            ramp_at = [n for n in args.ramp_clients if n in sizes][:1] or sizes[:1]
-            got_rows, got_ramps = run_matrix(target, sizes, rates, ramp_at)
-            for r in got_ramps:
-                r["system"] = system
-            rows += got_rows
-            ramps += got_ramps
+    with _kept_if_stopped(rows, ramps) as finished:
+        for system in ["naive", "naive-nodeflate", "floor"] if args.full else ["naive", "floor"]:
+            with fanout.NaiveTarget(ctx, system=system) as target:
+                if system == "naive":
+                    sizes = args.naive_clients
+                    rates = [r for r in args.rates if r <= 100] if args.full else [10.0]
+                else:
+                    sizes, rates = near_2000, [10.0]
+                ramp_at = [n for n in args.ramp_clients if n in sizes][:1] or sizes[:1]
+                run_matrix(target, sizes, rates, ramp_at, rows, ramps, system=system)
     recorder.append(
         "naive",
         {"clients": args.naive_clients, "rates": args.rates},
-        {"rows": rows, "ramps": ramps},
+        {"rows": rows, "ramps": ramps, **finished},
     )
     fanout.print_rows(
         "Fan-out latency: naive FastAPI broadcast and the floor (produce = PUBLISH)", rows
     )
     print_ramps("Ramp: naive and the floor", ramps)
+    _go_on(finished)
     return {"rows": rows, "ramps": ramps}
 
 

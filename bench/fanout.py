@@ -263,7 +263,8 @@ def run_phase(
         f"(from bus: p50 {fan.get('p50_ms')} p99 {fan.get('p99_ms')}), "
         f"claim/publish p50 {produced.latency.summary_ms()['p50_ms']} "
         f"p99 {produced.latency.summary_ms()['p99_ms']} ms, failed {dict(produced.failed)}, "
-        f"late {produced.behind}; cpu% {used['cpu_pct']}"
+        f"late {produced.behind}, not sent {produced.unsent}, duplicates {row['duplicates']}, "
+        f"seq gaps {row['seq_gaps']}; cpu% {used['cpu_pct']}"
     )
     return row
 
@@ -482,7 +483,8 @@ class NaiveTarget:
                     first_seq=first,
                 )
             )
-            self.ctx.naive_seq = first + round(rate * duration)
+            # The last seq sent: the next phase goes on from it without a gap.
+            self.ctx.naive_seq = first + result.issued - 1
             return result
 
         return run_phase(
