@@ -4,20 +4,23 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# Exact versions of every runtime and dev dependency: installs take these, never the
+# newest release pyproject's ranges allow. `make lock` refreshes the file.
+LOCK := constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint bench demo clean install install-dev
+.PHONY: serve test lint bench demo clean install install-dev lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP) $@
 
 install: $(STAMP)
@@ -38,6 +41,21 @@ lint: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+# Resolve pyproject's ranges afresh in a throwaway venv and write the versions it got to
+# $(LOCK). Only PyPI is asked (--isolated skips local pip configuration and mirrors), so
+# the lock names releases every machine and the Docker build can fetch.
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --isolated --quiet --upgrade pip; \
+	"$$tmp/venv/bin/python" -m pip install --isolated --quiet -e '.[dev]'; \
+	{ echo "# Exact versions of aidmesh's runtime and dev dependencies, for"; \
+	  echo "# pip install -c $(LOCK). Written by make lock: do not edit by hand."; \
+	  echo "# Resolved with $$("$$tmp/venv/bin/python" -V) on $$(uname -sm)."; \
+	  "$$tmp/venv/bin/python" -m pip freeze --isolated --exclude aidmesh; } > "$$tmp/lock"; \
+	mv "$$tmp/lock" $(LOCK); \
+	echo "$(LOCK): $$(grep -c '==' $(LOCK)) pinned versions"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
