@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from redis.connection import parse_url
 from starlette.types import Receive, Scope, Send
 
 from playbooks import load_catalogue, load_stock_playbooks
@@ -22,6 +21,7 @@ from realtime.bus import EventBus, InMemoryBus
 from realtime.embedded_redis import EmbeddedRedis
 from realtime.gateway import Gateway
 from realtime.redis_bus import RedisBus
+from realtime.redis_clients import database_number
 from realtime.ws_endpoint import Limits, WebsocketEndpoint
 from service.api import errors
 from service.api.deps import AppParts
@@ -132,7 +132,8 @@ def create_app(
 async def _start_bus(
     settings: Settings, given: EventBus | None, stack: AsyncExitStack
 ) -> tuple[EventBus, Any]:
-    """The bus: the one given, Redis at REDIS_URL, an embedded Redis, or in-process."""
+    """The bus: the one given, Redis at REDIS_URL (one server or a Sentinel deployment,
+    see `realtime/redis_clients.py`), an embedded Redis, or in-process."""
     if given is not None:
         bus = given
     elif settings.redis_url:
@@ -152,8 +153,7 @@ async def _start_bus(
 def channel_for(settings: Settings, redis_url: str) -> str:
     if settings.bus_channel:
         return settings.bus_channel
-    db = parse_url(redis_url).get("db", 0)  # type: ignore[no-untyped-call]
-    return f"aidmesh:{db}:events"
+    return f"aidmesh:{database_number(redis_url)}:events"
 
 
 def _limits(settings: Settings) -> Limits:
