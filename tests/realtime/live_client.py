@@ -303,7 +303,13 @@ class Rest:
             if r.is_success:
                 write = Write(op, OK, kind, int(r.json()["id"]), r.status_code)
             else:
-                write = Write(op, FAILED, status=r.status_code, detail=r.text[:200])
+                write = Write(
+                    op,
+                    FAILED,
+                    status=r.status_code,
+                    detail=r.text[:200],
+                    retry_after=r.headers.get("Retry-After"),
+                )
             break
         write.took_s = time.monotonic() - began
         self.history.write(write)
