@@ -32,6 +32,7 @@ from service.api.routes_incidents import router as incidents_router
 from service.api.routes_live import router as live_router
 from service.api.routes_playbooks import router as playbooks_router
 from service.commands.pg_claims import PgClaims, open_pool
+from service.drain import Drain
 from service.executor import Executor, utc_now
 from service.live import LiveService, TicketBook
 from service.persistence.db import Database, build_engine, migrate
@@ -67,13 +68,17 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     bus: EventBus | None = None,
     tune_gc: bool = False,
+    drain: Drain | None = None,
 ) -> FastAPI:
-    """The app; `tune_gc` is for a server process of its own (`aidmesh serve`)."""
+    """The app; `tune_gc` is for a server process of its own (`aidmesh serve`), which
+    also passes the `drain` its server starts on SIGTERM (see service/drain.py)."""
     settings = settings or Settings()
+    drain = drain or Drain()
 
     @asynccontextmanager
     async def lifespan(app: Aidmesh) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.callback(drain.finished)  # the last thing closed
             engine = build_engine(settings)
             stack.callback(engine.dispose)
             migrate(engine)
@@ -93,6 +98,7 @@ def create_app(
             gateway = Gateway(live, gap_poll_interval_s=settings.gap_poll_interval_s)
             await gateway.start()
             stack.push_async_callback(gateway.close)
+            drain.attach(gateway)
             event_bus.add_listener(gateway.on_bus_message)
             event_bus.on_reconnect(gateway.on_bus_reconnect)
             app.websocket_endpoint = WebsocketEndpoint(gateway, live, _limits(settings))
@@ -108,6 +114,7 @@ def create_app(
                 tickets=tickets,
                 gateway=gateway,
                 sweeper=sweeper,
+                drain=drain,
             )
             if tune_gc:
                 _tune_gc()

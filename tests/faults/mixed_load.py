@@ -51,6 +51,7 @@ class MixedLoad:
     tickets: Counter[int] = field(default_factory=Counter)
     ticket_hangs: int = 0
     ws_hangs: int = 0
+    ws_resent: int = 0
     cross_replica_redeems: int = 0
     refusals: list[Refusal] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -75,15 +76,18 @@ class MixedLoad:
             await produce(self.rest, manager, responder, self.incidents, 8, workers=2, pause_s=0.02)
 
     async def _ws_claims(self, claimer: LiveClient) -> None:
-        """Claims over the claimer's live connection, one at a time; while it is not
-        connected (its replica restarting) it waits, as the respond page does."""
+        """Claims over the claimer's live connection, one at a time. While it is not
+        connected (its replica restarting) it waits, and a claim whose connection closed
+        before the answer is sent again with the same Idempotency-Key once it is back,
+        as a client that must know the outcome does."""
         pairs = itertools.cycle(self.incidents.values())
+        key, request_id = None, 0
         while not self._stop.is_set():
             if claimer.ws is None or not claimer.live.is_set():
                 await asyncio.sleep(0.02)
                 continue
-            request_id = next(pairs)
-            key = uuid.uuid4().hex
+            if key is None:
+                key, request_id = uuid.uuid4().hex, next(pairs)
             began = time.monotonic()
             message = {"op": "claim", "request_id": request_id, "quantity": 1}
             try:
@@ -93,11 +97,13 @@ class MixedLoad:
             except TimeoutError:
                 self.ws_hangs += 1
                 self.history.write(Write("ws-claim", UNKNOWN, detail="timeout"))
+                key = None
                 continue
-            except Exception as exc:  # the socket closed under it (ConnectionError, ...)
-                self.history.write(Write("ws-claim", UNKNOWN, detail=type(exc).__name__))
+            except Exception:  # the socket closed under it: same key, once reconnected
+                self.ws_resent += 1
                 await asyncio.sleep(0.02)
                 continue
+            key = None
             took = time.monotonic() - began
             if reply.get("type") == "ack":
                 claim_id = int(reply["result"]["id"])
@@ -172,6 +178,45 @@ class MixedLoad:
             1 for w in self.history.writes if w.outcome == UNKNOWN and "Timeout" in w.detail
         )
         return rest_hangs + self.ws_hangs + self.ticket_hangs
+
+
+def watchers(
+    cluster: Cluster, history: History, incidents: dict[int, int], *, rotate: bool
+) -> list[LiveClient]:
+    """Three observers per replica, one of them with a ticket; with `rotate`, each
+    reconnects to the next replica after a close, else to its own."""
+    scopes = [f"incident:{i}" for i in incidents]
+    urls = [r.ws_url for r in cluster.replicas]
+    return [
+        LiveClient(
+            f"watch-{r.name}-{n}",
+            [urls[(k + j) % len(urls)] for j in range(len(urls))] if rotate else [r.ws_url],
+            cluster.token("observer", "thika"),
+            scopes,
+            history,
+            use_ticket=n == 0,
+            rotate=rotate,
+        ).start()
+        for k, r in enumerate(cluster.replicas)
+        for n in range(3)
+    ]
+
+
+def claimers(cluster: Cluster, history: History, incidents: dict[int, int]) -> list[LiveClient]:
+    """One responder per replica claiming over its websocket (see `MixedLoad`); it is
+    subscribed too, and moves to the next replica after a close."""
+    scopes = [f"incident:{i}" for i in incidents]
+    urls = [r.ws_url for r in cluster.replicas]
+    return [
+        LiveClient(
+            f"claim-{r.name}",
+            [urls[(k + j) % len(urls)] for j in range(len(urls))],
+            cluster.token("responder", "thika"),
+            scopes,
+            history,
+        ).start()
+        for k, r in enumerate(cluster.replicas)
+    ]
 
 
 def _json_detail(text: str) -> bool:

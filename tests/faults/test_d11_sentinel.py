@@ -18,9 +18,9 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.faults.mixed_load import MixedLoad, live_pause_s
+from tests.faults.mixed_load import MixedLoad, claimers, live_pause_s, watchers
 from tests.history import History, check_against_table, load_truth
-from tests.realtime.live_client import LiveClient, Rest, caught_up, setup_incidents, wait_until
+from tests.realtime.live_client import Rest, caught_up, setup_incidents, wait_until
 from tests.replicas import Cluster, SentinelDeployment, cluster
 
 RECONNECTS = "aidmesh_bus_reconnects_total"
@@ -38,38 +38,6 @@ def sentinel_cluster(
         deployment.start()
         built = stack.enter_context(cluster(tmp, replicas=2, redis_url=deployment.url))
         yield built, deployment
-
-
-def _watchers(built: Cluster, history: History, incidents: dict[int, int]) -> list[LiveClient]:
-    scopes = [f"incident:{i}" for i in incidents]
-    return [
-        LiveClient(
-            f"watch-{r.name}-{n}",
-            [r.ws_url],
-            built.token("observer", "thika"),
-            scopes,
-            history,
-            use_ticket=n == 0,
-            rotate=False,
-        ).start()
-        for r in built.replicas
-        for n in range(3)
-    ]
-
-
-def _claimers(built: Cluster, history: History, incidents: dict[int, int]) -> list[LiveClient]:
-    scopes = [f"incident:{i}" for i in incidents]
-    a, b = built.replicas
-    return [
-        LiveClient(
-            f"claim-{name}",
-            urls,
-            built.token("responder", "thika"),
-            scopes,
-            history,
-        ).start()
-        for name, urls in (("a", [a.ws_url, b.ws_url]), ("b", [b.ws_url, a.ws_url]))
-    ]
 
 
 async def _failover_times(
@@ -109,10 +77,9 @@ def test_d11_master_killed_writes_go_on_and_every_client_ends_gap_free(
         history = History()
         rest = Rest([r.url for r in built.replicas], history, timeout_s=8.0)
         incidents = await setup_incidents(rest, manager, 2, "d11")
-        watchers = _watchers(built, history, incidents)
-        claimers = _claimers(built, history, incidents)
-        clients = [*watchers, *claimers]
-        load = MixedLoad(built, history, incidents, claimers, rest)
+        claiming = claimers(built, history, incidents)
+        clients = [*watchers(built, history, incidents, rotate=False), *claiming]
+        load = MixedLoad(built, history, incidents, claiming, rest)
         try:
             assert await wait_until(lambda: all(c.live.is_set() for c in clients), 15)
             load.start()
