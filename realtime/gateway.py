@@ -359,6 +359,14 @@ class Gateway:
         self.connections.add(conn)
         metrics.CONNECTED.set(len(self.connections))
 
+    def close_all(self, code: int, reason: str) -> int:
+        """Close every connection with `code` (e.g. 1012 when the replica shuts down);
+        returns how many were open."""
+        conns = list(self.connections)
+        for conn in conns:
+            conn.drop(code, reason)
+        return len(conns)
+
     def detach(self, conn: Connection) -> None:
         self.connections.discard(conn)
         for scope in list(conn.scopes):

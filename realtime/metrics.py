@@ -24,3 +24,10 @@ FANOUT_LATENCY = Histogram(
 SLOW_CONSUMERS = Counter(
     "aidmesh_ws_slow_consumers_dropped_total", "Connections closed because they could not keep up"
 )
+BUS_CONNECTED = Gauge(
+    "aidmesh_bus_connected", "1 while this replica is subscribed to the bus, 0 while it retries"
+)
+BUS_RECONNECTS = Counter(
+    "aidmesh_bus_reconnects_total",
+    "Times the bus subscription was lost and made again (each one fills gaps from the database)",
+)

@@ -4,6 +4,12 @@ Every replica publishes each committed event once and receives every event once.
 Pub/sub delivers at most once; after a lost connection the subscriber reconnects
 with backoff and tells its listeners (`on_reconnect`) so they fill the gap from
 the events table.
+
+The subscriber never waits on a silent connection: it pings Redis when nothing
+arrived for `heartbeat_s` and gives the connection up when nothing at all (not
+even the pong) arrived for `dead_after_s`. A master that died, hung or was
+demoted is noticed within that bound, and with a Sentinel URL
+(`realtime/redis_clients.py`) the next subscription goes to the new master.
 """
 
 from __future__ import annotations
@@ -13,16 +19,23 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
-from redis.asyncio.connection import BlockingConnectionPool
+from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from realtime import metrics
 from realtime.bus import Listener
+from realtime.redis_clients import describe, redis_from_url
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "aidmesh:events"
+_PING = b"aidmesh-bus"
+_MAX_BACKOFF_S = 1.0
+
+
+class SubscriberSilent(RedisTimeoutError):
+    """Nothing, not even a pong, came over the subscription for too long."""
 
 
 class RedisBus:
@@ -34,24 +47,29 @@ class RedisBus:
         max_connections: int = 32,
         pool_timeout_s: float = 2.0,
         socket_timeout_s: float = 2.0,
+        heartbeat_s: float = 1.0,
+        dead_after_s: float = 3.0,
     ) -> None:
-        # A blocking pool sized on purpose: redis-py's default pool raises when full.
-        self._pool = BlockingConnectionPool.from_url(
+        self.client = redis_from_url(
             url,
             max_connections=max_connections,
-            timeout=pool_timeout_s,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
+            pool_timeout_s=pool_timeout_s,
+            socket_timeout_s=socket_timeout_s,
+            socket_connect_timeout_s=socket_timeout_s,
         )
-        self.client = aioredis.Redis(connection_pool=self._pool)
-        # The subscriber blocks on reads: no socket timeout there, health checks instead.
-        self._sub_client = aioredis.Redis.from_url(
+        # The subscriber reads with its own timeout (see `_listen`) and must see every
+        # lost connection itself, to report it: redis-py's silent reconnects are off.
+        self._sub_client = redis_from_url(
             url,
-            socket_timeout=None,
-            socket_connect_timeout=socket_timeout_s,
-            health_check_interval=5,
+            max_connections=2,
+            socket_timeout_s=socket_timeout_s,
+            socket_connect_timeout_s=socket_timeout_s,
+            retries=0,
         )
+        self.where = describe(url)
         self.channel = channel
+        self.heartbeat_s = heartbeat_s
+        self.dead_after_s = dead_after_s
         self._listeners: list[Listener] = []
         self._reconnect: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -71,7 +89,6 @@ class RedisBus:
                 await self._task
         await self._sub_client.aclose()
         await self.client.aclose()
-        await self._pool.disconnect()
 
     async def publish(self, message: bytes) -> None:
         await self.client.publish(self.channel, message)
@@ -99,33 +116,69 @@ class RedisBus:
     async def _run(self) -> None:
         backoff = 0.1
         first = True
+        failures = 0
         while True:
             pubsub = self._sub_client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self._subscribed.set()
+                metrics.BUS_CONNECTED.set(1)
                 if not first:
-                    log.warning("event bus resubscribed to %s; filling gaps", self.channel)
+                    metrics.BUS_RECONNECTS.inc()
+                    log.warning(
+                        "event bus resubscribed to %s on %s after %d failed attempt(s);"
+                        " filling gaps",
+                        self.channel,
+                        self.where,
+                        failures,
+                    )
                     for callback in self._reconnect:
                         callback()
                 first = False
-                backoff = 0.1
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    data = message["data"]
-                    for listener in self._listeners:
-                        try:
-                            listener(data)
-                        except Exception:
-                            log.exception("bus listener failed")
+                backoff, failures = 0.1, 0
+                await self._listen(pubsub)
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 self._subscribed.clear()
-                log.warning("event bus lost Redis (%s); retrying in %.1fs", exc, backoff)
+                metrics.BUS_CONNECTED.set(0)
+                failures += 1
+                # One line per outage, then one every ten attempts: a long outage
+                # should not flood the log.
+                if failures == 1 or failures % 10 == 0:
+                    log.warning(
+                        "event bus lost Redis (%s: %s; attempt %d); retrying every %.1fs at most",
+                        type(exc).__name__,
+                        exc,
+                        failures,
+                        _MAX_BACKOFF_S,
+                    )
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
+            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        """Hand every message to the listeners until the connection fails or falls silent."""
+        loop = asyncio.get_running_loop()
+        heard_at = pinged_at = loop.time()
+        while True:
+            message = await pubsub.get_message(timeout=self.heartbeat_s)
+            now = loop.time()
+            if message is None:
+                if now - heard_at >= self.dead_after_s:
+                    raise SubscriberSilent(f"no reply from Redis for {now - heard_at:.1f}s")
+                if now - max(heard_at, pinged_at) >= self.heartbeat_s:
+                    await pubsub.ping(_PING)
+                    pinged_at = now
+                continue
+            heard_at = now
+            if message.get("type") != "message":
+                continue  # a pong
+            data = message["data"]
+            for listener in self._listeners:
+                try:
+                    listener(data)
+                except Exception:
+                    log.exception("bus listener failed")

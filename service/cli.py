@@ -126,9 +126,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"\nFirst start: an admin token was issued (shown once):\n\n  {secret}\n", flush=True)
     executor.db.dispose()
     print(f"aidmesh on http://{host}:{port}  (API docs at http://{host}:{port}/docs)", flush=True)
-    uvicorn.run(
-        "service.main:app_from_env",
-        factory=True,
+    from service.drain import Drain, DrainingServer
+    from service.main import create_app
+
+    drain = Drain()
+    config = uvicorn.Config(
+        create_app(settings, tune_gc=True, drain=drain),
         host=host,
         port=port,
         log_level=settings.log_level,
@@ -136,7 +139,11 @@ def _serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         ws_max_size=settings.ws_max_message_bytes,
         proxy_headers=False,
+        # On SIGTERM: how long requests in flight and open connections get (typed as
+        # int, but uvicorn waits with asyncio.timeout, which takes any float).
+        timeout_graceful_shutdown=max(settings.shutdown_grace_s, 0.1),  # type: ignore[arg-type]
     )
+    DrainingServer(config, drain, delay_s=settings.shutdown_delay_s).run()
     return 0
 
 

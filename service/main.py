@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from redis.connection import parse_url
 from starlette.types import Receive, Scope, Send
 
 from playbooks import load_catalogue, load_stock_playbooks
@@ -22,6 +21,7 @@ from realtime.bus import EventBus, InMemoryBus
 from realtime.embedded_redis import EmbeddedRedis
 from realtime.gateway import Gateway
 from realtime.redis_bus import RedisBus
+from realtime.redis_clients import database_number
 from realtime.ws_endpoint import Limits, WebsocketEndpoint
 from service.api import errors
 from service.api.deps import AppParts
@@ -32,6 +32,7 @@ from service.api.routes_incidents import router as incidents_router
 from service.api.routes_live import router as live_router
 from service.api.routes_playbooks import router as playbooks_router
 from service.commands.pg_claims import PgClaims, open_pool
+from service.drain import Drain
 from service.executor import Executor, utc_now
 from service.live import LiveService, TicketBook
 from service.persistence.db import Database, build_engine, migrate
@@ -67,13 +68,17 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     bus: EventBus | None = None,
     tune_gc: bool = False,
+    drain: Drain | None = None,
 ) -> FastAPI:
-    """The app; `tune_gc` is for a server process of its own (`aidmesh serve`)."""
+    """The app; `tune_gc` is for a server process of its own (`aidmesh serve`), which
+    also passes the `drain` its server starts on SIGTERM (see service/drain.py)."""
     settings = settings or Settings()
+    drain = drain or Drain()
 
     @asynccontextmanager
     async def lifespan(app: Aidmesh) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.callback(drain.finished)  # the last thing closed
             engine = build_engine(settings)
             stack.callback(engine.dispose)
             migrate(engine)
@@ -93,6 +98,7 @@ def create_app(
             gateway = Gateway(live, gap_poll_interval_s=settings.gap_poll_interval_s)
             await gateway.start()
             stack.push_async_callback(gateway.close)
+            drain.attach(gateway)
             event_bus.add_listener(gateway.on_bus_message)
             event_bus.on_reconnect(gateway.on_bus_reconnect)
             app.websocket_endpoint = WebsocketEndpoint(gateway, live, _limits(settings))
@@ -108,6 +114,7 @@ def create_app(
                 tickets=tickets,
                 gateway=gateway,
                 sweeper=sweeper,
+                drain=drain,
             )
             if tune_gc:
                 _tune_gc()
@@ -132,7 +139,8 @@ def create_app(
 async def _start_bus(
     settings: Settings, given: EventBus | None, stack: AsyncExitStack
 ) -> tuple[EventBus, Any]:
-    """The bus: the one given, Redis at REDIS_URL, an embedded Redis, or in-process."""
+    """The bus: the one given, Redis at REDIS_URL (one server or a Sentinel deployment,
+    see `realtime/redis_clients.py`), an embedded Redis, or in-process."""
     if given is not None:
         bus = given
     elif settings.redis_url:
@@ -152,8 +160,7 @@ async def _start_bus(
 def channel_for(settings: Settings, redis_url: str) -> str:
     if settings.bus_channel:
         return settings.bus_channel
-    db = parse_url(redis_url).get("db", 0)  # type: ignore[no-untyped-call]
-    return f"aidmesh:{db}:events"
+    return f"aidmesh:{database_number(redis_url)}:events"
 
 
 def _limits(settings: Settings) -> Limits:

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     replay_window: int = 10_000
     gap_poll_interval_s: float = 0.5
 
+    # Shutdown (SIGTERM, a rolling restart; see service/drain.py): how long to keep
+    # serving while /readyz says not ready, then how long requests in flight and
+    # open connections get before they are cancelled.
+    shutdown_delay_s: float = 0.0
+    shutdown_grace_s: float = 10.0
+
     # Scheduler sweeps.
     scheduler_enabled: bool = True
     sweep_interval_s: float = 5.0

@@ -36,6 +36,7 @@ class ClientLog:
 
     name: str
     events: list[tuple[int, int, str]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each event
     resets: list[tuple[int, int, int]] = field(default_factory=list)  # incident, had, last_seq
     latencies_s: list[float] = field(default_factory=list)
     silent_gaps: int = 0
@@ -50,6 +51,7 @@ class ClientLog:
             self.silent_gaps += 1
         self._last[incident_id] = max(last, seq)
         self.events.append((incident_id, seq, event_id))
+        self.arrivals.append(time.monotonic())
         if latency_s is not None:
             self.latencies_s.append(latency_s)
 
@@ -68,6 +70,7 @@ class Write:
     status: int | None = None
     detail: str = ""
     took_s: float = 0.0
+    retry_after: str | None = None  # the Retry-After header of a refusal
 
 
 class History:

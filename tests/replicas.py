@@ -117,7 +117,14 @@ def _pings(client: redis.Redis) -> bool:
 class RedisServer:
     """A private redis-server without persistence, ours to kill, pause and restart."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        extra_args: tuple[str, ...] = (),
+        config: Path | None = None,
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             missing("redis-server is not installed")
@@ -125,12 +132,17 @@ class RedisServer:
         self.port = port or free_port()
         self.data_dir = data_dir
         self.log_path = data_dir / f"redis-{self.port}.log"
+        self.extra_args = extra_args
+        self.config = config  # a config file, read first (a Sentinel needs one to rewrite)
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
 
     @property
     def url(self) -> str:
         return f"redis://{HOST}:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host=HOST, port=self.port, socket_timeout=2)
 
     def start(self, timeout_s: float = 10.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
@@ -139,6 +151,7 @@ class RedisServer:
             self.proc = subprocess.Popen(
                 [
                     self.binary,
+                    *([str(self.config)] if self.config else []),
                     "--port",
                     str(self.port),
                     "--bind",
@@ -149,6 +162,7 @@ class RedisServer:
                     "no",
                     "--dir",
                     str(self.data_dir),
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -193,6 +207,106 @@ class RedisServer:
 
     def stop(self) -> None:
         _end(self.proc, grace_s=5)
+
+
+SENTINEL_SERVICE = "aidmesh"
+
+
+class SentinelDeployment:
+    """A Redis master, one replica of it and `sentinels` Sentinels watching them, each a
+    private process on a free loopback port. `url` is the `redis+sentinel://` URL
+    aidmesh reads; `kill_master` is the failure the Sentinels are there for."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        sentinels: int = 3,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+    ) -> None:
+        self.data_dir = data_dir
+        self.master = RedisServer(data_dir / "master")
+        self.replica = RedisServer(
+            data_dir / "replica", extra_args=("--replicaof", HOST, str(self.master.port))
+        )
+        self.sentinels: list[RedisServer] = []
+        for n in range(sentinels):
+            port = free_port()
+            config = data_dir / f"sentinel-{n}" / "sentinel.conf"
+            self.sentinels.append(
+                RedisServer(config.parent, port, config=config, extra_args=("--sentinel",))
+            )
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"{HOST}:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{SENTINEL_SERVICE}/0"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        self.master.start()
+        self.replica.start()
+        quorum = len(self.sentinels) // 2 + 1
+        for sentinel in self.sentinels:
+            assert sentinel.config is not None
+            sentinel.config.parent.mkdir(parents=True, exist_ok=True)
+            sentinel.config.write_text(
+                f"sentinel monitor {SENTINEL_SERVICE} {HOST} {self.master.port} {quorum}\n"
+                f"sentinel down-after-milliseconds {SENTINEL_SERVICE} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {SENTINEL_SERVICE} {self.failover_timeout_ms}\n"
+                f"sentinel parallel-syncs {SENTINEL_SERVICE} 1\n"
+            )
+            sentinel.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._settled():
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    "the Sentinels did not find the replica and each other:\n"
+                    + "\n".join(_tail(s.log_path, 10) for s in self.sentinels)
+                )
+            time.sleep(0.1)
+
+    def _settled(self) -> bool:
+        """The replica is in sync, and every Sentinel knows it and the other Sentinels."""
+        with contextlib.closing(self.replica.client()) as replica:
+            if replica.info("replication").get("master_link_status") != "up":
+                return False
+        for sentinel in self.sentinels:
+            with contextlib.closing(sentinel.client()) as client:
+                state = client.sentinel_master(SENTINEL_SERVICE)
+            if (
+                int(state["num-slaves"]) < 1
+                or int(state["num-other-sentinels"]) < len(self.sentinels) - 1
+            ):
+                return False
+        return True
+
+    def master_port(self) -> int | None:
+        """The master's port as the Sentinels report it now (None if they cannot say)."""
+        for sentinel in self.sentinels:
+            if sentinel.proc is None or sentinel.proc.poll() is not None:
+                continue
+            with contextlib.closing(sentinel.client()) as client:
+                try:
+                    address = client.sentinel_get_master_addr_by_name(SENTINEL_SERVICE)
+                except redis.RedisError:
+                    continue
+            if address:
+                return int(address[1])
+        return None
+
+    def kill_master(self) -> RedisServer:
+        """kill -9 the server that is master now; returns it."""
+        port = self.master_port()
+        victim = self.master if port == self.master.port else self.replica
+        victim.kill(signal.SIGKILL)
+        return victim
+
+    def stop(self) -> None:
+        for server in (*self.sentinels, self.replica, self.master):
+            server.stop()
 
 
 class Replica:

@@ -29,6 +29,7 @@ class AppParts:
     tickets: Any = None
     gateway: Any = None
     sweeper: Any = None
+    drain: Any = None  # service.drain.Drain: set while the replica shuts down
 
 
 # Dependencies that do no I/O are coroutines: FastAPI runs a plain `def` dependency in a

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout as AsyncPoolTimeout
 from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -41,7 +43,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _answer("Not there, or not visible to your city"),
     409: _answer("The current state refuses this change"),
     429: _answer("Too many requests for this token; wait for Retry-After seconds"),
-    503: _answer("The database is unavailable; retry shortly"),
+    503: _answer(
+        "The database, or Redis (websocket tickets) during a failover, is unavailable;"
+        " retry after Retry-After seconds"
+    ),
 }
 
 
@@ -92,6 +97,14 @@ def install(app: FastAPI) -> None:
     async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
         return _unavailable("the database is unavailable; retry shortly")
+
+    async def _redis(request: Request, exc: Exception) -> JSONResponse:
+        # No master (a failover under way, or Redis down): only what needs Redis fails.
+        log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return _unavailable("Redis is unavailable (failing over?); retry shortly")
+
+    for unavailable in (RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(unavailable, _redis)
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:

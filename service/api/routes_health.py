@@ -20,7 +20,13 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["health"])
 async def readyz(parts: Parts) -> JSONResponse:
-    """The database and the bus answer."""
+    """The database and the bus answer, and the replica is not shutting down."""
+    if parts.drain is not None and parts.drain.draining:
+        return JSONResponse(
+            {"status": "draining", "checks": {"shutdown": "draining"}},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
     checks: dict[str, str] = {}
     try:
         await to_thread.run_sync(parts.db.ping)

@@ -230,7 +230,11 @@ class LiveClient:
         ref = f"{self.name}-{next(self._refs)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[ref] = future
-        await ws.send(orjson.dumps({**message, "ref": ref}).decode())
+        try:
+            await ws.send(orjson.dumps({**message, "ref": ref}).decode())
+        except BaseException:
+            self._pending.pop(ref, None)  # nobody will wait for its answer
+            raise
         return await asyncio.wait_for(future, timeout_s)
 
     def has(self, incident_id: int, seq: int) -> bool:
@@ -303,7 +307,13 @@ class Rest:
             if r.is_success:
                 write = Write(op, OK, kind, int(r.json()["id"]), r.status_code)
             else:
-                write = Write(op, FAILED, status=r.status_code, detail=r.text[:200])
+                write = Write(
+                    op,
+                    FAILED,
+                    status=r.status_code,
+                    detail=r.text[:200],
+                    retry_after=r.headers.get("Retry-After"),
+                )
             break
         write.took_s = time.monotonic() - began
         self.history.write(write)

@@ -4,6 +4,7 @@ trip reaches every replica's listener whole and in order."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from realtime.redis_bus import RedisBus
@@ -40,3 +41,54 @@ def test_a_published_batch_arrives_at_every_bus_in_order(tmp_path: Path) -> None
         server.stop()
     expected = [b"event-%d" % n for n in range(50)] + [b"after"]
     assert received == [expected, expected]
+
+
+def test_a_frozen_redis_is_given_up_within_the_bound_and_the_reconnect_reported(
+    tmp_path: Path,
+) -> None:
+    """A subscriber on a silent connection (Redis SIGSTOPped, a partitioned or hung master)
+    would wait forever; the bus pings, gives the connection up and reports the reconnect."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+
+    async def run() -> tuple[float | None, int, list[bytes]]:
+        bus = RedisBus(server.url, channel="frozen-test", heartbeat_s=0.2, dead_after_s=0.8)
+        received: list[bytes] = []
+        reconnects: list[float] = []
+        bus.add_listener(received.append)
+        bus.on_reconnect(lambda: reconnects.append(time.monotonic()))
+        await bus.start()
+        gave_up_after = None
+        try:
+            server.pause()
+            paused_at = time.monotonic()
+            while time.monotonic() - paused_at < 3.0:
+                if not bus.subscribed:
+                    gave_up_after = time.monotonic() - paused_at
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.5)
+            server.resume()
+            for _ in range(200):
+                if reconnects:
+                    break
+                await asyncio.sleep(0.02)
+            await bus.publish(b"after")
+            for _ in range(100):
+                if received:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            if server.paused:
+                server.resume()
+            await bus.close()
+        return gave_up_after, len(reconnects), received
+
+    try:
+        gave_up_after, reconnects, received = asyncio.run(run())
+    finally:
+        server.stop()
+    print(f"\nfrozen Redis given up after {gave_up_after}s")
+    assert gave_up_after is not None and gave_up_after < 2.0, gave_up_after
+    assert reconnects == 1
+    assert received == [b"after"]

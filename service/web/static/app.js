@@ -184,6 +184,7 @@ export function newKey(prefix = "web") {
 
 const SILENCE_MS = 45_000; // three heartbeats (20 s) missed, give or take: the socket is dead
 const OFFLINE_AFTER_MS = 30_000; // this long without a connection reads as "offline"
+const SERVICE_RESTART = 1012; // close code of a replica shutting down (rolling restart)
 const COMMAND_TIMEOUT_MS = 10_000;
 
 /**
@@ -267,7 +268,7 @@ export class Live {
     this.ws = ws;
     this.lastHeard = Date.now();
     ws.onmessage = (message) => this.receive(ws, message);
-    ws.onclose = () => this.lost(ws);
+    ws.onclose = (event) => this.lost(ws, event.code);
   }
 
   receive(ws, message) {
@@ -318,7 +319,7 @@ export class Live {
     else waiting.reject(new ApiError(msg.status, msg.detail));
   }
 
-  lost(ws) {
+  lost(ws, code) {
     if (ws !== this.ws) return;
     this.ws = null;
     for (const [ref, waiting] of this.pending) {
@@ -327,6 +328,14 @@ export class Live {
       this.pending.delete(ref);
     }
     if (this.state === "live") this.downSince = Date.now();
+    if (code === SERVICE_RESTART) {
+      // The replica is restarting on purpose and others are up: back at once, with a
+      // little jitter so its clients do not all arrive in the same instant.
+      this.setState("reconnecting");
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.connect(), 100 + Math.random() * 300);
+      return;
+    }
     this.scheduleRetry();
   }
 
