@@ -449,3 +449,42 @@ def test_the_cli_refuses_a_missing_source_and_the_same_database(
     same = f"sqlite:///{tmp_path / 'a.db'}"
     assert main(["db", "copy", "--from", same, "--to", same]) == 1
     assert "the same database" in capsys.readouterr().err
+
+
+def test_the_checksum_ignores_row_order_and_zones_but_not_a_changed_value() -> None:
+    """What --verify compares: SQLite and PostgreSQL may return rows in another order,
+    and a time with or without its UTC zone; any other difference must show."""
+    from service.persistence.copy import _Checksum
+
+    at = datetime(2026, 2, 12, 8, 0, tzinfo=UTC)
+    rows = [
+        (1, "flood", at, {"ring": 0, "cities": [2, 3]}, True, 36.8172),
+        (2, "x", None, {}, 0, 0.5),
+    ]
+
+    def digest(table: list[tuple[Any, ...]]) -> tuple[int, str]:
+        checksum = _Checksum()
+        checksum.add(table)
+        return checksum.rows, checksum.hexdigest()
+
+    same = digest(rows)
+    assert digest(rows[::-1]) == same
+    assert (
+        digest(
+            [
+                (1, "flood", at.replace(tzinfo=None), {"cities": [2, 3], "ring": 0}, True, 36.8172),
+                rows[1],
+            ]
+        )
+        == same
+    )
+    changed = [
+        (1, "flood", at, {"ring": 1, "cities": [2, 3]}, True, 36.8172),
+        (1, "flood", at.replace(microsecond=1), {"ring": 0, "cities": [2, 3]}, True, 36.8172),
+        (1, "flood", at, {"ring": 0, "cities": [2, 3]}, False, 36.8172),
+        (1, "flood", at, {"ring": 0, "cities": [2, 3]}, True, 36.8173),
+        (1, "Flood", at, {"ring": 0, "cities": [2, 3]}, True, 36.8172),
+    ]
+    for row in changed:
+        assert digest([row, rows[1]]) != same, row
+    assert digest(rows[:1])[0] == 1
