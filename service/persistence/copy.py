@@ -276,8 +276,9 @@ class _Copier:
         self, conn: Connection, table: TableClause, order_by: Sequence[str]
     ) -> Iterable[Sequence[Any]]:
         # yield_per streams (a server-side cursor on PostgreSQL): memory stays one batch.
-        result = conn.execution_options(yield_per=self.batch_rows).execute(
-            select(table).order_by(*(table.c[n] for n in order_by))
+        result = conn.execute(
+            select(table).order_by(*(table.c[n] for n in order_by)),
+            execution_options={"yield_per": self.batch_rows},
         )
         return result.partitions()
 
