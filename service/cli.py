@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="bring the database schema up to date")
     mig.set_defaults(run=_migrate)
 
+    db = sub.add_parser("db", help="database tools").add_subparsers()
+    db_copy = db.add_parser(
+        "copy", help="copy the whole database into an empty one (e.g. SQLite to PostgreSQL)"
+    )
+    db_copy.add_argument("--to", required=True, dest="target", metavar="URL", help="target")
+    db_copy.add_argument("--from", dest="source", metavar="URL", help="default: DATABASE_URL")
+    db_copy.add_argument("--batch-rows", type=int, help="rows per insert (default 2,000)")
+    db_copy.add_argument("--no-verify", action="store_true", help="skip the check after copying")
+    db_copy.set_defaults(run=_db_copy)
+
     adm = sub.add_parser("admin", help="administer the network").add_subparsers()
     boot = adm.add_parser("bootstrap", help="issue an admin token and print it")
     boot.add_argument("--label", default="bootstrap")
@@ -151,6 +161,32 @@ def _migrate(_: argparse.Namespace) -> int:
     engine = build_engine(Settings())
     migrate(engine)
     print("schema is up to date")
+    return 0
+
+
+def _db_copy(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.persistence.copy import CopyRefused, copy_database
+
+    source = args.source or Settings().database_url
+    try:
+        copy_database(
+            source,
+            args.target,
+            batch_rows=args.batch_rows,
+            verify=not args.no_verify,
+            say=lambda line: print(line, flush=True),
+        )
+    except CopyRefused as exc:
+        print(f"aidmesh: {exc.detail}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(f"aidmesh: the copy failed; the target holds no copied row: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("aidmesh: interrupted; the target holds no copied row", file=sys.stderr)
+        return 130
     return 0
 
 
