@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlmodel import col, select
 
+from service.cli_admin import register as register_admin_commands
 from service.domain.actors import SYSTEM, Role
 from service.domain.errors import DomainError
 from service.persistence.db import Database, build_engine, migrate
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     tok_issue.add_argument("--city", help="city slug (not for admin)")
     tok_issue.add_argument("--label", default="")
     tok_issue.set_defaults(run=_token_issue)
+    register_admin_commands(net, city, tok, lambda: _executor(Settings()))
 
     demo = sub.add_parser("demo", help="run a seeded demo network with simulated responders")
     demo.add_argument("--host", default="127.0.0.1")

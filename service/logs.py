@@ -37,11 +37,16 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1=" + REDACTED,
     ),
-    # Header and mapping forms: Authorization: Bearer …, 'authorization': '…', "token": "…"
+    # Header forms: the whole value, whatever the scheme (Bearer, Basic, …).
+    (
+        re.compile(r"(?i)(\\?[\"']?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\"'\\\r\n,;}]+"),
+        r"\1" + REDACTED,
+    ),
+    # Mapping forms: 'token': '…', "ticket": "…"
     (
         re.compile(
-            r"(?i)(\\?[\"']?(?:authorization|token|ticket|secret|password)\\?[\"']?\s*[:=]\s*"
-            r"\\?[\"']?)(?:bearer\s+)?[^\s\"'\\,;}]+"
+            r"(?i)(\\?[\"']?(?:token|ticket|secret|password)\\?[\"']?\s*[:=]\s*\\?[\"']?)"
+            r"[^\s\"'\\,;}]+"
         ),
         r"\1" + REDACTED,
     ),

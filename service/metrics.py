@@ -146,4 +146,3 @@ def _age_s(then: datetime, now: datetime) -> float:
     if then.tzinfo is None:  # SQLite hands back naive UTC
         then = then.replace(tzinfo=now.tzinfo)
     return max(0.0, (now - then).total_seconds())
-
