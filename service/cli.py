@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -147,7 +148,9 @@ def _serve(args: argparse.Namespace) -> int:
             "service.main:app_from_env", settings, factory=True, host=host, port=port
         )
         server = Server(config, f"aidmesh ready on {url} (API docs at {url}/docs)")
-        server.run(sockets=[sock])
+        # uvicorn raises Ctrl-C again once it has shut down, for the caller to see.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
     return 0 if server.started else 3
 
 
