@@ -83,6 +83,9 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_death_signal_setter(),
+            # Out of the terminal's process group: Ctrl-C stops the service, which then
+            # stops Redis after the bus is closed (not before, in the middle of serving).
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         while not self.socket_path.exists():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import orjson
@@ -121,11 +121,23 @@ def error(status: int, detail: Any, ref: Any = None) -> dict[str, Any]:
     return message
 
 
+# Called once per session when it ends: (scope, role, city_id, seconds, reason); role is
+# None for a handshake refused.
+SessionHook = Callable[[ASGIScope, str | None, int | None, float, str], None]
+
+
 class WebsocketEndpoint:
-    def __init__(self, gateway: Gateway, authority: Authority, limits: Limits) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        authority: Authority,
+        limits: Limits,
+        on_session_end: SessionHook | None = None,
+    ) -> None:
         self.gateway = gateway
         self.authority = authority
         self.limits = limits
+        self.on_session_end = on_session_end
         self._heartbeats: asyncio.Task[None] | None = None
 
     def asgi(self, scope: ASGIScope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
@@ -179,8 +191,12 @@ class WebsocketEndpoint:
         return viewer
 
     async def _serve(self, websocket: WebSocket) -> None:
+        started = time.monotonic()
         viewer = await self._admit(websocket)
         if viewer is None:
+            if self.on_session_end is not None:
+                elapsed_s = time.monotonic() - started
+                self.on_session_end(websocket.scope, None, None, elapsed_s, "refused")
             return
 
         async def close(code: int, reason: str) -> None:
@@ -237,6 +253,14 @@ class WebsocketEndpoint:
         finally:
             conn.stop()
             self.gateway.detach(conn)
+            if self.on_session_end is not None:
+                self.on_session_end(
+                    websocket.scope,
+                    viewer.role,
+                    viewer.city_id,
+                    time.monotonic() - started,
+                    conn.closed_reason or "closed",
+                )
 
     async def _heartbeat(self) -> None:
         """One beat for every connection of this replica, so clients can tell a dead socket."""

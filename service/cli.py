@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlmodel import col, select
 
+from service.cli_admin import register as register_admin_commands
 from service.domain.actors import SYSTEM, Role
 from service.domain.errors import DomainError
 from service.persistence.db import Database, build_engine, migrate
@@ -46,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP and websocket server")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument(
+        "-v", "--verbose", action="store_true", help="log at DEBUG, libraries included"
+    )
     serve.set_defaults(run=_serve)
 
     mig = sub.add_parser("migrate", help="bring the database schema up to date")
@@ -89,11 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     tok_issue.add_argument("--city", help="city slug (not for admin)")
     tok_issue.add_argument("--label", default="")
     tok_issue.set_defaults(run=_token_issue)
+    register_admin_commands(net, city, tok, lambda: _executor(Settings()))
 
     demo = sub.add_parser("demo", help="run a seeded demo network with simulated responders")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--minutes", type=float, default=5.0, help="how long responders act")
+    demo.add_argument("-v", "--verbose", action="store_true", help="show the service's log")
     demo.set_defaults(run=_demo)
 
     pb = sub.add_parser("playbooks", help="playbooks").add_subparsers()
@@ -122,39 +129,53 @@ def _executor(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from service.admin_token import hand_over
     from service.commands.admin import has_admin_token, mint_token
+    from service.drain import Drain, DrainingServer
+    from service.logs import configure_logging
+    from service.main import create_app
+    from service.serving import CannotListen, base_url, bind, server_config
 
     settings = Settings()
+    configure_logging(settings, level="debug" if args.verbose else None)
     host = args.host or settings.host
     port = args.port or settings.port
-    executor = _executor(settings)
-    has_admin, _ = executor.run_sync(SYSTEM, has_admin_token)
-    if not has_admin:
-        (_token, secret), _ = executor.run_sync(SYSTEM, mint_token, Role.ADMIN, None, "first start")
-        print(f"\nFirst start: an admin token was issued (shown once):\n\n  {secret}\n", flush=True)
-    executor.db.dispose()
-    print(f"aidmesh on http://{host}:{port}  (API docs at http://{host}:{port}/docs)", flush=True)
-    from service.drain import Drain, DrainingServer
-    from service.main import create_app
-
-    drain = Drain()
-    config = uvicorn.Config(
-        create_app(settings, tune_gc=True, drain=drain),
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        # Compression costs a fifth of the fan-out CPU and ~34 KB per connection.
-        ws_per_message_deflate=False,
-        ws_max_size=settings.ws_max_message_bytes,
-        proxy_headers=False,
-        # On SIGTERM: how long requests in flight and open connections get (typed as
-        # int, but uvicorn waits with asyncio.timeout, which takes any float).
-        timeout_graceful_shutdown=max(settings.shutdown_grace_s, 0.1),  # type: ignore[arg-type]
-    )
-    DrainingServer(config, drain, delay_s=settings.shutdown_delay_s).run()
-    return 0
+    try:
+        sock = bind(host, port)  # before anything is written or started
+    except CannotListen as exc:
+        print(f"aidmesh: {exc}", file=sys.stderr)
+        return 1
+    with sock:
+        port = sock.getsockname()[1]
+        executor = _executor(settings)
+        has_admin, _ = executor.run_sync(SYSTEM, has_admin_token)
+        if not has_admin:
+            (_token, secret), _ = executor.run_sync(
+                SYSTEM, mint_token, Role.ADMIN, None, "first start"
+            )
+            hand_over(secret, settings.data_dir)
+        executor.db.dispose()
+        url = base_url(host, port)
+        drain = Drain()
+        config = server_config(
+            create_app(settings, tune_gc=True, drain=drain),
+            settings,
+            host=host,
+            port=port,
+            # On SIGTERM: how long requests in flight and open connections get (typed
+            # as int, but uvicorn waits with asyncio.timeout, which takes any float).
+            timeout_graceful_shutdown=max(settings.shutdown_grace_s, 0.1),
+        )
+        server = DrainingServer(
+            config,
+            f"aidmesh ready on {url} (API docs at {url}/docs)",
+            drain,
+            delay_s=settings.shutdown_delay_s,
+        )
+        # uvicorn raises Ctrl-C again once it has shut down, for the caller to see.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+    return 0 if server.started else 3
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -249,7 +270,7 @@ def _token_issue(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from service.demo import run_demo
 
-    return run_demo(args.host, args.port, args.minutes)
+    return run_demo(args.host, args.port, args.minutes, verbose=args.verbose)
 
 
 def _playbooks_check(args: argparse.Namespace) -> int:

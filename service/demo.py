@@ -2,25 +2,27 @@
 and simulated responders, so a newcomer sees the product move.
 
 Everything runs in this process. The service runs the embedded default (a fresh SQLite
-file and the embedded Redis under `./var/demo/`); a driver thread talks to it over the
-HTTP API only, like any other client: it registers the networks, cities and tokens,
-declares the flood from Nairobi's playbook, then plays the responding cities and
-Nairobi's duty officer for `minutes`. The service keeps running until Ctrl-C.
+file and the embedded Redis under `./var/demo/`, or `$AIDMESH_DATA_DIR/demo`); a driver
+thread talks to it over the HTTP API only, like any other client: it registers the
+networks, cities and tokens, declares the flood from Nairobi's playbook, then plays the
+responding cities and Nairobi's duty officer for `minutes`. The service keeps running until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import random
 import shutil
+import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
-import uvicorn
 import yaml
 
 from playbooks import load_catalogue, load_stock_playbooks
@@ -28,13 +30,13 @@ from realtime.bus import InMemoryBus
 from service.commands.admin import mint_token
 from service.domain.actors import SYSTEM, Role
 from service.executor import Executor
+from service.logs import configure_logging
 from service.main import create_app
 from service.persistence.db import Database, build_engine, migrate
+from service.serving import CannotListen, Server, base_url, bind, server_config
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-DEMO_DIR = Path("var/demo")
 
 NETWORKS = {
     "kenya": "Kenya mutual-aid compact",
@@ -105,55 +107,94 @@ class _World:
     incident_id: int = 0
 
 
-def run_demo(host: str, port: int, minutes: float) -> int:
-    """Serve the demo on `host:port` until Ctrl-C, simulating for `minutes`; the exit code."""
+def run_demo(host: str, port: int, minutes: float, *, verbose: bool = False) -> int:
+    """Serve the demo on `host:port` until Ctrl-C, simulating for `minutes`; the exit code.
+
+    The port is bound and the demo directory locked before anything is deleted or
+    written: a demo already running (on this port or from this directory) is left
+    alone, and the driver talks only to the server this process started.
+    """
     minutes = max(0.1, minutes)
-    data_dir = DEMO_DIR.resolve()
+    base = Settings()
+    configure_logging(base, level="debug" if verbose else "warning")
+    try:
+        sock = bind(host, port)
+    except CannotListen as exc:
+        print(f"aidmesh demo: {exc}", file=sys.stderr)
+        return 1
+    data_dir = (base.data_dir / "demo").resolve()
+    with sock, _DemoLock(data_dir.with_name("demo.lock")) as locked:
+        if not locked:
+            print(
+                f"aidmesh demo: another demo is running from {data_dir}: stop it first",
+                file=sys.stderr,
+            )
+            return 1
+        port = sock.getsockname()[1]
+        return _serve_demo(sock, _fresh_settings(data_dir, host, port), minutes)
+
+
+def _fresh_settings(data_dir: Path, host: str, port: int) -> Settings:
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    settings = Settings(
+    return Settings(
         database_url=f"sqlite:///{data_dir / 'aidmesh-demo.db'}",
         redis_url=None,
         embedded_redis=True,
         data_dir=data_dir,
         host=host,
         port=port,
-        log_level="warning",
         sweep_interval_s=2.0,
     )
+
+
+def _serve_demo(sock: socket.socket, settings: Settings, minutes: float) -> int:
     admin = _bootstrap_admin(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="warning",
-            ws_per_message_deflate=False,
-            timeout_graceful_shutdown=3,
-        )
-    )
+    url = base_url(settings.host, settings.port)
+    config = server_config(create_app(settings), settings, timeout_graceful_shutdown=3)
+    server = Server(config, f"aidmesh demo ready on {url}")
     stop = threading.Event()
     outcome: list[int] = []
-    base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     driver = threading.Thread(
         target=_drive,
-        args=(_World(base_url, admin), minutes, stop, server, outcome),
+        args=(_World(url, admin), minutes, stop, server, outcome),
         name="aidmesh-demo-driver",
         daemon=True,
     )
-    print(f"aidmesh demo: starting on http://{host}:{port} (data in {data_dir}) …", flush=True)
+    print(f"aidmesh demo: starting on {url} (data in {settings.data_dir}) …", flush=True)
     driver.start()
     try:
-        server.run()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a demo ends; the driver is stopped below
-    except SystemExit as exc:  # uvicorn exits when it cannot bind the port
-        outcome.append(int(exc.code or 1))
     finally:
         stop.set()
         driver.join(timeout=10)
+    if not server.started:
+        outcome.append(3)
     print("aidmesh demo: stopped.", flush=True)
     return outcome[0] if outcome else 0
+
+
+class _DemoLock:
+    """An exclusive lock on a file beside the demo directory, held while the demo runs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("ab")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def __exit__(self, *_: object) -> None:
+        if self._file is not None:
+            self._file.close()  # closing releases the lock
 
 
 def _bootstrap_admin(settings: Settings) -> str:
@@ -170,11 +211,17 @@ def _bootstrap_admin(settings: Settings) -> str:
 
 
 def _drive(
-    world: _World, minutes: float, stop: threading.Event, server: uvicorn.Server, outcome: list[int]
+    world: _World, minutes: float, stop: threading.Event, server: Server, outcome: list[int]
 ) -> None:
     try:
         with httpx.Client(base_url=world.base_url + "/api/v1", timeout=15.0) as http:
-            if not _wait_ready(world.base_url, stop):
+            if not _wait_started(server, stop):
+                return
+            if _call(http, "GET", "/me", world.admin).status_code != 200:
+                # Not this process's server: seed nothing.
+                print(f"aidmesh demo: {world.base_url} is not this demo's server", flush=True)
+                outcome.append(1)
+                server.should_exit = True
                 return
             _seed(http, world, minutes)
             _print_welcome(world, minutes)
@@ -193,15 +240,13 @@ def _drive(
         server.should_exit = True
 
 
-def _wait_ready(base_url: str, stop: threading.Event, timeout_s: float = 60.0) -> bool:
+def _wait_started(server: Server, stop: threading.Event, timeout_s: float = 60.0) -> bool:
+    """Wait until this process's server has started (it listens on the bound socket)."""
     deadline = time.monotonic() + timeout_s
     while not stop.is_set() and time.monotonic() < deadline:
-        try:
-            if httpx.get(base_url + "/readyz", timeout=2.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass  # not listening yet: try again
-        stop.wait(0.2)
+        if server.started:
+            return True
+        stop.wait(0.1)
     return False
 
 

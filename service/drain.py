@@ -21,6 +21,7 @@ import time
 import uvicorn
 
 from realtime.gateway import Gateway
+from service.serving import Server
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,13 @@ class Drain:
             log.warning("drained in %.2fs", time.monotonic() - self.started_at)
 
 
-class DrainingServer(uvicorn.Server):
-    """uvicorn's server, whose shutdown starts with the drain."""
+class DrainingServer(Server):
+    """aidmesh's server (see service/serving.py), whose shutdown starts with the drain."""
 
-    def __init__(self, config: uvicorn.Config, drain: Drain, delay_s: float = 0.0) -> None:
-        super().__init__(config)
+    def __init__(
+        self, config: uvicorn.Config, ready_message: str, drain: Drain, delay_s: float = 0.0
+    ) -> None:
+        super().__init__(config, ready_message)
         self.drain = drain
         self.delay_s = delay_s
 

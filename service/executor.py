@@ -29,6 +29,7 @@ from service.commands.pg_claims import PgClaims
 from service.commands.presenters import claim_public
 from service.domain.actors import Actor
 from service.domain.errors import Conflict
+from service.metrics import observe_events
 from service.models import ClaimCreate, ClaimPublic, EventPublic
 from service.persistence.db import Database
 from service.settings import Settings
@@ -157,6 +158,7 @@ class Executor:
 
     async def publish(self, events: list[EventPublic]) -> None:
         """Hand committed events to the publisher without waiting for the bus."""
+        observe_events(events)
         outbox = self._outbox_of_this_loop()
         for event in events:
             try:

@@ -23,9 +23,10 @@ from realtime.gateway import Gateway
 from realtime.redis_bus import RedisBus
 from realtime.redis_clients import database_number
 from realtime.ws_endpoint import Limits, WebsocketEndpoint
-from service.api import errors
+from service.api import errors, routes_docs
 from service.api.deps import AppParts
 from service.api.rate_limit import RateLimit
+from service.api.request_log import RequestLog, log_ws_session
 from service.api.routes_admin import router as admin_router
 from service.api.routes_health import router as health_router
 from service.api.routes_incidents import router as incidents_router
@@ -101,7 +102,9 @@ def create_app(
             drain.attach(gateway)
             event_bus.add_listener(gateway.on_bus_message)
             event_bus.on_reconnect(gateway.on_bus_reconnect)
-            app.websocket_endpoint = WebsocketEndpoint(gateway, live, _limits(settings))
+            app.websocket_endpoint = WebsocketEndpoint(
+                gateway, live, _limits(settings), on_session_end=log_ws_session
+            )
             sweeper = Sweeper(executor)
             if settings.scheduler_enabled:
                 scheduler = start_scheduler(sweeper, settings.sweep_interval_s)
@@ -118,7 +121,8 @@ def create_app(
             )
             if tune_gc:
                 _tune_gc()
-            log.info("aidmesh ready (database %s)", engine.url.render_as_string(hide_password=True))
+            # "ready" is said by the server once it listens (service/serving.py).
+            log.debug("app started (database %s)", engine.url.render_as_string(hide_password=True))
             yield
 
     app = Aidmesh(
@@ -126,9 +130,15 @@ def create_app(
         version="0.1.0",
         summary="Crisis mutual-aid coordination for networks of cities.",
         lifespan=lifespan,
+        # Served from the installed package instead of a CDN (see routes_docs).
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
+    # Outermost, so its line and metrics cover what the rate limit refuses too.
+    app.add_middleware(RequestLog)
+    routes_docs.install(app)
     app.include_router(health_router)
     for router in (admin_router, incidents_router, live_router, playbooks_router):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # "text" for people, "json" for log collectors: one object per line either way.
+    log_format: Literal["text", "json"] = "text"
 
     # Targeting and escalation defaults (a playbook overrides them).
     default_ring0_radius_km: float = 50.0

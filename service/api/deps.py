@@ -13,6 +13,7 @@ from sqlmodel import Session
 from realtime.bus import EventBus
 from service.domain.actors import Actor, Role
 from service.executor import Executor
+from service.logs import note_caller
 from service.models import MAX_ID
 from service.persistence.db import Database
 from service.settings import Settings
@@ -74,6 +75,7 @@ async def current_actor(
     actor = await parts.executor.actor_for_secret(secret)
     if actor is None:
         raise _unauthorized("invalid or revoked token")
+    note_caller(actor.role.value, actor.city_id)
     return actor
 
 

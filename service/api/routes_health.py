@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from anyio import to_thread
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api.deps import Parts
+from service.api.deps import AppParts, Parts
+from service.metrics import refresh_open_request_gauges
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -50,5 +55,16 @@ async def readyz(parts: Parts) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["health"], include_in_schema=False)
-def metrics() -> Response:
+async def metrics(parts: Parts) -> Response:
+    """Prometheus text: the live path's figures, HTTP's, and what is open now."""
+    try:
+        await to_thread.run_sync(_refresh_open_requests, parts)
+    except Exception as exc:
+        # The other figures are still worth scraping while the database is away.
+        log.warning("open request gauges not refreshed: %s", type(exc).__name__)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _refresh_open_requests(parts: AppParts) -> None:
+    with parts.db.read() as session:
+        refresh_open_request_gauges(session, parts.executor.clock())

@@ -1,0 +1,148 @@
+"""Prometheus metrics an operator alerts on: the requests waiting for help, how fast help
+comes, and the HTTP traffic by route (the live path's own are in `realtime/metrics.py`).
+
+Three sources, each cheap:
+
+- gauges of what is open now, read from the database when `/metrics` is scraped
+  (`refresh_open_request_gauges`: two aggregate queries). Every replica reports
+  the same database-wide figures: alert on their max, not their sum;
+- counters and histograms of what happened, from the events each command
+  commits, observed where the executor hands them to the bus (`observe_events`);
+  they count what this replica did, so sum them over replicas;
+- HTTP requests by route template and status, from the request log middleware
+  (`observe_http`). Templates, never raw paths: a path holds ids, and a label
+  per id would grow without bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from service.domain.events import EventType
+from service.domain.lifecycles import CLAIMABLE_REQUEST_STATUSES, ClaimStatus
+from service.persistence.tables import AidRequest
+
+PRIORITIES = ("critical", "high", "normal", "low")
+
+OPEN_REQUESTS = Gauge(
+    "aidmesh_open_requests",
+    "Requests with units still unclaimed (open or partially claimed), by priority",
+    ["priority"],
+)
+CRITICAL_UNCLAIMED = Gauge(
+    "aidmesh_critical_requests_unclaimed",
+    "Critical requests with units still unclaimed",
+)
+CRITICAL_OLDEST_AGE = Gauge(
+    "aidmesh_critical_request_oldest_unclaimed_age_seconds",
+    "Age of the oldest critical request with units still unclaimed (0 when there is none)",
+)
+
+# From a minute to a day: help across cities takes minutes to hours.
+_WAIT_BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
+TIME_TO_FIRST_CLAIM = Histogram(
+    "aidmesh_request_time_to_first_claim_seconds",
+    "From a request being raised to a claim on it while nothing else was claimed of it",
+    buckets=_WAIT_BUCKETS,
+)
+TIME_TO_FILL = Histogram(
+    "aidmesh_request_time_to_fill_seconds",
+    "From a request being raised to a claim that leaves nothing unclaimed",
+    buckets=_WAIT_BUCKETS,
+)
+ESCALATIONS = Counter(
+    "aidmesh_request_escalations_total", "Requests widened to the next ring", ["ring"]
+)
+EXPIRIES = Counter("aidmesh_expiries_total", "Requests and claims that expired", ["kind"])
+CLAIMS = Counter(
+    "aidmesh_claims_total",
+    "Claims made (outcome=made) and the states claims moved to since",
+    ["outcome"],
+)
+
+HTTP_REQUESTS = Counter(
+    "aidmesh_http_requests_total",
+    "HTTP requests and websocket handshakes, by route template and status",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "aidmesh_http_request_duration_seconds",
+    "HTTP request durations, by route template",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+_OUTCOMES = frozenset(s.value for s in ClaimStatus)
+
+
+def observe_http(method: str, route: str, status: int, duration_s: float | None) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    if duration_s is not None:
+        HTTP_DURATION.labels(method, route).observe(duration_s)
+
+
+def observe_events(events: Iterable[Any]) -> None:
+    """Count what the committed events say happened (`EventPublic`s)."""
+    for event in events:
+        kind = event.type
+        if kind == EventType.CLAIM_MADE:
+            CLAIMS.labels("made").inc()
+            _observe_waits(event.data, event.occurred_at)
+        elif kind == EventType.CLAIM_CHANGED:
+            status = (event.data.get("claim") or {}).get("status")
+            if status in _OUTCOMES:
+                CLAIMS.labels(status).inc()
+                if status == ClaimStatus.EXPIRED:
+                    EXPIRIES.labels("claim").inc()
+        elif kind == EventType.REQUEST_ESCALATED:
+            ring = (event.data.get("request") or {}).get("ring")
+            ESCALATIONS.labels(str(ring) if isinstance(ring, int) else "unknown").inc()
+        elif kind == EventType.REQUEST_EXPIRED:
+            EXPIRIES.labels("request").inc()
+
+
+def _observe_waits(data: dict[str, Any], occurred_at: datetime) -> None:
+    request = data.get("request") or {}
+    claim = data.get("claim") or {}
+    raised = request.get("created_at")
+    if raised is None:
+        return
+    raised_at = raised if isinstance(raised, datetime) else datetime.fromisoformat(raised)
+    waited_s = max(0.0, (occurred_at - raised_at).total_seconds())
+    if request.get("claimed_quantity") == claim.get("quantity"):
+        TIME_TO_FIRST_CLAIM.observe(waited_s)
+    if request.get("remaining_quantity") == 0:
+        TIME_TO_FILL.observe(waited_s)
+
+
+def refresh_open_request_gauges(session: Session, now: datetime) -> None:
+    """Read what is open now into the gauges: one aggregate query each."""
+    claimable = [s.value for s in CLAIMABLE_REQUEST_STATUSES]
+    by_priority = dict(
+        session.exec(
+            select(AidRequest.priority, func.count())
+            .where(col(AidRequest.status).in_(claimable))
+            .group_by(col(AidRequest.priority))
+        ).all()
+    )
+    for priority in PRIORITIES:
+        OPEN_REQUESTS.labels(priority).set(by_priority.get(priority, 0))
+    count, oldest = session.exec(
+        select(func.count(), func.min(AidRequest.created_at)).where(
+            col(AidRequest.status).in_(claimable), col(AidRequest.priority) == "critical"
+        )
+    ).one()
+    CRITICAL_UNCLAIMED.set(count)
+    CRITICAL_OLDEST_AGE.set(_age_s(oldest, now) if oldest is not None else 0.0)
+
+
+def _age_s(then: datetime, now: datetime) -> float:
+    if then.tzinfo is None:  # SQLite hands back naive UTC
+        then = then.replace(tzinfo=now.tzinfo)
+    return max(0.0, (now - then).total_seconds())
