@@ -4,12 +4,15 @@ A playbook is a YAML file per incident type (``stock/flood.yaml``, ...) naming t
 raise on declaration, the escalation schedule and the claim timeout. Every requested resource
 comes from the resource catalogue (``resources.yaml``), so cities mean the same thing by the
 same word. :mod:`playbooks.schema` holds the format, :mod:`playbooks.loader` reads and checks
-files, reporting every problem with its line.
+files, reporting every problem with its line, and :mod:`playbooks.limits` bounds what any text
+(an upload, a file) can cost to parse.
 """
 
 from playbooks.durations import format_duration, parse_duration
+from playbooks.limits import LIMITS, YamlLimits
 from playbooks.loader import (
     PlaybookError,
+    PlaybookTooLarge,
     Problem,
     check_paths,
     load_catalogue,
@@ -31,17 +34,20 @@ from playbooks.schema import (
 )
 
 __all__ = [
+    "LIMITS",
     "Catalogue",
     "Checklist",
     "Escalation",
     "Playbook",
     "PlaybookError",
     "PlaybookRequest",
+    "PlaybookTooLarge",
     "Priority",
     "Problem",
     "Resource",
     "ResourceKind",
     "Severity",
+    "YamlLimits",
     "check_paths",
     "format_duration",
     "load_catalogue",

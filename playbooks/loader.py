@@ -3,13 +3,16 @@
 A file is checked in three passes and all their problems are reported together, so an author
 fixes a file in one round: YAML syntax (and duplicate keys, which PyYAML would silently
 collapse), the schema of :mod:`playbooks.schema`, then the cross-checks against the catalogue.
-Errors are raised as one :class:`PlaybookError` whose ``problems`` read like compiler output::
+The first pass is bounded by :mod:`playbooks.limits` (see :mod:`playbooks.bounded_yaml`): a
+document over a limit stops there, with one problem. Errors are raised as one
+:class:`PlaybookError` whose ``problems`` read like compiler output::
 
     flood.yaml:14: requests[2].resource: unknown resource 'swift-water-rescue' (did you mean: ...)
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import functools
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,10 +24,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from playbooks.bounded_yaml import DocumentRefused, DocumentTooLarge, compose
+from playbooks.limits import LIMITS, YamlLimits
 from playbooks.schema import SKIP_DUPLICATE_CHECK, SLUG_PATTERN, Catalogue, Playbook
 
 __all__ = [
     "PlaybookError",
+    "PlaybookTooLarge",
     "Problem",
     "check_paths",
     "load_catalogue",
@@ -64,6 +70,10 @@ class PlaybookError(ValueError):
         super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
+class PlaybookTooLarge(PlaybookError):
+    """The document is over the byte limit of :mod:`playbooks.limits`; it was not parsed."""
+
+
 # --- public API ---------------------------------------------------------------------------------
 
 
@@ -75,27 +85,31 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
     """
     if path is None:
         return _packaged_catalogue()
-    return _parse_catalogue(_read(path), str(path))
+    return _parse_catalogue(_read(path, LIMITS), str(path))
 
 
-def parse_playbook(text: str, source: str, catalogue: Catalogue) -> Playbook:
+def parse_playbook(
+    text: str, source: str, catalogue: Catalogue, *, limits: YamlLimits = LIMITS
+) -> Playbook:
     """Parse and check one playbook; ``source`` names it in problems (usually its path).
 
-    Raises :class:`PlaybookError` listing every problem found.
+    Raises :class:`PlaybookError` listing every problem found (:class:`PlaybookTooLarge`
+    when the text is over ``limits.max_bytes``). The parse is bounded by ``limits``.
     """
-    playbook, problems = _check_playbook(text, source, catalogue, expected_type=None)
+    playbook, problems = _check_playbook(text, source, catalogue, None, limits)
     if playbook is None or problems:
         raise PlaybookError(problems)
     return playbook
 
 
-def load_playbook(path: Path, catalogue: Catalogue) -> Playbook:
+def load_playbook(path: Path, catalogue: Catalogue, *, limits: YamlLimits = LIMITS) -> Playbook:
     """Load one playbook file; its ``incident_type`` must equal the file name's stem.
 
     Raises :class:`PlaybookError` listing every problem found, or :class:`OSError` if the file
-    cannot be read.
+    cannot be read. A file over ``limits.max_bytes`` is refused after reading just past it.
     """
-    playbook, problems = _check_playbook(_read(path), str(path), catalogue, expected_type=path.stem)
+    text = _read(path, limits)
+    playbook, problems = _check_playbook(text, str(path), catalogue, path.stem, limits)
     if playbook is None or problems:
         raise PlaybookError(problems)
     return playbook
@@ -117,7 +131,7 @@ def load_stock_playbooks(catalogue: Catalogue | None = None) -> dict[str, Playbo
 
 
 def check_paths(
-    paths: Sequence[Path], catalogue: Catalogue
+    paths: Sequence[Path], catalogue: Catalogue, *, limits: YamlLimits = LIMITS
 ) -> tuple[list[Playbook], list[Problem]]:
     """Check playbook files and directories (every ``*.yaml`` in them), never raising.
 
@@ -139,7 +153,7 @@ def check_paths(
             continue
         for file in files:
             try:
-                playbooks.append(load_playbook(file, catalogue))
+                playbooks.append(load_playbook(file, catalogue, limits=limits))
             except PlaybookError as exc:
                 problems.extend(exc.problems)
             except OSError as exc:
@@ -151,9 +165,9 @@ def check_paths(
 
 
 def _check_playbook(
-    text: str, source: str, catalogue: Catalogue, expected_type: str | None
+    text: str, source: str, catalogue: Catalogue, expected_type: str | None, limits: YamlLimits
 ) -> tuple[Playbook | None, list[Problem]]:
-    document = _Document.parse(text, source)
+    document = _Document.parse(text, source, limits)
     if document.root is None:
         return None, document.problems
     problems = list(document.problems)
@@ -224,11 +238,11 @@ def _incident_type_problems(document: _Document, expected_type: str) -> Iterator
 @functools.lru_cache(maxsize=1)
 def _packaged_catalogue() -> Catalogue:
     path = _PACKAGE_DIR / _CATALOGUE_FILE
-    return _parse_catalogue(_read(path), str(path))
+    return _parse_catalogue(_read(path, LIMITS), str(path))
 
 
 def _parse_catalogue(text: str, source: str) -> Catalogue:
-    document = _Document.parse(text, source)
+    document = _Document.parse(text, source, LIMITS)
     if document.root is None:
         raise PlaybookError(document.problems)
     problems = [*document.problems, *_duplicate_id_problems(document)]
@@ -279,16 +293,26 @@ class _Document:
     problems: list[Problem]
 
     @classmethod
-    def parse(cls, text: str, source: str) -> _Document:
+    def parse(cls, text: str, source: str, limits: YamlLimits) -> _Document:
+        """Raises :class:`PlaybookTooLarge` for text over the byte limit."""
+
         def failed(line: int | None, message: str) -> _Document:
             return cls(source, None, {}, [Problem(source, line, "", message)])
 
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = compose(text, limits)
             data = _construct(root) if root is not None else None
+        except DocumentTooLarge as exc:
+            raise PlaybookTooLarge([Problem(source, None, "", exc.message)]) from None
+        except DocumentRefused as exc:
+            return failed(exc.line, exc.message)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             return failed(mark.line + 1 if mark else None, f"invalid YAML: {_yaml_reason(exc)}")
+        except yaml.reader.ReaderError as exc:
+            # A character YAML does not allow (NUL, other controls): name it and its line.
+            line = text.count("\n", 0, exc.position) + 1
+            return failed(line, f"invalid YAML: {_unacceptable(exc)}")
         except yaml.YAMLError as exc:
             return failed(None, f"invalid YAML: {exc}")
         if root is None:
@@ -351,7 +375,11 @@ class _Document:
 
 
 def _construct(root: yaml.Node) -> Any:
-    """Build Python data from an already composed node tree, exactly as ``yaml.safe_load``."""
+    """Build Python data from a composed node tree, exactly as ``yaml.safe_load`` would.
+
+    The tree is bounded (:mod:`playbooks.bounded_yaml`), and the constructor builds nested
+    collections from a work list rather than by recursion.
+    """
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_document(root)
@@ -373,6 +401,12 @@ def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node | None, y
 def _yaml_reason(exc: yaml.MarkedYAMLError) -> str:
     reasons = [reason for reason in (exc.context, exc.problem) if reason]
     return ", ".join(reasons) or "cannot parse"
+
+
+def _unacceptable(exc: yaml.reader.ReaderError) -> str:
+    character: object = exc.character  # the code point, or a byte of undecodable input
+    code = ord(character) if isinstance(character, str) else character
+    return f"unacceptable character #x{code:04x}: {exc.reason}"
 
 
 def _yaml_type(value: object) -> str:
@@ -451,11 +485,29 @@ def _short_repr(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _read(path: Path) -> str:
-    """A file's text; bytes that are not UTF-8 become a problem rather than a crash."""
-    data = path.read_bytes()
+def _read(path: Path, limits: YamlLimits) -> str:
+    """A file's text; a file over the byte limit, or not UTF-8, is a problem, not a crash.
+
+    Reads at most one byte past the limit, so a huge file (or a device) costs nothing.
+    """
+    with path.open("rb") as file:
+        data = file.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        size = max(path.stat().st_size, len(data))
+        message = f"the file is {size:,} bytes; playbooks are limited to {limits.max_bytes:,} bytes"
+        raise PlaybookTooLarge([Problem(str(path), None, "", message)])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise PlaybookError([Problem(str(path), line, "", "not valid UTF-8 text")]) from None
+        message = f"not valid UTF-8 text{_encoding_hint(data)}; save it as UTF-8"
+        raise PlaybookError([Problem(str(path), line, "", message)]) from None
+
+
+def _encoding_hint(data: bytes) -> str:
+    """What a byte order mark says the text is instead (UTF-32's marks begin like UTF-16's)."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return " (it is UTF-32)"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return " (it is UTF-16)"
+    return ""

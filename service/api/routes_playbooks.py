@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from anyio import to_thread
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from playbooks import Playbook
+from playbooks import LIMITS, Catalogue, Playbook, PlaybookTooLarge
 from service.api.deps import AdminActor, CurrentActor, IdPath, Parts
+from service.api.errors import Message
 from service.commands import city_playbooks
 from service.domain.errors import NotFound
 from service.models import SLUG_PATTERN, Kind
@@ -31,7 +33,10 @@ class PlaybookDetail(BaseModel):
 
 class PlaybookUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    source: str = Field(max_length=200_000, description="The playbook as YAML text.")
+    # No max_length: the byte limit is the parse's own (playbooks.limits), answered with 413.
+    source: str = Field(
+        description=f"The playbook as YAML text, at most {LIMITS.max_bytes:,} bytes in UTF-8."
+    )
 
 
 class ResourcePublic(BaseModel):
@@ -73,16 +78,37 @@ async def get_playbook(
     "/cities/{city_id}/playbooks/{incident_type}",
     response_model=PlaybookDetail,
     status_code=status.HTTP_200_OK,
+    responses={
+        413: {
+            "model": Message,
+            "description": f"The playbook is over {LIMITS.max_bytes:,} bytes; it was not parsed",
+        }
+    },
 )
 async def upload_city_playbook(
     city_id: IdPath, incident_type: TypePath, body: PlaybookUpload, actor: AdminActor, parts: Parts
 ) -> PlaybookDetail:
     """Store a city's own playbook, validated like the stock ones (422 lists every problem
-    with its line)."""
+    with its line; 413 above the byte limit)."""
+    # Parsed in a worker thread before the write transaction, which only stores the result.
+    checked = await to_thread.run_sync(
+        _check_upload, parts.executor.catalogue, incident_type, body.source
+    )
     _, playbook = await parts.executor.run(
-        actor, city_playbooks.save_city_playbook, city_id, incident_type, body.source
+        actor, city_playbooks.save_city_playbook, city_id, checked
     )
     return PlaybookDetail(origin="city", playbook=playbook.model_dump(mode="json"))
+
+
+def _check_upload(
+    catalogue: Catalogue, incident_type: str, source: str
+) -> city_playbooks.CheckedPlaybook:
+    try:
+        return city_playbooks.check_city_playbook(catalogue, incident_type, source)
+    except PlaybookTooLarge as exc:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, detail=exc.problems[0].message
+        ) from exc
 
 
 @router.delete(

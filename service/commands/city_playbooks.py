@@ -1,14 +1,25 @@
-"""Cities' own playbooks: uploaded by an admin, validated exactly like the stock ones."""
+"""Cities' own playbooks: uploaded by an admin, validated exactly like the stock ones.
+
+An upload is parsed and checked by :func:`check_city_playbook` before, and outside, the write
+transaction that stores it: the parse is CPU work bounded by :mod:`playbooks.limits`, and a
+refused document never holds the database. :func:`save_city_playbook` only takes what passed.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
+
 from sqlmodel import col, select
 
-from playbooks import Playbook, PlaybookError, parse_playbook
+from playbooks import Catalogue, Playbook, PlaybookError, PlaybookTooLarge, parse_playbook
 from service.commands.admin import require_admin
 from service.commands.context import CommandContext
 from service.domain.errors import InvalidDocument, NotFound
 from service.persistence.tables import City, CityPlaybook
+
+log = logging.getLogger(__name__)
 
 
 def find_playbook(ctx: CommandContext, city_id: int, name: str) -> Playbook | None:
@@ -18,15 +29,40 @@ def find_playbook(ctx: CommandContext, city_id: int, name: str) -> Playbook | No
             col(CityPlaybook.city_id) == city_id, col(CityPlaybook.incident_type) == name
         )
     ).one_or_none()
-    if own is not None:
-        return parse_playbook(own.source, f"{name}.yaml", ctx.catalogue)
+    if own is not None and (playbook := _stored(ctx, own)) is not None:
+        return playbook
     return ctx.playbooks.get(name)
 
 
-def validate(ctx: CommandContext, incident_type: str, source: str) -> Playbook:
+@dataclass(frozen=True)
+class CheckedPlaybook:
+    """An uploaded playbook that passed every check, with the text it came from."""
+
+    incident_type: str
+    source: str
+    playbook: Playbook
+
+
+def check_city_playbook(catalogue: Catalogue, incident_type: str, source: str) -> CheckedPlaybook:
+    """Parse and check an upload for ``incident_type``; no database needed.
+
+    Raises :class:`InvalidDocument` listing every problem with its line, or
+    :class:`PlaybookTooLarge` for text over the byte limit (which is not parsed at all).
+    """
+    started = time.perf_counter()
     try:
-        playbook = parse_playbook(source, f"{incident_type}.yaml", ctx.catalogue)
+        playbook = parse_playbook(source, f"{incident_type}.yaml", catalogue)
+    except PlaybookTooLarge as exc:
+        log.info("playbook upload '%s' refused: %s", incident_type, exc.problems[0].message)
+        raise
     except PlaybookError as exc:
+        log.info(
+            "playbook upload '%s' refused after %.1f ms: %d problem(s), first: %s",
+            incident_type,
+            (time.perf_counter() - started) * 1000,
+            len(exc.problems),
+            exc.problems[0] if exc.problems else "-",
+        )
         raise InvalidDocument(
             str(exc),
             [
@@ -47,35 +83,35 @@ def validate(ctx: CommandContext, incident_type: str, source: str) -> Playbook:
                 }
             ],
         )
-    return playbook
+    return CheckedPlaybook(incident_type, source, playbook)
 
 
 def save_city_playbook(
-    ctx: CommandContext, city_id: int, incident_type: str, source: str
+    ctx: CommandContext, city_id: int, checked: CheckedPlaybook
 ) -> tuple[CityPlaybook, Playbook]:
     require_admin(ctx)
     if ctx.session.get(City, city_id) is None:
         raise NotFound(f"city {city_id} not found")
-    playbook = validate(ctx, incident_type, source)
     row = ctx.session.exec(
         select(CityPlaybook).where(
-            col(CityPlaybook.city_id) == city_id, col(CityPlaybook.incident_type) == incident_type
+            col(CityPlaybook.city_id) == city_id,
+            col(CityPlaybook.incident_type) == checked.incident_type,
         )
     ).one_or_none()
     if row is None:
         row = CityPlaybook(
             city_id=city_id,
-            incident_type=incident_type,
-            source=source,
+            incident_type=checked.incident_type,
+            source=checked.source,
             created_at=ctx.now,
             updated_at=ctx.now,
         )
     else:
-        row.source = source
+        row.source = checked.source
         row.updated_at = ctx.now
     ctx.session.add(row)
     ctx.session.flush()
-    return row, playbook
+    return row, checked.playbook
 
 
 def delete_city_playbook(ctx: CommandContext, city_id: int, incident_type: str) -> None:
@@ -97,8 +133,27 @@ def playbooks_for(ctx: CommandContext, city_id: int | None) -> dict[str, tuple[s
         for row in ctx.session.exec(
             select(CityPlaybook).where(col(CityPlaybook.city_id) == city_id)
         ).all():
-            found[row.incident_type] = (
-                "city",
-                parse_playbook(row.source, f"{row.incident_type}.yaml", ctx.catalogue),
-            )
+            playbook = _stored(ctx, row)
+            if playbook is not None:
+                found[row.incident_type] = ("city", playbook)
     return found
+
+
+def _stored(ctx: CommandContext, row: CityPlaybook) -> Playbook | None:
+    """A stored playbook, or None if it no longer passes the checks.
+
+    Rows were checked when uploaded, but a stricter release (aliases refused, tighter limits)
+    can refuse an old one: the city then falls back to the stock playbook, and the log says
+    which row to upload again, rather than every listing failing.
+    """
+    try:
+        return parse_playbook(row.source, f"{row.incident_type}.yaml", ctx.catalogue)
+    except PlaybookError as exc:
+        log.error(
+            "city %d's playbook '%s' no longer passes the checks; using the stock one until "
+            "it is uploaded again: %s",
+            row.city_id,
+            row.incident_type,
+            exc.problems[0] if exc.problems else exc,
+        )
+        return None

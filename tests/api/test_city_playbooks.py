@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
+from hypothesis import given, settings
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 
-from playbooks import stock_dir
+from playbooks import LIMITS, stock_dir
+from service.persistence.tables import CityPlaybook
+from tests.playbooks.hostile import HOSTILE, Hostile, billion_laughs
+from tests.playbooks.yaml_strategies import bad_playbooks
 from tests.support import World
 
 OWN_FLOOD = """\
@@ -154,3 +165,165 @@ def test_cli_playbooks_check_reports_file_and_line(tmp_path: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert "8 playbook(s) valid, 0 problem(s)" in ok.stdout
+
+
+# --- hostile uploads ----------------------------------------------------------------------------
+
+#: Any hostile upload is answered within this, through the whole app, on a loaded machine.
+ANSWER_BOUND_S = 2.0
+
+
+def _upload(client: TestClient, world: World, source: str) -> tuple[Response, float]:
+    # Encoded here, ASCII-escaped, so lone surrogates travel as JSON escapes.
+    body = json.dumps({"source": source}).encode()
+    started = time.perf_counter()
+    r = client.put(
+        f"/api/v1/cities/{world.city_ids['nairobi']}/playbooks/flood",
+        content=body,
+        headers={**world.headers("admin"), "Content-Type": "application/json"},
+    )
+    return r, time.perf_counter() - started
+
+
+def _origin_of_flood(client: TestClient, world: World) -> str:
+    listed = client.get("/api/v1/playbooks", headers=world.headers("manager", "nairobi")).json()
+    origin: str = next(p for p in listed if p["incident_type"] == "flood")["origin"]
+    return origin
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=[hostile.name for hostile in HOSTILE])
+def test_hostile_upload_is_4xx_with_detail_in_bounded_time_and_stores_nothing(
+    client: TestClient, world: World, hostile: Hostile
+) -> None:
+    r, elapsed = _upload(client, world, hostile.text)
+
+    print(f"{hostile.name}: {r.status_code} in {elapsed * 1000:.1f} ms: {r.text[:160]}")
+    assert r.status_code == hostile.status, r.text[:500]
+    detail = r.json()["detail"]
+    assert hostile.message in json.dumps(detail, ensure_ascii=False)
+    assert elapsed < ANSWER_BOUND_S
+    assert _origin_of_flood(client, world) == "stock"
+
+
+def test_billion_laughs_upload_is_answered_in_milliseconds(
+    client: TestClient, world: World
+) -> None:
+    text = billion_laughs(8)
+    answers = [_upload(client, world, text) for _ in range(5)]
+
+    best = min(elapsed for _, elapsed in answers)
+    print(f"billion laughs ({len(text)} bytes) over REST: 422 in {best * 1000:.1f} ms (best of 5)")
+    assert {r.status_code for r, _ in answers} == {422}
+    assert best < 0.25
+
+
+def test_upload_over_the_byte_limit_is_413_naming_the_limit(
+    client: TestClient, world: World
+) -> None:
+    r, _ = _upload(client, world, OWN_FLOOD + "#" * LIMITS.max_bytes)
+
+    assert r.status_code == 413
+    assert r.json()["detail"] == (
+        f"the playbook is {len(OWN_FLOOD) + LIMITS.max_bytes:,} bytes; "
+        f"playbooks are limited to {LIMITS.max_bytes:,} bytes"
+    )
+
+
+def test_upload_at_the_byte_limit_is_parsed(client: TestClient, world: World) -> None:
+    padded = OWN_FLOOD + "#" * (LIMITS.max_bytes - len(OWN_FLOOD) - 1) + "\n"
+    assert len(padded.encode()) == LIMITS.max_bytes
+
+    r, _ = _upload(client, world, padded)
+
+    assert r.status_code == 200, r.text[:500]
+
+
+def test_hostile_upload_is_refused_before_any_transaction_begins(
+    client: TestClient, world: World
+) -> None:
+    """The parse runs before the command: a refused document never holds a write transaction.
+
+    Counted against a request that only authenticates (the same token), so the count is the
+    transactions the upload itself began, whatever the backend's token lookup does.
+    """
+    admin = world.headers("admin")
+    begun: list[str] = []
+
+    def on_begin(conn: Connection) -> None:
+        begun.append(conn.engine.dialect.name)
+
+    # A warm-up request first: an engine's first connection may begin a transaction of its own.
+    assert client.get("/api/v1/resources", headers=admin).status_code == 200
+    event.listen(Engine, "begin", on_begin)
+    try:
+        assert client.get("/api/v1/resources", headers=admin).status_code == 200
+        authenticate_only = len(begun)
+        begun.clear()
+        r, _ = _upload(client, world, billion_laughs(8))
+        assert r.status_code == 422
+        hostile = len(begun)
+        begun.clear()
+        r, _ = _upload(client, world, OWN_FLOOD)
+        assert r.status_code == 200
+        valid = len(begun)
+    finally:
+        event.remove(Engine, "begin", on_begin)
+
+    print(
+        f"transactions begun: authenticate only {authenticate_only}, hostile upload "
+        f"{hostile}, valid upload {valid}"
+    )
+    assert hostile == authenticate_only
+    assert valid > authenticate_only  # the listener does see the upload's write transaction
+
+
+def test_generated_bad_uploads_never_answer_5xx_and_stay_fast(
+    client: TestClient, world: World
+) -> None:
+    timings: list[tuple[float, int]] = []
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(bad_playbooks())
+    def upload(text: str) -> None:
+        r, elapsed = _upload(client, world, text)
+        timings.append((elapsed, r.status_code))
+        assert r.status_code in {200, 413, 422}, (r.status_code, r.text[:300], text[:300])
+        if r.status_code != 200:
+            assert r.json()["detail"]
+        assert elapsed < ANSWER_BOUND_S, (elapsed, text[:300])
+
+    upload()
+
+    statuses = sorted({status for _, status in timings})
+    print(
+        f"{len(timings)} generated uploads answered {statuses}; slowest "
+        f"{max(timings)[0] * 1000:.1f} ms"
+    )
+
+
+def test_stored_playbook_the_checks_now_refuse_falls_back_to_stock_and_is_logged(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row accepted before anchors were refused must not break every listing of its city."""
+    nairobi = world.city_ids["nairobi"]
+    with world.executor.db.write() as session:
+        session.add(
+            CityPlaybook(
+                city_id=nairobi,
+                incident_type="flood",
+                source=OWN_FLOOD.replace("severity: severe", "severity: &s severe"),
+                created_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+            )
+        )
+
+    assert _origin_of_flood(client, world) == "stock"
+    r = client.post(
+        "/api/v1/incidents",
+        json={"incident_type": "flood", "title": "F", "playbook": "flood"},
+        headers=world.headers("manager", "nairobi"),
+    )
+    assert r.status_code == 201, r.text
+    stock = client.get("/api/v1/playbooks/flood", headers=world.headers("observer", "thika"))
+    assert len(r.json()["requests"]) == len(stock.json()["playbook"]["requests"])
+    assert f"city {nairobi}'s playbook 'flood' no longer passes the checks" in caplog.text

@@ -40,6 +40,14 @@ def test_there_is_a_broken_fixture_for_each_kind_of_mistake() -> None:
         "wrong-top-level-type",
         "duplicate-resource",
         "stem-mismatch",
+        "billion-laughs",
+        "anchor-alias",
+        "long-number",
+        "deep-nesting",
+        "python-tag",
+        "binary-tag",
+        "merge-key",
+        "several-documents",
     } <= names
 
 

@@ -173,7 +173,7 @@ def test_file_that_is_not_utf8_is_a_problem_with_its_line(tmp_path: Path) -> Non
         load_playbook(path, load_catalogue())
 
     assert [(problem.line, problem.message) for problem in caught.value.problems] == [
-        (3, "not valid UTF-8 text")
+        (3, "not valid UTF-8 text; save it as UTF-8")
     ]
 
 
