@@ -387,7 +387,6 @@ STRING_LIMITS = [
     ("request", "notes", 2000),
     ("claim", "note", 2000),
     ("claim status", "note", 2000),
-    ("city playbook", "source", 200_000),
 ]
 
 
