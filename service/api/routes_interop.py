@@ -27,6 +27,16 @@ XML_TYPES = ("application/xml", "text/xml", mapping.CAP_MEDIA_TYPE)
 FEED_LIMIT = 100
 
 
+def _import_responses(model: type[Any], what: str) -> dict[int | str, dict[str, Any]]:
+    detail = {"application/json": {"example": {"detail": "…"}}}
+    return {
+        200: {"model": model, "description": f"Imported before: the {what} the first import made"},
+        413: {"description": "The document is larger than the cap", "content": detail},
+        415: {"description": "The body is not XML", "content": detail},
+        422: {"description": "Unsafe, malformed or unusable XML, and why", "content": detail},
+    }
+
+
 def _xml(body: bytes, media_type: str) -> Response:
     return Response(content=body, media_type=media_type)
 
@@ -126,6 +136,7 @@ def cap_feed(actor: CurrentActor, session: SessionDep, parts: Parts, request: Re
     "/incidents/import/cap",
     response_model=IncidentPublic,
     status_code=status.HTTP_201_CREATED,
+    responses=_import_responses(IncidentPublic, "incident"),
     openapi_extra={"requestBody": {"content": {mapping.CAP_MEDIA_TYPE: {}}, "required": True}},
 )
 async def import_cap(
@@ -170,6 +181,7 @@ def incident_edxl_rm(
     "/incidents/import/edxl-rm",
     response_model=AidRequestPublic,
     status_code=status.HTTP_201_CREATED,
+    responses=_import_responses(AidRequestPublic, "request"),
     openapi_extra={"requestBody": {"content": {"application/xml": {}}, "required": True}},
 )
 async def import_edxl_rm(
