@@ -30,6 +30,7 @@ from service.api.request_log import RequestLog, log_ws_session
 from service.api.routes_admin import router as admin_router
 from service.api.routes_health import router as health_router
 from service.api.routes_incidents import router as incidents_router
+from service.api.routes_interop import router as interop_router
 from service.api.routes_live import router as live_router
 from service.api.routes_playbooks import router as playbooks_router
 from service.commands.pg_claims import PgClaims, open_pool
@@ -140,7 +141,7 @@ def create_app(
     app.add_middleware(RequestLog)
     routes_docs.install(app)
     app.include_router(health_router)
-    for router in (admin_router, incidents_router, live_router, playbooks_router):
+    for router in (admin_router, incidents_router, interop_router, live_router, playbooks_router):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     app.include_router(web_router)
     return app

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # second, and how many may come at once.
     rate_limit_per_s: float = 100.0
     rate_limit_burst: int = 500
+    # Interoperability (CAP, EDXL-RM): the CAP `sender` of every alert (no spaces,
+    # commas, '<' or '&'), and the largest XML document an import reads.
+    cap_sender: str = Field(default="aidmesh", pattern=r"^[^\s,<&]{1,200}$")
+    interop_max_xml_bytes: int = Field(default=1_000_000, ge=1_000, le=50_000_000)
 
     # Websocket gateway.
     allowed_origins: list[str] = Field(default_factory=list)

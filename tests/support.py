@@ -25,6 +25,7 @@ from service.persistence.db import Database, build_engine, migrate
 from service.settings import Settings
 
 TABLES = [
+    "interop_imports",
     "city_playbooks",
     "events",
     "claims",

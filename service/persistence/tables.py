@@ -201,3 +201,23 @@ class CityPlaybook(SQLModel, table=True):
     source: str = Field(max_length=200_000)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+
+
+class InteropImport(SQLModel, table=True):
+    """A message imported from another system (a CAP alert, an EDXL-RM message), kept
+    so that importing it again finds what the first import made."""
+
+    __tablename__ = "interop_imports"
+    __table_args__ = (
+        UniqueConstraint("format", "sender", "identifier", name="uq_interop_import"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "cap", "edxl-rm", or "edxl-rm-incident" (another system's IncidentID).
+    format: str = Field(max_length=24)
+    sender: str = Field(max_length=200)
+    identifier: str = Field(max_length=200)
+    city_id: int = Field(foreign_key="cities.id")
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    request_id: int | None = Field(default=None, foreign_key="aid_requests.id")
+    created_at: datetime = _utc()
