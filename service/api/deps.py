@@ -13,7 +13,7 @@ from sqlmodel import Session
 from realtime.bus import EventBus
 from service.domain.actors import Actor, Role
 from service.executor import Executor
-from service.models import MAX_ID
+from service.models import MAX_ID, PlainDigits
 from service.persistence.db import Database
 from service.settings import Settings
 
@@ -96,9 +96,10 @@ AdminActor = Annotated[Actor, require_roles(Role.ADMIN)]
 ManagerActor = Annotated[Actor, require_roles(Role.MANAGER)]
 ActingCityActor = Annotated[Actor, require_roles(Role.MANAGER, Role.RESPONDER)]
 
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
+IdPath = Annotated[int, PlainDigits, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, PlainDigits, Query(ge=1, le=MAX_ID)]
+Limit = Annotated[int, PlainDigits, Query(ge=1, le=500, description="Page size.")]
+Offset = Annotated[int, PlainDigits, Query(ge=0, le=MAX_ID, description="Items to skip.")]
 IdempotencyKey = Annotated[
     str,
     Header(

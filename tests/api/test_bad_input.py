@@ -9,15 +9,22 @@ Each test walks a table of inputs and reports every one that was answered wrongl
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import playbooks
+from service.models import MAX_ID
 from tests.support import World
 
 API = "/api/v1"
@@ -666,6 +673,7 @@ BAD_QUERIES = [
     ("/incidents", {"incident_type": "Flood!"}),
     ("/incidents", {"incident_type": "\x00"}),
     ("/incidents", {"exercise": "maybe"}),
+    *(("/incidents", {"exercise": w}) for w in ["1", "0", "yes", "off", "t", "True", "FALSE"]),
     ("/requests", {"status": "active"}),
     ("/requests", {"kind": "money"}),
     ("/requests", {"incident_id": "-1"}),
@@ -725,3 +733,186 @@ def test_errors_never_echo_the_bad_input(api: Api) -> None:
     assert r.status_code == 422, r.text
     assert "s3cr3t" not in r.text
     assert set(r.json()["detail"][0]) == {"loc", "msg", "type"}
+
+
+# Generated bad input: whole classes, not just the values above ------------------------------
+#
+# Each test draws many inputs of one class with hypothesis, sends each to every route it
+# applies to, and checks the status and that nothing was stored.
+
+GENERATED = hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# Digits of other scripts that Python's int() would read as 0-9.
+OTHER_DIGITS = ["\u0660", "\u06f0", "\u0966", "\uff10", "\u09e6", "\U0001d7ce"]
+
+
+def _respelled(n: int) -> st.SearchStrategy[str]:
+    """The number `n` written in ways a lenient parser reads as `n`, and a strict one refuses."""
+    text = str(n)
+    return st.one_of(
+        st.sampled_from(["+", "0", "00", " ", "\t", "\u00a0", "\n"]).map(lambda p: p + text),
+        st.sampled_from([".0", ".", "e0", "E0", " ", "\t", "\n", "_"]).map(lambda s: text + s),
+        st.just(f"0x{n:x}"),
+        st.just("_".join(text) if n >= 10 else f"0_{text}"),
+        st.sampled_from(OTHER_DIGITS).map(
+            lambda zero: "".join(chr(ord(zero) + int(d)) for d in text)
+        ),
+    )
+
+
+def _id_routes(api: Api) -> list[tuple[str, str, str, dict[str, Any] | None]]:
+    """(method, template, id parameter, body) of every path that takes an id."""
+    bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
+    paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    found = []
+    for template, operations in paths.items():
+        for method in (m.upper() for m in operations):
+            for param in re.findall(r"{(\w+_id)}", template):
+                found.append(
+                    (method, template, param, bodies.get((method, template.split("{")[0])))
+                )
+    return found
+
+
+def _good_ids(api: Api) -> dict[str, Any]:
+    return {
+        "incident_id": api.seeded.incident_id,
+        "request_id": api.seeded.request_id,
+        "claim_id": api.seeded.claim_id,
+        "network_id": api.world.network_ids["kenya"],
+        "city_id": api.seeded.city_id,
+        "token_id": 1,
+        "incident_type": "wildfire",
+    }
+
+
+def test_path_ids_written_other_than_plain_digits_are_422_on_every_route(api: Api) -> None:
+    routes = _id_routes(api)
+    assert len(routes) >= 19
+    good = _good_ids(api)
+    before = api.state()
+
+    @GENERATED
+    @given(route=st.sampled_from(routes), data=st.data())
+    def check(route: tuple[str, str, str, dict[str, Any] | None], data: st.DataObject) -> None:
+        method, template, param, body = route
+        spelled = data.draw(_respelled(good[param]), label="id")
+        url = template.format(**{**good, param: quote(spelled, safe="")})
+        headers = {**api.world.headers(*_caller_for(method, template)), "Idempotency-Key": "i"}
+        r = api.client.request(method, url, json=body, headers=headers)
+        api.refused(f"{method} {template} {param}={spelled!r}", r, 422, loc=["path", param])
+
+    check()
+    assert api.problems == []
+    assert api.state() == before
+
+
+QUERY_NUMBERS = [
+    ("/incidents", "city_id", ("admin", None)),
+    ("/requests", "incident_id", ("responder", "thika")),
+    ("/incidents", "limit", ("admin", None)),
+    ("/incidents", "offset", ("admin", None)),
+    ("/incidents/{incident_id}/events", "after", ("admin", None)),
+    ("/requests/{request_id}/claims", "offset", ("admin", None)),
+]
+
+
+def test_query_ids_and_counts_written_other_than_plain_digits_are_422(api: Api) -> None:
+    @GENERATED
+    @given(query=st.sampled_from(QUERY_NUMBERS), data=st.data())
+    def check(query: tuple[str, str, tuple[str, str | None]], data: st.DataObject) -> None:
+        path, name, caller = query
+        value = api.seeded.incident_id if name == "incident_id" else 1
+        spelled = data.draw(_respelled(value), label="value")
+        url = API + path.format(**vars(api.seeded))
+        r = api.client.get(url, params={name: spelled}, headers=api.world.headers(*caller))
+        api.refused(f"{path}?{name}={spelled!r}", r, 422, loc=["query", name])
+
+    check()
+    assert api.problems == []
+
+
+# Ids beyond what the database's integer holds, anywhere REST takes one.
+BEYOND_MAX_ID = st.one_of(
+    st.integers(MAX_ID + 1, 2**63 + 1), st.integers(2**63, 10**40), st.integers(max_value=0)
+)
+
+
+def test_ids_beyond_the_integer_range_are_422_in_paths_queries_and_bodies(api: Api) -> None:
+    routes = _id_routes(api)
+    good = _good_ids(api)
+    body_ids = [
+        (route, name)
+        for route in BODY_ROUTES
+        for name in _body_fields(api, route)
+        if name.endswith("_id")
+    ]
+    assert [(r.name, n) for r, n in body_ids] == [("token", "city_id")]
+    before = api.state()
+
+    @GENERATED
+    @given(where=st.sampled_from(["path", "query", "body"]), n=BEYOND_MAX_ID, data=st.data())
+    def check(where: str, n: int, data: st.DataObject) -> None:
+        if where == "path":
+            method, template, param, body = data.draw(st.sampled_from(routes))
+            headers = {**api.world.headers(*_caller_for(method, template)), "Idempotency-Key": "i"}
+            url = template.format(**{**good, param: n})
+            r = api.client.request(method, url, json=body, headers=headers)
+            api.refused(f"{method} {template} {param}={n}", r, 422, loc=["path", param])
+        elif where == "query":
+            path, name, caller = data.draw(st.sampled_from(QUERY_NUMBERS))
+            if name in {"offset", "after"} and n == 0:
+                return  # 0 is a count there, not an id
+            url = API + path.format(**vars(api.seeded))
+            r = api.client.get(url, params={name: n}, headers=api.world.headers(*caller))
+            api.refused(f"{path}?{name}={n}", r, 422, loc=["query", name])
+        else:
+            route, name = data.draw(st.sampled_from(body_ids))
+            r = api.send_with(route, name, str(n).encode())
+            api.refused(f"{route.name} {name}={n}", r, 422, loc=["body", name])
+
+    check()
+    assert api.problems == []
+    assert api.state() == before
+
+
+def _body_fields(api: Api, route: BodyRoute) -> list[str]:
+    """The fields of a route's body model, as the OpenAPI schema names them."""
+    schema = api.client.app.openapi()  # type: ignore[attr-defined]
+    template = route.path.replace("/playbooks/wildfire", "/playbooks/{incident_type}")
+    operation = schema["paths"][API + template][route.method.lower()]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return list(schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"])
+
+
+NOT_A_TIME = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(0, 2**40).map(str),
+    st.floats(0, 2e9).map(str),
+    st.datetimes().map(lambda t: t.isoformat()),  # no zone
+    st.dates().map(lambda d: d.isoformat()),
+    st.datetimes(timezones=st.just(UTC)).map(lambda t: t.strftime("%Y%m%dT%H%M%SZ")),
+    st.booleans(),
+)
+
+
+def test_needed_by_that_is_not_an_rfc3339_time_with_a_zone_is_422(api: Api) -> None:
+    before = api.state()
+
+    @GENERATED
+    @given(value=NOT_A_TIME)
+    def check(value: Any) -> None:
+        r = api.send_with(ROUTES["request"], "needed_by", json.dumps(value).encode())
+        api.refused(f"needed_by={value!r}", r, 422, loc=["body", "needed_by"])
+
+    check()
+    # The report's case: a Unix time an hour after the clock's now.
+    r = api.send_with(ROUTES["request"], "needed_by", b"1770886800")
+    api.refused("a Unix time", r, 422, loc=["body", "needed_by"])
+    assert api.problems == []
+    assert api.state() == before
