@@ -24,6 +24,7 @@ from realtime.gateway import Gateway
 from realtime.redis_bus import RedisBus
 from realtime.ws_endpoint import Limits, WebsocketEndpoint
 from service.api import errors
+from service.api.body_limits import BodyLimits
 from service.api.deps import AppParts
 from service.api.rate_limit import RateLimit
 from service.api.routes_admin import router as admin_router
@@ -121,6 +122,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyLimits, prefix=API_PREFIX)  # inside the rate limit
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.include_router(health_router)
     for router in (admin_router, incidents_router, live_router, playbooks_router):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlmodel import Session
+from starlette.types import Scope
 
 from realtime.bus import EventBus
 from service.domain.actors import Actor, Role
@@ -59,13 +61,15 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-async def current_actor(
-    parts: Parts,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
-    if credentials is None:
-        raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    secret = credentials.credentials
+MISSING_TOKEN = "missing bearer token: send 'Authorization: Bearer <token>'"  # noqa: S105
+_ACTOR = "aidmesh.actor"  # where a request's scope keeps the actor it was authenticated as
+
+
+async def authenticate(parts: AppParts, headers: Mapping[str, str]) -> Actor:
+    """The actor of the request's bearer token, or a 401."""
+    scheme, secret = get_authorization_scheme_param(headers.get("authorization"))
+    if scheme.lower() != "bearer" or not secret:
+        raise _unauthorized(MISSING_TOKEN)
     if len(secret) > 200 or not secret.isascii():
         raise _unauthorized("invalid or revoked token")
     # A connection of its own, returned to the pool at once: a write route must not
@@ -74,6 +78,23 @@ async def current_actor(
     if actor is None:
         raise _unauthorized("invalid or revoked token")
     return actor
+
+
+def remember_actor(scope: Scope, actor: Actor) -> None:
+    """Keep the actor for the route (the body gate authenticates before the router runs)."""
+    scope.setdefault("state", {})[_ACTOR] = actor
+
+
+async def current_actor(
+    request: Request,
+    parts: Parts,
+    # Declared for the OpenAPI security scheme; the header is read by `authenticate`.
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    known = request.scope.get("state", {}).get(_ACTOR)
+    if isinstance(known, Actor):
+        return known
+    return await authenticate(parts, request.headers)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
