@@ -24,6 +24,7 @@ from realtime.redis_bus import RedisBus
 from realtime.redis_clients import database_number
 from realtime.ws_endpoint import Limits, WebsocketEndpoint
 from service.api import errors, routes_docs
+from service.api.body_limits import BodyLimits
 from service.api.deps import AppParts
 from service.api.rate_limit import RateLimit
 from service.api.request_log import RequestLog, log_ws_session
@@ -136,6 +137,9 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
+    app.add_middleware(  # inside the rate limit
+        BodyLimits, prefix=API_PREFIX, xml_cap=settings.interop_max_xml_bytes
+    )
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     # Outermost, so its line and metrics cover what the rate limit refuses too.
     app.add_middleware(RequestLog)

@@ -2,12 +2,14 @@
 
 Inputs forbid unknown fields, take integers and booleans strictly (no `"3"` or
 `true` for a quantity), refuse NaN and infinity, NUL characters and lone
-surrogates, and times without a zone or beyond what UTC can hold, and bound every
-string, so bad input is a 422 with a message and never reaches the database.
+surrogates, and times other than RFC 3339 text with a zone or beyond what UTC can
+hold, and bound every string, so bad input is a 422 with a message and never
+reaches the database. Integers from paths and queries are plain digits.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -15,6 +17,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -37,6 +40,48 @@ def _plain_text(value: str) -> str:
     return value
 
 
+def _plain_digits(value: object) -> object:
+    # Python's int() reads "+1", " 1", "01", "1_0" and Arabic-Indic digits as numbers;
+    # a path or query id not written the one way is a mistake or a probe, not an id.
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("must be written in digits 0-9, without sign, spaces or leading zeros")
+    return value
+
+
+_DIGITS = re.compile(r"0|[1-9][0-9]*")
+PlainDigits = BeforeValidator(_plain_digits)
+"""For integers that arrive as text (path and query parameters)."""
+
+
+def _true_or_false(value: object) -> object:
+    # pydantic also reads "1", "yes", "on", "t" and their opposites as booleans.
+    if isinstance(value, str) and value not in {"true", "false"}:
+        raise ValueError("must be true or false")
+    return value
+
+
+TrueOrFalse = BeforeValidator(_true_or_false)
+"""For booleans that arrive as text (query parameters)."""
+
+# RFC 3339 with its zone: a number (a Unix time?), a date alone or a zoneless time is
+# ambiguous, and pydantic would read each of them as some time.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, datetime):
+        return value  # built in code, not read from input
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError(
+            "must be a time as RFC 3339 text with its zone, e.g. 2026-02-12T08:00:00Z "
+            "or 2026-02-12T11:00:00+03:00"
+        )
+    return value
+
+
 def _in_utc(value: datetime) -> datetime:
     # An aware time near year 1 or 9999 can overflow on its way to UTC (and the database).
     try:
@@ -46,7 +91,7 @@ def _in_utc(value: datetime) -> datetime:
 
 
 _Clean = AfterValidator(_plain_text)
-UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 Name = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=200), _Clean]
 Label = Annotated[str, Strict(), StringConstraints(max_length=200), _Clean]
 Email = Annotated[str, Strict(), StringConstraints(min_length=3, max_length=254), _Clean]

@@ -170,9 +170,10 @@ def inbox(
 
 def request_detail(session: Session, actor: Actor, request_id: int) -> AidRequestPublic:
     request = session.get(AidRequest, request_id)
+    missing = f"request {request_id} not found"
     if request is None:
-        raise NotFound(f"request {request_id} not found")
-    visible_incident(session, actor, request.incident_id)
+        raise NotFound(missing)
+    visible_incident(session, actor, request.incident_id, missing)
     return request_public(request)
 
 
@@ -188,9 +189,10 @@ def request_claims(
 
 def claim_detail(session: Session, actor: Actor, claim_id: int) -> ClaimPublic:
     claim = session.get(Claim, claim_id)
+    missing = f"claim {claim_id} not found"
     if claim is None:
-        raise NotFound(f"claim {claim_id} not found")
-    visible_incident(session, actor, claim.incident_id)
+        raise NotFound(missing)
+    visible_incident(session, actor, claim.incident_id, missing)
     return claim_public(claim)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.domain import errors as de
+from service.wire import WireError
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,16 @@ def _answer(description: str) -> dict[str, Any]:
 
 # Documented on every API route, so clients (and schema checkers) know them.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _answer("The body could not be parsed (not JSON, or not UTF-8)"),
+    400: _answer(
+        "The body could not be read as JSON: not UTF-8, a byte order mark, a duplicate key, "
+        "NaN, or nested deeper than 32 levels"
+    ),
     401: _answer("No token, or an unknown or revoked one"),
     403: _answer("Your role or city may not do this"),
     404: _answer("Not there, or not visible to your city"),
     409: _answer("The current state refuses this change"),
+    413: _answer("The body is over this route's size limit (see the README's limits table)"),
+    415: _answer("The body is not sent as application/json"),
     429: _answer("Too many requests for this token; wait for Retry-After seconds"),
     503: _answer(
         "The database, or Redis (websocket tickets) during a failover, is unavailable;"
@@ -78,6 +84,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(de.DomainError)
     async def _domain(_: Request, exc: de.DomainError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=status_for(exc))
+
+    @app.exception_handler(WireError)
+    async def _wire(_: Request, exc: WireError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=status.HTTP_400_BAD_REQUEST)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

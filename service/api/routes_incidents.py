@@ -12,6 +12,7 @@ from service.api.deps import (
     CurrentActor,
     IdempotencyKey,
     IdPath,
+    IdQuery,
     Limit,
     ManagerActor,
     Offset,
@@ -33,7 +34,9 @@ from service.models import (
     IncidentPublic,
     Kind,
     Page,
+    PlainDigits,
     Slug,
+    TrueOrFalse,
 )
 
 router = APIRouter()
@@ -65,9 +68,9 @@ def list_incidents(
     actor: CurrentActor,
     session: SessionDep,
     status_: Annotated[IncidentStatusQ, Query(alias="status")] = None,
-    city_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    city_id: IdQuery = None,
     incident_type: Annotated[Slug | None, Query()] = None,
-    exercise: bool | None = None,
+    exercise: Annotated[bool | None, TrueOrFalse, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[IncidentPublic]:
@@ -101,8 +104,10 @@ def incident_events(
     incident_id: IdPath,
     actor: CurrentActor,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Last seq already seen.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[
+        int, PlainDigits, Query(ge=0, le=MAX_ID, description="Last seq already seen.")
+    ] = 0,
+    limit: Annotated[int, PlainDigits, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """The incident's events with seq greater than `after`, in order."""
     return queries.events_after(session, actor, incident_id, after, limit)
@@ -126,7 +131,7 @@ def city_inbox(
     actor: CurrentActor,
     session: SessionDep,
     status_: Annotated[RequestStatusQ, Query(alias="status")] = None,
-    incident_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    incident_id: IdQuery = None,
     kind: Kind | None = None,
     limit: Limit = 50,
     offset: Offset = 0,

@@ -136,9 +136,10 @@ def cancel_request(ctx: CommandContext, request_id: int) -> AidRequest:
 
 def _visible_request(ctx: CommandContext, request_id: int) -> AidRequest:
     request = ctx.session.get(AidRequest, request_id)
+    missing = f"request {request_id} not found"
     if request is None:
-        raise NotFound(f"request {request_id} not found")
-    visible_incident(ctx.session, ctx.actor, request.incident_id)
+        raise NotFound(missing)
+    visible_incident(ctx.session, ctx.actor, request.incident_id, missing)
     return request
 
 

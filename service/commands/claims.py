@@ -107,7 +107,9 @@ def _check_may_claim(
     ctx: CommandContext, incident: Incident, request: AidRequest, city_id: int, ring: int | None
 ) -> None:
     if ring is None or ring > request.ring:
-        visible_incident(ctx.session, ctx.actor, incident.id or 0)
+        visible_incident(
+            ctx.session, ctx.actor, incident.id or 0, f"request {request.id} not found"
+        )
         if city_id == request.city_id:
             raise Forbidden("a city cannot claim its own request")
         raise Forbidden("this request is not aimed at your city (yet)")
@@ -176,7 +178,7 @@ def _party(ctx: CommandContext, incident: Incident, claim: Claim, city_id: int) 
         if ctx.actor.role is not Role.MANAGER:
             raise Forbidden("only the requesting city's manager can accept or decline claims")
         return lc.Party.REQUESTER
-    visible_incident(ctx.session, ctx.actor, incident.id or 0)
+    visible_incident(ctx.session, ctx.actor, incident.id or 0, f"claim {claim.id} not found")
     raise Forbidden("this claim belongs to another city")
 
 

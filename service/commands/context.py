@@ -176,10 +176,15 @@ def can_see_incident(session: Session, actor: Actor, incident: Incident) -> bool
     return bool(reached)
 
 
-def visible_incident(session: Session, actor: Actor, incident_id: int) -> Incident:
+def visible_incident(
+    session: Session, actor: Actor, incident_id: int, missing: str | None = None
+) -> Incident:
+    """The incident if `actor` may see it, else NotFound. A request or claim of a hidden
+    incident passes `missing`, what its own absence says ("request 7 not found"), so that
+    a hidden object answers exactly as a missing one and its incident stays unnamed."""
     incident = session.get(Incident, incident_id)
     if incident is None or not can_see_incident(session, actor, incident):
-        raise NotFound(f"incident {incident_id} not found")
+        raise NotFound(missing or f"incident {incident_id} not found")
     return incident
 
 

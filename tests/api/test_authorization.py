@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 import playbooks
+from service.api.body_limits import XML_DOCUMENT_ROUTES
 from service.commands.admin import add_member, create_city, create_network, mint_token, revoke_token
 from service.domain.actors import SYSTEM, Role
 from service.models import CityCreate, NetworkCreate
@@ -457,8 +458,14 @@ def _api_routes(client: TestClient) -> list[tuple[str, str]]:
     ]
 
 
+# Routes whose body is an XML document have a matrix of their own, with documents to send:
+# tests/interop/test_geojson_and_access.py.
+XML_IMPORTS = set(XML_DOCUMENT_ROUTES)
+
+
 def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> None:
     writes = {(m, p.removeprefix(API)) for m, p in _api_routes(client) if m != "GET"}
+    writes -= XML_IMPORTS
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
@@ -627,3 +634,61 @@ def test_a_revoked_token_stops_working_at_once(client: TestClient, world: World)
     assert r.status_code == 401
     assert r.headers.get("WWW-Authenticate") == "Bearer"
     assert client.get(f"{API}/incidents", headers=admin).json()["count"] == 0
+
+
+# Hidden and missing ---------------------------------------------------------------------------
+
+# An id far above anything the tests create, yet within the database's integer range.
+MISSING_ID = 2_147_480_000
+HIDDEN_FROM = [FOREIGN_MANAGER, FOREIGN_RESPONDER, ("observer", "berlin")]
+
+
+def _hidden_and_missing(
+    client: TestClient, seeder: Seeder, seed: Seed, method: str, template: str, caller: Any
+) -> tuple[Response, Response, int] | None:
+    """The answers to a call on the seeded object and on a missing one, and the seeded id;
+    None when the route takes none of the incident's objects."""
+    params = {"incident_id": seed.incident_id, "request_id": seed.request_id}
+    params["claim_id"] = seed.claim_id
+    names = [name for name in params if f"{{{name}}}" in template]
+    if not names:
+        return None
+    (name,) = names
+    endpoint = next(
+        (e for e in ENDPOINTS if (e.method, e.path) == (method, template.removeprefix(API))), None
+    )
+    headers = seeder.world.headers(*caller) if isinstance(caller, tuple) else seeder.headers(caller)
+    if endpoint is not None and endpoint.idempotency_key:
+        headers = {**headers, "Idempotency-Key": f"hidden-{next(seeder.counter)}"}
+    who = OWN_MANAGER if isinstance(caller, tuple) else caller
+    body = endpoint.body(who, seed) if endpoint is not None and endpoint.body else None
+    answers = [
+        client.request(method, template.format(**{**params, name: id_}), json=body, headers=headers)
+        for id_ in (params[name], MISSING_ID)
+    ]
+    return answers[0], answers[1], params[name]
+
+
+def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
+    client: TestClient, seeder: Seeder, seed: Seed
+) -> None:
+    # A city that may not see an incident must not learn that a request or claim exists,
+    # nor which incident it belongs to: the body is the missing object's, byte for byte.
+    wrong = []
+    compared = 0
+    for (method, template), caller in itertools.product(_api_routes(client), HIDDEN_FROM):
+        found = _hidden_and_missing(client, seeder, seed, method, template, caller)
+        if found is None:
+            continue
+        hidden, missing, hidden_id = found
+        as_missing = missing.content.replace(str(MISSING_ID).encode(), str(hidden_id).encode())
+        if hidden.status_code != missing.status_code or hidden.content != as_missing:
+            wrong.append(
+                f"{caller} {method} {template}: hidden {hidden.status_code} {hidden.text[:80]} "
+                f"but missing {missing.status_code} {missing.text[:80]}"
+            )
+        compared += 1
+    # Requests, claims and their commands (10 routes), and the incident's exports as
+    # CAP, EDXL-RM and GeoJSON (3).
+    assert compared == 13 * len(HIDDEN_FROM)
+    assert wrong == []

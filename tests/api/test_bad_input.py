@@ -9,15 +9,22 @@ Each test walks a table of inputs and reports every one that was answered wrongl
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import playbooks
+from service.models import MAX_ID
 from tests.support import World
 
 API = "/api/v1"
@@ -214,7 +221,6 @@ def test_the_valid_bodies_are_accepted(api: Api) -> None:
 
 
 MALFORMED = [
-    b"",
     b"{",
     b'{"quantity": 1',
     b'{"quantity": 1,}',
@@ -226,11 +232,12 @@ MALFORMED = [
 ]
 
 
-def test_malformed_json_is_422_and_stores_nothing(api: Api) -> None:
+def test_malformed_json_is_400_and_stores_nothing(api: Api) -> None:
     before = api.state()
     for route in BODY_ROUTES:
         for raw in MALFORMED:
-            api.refused(f"{route.name} {raw[:30]!r}", api.send(route, raw), 422)
+            api.refused(f"{route.name} {raw[:30]!r}", api.send(route, raw), 400)
+        api.refused(f"{route.name} without a body", api.send(route, b""), 422)
     assert api.problems == []
     assert api.state() == before
 
@@ -318,8 +325,6 @@ BAD_QUANTITIES = [
     b"null",
     b"[]",
     b"{}",
-    b"NaN",
-    b"Infinity",
 ]
 
 
@@ -342,12 +347,9 @@ def test_a_claim_larger_than_what_remains_is_409_and_claims_nothing(api: Api) ->
 
 
 BAD_COORDINATES = [
-    b"NaN",
-    b"Infinity",
-    b"-Infinity",
     b"1e309",
     b"-1e309",
-    b"1" + b"0" * 400,
+    b"1" + b"0" * 99,
     b'"1.0"',
     b"true",
     b"[]",
@@ -366,6 +368,22 @@ def test_coordinates_that_are_not_finite_numbers_in_range_are_422(api: Api) -> N
         # An incident may leave out both, to take its city's location; not just one.
         r = api.send_with(route, "lat", b"null")
         api.refused(f"{name} lat=null", r, 422)
+    assert api.problems == []
+    assert api.state() == before
+
+
+# What the JSON grammar has no number for, or no sane one: refused before validation.
+NOT_JSON_NUMBERS = [b"NaN", b"Infinity", b"-Infinity", b"1" + b"0" * 400, b"-" + b"9" * 101]
+NUMBER_FIELDS = [("request", "quantity"), ("claim", "quantity"), ("incident", "lat")]
+NUMBER_FIELDS += [("city", "lat"), ("city", "lon"), ("token", "city_id")]
+
+
+def test_numbers_json_has_no_room_for_are_400_and_store_nothing(api: Api) -> None:
+    before = api.state()
+    for name, field_name in NUMBER_FIELDS:
+        for value in NOT_JSON_NUMBERS:
+            r = api.send_with(ROUTES[name], field_name, value)
+            api.refused(f"{name} {field_name}={value[:20]!r}", r, 400)
     assert api.problems == []
     assert api.state() == before
 
@@ -398,7 +416,8 @@ def _text(field_name: str, length: int) -> str:
 def test_strings_over_their_limit_are_422_and_store_nothing(api: Api) -> None:
     before = api.state()
     for name, field_name, limit in STRING_LIMITS:
-        too_long = json.dumps(_text(field_name, limit + 1)).encode()
+        # As UTF-8: written with `\u` escapes, the longest playbook is over the route's cap.
+        too_long = json.dumps(_text(field_name, limit + 1), ensure_ascii=False).encode()
         r = api.send_with(ROUTES[name], field_name, too_long)
         api.refused(f"{name} {field_name}", r, 422, loc=["body", field_name])
     assert api.problems == []
@@ -518,11 +537,13 @@ def test_a_body_that_is_not_json_is_refused_and_stores_nothing(api: Api) -> None
         ("text/plain", json.dumps(route.valid).encode()),
         ("application/x-www-form-urlencoded", b"incident_type=flood&title=Flood"),
         ("application/xml", b"<incident><title>Flood</title></incident>"),
+        ("application/json; charset=utf-16", json.dumps(route.valid).encode("utf-16")),
+        ("multipart/form-data; boundary=x", b"--x\r\n\r\nflood\r\n--x--\r\n"),
     ]:
         r = api.client.post(
             f"{API}/incidents", content=raw, headers={**headers, "content-type": content_type}
         )
-        api.refused(content_type, r)
+        api.refused(content_type, r, 415)
     assert api.problems == []
     assert api.state() == before
 
@@ -665,6 +686,7 @@ BAD_QUERIES = [
     ("/incidents", {"incident_type": "Flood!"}),
     ("/incidents", {"incident_type": "\x00"}),
     ("/incidents", {"exercise": "maybe"}),
+    *(("/incidents", {"exercise": w}) for w in ["1", "0", "yes", "off", "t", "True", "FALSE"]),
     ("/requests", {"status": "active"}),
     ("/requests", {"kind": "money"}),
     ("/requests", {"incident_id": "-1"}),
@@ -724,3 +746,273 @@ def test_errors_never_echo_the_bad_input(api: Api) -> None:
     assert r.status_code == 422, r.text
     assert "s3cr3t" not in r.text
     assert set(r.json()["detail"][0]) == {"loc", "msg", "type"}
+
+
+# Generated bad input: whole classes, not just the values above ------------------------------
+#
+# Each test draws many inputs of one class with hypothesis, sends each to every route it
+# applies to, and checks the status and that nothing was stored.
+
+GENERATED = hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# Digits of other scripts that Python's int() would read as 0-9.
+OTHER_DIGITS = ["\u0660", "\u06f0", "\u0966", "\uff10", "\u09e6", "\U0001d7ce"]
+
+
+def _respelled(n: int) -> st.SearchStrategy[str]:
+    """The number `n` written in ways a lenient parser reads as `n`, and a strict one refuses."""
+    text = str(n)
+    return st.one_of(
+        st.sampled_from(["+", "0", "00", " ", "\t", "\u00a0", "\n"]).map(lambda p: p + text),
+        st.sampled_from([".0", ".", "e0", "E0", " ", "\t", "\n", "_"]).map(lambda s: text + s),
+        st.just(f"0x{n:x}"),
+        st.just("_".join(text) if n >= 10 else f"0_{text}"),
+        st.sampled_from(OTHER_DIGITS).map(
+            lambda zero: "".join(chr(ord(zero) + int(d)) for d in text)
+        ),
+    )
+
+
+def _id_routes(api: Api) -> list[tuple[str, str, str, dict[str, Any] | None]]:
+    """(method, template, id parameter, body) of every path that takes an id."""
+    bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
+    paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    found = []
+    for template, operations in paths.items():
+        for method in (m.upper() for m in operations):
+            for param in re.findall(r"{(\w+_id)}", template):
+                found.append(
+                    (method, template, param, bodies.get((method, template.split("{")[0])))
+                )
+    return found
+
+
+def _good_ids(api: Api) -> dict[str, Any]:
+    return {
+        "incident_id": api.seeded.incident_id,
+        "request_id": api.seeded.request_id,
+        "claim_id": api.seeded.claim_id,
+        "network_id": api.world.network_ids["kenya"],
+        "city_id": api.seeded.city_id,
+        "token_id": 1,
+        "incident_type": "wildfire",
+    }
+
+
+def test_path_ids_written_other_than_plain_digits_are_422_on_every_route(api: Api) -> None:
+    routes = _id_routes(api)
+    assert len(routes) >= 19
+    good = _good_ids(api)
+    before = api.state()
+
+    @GENERATED
+    @given(route=st.sampled_from(routes), data=st.data())
+    def check(route: tuple[str, str, str, dict[str, Any] | None], data: st.DataObject) -> None:
+        method, template, param, body = route
+        spelled = data.draw(_respelled(good[param]), label="id")
+        url = template.format(**{**good, param: quote(spelled, safe="")})
+        headers = {**api.world.headers(*_caller_for(method, template)), "Idempotency-Key": "i"}
+        r = api.client.request(method, url, json=body, headers=headers)
+        api.refused(f"{method} {template} {param}={spelled!r}", r, 422, loc=["path", param])
+
+    check()
+    assert api.problems == []
+    assert api.state() == before
+
+
+QUERY_NUMBERS = [
+    ("/incidents", "city_id", ("admin", None)),
+    ("/requests", "incident_id", ("responder", "thika")),
+    ("/incidents", "limit", ("admin", None)),
+    ("/incidents", "offset", ("admin", None)),
+    ("/incidents/{incident_id}/events", "after", ("admin", None)),
+    ("/requests/{request_id}/claims", "offset", ("admin", None)),
+]
+
+
+def test_query_ids_and_counts_written_other_than_plain_digits_are_422(api: Api) -> None:
+    @GENERATED
+    @given(query=st.sampled_from(QUERY_NUMBERS), data=st.data())
+    def check(query: tuple[str, str, tuple[str, str | None]], data: st.DataObject) -> None:
+        path, name, caller = query
+        value = api.seeded.incident_id if name == "incident_id" else 1
+        spelled = data.draw(_respelled(value), label="value")
+        url = API + path.format(**vars(api.seeded))
+        r = api.client.get(url, params={name: spelled}, headers=api.world.headers(*caller))
+        api.refused(f"{path}?{name}={spelled!r}", r, 422, loc=["query", name])
+
+    check()
+    assert api.problems == []
+
+
+# Ids beyond what the database's integer holds, anywhere REST takes one.
+BEYOND_MAX_ID = st.one_of(
+    st.integers(MAX_ID + 1, 2**63 + 1), st.integers(2**63, 10**40), st.integers(max_value=0)
+)
+
+
+def test_ids_beyond_the_integer_range_are_422_in_paths_queries_and_bodies(api: Api) -> None:
+    routes = _id_routes(api)
+    good = _good_ids(api)
+    body_ids = [
+        (route, name)
+        for route in BODY_ROUTES
+        for name in _body_fields(api, route)
+        if name.endswith("_id")
+    ]
+    assert [(r.name, n) for r, n in body_ids] == [("token", "city_id")]
+    before = api.state()
+
+    @GENERATED
+    @given(where=st.sampled_from(["path", "query", "body"]), n=BEYOND_MAX_ID, data=st.data())
+    def check(where: str, n: int, data: st.DataObject) -> None:
+        if where == "path":
+            method, template, param, body = data.draw(st.sampled_from(routes))
+            headers = {**api.world.headers(*_caller_for(method, template)), "Idempotency-Key": "i"}
+            url = template.format(**{**good, param: n})
+            r = api.client.request(method, url, json=body, headers=headers)
+            api.refused(f"{method} {template} {param}={n}", r, 422, loc=["path", param])
+        elif where == "query":
+            path, name, caller = data.draw(st.sampled_from(QUERY_NUMBERS))
+            if name in {"offset", "after"} and n == 0:
+                return  # 0 is a count there, not an id
+            url = API + path.format(**vars(api.seeded))
+            r = api.client.get(url, params={name: n}, headers=api.world.headers(*caller))
+            api.refused(f"{path}?{name}={n}", r, 422, loc=["query", name])
+        else:
+            route, name = data.draw(st.sampled_from(body_ids))
+            r = api.send_with(route, name, str(n).encode())
+            api.refused(f"{route.name} {name}={n}", r, 422, loc=["body", name])
+
+    check()
+    assert api.problems == []
+    assert api.state() == before
+
+
+def _body_fields(api: Api, route: BodyRoute) -> list[str]:
+    """The fields of a route's body model, as the OpenAPI schema names them."""
+    schema = api.client.app.openapi()  # type: ignore[attr-defined]
+    template = route.path.replace("/playbooks/wildfire", "/playbooks/{incident_type}")
+    operation = schema["paths"][API + template][route.method.lower()]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return list(schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"])
+
+
+def test_a_repeated_key_is_400_and_the_last_value_never_wins(api: Api) -> None:
+    before = api.state()
+    routes = [r for r in BODY_ROUTES if r.name != "city playbook"]
+
+    @GENERATED
+    @given(route=st.sampled_from(routes), data=st.data())
+    def check(route: BodyRoute, data: st.DataObject) -> None:
+        key = data.draw(st.sampled_from(sorted(route.valid)), label="key")
+        again = data.draw(st.sampled_from([route.valid[key], 7, "x", None, [], {}]), label="value")
+        document = json.dumps(route.valid)[:-1] + f", {json.dumps(key)}: {json.dumps(again)}}}"
+        r = api.send(route, document.encode())
+        api.refused(f"{route.name} {key} twice", r, 400)
+        if r.status_code == 400 and "duplicate key" not in r.json()["detail"]:
+            api.problems.append(f"{route.name}: {r.json()['detail']} does not say why")
+
+    check()
+    # The case from the report: a claim of 1, then 7, claims nothing.
+    r = api.send(ROUTES["claim"], b'{"quantity": 1, "quantity": 7}')
+    api.refused("quantity 1 then 7", r, 400)
+    assert api.problems == []
+    assert api.state() == before
+
+
+TEXT_OF = {"network": "name", "city": "name", "token": "label", "incident": "title"}
+TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
+ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
+
+
+def test_a_body_in_another_encoding_or_with_a_byte_order_mark_is_400(api: Api) -> None:
+    before = api.state()
+
+    @GENERATED
+    @given(
+        route=st.sampled_from(BODY_ROUTES[:-1]),
+        encoding=st.sampled_from(ENCODINGS),
+        text=st.text(alphabet=st.characters(min_codepoint=0xA0, max_codepoint=0xFF), min_size=1),
+    )
+    def check(route: BodyRoute, encoding: str, text: str) -> None:
+        # Text outside ASCII, so that no encoding of it is also UTF-8 without a BOM.
+        document = json.dumps({**route.valid, TEXT_OF[route.name]: text}, ensure_ascii=False)
+        r = api.send(route, document.encode(encoding))
+        api.refused(f"{route.name} as {encoding}", r, 400)
+
+    check()
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_nesting_deeper_than_32_levels_is_400(api: Api) -> None:
+    @GENERATED
+    @given(
+        route=st.sampled_from(BODY_ROUTES),
+        depth=st.integers(33, 5_000),
+        shape=st.sampled_from([(b"[", b"]"), (b'{"a":', b"}"), (b'[{"b":', b"}]")]),
+    )
+    def check(route: BodyRoute, depth: int, shape: tuple[bytes, bytes]) -> None:
+        opening, closing = shape
+        nested = opening * depth + b"1" + closing * depth
+        document = json.dumps(route.valid).encode()[:-1] + b', "deep": ' + nested + b"}"
+        r = api.send(route, document)
+        api.refused(f"{route.name} {depth} deep", r, 400)
+
+    check()
+    assert api.problems == []
+
+
+def test_a_body_of_another_media_type_is_415(api: Api) -> None:
+    before = api.state()
+    media_type = st.from_regex(r"\A[a-z]{1,12}/[a-z0-9.+-]{1,20}\Z").filter(
+        lambda t: t != "application/json"
+    )
+
+    @GENERATED
+    @given(route=st.sampled_from(BODY_ROUTES), content_type=media_type)
+    def check(route: BodyRoute, content_type: str) -> None:
+        headers = {**api.world.headers(*route.caller), "content-type": content_type}
+        if route.idempotency_key:
+            headers["Idempotency-Key"] = "media-type"
+        url = API + route.path.format(**vars(api.seeded))
+        r = api.client.request(route.method, url, json=route.valid, headers=headers)
+        api.refused(f"{route.name} as {content_type}", r, 415)
+
+    check()
+    assert api.problems == []
+    assert api.state() == before
+
+
+NOT_A_TIME = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(0, 2**40).map(str),
+    st.floats(0, 2e9).map(str),
+    st.datetimes().map(lambda t: t.isoformat()),  # no zone
+    st.dates().map(lambda d: d.isoformat()),
+    st.datetimes(timezones=st.just(UTC)).map(lambda t: t.strftime("%Y%m%dT%H%M%SZ")),
+    st.booleans(),
+)
+
+
+def test_needed_by_that_is_not_an_rfc3339_time_with_a_zone_is_422(api: Api) -> None:
+    before = api.state()
+
+    @GENERATED
+    @given(value=NOT_A_TIME)
+    def check(value: Any) -> None:
+        r = api.send_with(ROUTES["request"], "needed_by", json.dumps(value).encode())
+        api.refused(f"needed_by={value!r}", r, 422, loc=["body", "needed_by"])
+
+    check()
+    # The report's case: a Unix time an hour after the clock's now.
+    r = api.send_with(ROUTES["request"], "needed_by", b"1770886800")
+    api.refused("a Unix time", r, 422, loc=["body", "needed_by"])
+    assert api.problems == []
+    assert api.state() == before

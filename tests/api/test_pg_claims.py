@@ -267,7 +267,8 @@ def test_answers_read_the_same_on_both_paths(
         r = act(app_client, world, request_id)
         body = r.json()
         if isinstance(body.get("detail"), str):  # the answers differ by these ids only
-            for name, id_ in (("incident", incident_id), ("request", request_id + 10_000)):
+            named = [("incident", incident_id), ("request", request_id)]
+            for name, id_ in [*named, ("request", request_id + 10_000)]:
                 body["detail"] = body["detail"].replace(f"{name} {id_} ", f"{name} _ ")
         answers.append((r.status_code, _without_ids(body), r.headers.get("Idempotent-Replayed")))
     assert answers[0] == answers[1]
