@@ -25,6 +25,10 @@ from service.persistence.db import Database, build_engine, migrate
 from service.settings import Settings
 
 TABLES = [
+    "webhook_attempts",
+    "webhook_queue",
+    "webhook_cursors",
+    "webhook_endpoints",
     "city_playbooks",
     "events",
     "claims",
