@@ -51,9 +51,7 @@ async def list_webhooks(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[WebhookPublic]:
-    return await parts.executor.read(
-        actor, webhooks.list_endpoints, city_id, status, limit, offset
-    )
+    return await parts.executor.read(actor, webhooks.list_endpoints, city_id, status, limit, offset)
 
 
 @router.get("/webhooks/{endpoint_id}", response_model=WebhookPublic)

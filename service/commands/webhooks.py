@@ -185,9 +185,7 @@ def _set_status(
     ctx.session.add(endpoint)
 
 
-def rotate_secret(
-    ctx: CommandContext, endpoint_id: int, overlap: timedelta
-) -> WebhookIssued:
+def rotate_secret(ctx: CommandContext, endpoint_id: int, overlap: timedelta) -> WebhookIssued:
     """A new secret; the old one keeps signing beside it for `overlap`."""
     endpoint = owned(ctx, endpoint_id)
     secret = new_secret(secrets.token_bytes(SECRET_BYTES))

@@ -367,7 +367,11 @@ def decide(
         return Decision(outcome, True, 0, None, None)
     if outcome is Outcome.GONE:
         return Decision(
-            outcome, False, failures + 1, failing_since or now, None,
+            outcome,
+            False,
+            failures + 1,
+            failing_since or now,
+            None,
             disable="the receiver answered 410 Gone",
         )
     failures += 1
@@ -382,7 +386,11 @@ def decide(
         # disabled and this event stays first in line for when it is resumed.
         hours = policy.window.total_seconds() / 3600
         return Decision(
-            Outcome.FAILED, False, 0, None, None,
+            Outcome.FAILED,
+            False,
+            0,
+            None,
+            None,
             disable=f"no delivery succeeded for {hours:g} h ({failures} attempts)",
         )
     # Others get through and this one never does: give it up (it can be redelivered).

@@ -82,9 +82,7 @@ class Sender:
         except ValueError:
             return await self.resolver.resolve(destination.host, destination.port)
 
-    async def send(
-        self, endpoint_id: int, url: str, headers: dict[str, str], body: bytes
-    ) -> Reply:
+    async def send(self, endpoint_id: int, url: str, headers: dict[str, str], body: bytes) -> Reply:
         """POST `body`; refused destinations and transport errors come back as a Reply."""
         started = time.perf_counter()
         try:

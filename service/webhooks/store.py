@@ -76,18 +76,14 @@ class QueuedItem:
     failing_since: datetime | None
 
 
-def take_leases(
-    db: Database, owner: str, now: datetime, until: datetime, limit: int
-) -> list[int]:
+def take_leases(db: Database, owner: str, now: datetime, until: datetime, limit: int) -> list[int]:
     """Lease up to `limit` active endpoints nobody holds (or whose lease ran out).
 
     The condition is checked again by the UPDATE itself, under the row's lock, so two
     replicas racing for one endpoint cannot both win it."""
     if limit <= 0:
         return []
-    free = and_(
-        E.c.status == "active", or_(E.c.leased_by.is_(None), E.c.lease_until < now)
-    )
+    free = and_(E.c.status == "active", or_(E.c.leased_by.is_(None), E.c.lease_until < now))
     candidates = select(E.c.id).where(free).order_by(E.c.id).limit(limit)
     with db.engine.begin() as conn:
         ids = [row[0] for row in conn.execute(candidates)]
@@ -112,8 +108,14 @@ def renew_lease(
             .where(E.c.id == endpoint_id, E.c.leased_by == owner, E.c.status == "active")
             .values(lease_until=until)
             .returning(
-                E.c.id, E.c.city_id, E.c.url, E.c.event_types, E.c.secret,
-                E.c.previous_secret, E.c.previous_secret_until, E.c.last_success_at,
+                E.c.id,
+                E.c.city_id,
+                E.c.url,
+                E.c.event_types,
+                E.c.secret,
+                E.c.previous_secret,
+                E.c.previous_secret_until,
+                E.c.last_success_at,
             )
         ).first()
     if row is None:
@@ -122,7 +124,11 @@ def renew_lease(
     if row.previous_secret and row.previous_secret_until and row.previous_secret_until > now:
         keys.append(row.previous_secret)
     return EndpointView(
-        row.id, row.city_id, row.url, tuple(row.event_types or ()), tuple(keys),
+        row.id,
+        row.city_id,
+        row.url,
+        tuple(row.event_types or ()),
+        tuple(keys),
         row.last_success_at,
     )
 
@@ -157,8 +163,12 @@ def backlog(db: Database, endpoint_id: int, per_incident: int, max_incidents: in
         )
         behind = conn.execute(
             select(
-                C.c.incident_id, C.c.seq, C.c.failures, C.c.failing_since,
-                C.c.next_attempt_at, I.c.last_seq,
+                C.c.incident_id,
+                C.c.seq,
+                C.c.failures,
+                C.c.failing_since,
+                C.c.next_attempt_at,
+                I.c.last_seq,
             )
             .join(I, I.c.id == C.c.incident_id)
             .where(C.c.endpoint_id == endpoint_id, I.c.last_seq > C.c.seq)
@@ -166,8 +176,9 @@ def backlog(db: Database, endpoint_id: int, per_incident: int, max_incidents: in
             .limit(max_incidents)
         ).all()
         heads = {
-            r.incident_id: Head(r.incident_id, r.seq, r.failures, r.failing_since,
-                                r.next_attempt_at)
+            r.incident_id: Head(
+                r.incident_id, r.seq, r.failures, r.failing_since, r.next_attempt_at
+            )
             for r in behind
         }
         depth = sum(r.last_seq - r.seq for r in behind)
@@ -184,11 +195,15 @@ def backlog(db: Database, endpoint_id: int, per_incident: int, max_incidents: in
             .where(EV.c.incident_id.in_(list(heads)), EV.c.seq > C.c.seq)
             .subquery()
         )
-        rows = conn.execute(
-            select(ranked)
-            .where(ranked.c.rank <= per_incident)
-            .order_by(ranked.c.incident_id, ranked.c.seq)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(ranked)
+                .where(ranked.c.rank <= per_incident)
+                .order_by(ranked.c.incident_id, ranked.c.seq)
+            )
+            .mappings()
+            .all()
+        )
     oldest: datetime | None = None
     for row in rows:
         event = EventPublic.model_validate(dict(row)).model_dump(mode="json")
@@ -241,8 +256,8 @@ def record(db: Database, endpoint_id: int, owner: str, now: datetime, done: Outc
             changes: dict[str, Any] = dict(values)
             if seq is not None:
                 # Monotone: a replica whose lease ran out meanwhile never moves a cursor back.
-                changes["seq"] = func.max(C.c.seq, seq) if db.is_sqlite else func.greatest(
-                    C.c.seq, seq
+                changes["seq"] = (
+                    func.max(C.c.seq, seq) if db.is_sqlite else func.greatest(C.c.seq, seq)
                 )
             conn.execute(
                 update(C)
@@ -260,8 +275,11 @@ def record(db: Database, endpoint_id: int, owner: str, now: datetime, done: Outc
             endpoint["last_failure_at"] = done.failed_at
         if done.disable is not None:
             endpoint.update(
-                status="disabled", status_reason=done.disable, updated_at=now,
-                leased_by=None, lease_until=None,
+                status="disabled",
+                status_reason=done.disable,
+                updated_at=now,
+                leased_by=None,
+                lease_until=None,
             )
         if endpoint:
             conn.execute(update(E).where(E.c.id == endpoint_id).values(**endpoint))

@@ -227,7 +227,8 @@ class WebhookWorker:
                 )
                 failures, failing_since = decision.failures, decision.failing_since
                 cursor.update(
-                    failures=failures, failing_since=failing_since,
+                    failures=failures,
+                    failing_since=failing_since,
                     next_attempt_at=decision.next_attempt_at,
                 )
                 if not decision.advance:
@@ -251,8 +252,10 @@ class WebhookWorker:
         for item in items:
             if state.disabled:
                 break
-            event = item.body["event"] if item.body else await to_thread.run_sync(
-                store.queued_event, self.db, item.event_id
+            event = (
+                item.body["event"]
+                if item.body
+                else await to_thread.run_sync(store.queued_event, self.db, item.event_id)
             )
             if event is None:
                 done.queue_done.append(item.id)  # the event is gone (its endpoint deleted)
@@ -304,7 +307,9 @@ class WebhookWorker:
             done.failed_at = now
             log.info(
                 "webhook %d: %s of event %s: %s",
-                endpoint.id, decision.outcome.value, event["event_id"],
+                endpoint.id,
+                decision.outcome.value,
+                event["event_id"],
                 reply.status_code or reply.error,
             )
         if decision.disable is not None:

@@ -59,7 +59,9 @@ class Receiver:
         with self._lock:
             return [r for r in self.received if r.path == path]
 
-    def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], float]:
+    def handle(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], float]:
         behaviour = self.behaviours.get(path, ok)
         key = (path, headers.get("webhook-id", ""))
         with self._lock:

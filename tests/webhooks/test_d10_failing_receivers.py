@@ -8,6 +8,7 @@ incident's events arrive in seq order, and every request verifies with the
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -64,8 +65,10 @@ def test_failing_receivers_are_retried_until_delivered_in_order_and_410_disables
             "/redirect": _redirect,
         }
     )
-    endpoints = {path: register(hook_client, world, receiver.url(path)) for path in
-                 (*RETRYABLE, "/gone", "/redirect")}
+    endpoints = {
+        path: register(hook_client, world, receiver.url(path))
+        for path in (*RETRYABLE, "/gone", "/redirect")
+    }
     incidents = [declare(hook_client, world, f"flood {n}", requests=3) for n in range(2)]
     expected = 2 * 4  # each incident: declared + 3 requests raised
 
@@ -77,8 +80,12 @@ def test_failing_receivers_are_retried_until_delivered_in_order_and_410_disables
     }
     manager = world.headers("manager", "nairobi")
     assert _wait(
-        lambda: hook_client.get(f"{API}/webhooks/{endpoints['/gone']['id']}", headers=manager)
-        .json()["status"] == "disabled",
+        lambda: (
+            hook_client.get(f"{API}/webhooks/{endpoints['/gone']['id']}", headers=manager).json()[
+                "status"
+            ]
+            == "disabled"
+        ),
         10,
     )
     time.sleep(1.0)  # the redirecting receiver keeps being retried meanwhile
@@ -112,7 +119,7 @@ def test_failing_receivers_are_retried_until_delivered_in_order_and_410_disables
     by_event: dict[str, list[float]] = defaultdict(list)
     for got in receiver.at("/error500"):
         by_event[got.event_id].append(got.at)
-    gaps = [b - a for times in by_event.values() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for times in by_event.values() for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.1, gaps
 
     # Retry-After: 1 s between the 429 and the next try of the same event.
@@ -140,7 +147,8 @@ def test_failing_receivers_are_retried_until_delivered_in_order_and_410_disables
 
     # The timeout is logged as such.
     slow = hook_client.get(
-        f"{API}/webhooks/{endpoints['/timeout']['id']}/attempts", headers=manager,
+        f"{API}/webhooks/{endpoints['/timeout']['id']}/attempts",
+        headers=manager,
         params={"outcome": "retrying"},
     ).json()
     assert slow["count"] >= expected and all("no answer" in a["error"] for a in slow["data"])
@@ -149,6 +157,7 @@ def test_failing_receivers_are_retried_until_delivered_in_order_and_410_disables
     print(
         f"\nD10 at {datetime.now(UTC):%H:%M:%S}: {expected} events per endpoint; requests "
         f"received {total}; delivered {[len(delivered(p)) for p in RETRYABLE]} of {expected} "
-        f"(100%), {duplicates} duplicates (timed out, then taken); smallest 500 backoff gap {min(gaps):.2f} s; Retry-After waits "
+        f"(100%), {duplicates} duplicates (timed out, then taken); smallest 500 backoff "
+        f"gap {min(gaps):.2f} s; Retry-After waits "
         f"{min(waits):.2f}-{max(waits):.2f} s; redirect target hits 0"
     )
