@@ -3,12 +3,14 @@
 One city, one endpoint, `incidents` incidents of `per_incident` events each written
 straight into the events table; then the delivery worker (the same class a replica runs,
 with its sender, signing and SSRF checks) delivers them to a minimal HTTP/1.1 receiver on
-loopback, and the time until every cursor reaches its incident's last seq is measured.
+loopback (a process of its own), and the time until the receiver has them all is measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import socket
 import time
 import uuid
 from datetime import UTC, datetime
@@ -48,7 +50,8 @@ async def _serve(
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
             await reader.readexactly(length)
-            seen[0] += 1
+            with seen.get_lock():
+                seen.value += 1
             writer.write(_OK)
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
@@ -115,10 +118,24 @@ def _behind(db: Database) -> int:
         )
 
 
+def _receiver(port: int, seen: Any) -> None:
+    """The receiver, in a process of its own: it does not share the worker's core."""
+
+    async def serve() -> None:
+        server = await asyncio.start_server(lambda r, w: _serve(r, w, seen), "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
 async def _measure(database_url: str, incidents: int, per_incident: int) -> dict[str, Any]:
-    seen = [0]
-    server = await asyncio.start_server(lambda r, w: _serve(r, w, seen), "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    seen = multiprocessing.Value("q", 0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    receiver = multiprocessing.Process(target=_receiver, args=(port, seen), daemon=True)
+    receiver.start()
     db = await asyncio.to_thread(_seed, database_url, incidents, per_incident, port)
     total = incidents * per_incident
     settings = Settings(
@@ -132,21 +149,22 @@ async def _measure(database_url: str, incidents: int, per_incident: int) -> dict
     started = time.perf_counter()
     await worker.start()
     try:
-        while seen[0] < total:
+        while seen.value < total:  # noqa: ASYNC110 (a counter the receiver bumps)
             await asyncio.sleep(0.05)
         delivered_at = time.perf_counter()
-        while await asyncio.to_thread(_behind, db):
+        while await asyncio.to_thread(_behind, db):  # noqa: ASYNC110 (the database)
             await asyncio.sleep(0.05)
         recorded_at = time.perf_counter()
     finally:
         await worker.close()
-        server.close()
+        receiver.terminate()
+        receiver.join(5)
         db.dispose()
     seconds = delivered_at - started
     return {
         "events": total,
         "incidents": incidents,
-        "received": seen[0],
+        "received": seen.value,
         "seconds": round(seconds, 2),
         "deliveries_per_s": round(total / seconds),
         "recorded_per_s": round(total / (recorded_at - started)),
