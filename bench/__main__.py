@@ -26,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import claims, declare, fanout, memory
+from bench import claims, declare, fanout, memory, webhooks
 from bench.bustimer import BusTimer
 from bench.harness import (
     PROCS,
@@ -42,7 +42,7 @@ from bench.harness import (
 from bench.seed import seed_world
 from bench.stats import ratio
 
-SECTIONS = ("fanout", "naive", "memory", "claims", "declare")
+SECTIONS = ("fanout", "naive", "memory", "claims", "declare", "webhooks")
 
 
 # (backend, via, path): REST and websocket claims on each backend; on PostgreSQL also
@@ -285,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
                 summary["claims"] = section_claims(args, recorder, database, redis.url, work, pg)
             if "declare" in args.only:
                 summary["declare"] = section_declare(args, recorder, database, redis.url, work, pg)
+            if "webhooks" in args.only:
+                rows = {
+                    backend: webhooks.run(database("webhooks-" + backend, backend))
+                    for backend in (["sqlite", "postgresql"] if pg else ["sqlite"])
+                }
+                recorder.append("webhooks", {}, rows)
+                summary["webhooks"] = rows
     except KeyboardInterrupt as exc:
         log(f"stopped: {exc}")
         summary["interrupted"] = str(exc) or "interrupted"
@@ -624,6 +631,13 @@ def report(summary: dict[str, Any]) -> dict[str, Any]:
             c: ratio(p["kb_per_connection"], naive_points.get(p["connections"]))
             for p in points
             for c in [p["connections"]]
+        }
+    hooks = summary.get("webhooks")
+    if hooks:
+        best = max(r["deliveries_per_s"] for r in hooks.values())
+        targets[">= 1,000 signed webhook deliveries/s from one replica"] = {
+            "deliveries_per_s": {b: r["deliveries_per_s"] for b, r in hooks.items()},
+            "met": best >= 1000,
         }
     pg_runs = [c for c in summary.get("claims", []) if c["backend"] == "postgresql"]
     if pg_runs:

@@ -34,6 +34,7 @@ from service.api.routes_incidents import router as incidents_router
 from service.api.routes_interop import router as interop_router
 from service.api.routes_live import router as live_router
 from service.api.routes_playbooks import router as playbooks_router
+from service.api.routes_webhooks import router as webhooks_router
 from service.commands.pg_claims import PgClaims, open_pool
 from service.drain import Drain
 from service.executor import Executor, utc_now
@@ -42,6 +43,9 @@ from service.persistence.db import Database, build_engine, migrate
 from service.scheduler import Sweeper, start_scheduler
 from service.settings import Settings
 from service.web.routes import router as web_router
+from service.webhooks import WebhookParts
+from service.webhooks.sender import Resolver
+from service.webhooks.wiring import start_webhooks
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -72,9 +76,11 @@ def create_app(
     bus: EventBus | None = None,
     tune_gc: bool = False,
     drain: Drain | None = None,
+    resolver: Resolver | None = None,
 ) -> FastAPI:
     """The app; `tune_gc` is for a server process of its own (`aidmesh serve`), which
-    also passes the `drain` its server starts on SIGTERM (see service/drain.py)."""
+    also passes the `drain` its server starts on SIGTERM (see service/drain.py).
+    `resolver` answers webhook hosts' addresses (the system's resolver by default)."""
     settings = settings or Settings()
     drain = drain or Drain()
 
@@ -107,6 +113,9 @@ def create_app(
             app.websocket_endpoint = WebsocketEndpoint(
                 gateway, live, _limits(settings), on_session_end=log_ws_session
             )
+            webhooks: WebhookParts = await start_webhooks(
+                settings, db, event_bus, clock, resolver, stack
+            )
             sweeper = Sweeper(executor)
             if settings.scheduler_enabled:
                 scheduler = start_scheduler(sweeper, settings.sweep_interval_s)
@@ -120,6 +129,7 @@ def create_app(
                 gateway=gateway,
                 sweeper=sweeper,
                 drain=drain,
+                webhooks=webhooks,
             )
             if tune_gc:
                 _tune_gc()
@@ -145,7 +155,14 @@ def create_app(
     app.add_middleware(RequestLog)
     routes_docs.install(app)
     app.include_router(health_router)
-    for router in (admin_router, incidents_router, interop_router, live_router, playbooks_router):
+    for router in (
+        admin_router,
+        incidents_router,
+        interop_router,
+        live_router,
+        playbooks_router,
+        webhooks_router,
+    ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     app.include_router(web_router)
     return app

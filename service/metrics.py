@@ -16,6 +16,7 @@ Three sources, each cheap:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -146,3 +147,38 @@ def _age_s(then: datetime, now: datetime) -> float:
     if then.tzinfo is None:  # SQLite hands back naive UTC
         then = then.replace(tzinfo=now.tzinfo)
     return max(0.0, (now - then).total_seconds())
+
+
+# Webhooks (service/webhooks/worker.py): counted by the replica that attempted them; the
+# backlog gauges are set by the replica holding the endpoint's lease and dropped by it when
+# the lease goes, so across replicas take their max (or sum) per endpoint.
+WEBHOOK_DELIVERIES = Counter(
+    "aidmesh_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered, retrying, failed, gone)",
+    ["outcome"],
+)
+WEBHOOK_QUEUE_DEPTH = Gauge(
+    "aidmesh_webhook_queue_depth",
+    "Events recorded past an endpoint's cursors, not yet delivered (an upper bound)",
+    ["endpoint"],
+)
+WEBHOOK_OLDEST_AGE = Gauge(
+    "aidmesh_webhook_oldest_undelivered_age_seconds",
+    "Age of the oldest event not yet delivered to an endpoint (0 when none waits)",
+    ["endpoint"],
+)
+
+
+def observe_webhook_backlog(
+    endpoint_id: int, depth: int, oldest_at: datetime | None, now: datetime
+) -> None:
+    label = str(endpoint_id)
+    WEBHOOK_QUEUE_DEPTH.labels(label).set(depth)
+    age = (now - oldest_at).total_seconds() if oldest_at is not None else 0.0
+    WEBHOOK_OLDEST_AGE.labels(label).set(max(age, 0.0))
+
+
+def forget_webhook_endpoint(endpoint_id: int) -> None:
+    for gauge in (WEBHOOK_QUEUE_DEPTH, WEBHOOK_OLDEST_AGE):
+        with contextlib.suppress(KeyError):
+            gauge.remove(str(endpoint_id))

@@ -84,6 +84,30 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     sweep_interval_s: float = 5.0
 
+    # Webhooks to cities' own systems (see service/webhooks/). Off, no replica delivers;
+    # endpoints can still be registered.
+    webhooks_enabled: bool = True
+    # https only, unless this is on (a test bench, or a receiver behind a proxy on the host).
+    webhook_allow_http: bool = False
+    # Private destinations an on-premises deployment may call: host names or CIDR ranges
+    # (`eoc.city.local`, `10.20.0.0/16`). Empty: every address must be globally routable.
+    webhook_allowed_private: list[str] = Field(default_factory=list)
+    webhook_timeout_s: float = 10.0
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_cap_s: float = 3600.0
+    webhook_retry_window_s: float = 24 * 3600.0
+    # How long the old secret keeps signing after a rotation, unless the rotation says.
+    webhook_rotation_overlap_s: float = 24 * 3600.0
+    # A replica holds an endpoint this long per lease, renewed while it delivers.
+    webhook_lease_s: float = 30.0
+    # How often a replica looks for work it was not woken for (retries come due, events
+    # whose bus message was lost).
+    webhook_poll_interval_s: float = 1.0
+    # Incidents delivered at once per endpoint (each incident's events stay in order).
+    webhook_concurrency: int = 16
+    # Endpoints one replica leases at most at once.
+    webhook_max_endpoints: int = 200
+
     @field_validator("database_url")
     @classmethod
     def _use_psycopg3(cls, url: str) -> str:

@@ -26,6 +26,10 @@ from service.settings import Settings
 
 TABLES = [
     "interop_imports",
+    "webhook_attempts",
+    "webhook_queue",
+    "webhook_cursors",
+    "webhook_endpoints",
     "city_playbooks",
     "events",
     "claims",

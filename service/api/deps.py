@@ -33,6 +33,7 @@ class AppParts:
     gateway: Any = None
     sweeper: Any = None
     drain: Any = None  # service.drain.Drain: set while the replica shuts down
+    webhooks: Any = None  # service.webhooks.WebhookParts
 
 
 # Dependencies that do no I/O are coroutines: FastAPI runs a plain `def` dependency in a

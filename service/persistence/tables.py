@@ -221,3 +221,93 @@ class InteropImport(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     request_id: int | None = Field(default=None, foreign_key="aid_requests.id")
     created_at: datetime = _utc()
+class WebhookEndpoint(SQLModel, table=True):
+    """A city's receiving system. Its signing secrets are kept as written: signing needs them.
+
+    `leased_by`/`lease_until`: the replica delivering for the endpoint now, taken by a
+    conditional update, so one replica at a time attempts its deliveries.
+    """
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        CheckConstraint("status in ('active','paused','disabled')", name="ck_webhook_status"),
+        Index("ix_webhook_endpoints_lease", "status", "lease_until"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    city_id: int = Field(foreign_key="cities.id", index=True)
+    url: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=500)
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="active", max_length=16)
+    status_reason: str = Field(default="", max_length=500)
+    secret: str = Field(max_length=100)
+    # The secret before the last rotation; it signs too until `previous_secret_until`.
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_until: datetime | None = _utc(default=None)
+    created_by_token_id: int | None = Field(default=None)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    last_success_at: datetime | None = _utc(default=None)
+    last_failure_at: datetime | None = _utc(default=None)
+    leased_by: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _utc(default=None)
+
+
+class WebhookCursor(SQLModel, table=True):
+    """How far an endpoint has got in one incident's events, and the retry state of the
+    event after that (the head of the incident's queue for the endpoint)."""
+
+    __tablename__ = "webhook_cursors"
+
+    endpoint_id: int = Field(foreign_key="webhook_endpoints.id", primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", primary_key=True)
+    # Every event of the incident with seq <= this one is delivered or not for this endpoint.
+    seq: int = 0
+    failures: int = 0
+    failing_since: datetime | None = _utc(default=None)
+    next_attempt_at: datetime | None = _utc(default=None)
+
+
+class WebhookQueued(SQLModel, table=True):
+    """A delivery outside the ordered stream: a ping, or a redelivery asked for by hand."""
+
+    __tablename__ = "webhook_queue"
+    __table_args__ = (Index("ix_webhook_queue_due", "endpoint_id", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoints.id")
+    kind: str = Field(max_length=16)  # "ping" | "redelivery"
+    event_id: str = Field(max_length=36)
+    # The body of a ping (a redelivery reads its event from the events table).
+    body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _utc()
+    failures: int = 0
+    failing_since: datetime | None = _utc(default=None)
+    next_attempt_at: datetime = _utc()
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """The delivery log: one row per attempt to send one event to one endpoint."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
+        Index("ix_webhook_attempts_event", "endpoint_id", "event_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoints.id")
+    event_id: str = Field(max_length=36)
+    event_type: str = Field(max_length=40)
+    incident_id: int | None = Field(default=None)
+    seq: int | None = Field(default=None)
+    source: str = Field(max_length=16)  # "stream" | "ping" | "redelivery"
+    attempt: int
+    attempted_at: datetime = _utc()
+    status_code: int | None = Field(default=None)
+    latency_ms: float
+    outcome: str = Field(max_length=16)
+    error: str = Field(default="", max_length=500)
+    response_excerpt: str = Field(default="", max_length=1000)
+    next_retry_at: datetime | None = _utc(default=None)

@@ -1,0 +1,347 @@
+"""The delivery worker of one replica: leases endpoints, sends their events, records outcomes.
+
+Per endpoint, one task holds the endpoint's lease and delivers: the pings and
+redeliveries that are due, then each incident's events from its cursor on, in seq order
+(one incident's events one at a time; up to `webhook_concurrency` incidents at once). An
+event that fails stays first in its incident's line until it is delivered, given up or
+the endpoint is disabled; the incident's later events wait behind it, other incidents
+do not. After each incident's run of sends, the attempts and the cursor are written in
+one transaction: a replica killed in between sends those events again (at least once;
+receivers deduplicate on `webhook-id`).
+
+The task wakes when a committed event crosses the bus (`wake`), when a retry comes due
+and every `webhook_poll_interval_s` (an event whose publish was lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from anyio import to_thread
+
+from service import metrics
+from service.domain.webhooks import (
+    Decision,
+    Outcome,
+    RetryPolicy,
+    city_sees,
+    decide,
+    parse_retry_after,
+    secret_key,
+    signing_headers,
+    wants,
+)
+from service.persistence.db import Database
+from service.settings import Settings
+from service.webhooks import store
+from service.webhooks.sender import Reply, Sender
+
+log = logging.getLogger(__name__)
+
+PER_INCIDENT = 100  # events read per incident per batch
+MAX_INCIDENTS = 500  # incidents read per batch
+QUEUE_BATCH = 50
+
+
+def policy_of(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base=timedelta(seconds=settings.webhook_retry_base_s),
+        cap=timedelta(seconds=settings.webhook_retry_cap_s),
+        window=timedelta(seconds=settings.webhook_retry_window_s),
+    )
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    # The envelope every websocket client gets: {"type": "event", "event": {...}}.
+    return orjson.dumps({"type": "event", "event": event})
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        db: Database,
+        sender: Sender,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        *,
+        owner: str | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.db = db
+        self.sender = sender
+        self.settings = settings
+        self.clock = clock
+        self.policy = policy_of(settings)
+        self.owner = owner or f"{socket.gethostname()[:40]}:{secrets.token_hex(4)}"
+        self.jitter = jitter
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._wakers: dict[int, asyncio.Event] = {}
+        self._main: asyncio.Task[None] | None = None
+        self._wake_main = asyncio.Event()
+        self._closing = False
+
+    # Life ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._main = asyncio.get_running_loop().create_task(self._run(), name="webhooks")
+
+    async def close(self) -> None:
+        self._closing = True
+        tasks = [t for t in (self._main, *self._tasks.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for endpoint_id in list(self._tasks):
+            await to_thread.run_sync(store.release_lease, self.db, endpoint_id, self.owner)
+        self._tasks.clear()
+        await self.sender.aclose()
+
+    def wake(self, _message: object = None) -> None:
+        """A bus listener: something was committed; look for work now."""
+        self._wake_main.set()
+        for waker in self._wakers.values():
+            waker.set()
+
+    @property
+    def endpoints(self) -> list[int]:
+        """The endpoints this replica delivers for now."""
+        return sorted(self._tasks)
+
+    async def _run(self) -> None:
+        interval = self.settings.webhook_poll_interval_s
+        while True:
+            try:
+                await self._take_leases()
+            except Exception:
+                log.exception("webhooks: taking leases failed; retrying")
+            self._wake_main.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._wake_main.wait()
+
+    async def _take_leases(self) -> None:
+        for endpoint_id, task in list(self._tasks.items()):
+            if task.done():
+                del self._tasks[endpoint_id]
+                self._wakers.pop(endpoint_id, None)
+        room = self.settings.webhook_max_endpoints - len(self._tasks)
+        now = self.clock()
+        until = now + timedelta(seconds=self.settings.webhook_lease_s)
+        taken = await to_thread.run_sync(store.take_leases, self.db, self.owner, now, until, room)
+        for endpoint_id in taken:
+            self._wakers[endpoint_id] = asyncio.Event()
+            self._tasks[endpoint_id] = asyncio.get_running_loop().create_task(
+                self._serve(endpoint_id), name=f"webhook-{endpoint_id}"
+            )
+
+    # One endpoint ------------------------------------------------------------------------
+
+    async def _serve(self, endpoint_id: int) -> None:
+        """Deliver for one endpoint while the lease is ours and it is active."""
+        lease = timedelta(seconds=self.settings.webhook_lease_s)
+        try:
+            while not self._closing:
+                now = self.clock()
+                endpoint = await to_thread.run_sync(
+                    store.renew_lease, self.db, endpoint_id, self.owner, now, now + lease
+                )
+                if endpoint is None:
+                    break
+                waker = self._wakers[endpoint_id]
+                waker.clear()
+                busy, next_due = await self._batch(endpoint)
+                if busy:
+                    continue
+                wait = self.settings.webhook_poll_interval_s
+                if next_due is not None:
+                    wait = min(wait, max((next_due - self.clock()).total_seconds(), 0.0))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await waker.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhooks: endpoint %d failed; its lease is taken again", endpoint_id)
+        finally:
+            metrics.forget_webhook_endpoint(endpoint_id)
+            with contextlib.suppress(Exception):
+                await self.sender.forget(endpoint_id)
+
+    async def _batch(self, endpoint: store.EndpointView) -> tuple[bool, datetime | None]:
+        """One pass; returns (whether it did anything, when a waiting retry is due)."""
+        did = await self._queued(endpoint)
+        pending = await to_thread.run_sync(
+            store.backlog, self.db, endpoint.id, PER_INCIDENT, MAX_INCIDENTS
+        )
+        queue_depth = pending.depth
+        metrics.observe_webhook_backlog(endpoint.id, queue_depth, pending.oldest_at, self.clock())
+        now = self.clock()
+        due = [h for h in pending.heads if h.next_attempt_at is None or h.next_attempt_at <= now]
+        waiting = [h.next_attempt_at for h in pending.heads if h not in due]
+        if due:
+            limit = asyncio.Semaphore(self.settings.webhook_concurrency)
+            deadline = time.monotonic() + self.settings.webhook_lease_s / 3
+            state = _EndpointState(endpoint.last_success_at)
+            await asyncio.gather(
+                *(self._incident(endpoint, head, limit, deadline, state) for head in due)
+            )
+            did = True
+        next_due = min((w for w in waiting if w is not None), default=None)
+        return did, next_due
+
+    async def _incident(
+        self,
+        endpoint: store.EndpointView,
+        head: store.Head,
+        limit: asyncio.Semaphore,
+        deadline: float,
+        state: _EndpointState,
+    ) -> None:
+        async with limit:
+            done = store.Outcomes()
+            cursor: dict[str, Any] = {}
+            failures, failing_since = head.failures, head.failing_since
+            for event in head.events:
+                if state.disabled or time.monotonic() > deadline:
+                    break
+                if not (
+                    city_sees(event.get("audience") or {}, endpoint.city_id)
+                    and wants(endpoint.event_types, event["type"])
+                ):
+                    cursor["seq"] = event["seq"]
+                    continue
+                decision = await self._attempt(
+                    endpoint, event, "stream", failures, failing_since, state, done
+                )
+                failures, failing_since = decision.failures, decision.failing_since
+                cursor.update(
+                    failures=failures,
+                    failing_since=failing_since,
+                    next_attempt_at=decision.next_attempt_at,
+                )
+                if not decision.advance:
+                    break
+                cursor["seq"] = event["seq"]
+            if cursor:
+                done.cursors[head.incident_id] = cursor
+            if done:
+                await to_thread.run_sync(
+                    store.record, self.db, endpoint.id, self.owner, self.clock(), done
+                )
+
+    async def _queued(self, endpoint: store.EndpointView) -> bool:
+        items = await to_thread.run_sync(
+            store.due_queue, self.db, endpoint.id, self.clock(), QUEUE_BATCH
+        )
+        if not items:
+            return False
+        done = store.Outcomes()
+        state = _EndpointState(endpoint.last_success_at)
+        for item in items:
+            if state.disabled:
+                break
+            event = (
+                item.body["event"]
+                if item.body
+                else await to_thread.run_sync(store.queued_event, self.db, item.event_id)
+            )
+            if event is None:
+                done.queue_done.append(item.id)  # the event is gone (its endpoint deleted)
+                continue
+            decision = await self._attempt(
+                endpoint, event, item.kind, item.failures, item.failing_since, state, done
+            )
+            if decision.advance or decision.outcome is not Outcome.RETRYING:
+                done.queue_done.append(item.id)
+            else:
+                done.queue_retry[item.id] = {
+                    "failures": decision.failures,
+                    "failing_since": decision.failing_since,
+                    "next_attempt_at": decision.next_attempt_at,
+                }
+        await to_thread.run_sync(store.record, self.db, endpoint.id, self.owner, self.clock(), done)
+        return True
+
+    async def _attempt(
+        self,
+        endpoint: store.EndpointView,
+        event: dict[str, Any],
+        source: str,
+        failures: int,
+        failing_since: datetime | None,
+        state: _EndpointState,
+        done: store.Outcomes,
+    ) -> Decision:
+        body = _body(event)
+        now = self.clock()
+        keys = [secret_key(s) for s in endpoint.secrets]
+        headers = signing_headers(keys, event["event_id"], int(now.timestamp()), body)
+        reply: Reply = await self.sender.send(endpoint.id, endpoint.url, headers, body)
+        now = self.clock()
+        decision = decide(
+            self.policy,
+            status_code=reply.status_code,
+            retry_after=parse_retry_after(reply.retry_after, now),
+            now=now,
+            failures=failures,
+            failing_since=failing_since,
+            last_success_at=state.last_success_at,
+            jitter=self.jitter(),
+        )
+        metrics.WEBHOOK_DELIVERIES.labels(decision.outcome.value).inc()
+        if decision.outcome is Outcome.DELIVERED:
+            state.last_success_at = done.succeeded_at = now
+        else:
+            done.failed_at = now
+            log.info(
+                "webhook %d: %s of event %s: %s",
+                endpoint.id,
+                decision.outcome.value,
+                event["event_id"],
+                reply.status_code or reply.error,
+            )
+        if decision.disable is not None:
+            state.disabled = True
+            done.disable = decision.disable
+            log.warning("webhook %d disabled: %s", endpoint.id, decision.disable)
+        done.attempts.append(
+            {
+                "endpoint_id": endpoint.id,
+                "event_id": event["event_id"],
+                "event_type": str(event["type"])[:40],
+                "incident_id": event.get("incident_id"),
+                "seq": event.get("seq"),
+                "source": source,
+                "attempt": failures + 1,
+                "attempted_at": now,
+                "status_code": reply.status_code,
+                "latency_ms": reply.latency_ms,
+                "outcome": decision.outcome.value,
+                "error": reply.error[:500],
+                "response_excerpt": reply.excerpt[:1000],
+                "next_retry_at": decision.next_attempt_at,
+            }
+        )
+        return decision
+
+
+class _EndpointState:
+    """Shared by the incidents of one batch: a disable stops them all."""
+
+    __slots__ = ("disabled", "last_success_at")
+
+    def __init__(self, last_success_at: datetime | None) -> None:
+        self.last_success_at = last_success_at
+        self.disabled = False
