@@ -29,6 +29,7 @@ from service.domain.actors import SYSTEM, Role
 from service.models import CityCreate, NetworkCreate
 from service.persistence import tables  # noqa: F401 (registers every table in the metadata)
 from tests.support import World
+from tests.webhooks.test_webhook_routes import ROUTES as WEBHOOK_ROUTES
 
 API = "/api/v1"
 STOCK_PLAYBOOKS = Path(playbooks.__file__).parent / "stock"
@@ -461,11 +462,18 @@ def _api_routes(client: TestClient) -> list[tuple[str, str]]:
 # Routes whose body is an XML document have a matrix of their own, with documents to send:
 # tests/interop/test_geojson_and_access.py.
 XML_IMPORTS = set(XML_DOCUMENT_ROUTES)
+# Webhook endpoints are a city's own: their matrix is tests/webhooks/test_webhook_routes.py
+# (registering: test_registering_is_for_the_city_manager_and_the_admin there).
+WEBHOOK_WRITES = {
+    (method, template.replace("{id}", "{endpoint_id}").replace("{attempt}", "{attempt_id}"))
+    for method, template, _, _ in WEBHOOK_ROUTES.values()
+    if method != "GET"
+} | {("POST", "/webhooks")}
 
 
 def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> None:
     writes = {(m, p.removeprefix(API)) for m, p in _api_routes(client) if m != "GET"}
-    writes -= XML_IMPORTS
+    writes -= XML_IMPORTS | WEBHOOK_WRITES
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
@@ -509,6 +517,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "network_id": seed.network_id,
         "city_id": seed.member_city_id,
         "incident_type": seed.city_playbook,
+        "endpoint_id": 1,  # refused before it is looked up
     }
     return sorted(path.format(**ids) for method, path in _api_routes(client) if method == "GET")
 

@@ -142,12 +142,11 @@ def _seed(run: RealisticRun) -> None:
     flood = yaml.safe_load(_stock_source("flood"))
     flood["title"] = "Riverine or flash flood (Nairobi plan)"
     flood["escalation"] = {"ring0_radius_km": 80, "ring_intervals": ["20m", "45m"]}
+    checked = city_playbooks.check_city_playbook(
+        ex.catalogue, "flood", yaml.safe_dump(flood, sort_keys=False)
+    )
     ex.run_sync(
-        run.actor("admin"),
-        city_playbooks.save_city_playbook,
-        run.city_ids["nairobi"],
-        "flood",
-        yaml.safe_dump(flood, sort_keys=False),
+        run.actor("admin"), city_playbooks.save_city_playbook, run.city_ids["nairobi"], checked
     )
 
 
