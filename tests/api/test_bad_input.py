@@ -653,6 +653,8 @@ def test_bad_ids_in_every_path_are_422_or_404_never_500(api: Api) -> None:
         "city_id": api.seeded.city_id,
         "token_id": 1,
         "incident_type": "wildfire",
+        "endpoint_id": 1,  # a path id is refused before the endpoint is looked up
+        "attempt_id": 1,
     }
     bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
     paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
@@ -800,6 +802,8 @@ def _good_ids(api: Api) -> dict[str, Any]:
         "city_id": api.seeded.city_id,
         "token_id": 1,
         "incident_type": "wildfire",
+        "endpoint_id": 1,  # a path id is refused before the endpoint is looked up
+        "attempt_id": 1,
     }
 
 
