@@ -233,3 +233,50 @@ def test_pages_reconnect_at_once_after_a_restart_and_lose_nothing(browser: Any, 
         ).to_have_attribute("data-claimed", "2")
         expect(respond.locator(f"{card} .quantities")).to_contain_text("1 left")
         print(f"{made} claims flowed through the restart; the board shows {len(seqs)} events")
+
+
+def test_indicator_leaves_live_when_the_browser_goes_offline_and_resumes_online(
+    browser: Any, site: Site
+) -> None:
+    world = site.world
+    manager, observer = world.token("manager", "nairobi"), world.token("observer", "nairobi")
+    incident = site.api(
+        "POST",
+        "/incidents",
+        manager,
+        json={"incident_type": "power-grid-failure", "title": "Kasarani substation trip"},
+    )
+    generators = site.api(
+        "POST",
+        f"/incidents/{incident['id']}/requests",
+        manager,
+        json={"resource": "generator-100kw", "quantity": 4, "priority": "high"},
+    )
+    bar = f'#request-list li[data-request-id="{generators["id"]}"] .bar'
+    with signed_in(browser, site, f"/board#incident={incident['id']}", observer) as board:
+        expect(board.locator("#feed li")).to_have_count(2)
+        board.context.set_offline(True)
+        expect(board.locator("#conn")).to_have_attribute("data-state", "offline")
+        expect(board.locator("#conn")).to_have_text("Offline")
+
+        # What happens meanwhile does not reach the page, and it does not claim to be live.
+        site.api(
+            "POST",
+            f"/requests/{generators['id']}/claims",
+            world.token("responder", "thika"),
+            json={"quantity": 2},
+            headers={"Idempotency-Key": "while-offline"},
+        )
+        board.wait_for_timeout(1_500)
+        expect(board.locator("#conn")).to_have_attribute("data-state", "offline")
+        expect(board.locator(bar)).to_have_attribute("data-claimed", "0")
+
+        back_at = time.monotonic()
+        board.context.set_offline(False)
+        expect(board.locator("#conn")).to_have_attribute("data-state", "live", timeout=5_000)
+        print(f"live {1000 * (time.monotonic() - back_at):.0f} ms after the network returned")
+        expect(board.locator(bar)).to_have_attribute("data-claimed", "2", timeout=LIVE_WITHIN_MS)
+        seqs = site.event_seqs(incident["id"], observer)
+        assert seqs == [1, 2, 3]
+        expect(board.locator("#feed li")).to_have_count(len(seqs))
+        assert feed_seqs(board) == seqs

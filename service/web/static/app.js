@@ -215,9 +215,7 @@ export class Live {
 
   start() {
     window.addEventListener("online", () => this.retryNow());
-    window.addEventListener("offline", () => {
-      if (this.state !== "live") this.setState("offline");
-    });
+    window.addEventListener("offline", () => this.wentOffline());
     this.watchdog = setInterval(() => this.checkSilence(), 2_000);
     this.connect();
   }
@@ -239,6 +237,22 @@ export class Live {
     if (this.stopped || this.ws || this.connecting) return;
     clearTimeout(this.retryTimer);
     this.connect();
+  }
+
+  /**
+   * The browser says it has no network: whatever the socket last did, it cannot be
+   * trusted to deliver, so drop it and say "Offline"; `online` reconnects and resumes.
+   */
+  wentOffline() {
+    if (this.stopped) return;
+    const ws = this.ws;
+    if (ws) {
+      ws.onclose = null;
+      ws.close(4001, "browser offline");
+      this.lost(ws);
+    } else {
+      this.setState("offline");
+    }
   }
 
   setState(state) {
