@@ -30,10 +30,18 @@ LIVE_WITHIN_MS = 1_000
 
 @contextmanager
 def signed_in(
-    browser: Any, site: Site, path: str, token: str, viewport: dict[str, int] = DESKTOP
+    browser: Any,
+    site: Site,
+    path: str,
+    token: str,
+    viewport: dict[str, int] = DESKTOP,
+    init_script: str | None = None,
 ) -> Iterator[Page]:
-    """A fresh browser context on `path`, signed in with `token` and live."""
+    """A fresh browser context on `path`, signed in with `token` and live; `init_script`
+    runs in the page before its own scripts."""
     context = browser.new_context(viewport=viewport)
+    if init_script is not None:
+        context.add_init_script(init_script)
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []

@@ -185,6 +185,10 @@ export function newKey(prefix = "web") {
 const SILENCE_MS = 45_000; // three heartbeats (20 s) missed, give or take: the socket is dead
 const OFFLINE_AFTER_MS = 30_000; // this long without a connection reads as "offline"
 const SERVICE_RESTART = 1012; // close code of a replica shutting down (rolling restart)
+// After a 1012 the service is expected back soon (another replica, or this one once it
+// has restarted): retry this often, not with the growing backoff, for this long.
+const RESTART_RETRY_MS = 400;
+const RESTART_WINDOW_MS = 60_000;
 const COMMAND_TIMEOUT_MS = 10_000;
 
 /**
@@ -205,14 +209,13 @@ export class Live {
     this.lastHeard = Date.now();
     this.silenceMs = SILENCE_MS;
     this.retryTimer = null;
+    this.restartUntil = 0;
     this.stopped = false;
   }
 
   start() {
     window.addEventListener("online", () => this.retryNow());
-    window.addEventListener("offline", () => {
-      if (this.state !== "live") this.setState("offline");
-    });
+    window.addEventListener("offline", () => this.wentOffline());
     this.watchdog = setInterval(() => this.checkSilence(), 2_000);
     this.connect();
   }
@@ -234,6 +237,22 @@ export class Live {
     if (this.stopped || this.ws || this.connecting) return;
     clearTimeout(this.retryTimer);
     this.connect();
+  }
+
+  /**
+   * The browser says it has no network: whatever the socket last did, it cannot be
+   * trusted to deliver, so drop it and say "Offline"; `online` reconnects and resumes.
+   */
+  wentOffline() {
+    if (this.stopped) return;
+    const ws = this.ws;
+    if (ws) {
+      ws.onclose = null;
+      ws.close(4001, "browser offline");
+      this.lost(ws);
+    } else {
+      this.setState("offline");
+    }
   }
 
   setState(state) {
@@ -289,6 +308,7 @@ export class Live {
         break;
       case "subscribed":
         this.failures = 0;
+        this.restartUntil = 0;
         this.everLive = true;
         this.setState("live");
         break;
@@ -329,8 +349,9 @@ export class Live {
     }
     if (this.state === "live") this.downSince = Date.now();
     if (code === SERVICE_RESTART) {
-      // The replica is restarting on purpose and others are up: back at once, with a
-      // little jitter so its clients do not all arrive in the same instant.
+      // The replica is restarting on purpose and others are up (or it is back soon):
+      // back at once, with a little jitter so its clients do not all arrive together.
+      this.restartUntil = Date.now() + RESTART_WINDOW_MS;
       this.setState("reconnecting");
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.connect(), 100 + Math.random() * 300);
@@ -354,7 +375,10 @@ export class Live {
     const down = Date.now() - this.downSince;
     const offline = !navigator.onLine || (down > OFFLINE_AFTER_MS && this.failures > 2);
     this.setState(offline ? "offline" : this.everLive ? "reconnecting" : "connecting");
-    const base = Math.min(15_000, 400 * 2 ** Math.min(this.failures - 1, 6));
+    const base =
+      Date.now() < this.restartUntil
+        ? RESTART_RETRY_MS
+        : Math.min(15_000, 400 * 2 ** Math.min(this.failures - 1, 6));
     const delay = base * (0.8 + Math.random() * 0.4);
     this.retryAt = Date.now() + delay;
     clearTimeout(this.retryTimer);
