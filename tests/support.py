@@ -31,6 +31,7 @@ TABLES = [
     "request_targets",
     "aid_requests",
     "incidents",
+    "ws_tickets",
     "api_tokens",
     "network_memberships",
     "cities",

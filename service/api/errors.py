@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout as AsyncPoolTimeout
 from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -101,6 +103,14 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
         )
+
+    async def _redis(request: Request, exc: Exception) -> JSONResponse:
+        # Redis carries live events only; whatever still needs it waits for it to return.
+        log.warning("redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return _unavailable("a service aidmesh needs is unavailable; retry shortly")
+
+    for lost in (RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(lost, _redis)
 
     _document_422(app)
 

@@ -201,3 +201,13 @@ class CityPlaybook(SQLModel, table=True):
     source: str = Field(max_length=200_000)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+
+
+class WsTicket(SQLModel, table=True):
+    """A single-use websocket ticket (`service.tickets`); only its SHA-256 is stored."""
+
+    __tablename__ = "ws_tickets"
+
+    ticket_hash: str = Field(max_length=64, primary_key=True)
+    token_id: int = Field(foreign_key="api_tokens.id")
+    expires_at: datetime = _utc(index=True)
