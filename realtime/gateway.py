@@ -9,6 +9,9 @@ Per incident the gateway dispatches seqs strictly in order. A seq that skips
 ahead (a lost publish, a Redis restart) holds the incident back while the
 missing events are read from the store; a periodic poll catches events whose
 publish never happened at all (a crash between commit and publish).
+
+Beside events the bus carries control messages (`realtime.control`): a revoked
+token closes its connections on every replica, and stays refused here.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from realtime import metrics
+from realtime import control, metrics
 from realtime.envelope import encode
 from realtime.frames import DirectWriter, Outgoing
 
 log = logging.getLogger(__name__)
 
-_SCOPE = re.compile(r"^(?:(incident|city):([1-9][0-9]{0,9})|(board))$")
+_SCOPE = re.compile(r"^(?:(incident|city):([1-9][0-9]{0,18})|(board))$")
 
 # How a delivery went (`Connection.deliver`).
 NOT_SENT, QUEUED, DIRECT = 0, 1, 2
@@ -41,6 +44,13 @@ NOT_SENT, QUEUED, DIRECT = 0, 1, 2
 CLOSE_SLOW_CONSUMER = 1013  # try again later: resume with your last seqs
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_LATER = 1013  # also: a service the handshake needs is unavailable
+CLOSE_REVOKED = 4001  # the connection's token was revoked (as HTTP's 401)
+REVOKED_REASON = "token revoked"
+
+# Revoked token ids each replica remembers, so a command on a revoked token is
+# refused before it reaches the database (which refuses it anyway).
+_REVOKED_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +59,9 @@ class Scope:
     id: int | None = None
 
     @classmethod
-    def parse(cls, text: object) -> Scope:
+    def parse(cls, text: object, *, max_id: int) -> Scope:
+        """The scope `text` names; `ValueError` with a message for the client if none,
+        or if its id is beyond `max_id`."""
         if not isinstance(text, str):
             raise ValueError("a scope is a string like 'incident:12', 'city:3' or 'board'")
         match = _SCOPE.match(text)
@@ -59,7 +71,11 @@ class Scope:
             )
         if match.group(3):
             return cls("board")
-        return cls(match.group(1), int(match.group(2)))
+        scope_id = int(match.group(2))
+        if scope_id > max_id:
+            kind = match.group(1)
+            raise ValueError(f"{kind} id {scope_id} is out of range: ids are 1 to {max_id}")
+        return cls(match.group(1), scope_id)
 
     def __str__(self) -> str:
         return self.kind if self.id is None else f"{self.kind}:{self.id}"
@@ -85,6 +101,11 @@ class EventStore(Protocol):
 
     async def events_after(self, incident_id: int, after: int) -> list[dict[str, Any]]:
         """Events of the incident with seq > after, in order, as JSON-ready dicts."""
+        ...
+
+    async def revoked_among(self, token_ids: set[int]) -> set[int]:
+        """Those of `token_ids` that are revoked (after a lost bus connection, when
+        revocations may have been missed)."""
         ...
 
 
@@ -260,11 +281,22 @@ class Connection:
         _count_deliveries(counts[QUEUED], counts[DIRECT])
 
     def drop(self, code: int, reason: str) -> None:
+        """Close from outside the reader (the dispatcher, a revocation): in a task."""
+        if self._closing(reason):
+            asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def close_now(self, code: int, reason: str) -> None:
+        """Close from the reader: the close frame is out before the reader goes on, so
+        the peer gets the code even if the endpoint returns right after."""
+        if self._closing(reason):
+            await self._close(code, reason)
+
+    def _closing(self, reason: str) -> bool:
         if self.closed_reason is not None:
-            return
+            return False
         self.closed_reason = reason
         log.info("closing websocket of %s/%s: %s", self.viewer.role, self.viewer.city_id, reason)
-        asyncio.get_running_loop().create_task(self._close(code, reason))
+        return True
 
     def stop(self) -> None:
         """The socket is gone: stop any send still waiting on it."""
@@ -337,6 +369,7 @@ class Gateway:
         self._incidents: dict[int, _Incident] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._revoked: dict[int, None] = {}  # insertion-ordered, bounded
 
     # Lifecycle -----------------------------------------------------------------
 
@@ -373,6 +406,24 @@ class Gateway:
             self.unsubscribe(conn, scope)
         metrics.CONNECTED.set(len(self.connections))
 
+    def is_revoked(self, viewer: Viewer) -> bool:
+        return viewer.token_id is not None and viewer.token_id in self._revoked
+
+    def revoke_token(self, token_id: int) -> int:
+        """Close every connection of the token (4001) and refuse its commands from now
+        on. Returns how many connections were closed."""
+        self._revoked[token_id] = None
+        while len(self._revoked) > _REVOKED_REMEMBERED:
+            del self._revoked[next(iter(self._revoked))]
+        closed = 0
+        for conn in list(self.connections):
+            if conn.viewer.token_id == token_id and conn.closed_reason is None:
+                conn.drop(CLOSE_REVOKED, REVOKED_REASON)
+                closed += 1
+        if closed:
+            log.info("token %d revoked: closed %d websocket(s)", token_id, closed)
+        return closed
+
     def subscribe(self, conn: Connection, scope: Scope) -> None:
         conn.scopes.add(scope)
         self._index(conn, scope).add(conn)
@@ -396,20 +447,44 @@ class Gateway:
 
     def on_bus_message(self, message: bytes) -> None:
         """The bus listener: parse once, then accept in per-incident seq order."""
-        metrics.EVENTS_RECEIVED.inc()
         try:
             envelope = orjson.loads(message)
-            event = envelope["event"]
+            event = envelope.get("event")
+            if event is None:
+                self._on_control(envelope)
+                return
             incident_id, seq = int(event["incident_id"]), int(event["seq"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             log.warning("dropping a malformed bus message (%d bytes)", len(message))
             return
+        metrics.EVENTS_RECEIVED.inc()
         text = message.decode() if isinstance(message, bytes) else str(message)
         self._accept(incident_id, seq, event, Outgoing(text))
 
+    def _on_control(self, envelope: dict[str, Any]) -> None:
+        token_id = control.revoked_token_id(envelope)
+        if token_id is not None:
+            self.revoke_token(token_id)
+        else:
+            log.warning("ignoring an unknown control message: %.100r", envelope)
+
     def on_bus_reconnect(self) -> None:
-        """After a lost bus connection, anything may have been missed: check every incident."""
+        """After a lost bus connection, anything may have been missed: check every
+        incident, and every connected token (a revocation may have been missed)."""
         self._spawn(self._check_all(force=True))
+        self._spawn(self._check_tokens())
+
+    async def _check_tokens(self) -> None:
+        held = {c.viewer.token_id for c in self.connections if c.viewer.token_id is not None}
+        if not held:
+            return
+        try:
+            revoked = await self.store.revoked_among(held)
+        except Exception as exc:
+            log.warning("could not check the connected tokens for revocation: %s", exc)
+            return
+        for token_id in revoked:
+            self.revoke_token(token_id)
 
     def _accept(self, incident_id: int, seq: int, event: dict[str, Any], text: Outgoing) -> None:
         state = self._incidents.setdefault(incident_id, _Incident())

@@ -13,12 +13,31 @@ Protocol (JSON text frames; every client op may carry a `ref` echoed in its repl
 
 With `since`, every incident in the scopes is replayed from the seq given (0 when
 absent) before live events flow; without it, only live events are sent.
+
+Input is read strictly, by the decoder the service injects (the same reader as its
+REST bodies): a text frame that is not one UTF-8 JSON document with unique keys,
+and any binary frame, is answered `{"type": "error", "status": 400, "detail": …}`
+and the socket stays open. Before authentication the same rule holds, but a
+socket cannot wait on: a first frame that is binary, unreadable or not an `auth`
+op gets that error frame, then a close 1008. Ids (scope ids, `since` keys) are 1
+to `Limits.max_id` and seqs 0 to it; `since` names at most
+`Limits.max_since_keys` incidents; anything else is a 400 naming the field.
+An op the service cannot serve now (its database is unavailable) is answered
+with an error frame 503, never a dropped socket.
+
+Closes, each with a close frame and a reason: 1009 for a frame over
+`max_message_bytes`; 1008 for frames faster than `messages_per_s` (burst
+`message_burst`) or a refused handshake; 4001 "token revoked" within a second
+of the connection's token being revoked on any replica; 1013 for a client that
+cannot keep up (resume with your last seqs) or a ticket that cannot be checked now.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -31,7 +50,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from realtime.frames import DirectWriter, Outgoing
 from realtime.gateway import (
     CLOSE_POLICY,
+    CLOSE_REVOKED,
     CLOSE_TOO_BIG,
+    CLOSE_TRY_LATER,
+    REVOKED_REASON,
     Connection,
     Gateway,
     Scope,
@@ -40,9 +62,29 @@ from realtime.gateway import (
 
 log = logging.getLogger(__name__)
 
+Decode = Callable[[str], Any]
+"""Reads one text frame as a JSON document, or raises `ValueError` whose message
+tells the client what is wrong with it."""
+
+BINARY_REFUSED = "binary frames are not accepted: send each message as a JSON text frame"
+AUTH_FIRST = "authenticate first: {op: auth, token}"
+
+
+class Refusal(Exception):
+    """What an `Authority` raises when it cannot serve a request (the database is
+    unavailable, ...): the client gets an error frame with this status and detail,
+    and the socket stays open."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
 
 class Authority(Protocol):
-    """What the gateway asks of the service: who is this, may they, what did they miss, do this."""
+    """What the gateway asks of the service: who is this, may they, what did they miss, do this.
+
+    `authenticate`, `authorize` and `replay` raise `Refusal` when they cannot answer."""
 
     async def authenticate(self, token: str | None, ticket: str | None) -> Viewer | None: ...
 
@@ -57,7 +99,8 @@ class Authority(Protocol):
         ...
 
     async def command(self, viewer: Viewer, op: str, message: dict[str, Any]) -> dict[str, Any]:
-        """Run a command op; the reply is an `ack` or an `error` message."""
+        """Run a command op; the reply is an `ack` or an `error` message. The token is
+        checked again: one revoked since the handshake is answered 401."""
         ...
 
 
@@ -73,7 +116,11 @@ class Limits:
         messages_per_s: float = 50.0,
         message_burst: int = 200,
         allowed_origins: tuple[str, ...] = (),
+        max_id: int = 2**31 - 1,
+        max_since_keys: int = 1000,
     ) -> None:
+        # `max_id` bounds every id a client names; the service passes its own (the
+        # range of its database's integer ids).
         self.max_message_bytes = max_message_bytes
         self.max_subscriptions = max_subscriptions
         self.queue_size = queue_size
@@ -82,6 +129,8 @@ class Limits:
         self.messages_per_s = messages_per_s
         self.message_burst = message_burst
         self.allowed_origins = allowed_origins
+        self.max_id = max_id
+        self.max_since_keys = max_since_keys
 
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -132,12 +181,15 @@ class WebsocketEndpoint:
         gateway: Gateway,
         authority: Authority,
         limits: Limits,
+        *,
+        decode: Decode,
         on_session_end: SessionHook | None = None,
     ) -> None:
         self.gateway = gateway
         self.authority = authority
         self.limits = limits
         self.on_session_end = on_session_end
+        self.decode = decode
         self._heartbeats: asyncio.Task[None] | None = None
 
     def asgi(self, scope: ASGIScope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
@@ -162,7 +214,11 @@ class WebsocketEndpoint:
         ticket = websocket.query_params.get("ticket")
         viewer = None
         if ticket is not None:
-            viewer = await self.authority.authenticate(None, ticket)
+            try:
+                viewer = await self.authority.authenticate(None, ticket)
+            except Refusal as exc:
+                await websocket.close(code=CLOSE_TRY_LATER, reason=_reason(exc.detail))
+                return None
             if viewer is None:
                 await websocket.close(code=CLOSE_POLICY, reason="invalid or used ticket")
                 return None
@@ -174,21 +230,49 @@ class WebsocketEndpoint:
     async def _first_message_auth(self, websocket: WebSocket) -> Viewer | None:
         try:
             async with asyncio.timeout(self.limits.auth_timeout_s):
-                raw = await websocket.receive_text()
-        except (TimeoutError, WebSocketDisconnect, KeyError, RuntimeError):
-            await _close(websocket, CLOSE_POLICY, "authenticate first: {op: auth, token}")
+                frame = await websocket.receive()
+        except (TimeoutError, WebSocketDisconnect, RuntimeError):
+            await _close(websocket, CLOSE_POLICY, AUTH_FIRST)
             return None
-        message = _parse(raw, self.limits.max_message_bytes)
+        if frame["type"] == "websocket.disconnect":
+            return None
+        text = frame.get("text")
+        if text is None:
+            await self._refuse_auth(websocket, CLOSE_POLICY, BINARY_REFUSED)
+            return None
+        if _too_big(text, self.limits.max_message_bytes):
+            await _close(websocket, CLOSE_TOO_BIG, self._too_big_reason())
+            return None
+        try:
+            message = self.decode(text)
+        except ValueError as exc:
+            await self._refuse_auth(websocket, CLOSE_POLICY, str(exc))
+            return None
         token = message.get("token") if isinstance(message, dict) else None
         if not (
             isinstance(message, dict) and message.get("op") == "auth" and isinstance(token, str)
         ):
-            await _close(websocket, CLOSE_POLICY, "authenticate first: {op: auth, token}")
+            await self._refuse_auth(websocket, CLOSE_POLICY, AUTH_FIRST)
             return None
-        viewer = await self.authority.authenticate(token, None)
+        try:
+            viewer = await self.authority.authenticate(token, None)
+        except Refusal as exc:
+            await self._refuse_auth(websocket, CLOSE_TRY_LATER, exc.detail, exc.status)
+            return None
         if viewer is None:
-            await _close(websocket, CLOSE_POLICY, "invalid or revoked token")
+            await self._refuse_auth(websocket, CLOSE_POLICY, "invalid or revoked token", 401)
         return viewer
+
+    async def _refuse_auth(
+        self, websocket: WebSocket, code: int, detail: str, status: int = 400
+    ) -> None:
+        """An error frame with the whole detail, then a close (whose reason is short)."""
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+            await websocket.send_text(orjson.dumps(error(status, detail)).decode())
+        await _close(websocket, code, _reason(detail))
+
+    def _too_big_reason(self) -> str:
+        return f"message over {self.limits.max_message_bytes} bytes"
 
     async def _serve(self, websocket: WebSocket) -> None:
         started = time.monotonic()
@@ -213,6 +297,9 @@ class WebsocketEndpoint:
             queue_size=self.limits.queue_size,
         )
         self.gateway.attach(conn)
+        if self.gateway.is_revoked(viewer):
+            # Revoked between the token check and attach: the revocation's close missed it.
+            await conn.close_now(CLOSE_REVOKED, REVOKED_REASON)
         conn.send_control(
             {
                 "type": "welcome",
@@ -231,18 +318,28 @@ class WebsocketEndpoint:
                 frame = await websocket.receive()
                 if frame["type"] == "websocket.disconnect":
                     return
-                raw = frame.get("text")
-                if raw is None and frame.get("bytes") is not None:
-                    raw = frame["bytes"]
-                if raw is None:
+                if conn.closed_reason is not None:
+                    continue  # closing (revoked, too slow): read on until the peer's close
+                text = frame.get("text")
+                data = text if text is not None else frame.get("bytes")
+                if data is None:
                     continue
-                if len(raw) > self.limits.max_message_bytes:
-                    conn.drop(CLOSE_TOO_BIG, f"message over {self.limits.max_message_bytes} bytes")
-                    return
+                if _too_big(data, self.limits.max_message_bytes):
+                    # Awaited here, so the close frame is out before this coroutine ends.
+                    await conn.close_now(CLOSE_TOO_BIG, self._too_big_reason())
+                    continue
                 if not bucket.take():
-                    conn.drop(CLOSE_POLICY, "too many messages: slow down")
-                    return
-                await self._handle(conn, _parse(raw, self.limits.max_message_bytes))
+                    await conn.close_now(CLOSE_POLICY, "too many messages: slow down")
+                    continue
+                if text is None:
+                    await conn.send_now(error(400, BINARY_REFUSED))
+                    continue
+                try:
+                    message = self.decode(text)
+                except ValueError as exc:
+                    await conn.send_now(error(400, str(exc)))
+                    continue
+                await self._handle(conn, message)
         except (WebSocketDisconnect, OSError):
             pass  # the peer went away: nobody to answer
         except RuntimeError:
@@ -277,27 +374,40 @@ class WebsocketEndpoint:
         op, ref = message.get("op"), message.get("ref")
         if ref is not None and not isinstance(ref, str | int):
             ref = None
-        if op == "ping":
-            reply: dict[str, Any] = {"type": "pong"}
-        elif op == "subscribe":
-            await self._subscribe(conn, message, ref)
+        try:
+            reply = await self._answer(conn, op, message, ref)
+        except Refusal as exc:
+            reply = error(exc.status, exc.detail)
+        except Exception:
+            # A bug, not the client's doing: it gets an answer and keeps its socket.
+            log.exception("websocket op %r failed", str(op)[:40])
+            reply = error(500, "internal error")
+        if reply is None:
             return
-        elif op == "unsubscribe":
-            reply = self._unsubscribe(conn, message)
-        elif op in ("claim", "claim_status"):
-            if not conn.viewer.can_command:
-                reply = error(403, f"a {conn.viewer.role} token cannot send commands")
-            else:
-                reply = await self.authority.command(conn.viewer, op, message)
-        elif op == "auth":
-            reply = error(400, "already authenticated")
-        else:
-            reply = error(
-                400, "unknown op: use subscribe, unsubscribe, claim, claim_status or ping"
-            )
         if ref is not None:
             reply["ref"] = ref
         await conn.send_now(reply)
+
+    async def _answer(
+        self, conn: Connection, op: Any, message: dict[str, Any], ref: Any
+    ) -> dict[str, Any] | None:
+        """The reply to one op (None when the op sent its own)."""
+        if op == "ping":
+            return {"type": "pong"}
+        if op == "subscribe":
+            await self._subscribe(conn, message, ref)
+            return None
+        if op == "unsubscribe":
+            return self._unsubscribe(conn, message)
+        if op in ("claim", "claim_status"):
+            if self.gateway.is_revoked(conn.viewer):
+                return error(401, "invalid or revoked token")
+            if not conn.viewer.can_command:
+                return error(403, f"a {conn.viewer.role} token cannot send commands")
+            return await self.authority.command(conn.viewer, op, message)
+        if op == "auth":
+            return error(400, "already authenticated")
+        return error(400, "unknown op: use subscribe, unsubscribe, claim, claim_status or ping")
 
     async def _subscribe(self, conn: Connection, message: dict[str, Any], ref: Any) -> None:
         raw_scopes = message.get("scopes")
@@ -309,14 +419,14 @@ class WebsocketEndpoint:
                 error(429, f"at most {self.limits.max_subscriptions} scopes per connection", ref)
             )
             return
-        since = _parse_since(message.get("since"))
+        since = _parse_since(message.get("since"), self.limits.max_id, self.limits.max_since_keys)
         if isinstance(since, str):
             await conn.send_now(error(400, since, ref))
             return
         scopes: set[Scope] = set()
         for raw in raw_scopes:
             try:
-                scope = Scope.parse(raw)
+                scope = Scope.parse(raw, max_id=self.limits.max_id)
             except ValueError as exc:
                 await conn.send_now(error(400, str(exc), ref))
                 return
@@ -328,6 +438,7 @@ class WebsocketEndpoint:
 
         # Register for live events first, then replay, then drain what arrived
         # meanwhile: nothing falls between replay and live, nothing is sent twice.
+        added = scopes - conn.scopes
         conn.start_replay()
         for incident_id, seq in (since or {}).items():
             # What the client already has is never sent again, even if this replica
@@ -339,6 +450,11 @@ class WebsocketEndpoint:
             if since is not None:
                 for item in await self.authority.replay(conn.viewer, scopes, since):
                     await self._send_replayed(conn, item)
+        except BaseException:
+            # No replay, no subscription: live events without it would leave a gap.
+            for scope in added:
+                self.gateway.unsubscribe(conn, scope)
+            raise
         finally:
             await conn.finish_replay()
         reply: dict[str, Any] = {
@@ -368,36 +484,46 @@ class WebsocketEndpoint:
             return error(400, "'scopes' must be a list")
         for raw in raw_scopes:
             try:
-                self.gateway.unsubscribe(conn, Scope.parse(raw))
+                self.gateway.unsubscribe(conn, Scope.parse(raw, max_id=self.limits.max_id))
             except ValueError as exc:
                 return error(400, str(exc))
         return {"type": "unsubscribed", "scopes": sorted(str(s) for s in conn.scopes)}
 
 
-def _parse(raw: str | bytes, limit: int) -> Any:
-    if len(raw) > limit:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
+def _too_big(data: str | bytes, limit: int) -> bool:
+    """Over `limit` bytes; text is measured in characters first, encoded only when it
+    could be over (a character is at most 4 bytes of UTF-8)."""
+    if len(data) > limit:
+        return True
+    return isinstance(data, str) and len(data) * 4 > limit and len(data.encode()) > limit
 
 
-def _parse_since(value: Any) -> dict[int, int] | str | None:
+_SINCE_KEY = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def _parse_since(value: Any, max_id: int, max_keys: int) -> dict[int, int] | str | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or len(value) > 10_000:
+    if not isinstance(value, dict):
         return "'since' maps incident ids to the last seq seen, e.g. {\"12\": 40}"
+    if len(value) > max_keys:
+        return f"'since' names at most {max_keys} incidents; subscribe in parts"
     since: dict[int, int] = {}
     for key, seq in value.items():
-        try:
-            incident_id = int(key)
-        except (TypeError, ValueError):
-            return f"'since' key {str(key)[:20]!r} is not an incident id"
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or incident_id < 1:
-            return "'since' values are seqs (integers >= 0)"
-        since[incident_id] = seq
+        if not _SINCE_KEY.fullmatch(key) or int(key) > max_id:
+            return f"'since' key {key[:24]!r} is not an incident id (1 to {max_id})"
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= max_id:
+            return f"'since' values are seqs: integers from 0 to {max_id}"
+        since[int(key)] = seq
     return since
+
+
+def _reason(detail: str) -> str:
+    """A close reason: at most 123 bytes of UTF-8 (RFC 6455, 5.5)."""
+    encoded = detail.encode()
+    if len(encoded) <= 123:
+        return detail
+    return encoded[:120].decode(errors="ignore") + "..."
 
 
 async def _close(websocket: WebSocket, code: int, reason: str, timeout_s: float = 2.0) -> None:
@@ -407,7 +533,7 @@ async def _close(websocket: WebSocket, code: int, reason: str, timeout_s: float 
         return
     try:
         async with asyncio.timeout(timeout_s):
-            await websocket.close(code=code, reason=reason)
+            await websocket.close(code=code, reason=_reason(reason))
     except TimeoutError:
         _abort(websocket)
     except (RuntimeError, OSError):

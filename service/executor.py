@@ -32,6 +32,7 @@ from service.domain.errors import Conflict
 from service.metrics import observe_events
 from service.models import ClaimCreate, ClaimPublic, EventPublic
 from service.persistence.db import Database
+from service.persistence.tables import ApiToken
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,23 @@ class Executor:
         with self.db.read() as session:
             return actor_for_token(session, secret)
 
+    async def token_active(self, token_id: int) -> bool:
+        """Whether the token exists and is not revoked (a long-lived connection asks
+        before each command: its token may have been revoked since it connected)."""
+        if self.pg is not None and self.pg.usable():
+            try:
+                return await self.pg.token_active(token_id)
+            except PoolTimeout:
+                raise
+            except psycopg.Error as exc:
+                log.info("token check taking the general path: %r", exc)
+        return await to_thread.run_sync(self._token_active, token_id)
+
+    def _token_active(self, token_id: int) -> bool:
+        with self.db.read() as session:
+            token = session.get(ApiToken, token_id)
+            return token is not None and token.revoked_at is None
+
     async def read(self, actor: Actor, query: Callable[..., T], *args: Any) -> T:
         """Run a read-only function over a command context, in a worker thread."""
         return await to_thread.run_sync(self.read_sync, actor, query, *args)
@@ -171,6 +189,14 @@ class Executor:
                     event.incident_id,
                     event.seq,
                 )
+
+    def announce(self, message: bytes) -> None:
+        """Publish a control message (`realtime.control`) behind the events committed
+        before it, without waiting for the bus."""
+        try:
+            self._outbox_of_this_loop().put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("publish queue full: control message of %d bytes not sent", len(message))
 
     def _outbox_of_this_loop(self) -> asyncio.Queue[bytes]:
         loop = asyncio.get_running_loop()

@@ -1,71 +1,41 @@
 """The service's side of the realtime gateway: authentication, scope checks, replay and
-websocket commands, over the same queries and command layer as the REST API."""
+websocket commands, over the same queries and command layer as the REST API.
+
+A database that cannot answer is a `Refusal` (503) for the gateway, as it is a JSON
+503 over REST: the client gets an error frame and keeps its socket."""
 
 from __future__ import annotations
 
 import logging
-import secrets
-import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from anyio import to_thread
 from pydantic import ValidationError
+from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, col, select
 
 from realtime.envelope import encode
 from realtime.gateway import Scope, Viewer
+from realtime.ws_endpoint import Refusal
 from realtime.ws_endpoint import error as _error
 from service.api.errors import BUSY, POOL_EXHAUSTED, status_for, validation_detail
 from service.commands import claims
-from service.commands.admin import actor_for_token
 from service.commands.context import visible_incident
 from service.commands.presenters import claim_public
 from service.domain.actors import Actor, Role
 from service.domain.errors import DomainError
 from service.executor import Executor
-from service.models import ClaimCreate, ClaimStatusChange, EventPublic
+from service.models import MAX_ID, ClaimCreate, ClaimStatusChange, EventPublic
 from service.persistence.db import Database
 from service.persistence.tables import ApiToken, Incident
 from service.queries import incident_detail, incident_visibility, stored_events_after
+from service.tickets import TicketStore
 
 log = logging.getLogger(__name__)
-
-
-class TicketBook:
-    """Short-lived single-use websocket tickets, so tokens stay out of URLs and access logs.
-
-    Kept in Redis when the bus has it (any replica can redeem), else in memory.
-    """
-
-    def __init__(self, redis_client: Any | None, ttl_s: float) -> None:
-        self._redis = redis_client
-        self._ttl_s = ttl_s
-        self._memory: dict[str, tuple[int, float]] = {}
-
-    async def issue(self, token_id: int) -> str:
-        ticket = "wst_" + secrets.token_urlsafe(24)
-        if self._redis is not None:
-            await self._redis.set(f"aidmesh:ticket:{ticket}", token_id, ex=int(self._ttl_s))
-        else:
-            self._forget_expired()
-            self._memory[ticket] = (token_id, time.monotonic() + self._ttl_s)
-        return ticket
-
-    async def redeem(self, ticket: str) -> int | None:
-        if len(ticket) > 100:
-            return None
-        if self._redis is not None:
-            value = await self._redis.getdel(f"aidmesh:ticket:{ticket}")
-            return int(value) if value is not None else None
-        entry = self._memory.pop(ticket, None)
-        if entry is None or entry[1] < time.monotonic():
-            return None
-        return entry[0]
-
-    def _forget_expired(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, (_, exp) in self._memory.items() if exp < now]:
-            del self._memory[key]
+T = TypeVar("T")
+REVOKED = "invalid or revoked token"
 
 
 def viewer_of(actor: Actor) -> Viewer:
@@ -85,7 +55,9 @@ def actor_of(viewer: Viewer) -> Actor:
 class LiveService:
     """Implements `realtime.ws_endpoint.Authority` and `realtime.gateway.EventStore`."""
 
-    def __init__(self, db: Database, executor: Executor, tickets: TicketBook, replay_window: int):
+    def __init__(
+        self, db: Database, executor: Executor, tickets: TicketStore, replay_window: int
+    ) -> None:
         self.db = db
         self.executor = executor
         self.tickets = tickets
@@ -108,21 +80,31 @@ class LiveService:
 
         return await to_thread.run_sync(read)
 
+    async def revoked_among(self, token_ids: set[int]) -> set[int]:
+        def read() -> set[int]:
+            with self.db.read() as session:
+                rows = session.exec(
+                    select(ApiToken.id).where(
+                        col(ApiToken.id).in_(sorted(token_ids)),
+                        col(ApiToken.revoked_at).is_not(None),
+                    )
+                ).all()
+                return {int(i) for i in rows if i is not None}
+
+        return await to_thread.run_sync(read)
+
     # Authority -----------------------------------------------------------------------
 
     async def authenticate(self, token: str | None, ticket: str | None) -> Viewer | None:
         if ticket is not None:
-            token_id = await self.tickets.redeem(ticket)
+            token_id = await _answerable(self.tickets.redeem(ticket))
             if token_id is None:
                 return None
-            return await to_thread.run_sync(self._viewer_by_token_id, token_id)
+            # A token revoked after its ticket was issued is refused here.
+            return await _in_thread(self._viewer_by_token_id, token_id)
         if token is None or len(token) > 200 or not token.isascii():
             return None
-        return await to_thread.run_sync(self._viewer_by_secret, token)
-
-    def _viewer_by_secret(self, secret: str) -> Viewer | None:
-        with self.db.read() as session:
-            actor = actor_for_token(session, secret)
+        actor = await _answerable(self.executor.actor_for_secret(token))
         return viewer_of(actor) if actor else None
 
     def _viewer_by_token_id(self, token_id: int) -> Viewer | None:
@@ -150,12 +132,12 @@ class LiveService:
                     return status_for(exc), str(exc)
             return None
 
-        return await to_thread.run_sync(check)
+        return await _in_thread(check)
 
     async def replay(
         self, viewer: Viewer, scopes: set[Scope], since: dict[int, int]
     ) -> list[dict[str, Any]]:
-        return await to_thread.run_sync(self._replay, viewer, scopes, since)
+        return await _in_thread(self._replay, viewer, scopes, since)
 
     def _replay(
         self, viewer: Viewer, scopes: set[Scope], since: dict[int, int]
@@ -163,19 +145,17 @@ class LiveService:
         actor = actor_of(viewer)
         items: list[dict[str, Any]] = []
         with self.db.read() as session:
-            for incident_id, wants in self._replay_plan(session, actor, scopes, since).items():
-                incident = session.get(Incident, incident_id)
-                if incident is None:
-                    continue
+            plan = self._replay_plan(session, actor, scopes, since)
+            for incident_id, (last_seq, wants) in plan.items():
                 after = since.get(incident_id, 0)
-                if incident.last_seq <= after:
+                if last_seq <= after:
                     continue
-                if incident.last_seq - after > self.replay_window:
+                if last_seq - after > self.replay_window:
                     items.append(
                         {
                             "type": "reset",
                             "incident_id": incident_id,
-                            "last_seq": incident.last_seq,
+                            "last_seq": last_seq,
                             "snapshot": incident_detail(session, actor, incident_id).model_dump(
                                 mode="json"
                             ),
@@ -189,27 +169,33 @@ class LiveService:
 
     def _replay_plan(
         self, session: Session, actor: Actor, scopes: set[Scope], since: dict[int, int]
-    ) -> dict[int, Any]:
-        """incident id → a filter of its events, for every incident the scopes cover."""
-        plan: dict[int, Any] = {}
+    ) -> dict[int, tuple[int, Callable[[dict[str, Any]], bool]]]:
+        """incident id → (its last seq, a filter of its events), for every incident the
+        scopes cover, read in one query however many incidents `since` names."""
+        scoped = sorted(s.id for s in scopes if s.kind == "incident" and s.id is not None)
         wide = [s for s in scopes if s.kind != "incident"]
+        reach: list[ColumnElement[bool]] = [col(Incident.id).in_(scoped)] if scoped else []
         if wide:
-            active = session.exec(
-                select(Incident.id).where(
-                    incident_visibility(actor), col(Incident.status) == "active"
-                )
-            ).all()
-            candidates = {int(i) for i in active if i is not None} | set(since)
-            for incident_id in candidates:
-                plan[incident_id] = _audience_filter(actor, wide)
-        for scope in scopes:
-            if scope.kind == "incident" and scope.id is not None:
-                plan[scope.id] = _everything
-        return plan
+            # The board and inboxes: the active incidents the caller sees, and those of
+            # `since` it sees (closed since the client last heard, they have news).
+            listed = or_(col(Incident.status) == "active", col(Incident.id).in_(sorted(since)))
+            reach.append(and_(incident_visibility(actor), listed))
+        if not reach:
+            return {}
+        rows = session.exec(select(Incident.id, Incident.last_seq).where(or_(*reach))).all()
+        wants = _audience_filter(actor, wide)
+        in_scope = set(scoped)
+        return {
+            int(i): (int(last), _everything if i in in_scope else wants)
+            for i, last in rows
+            if i is not None
+        }
 
     async def command(self, viewer: Viewer, op: str, message: dict[str, Any]) -> dict[str, Any]:
         actor = actor_of(viewer)
         try:
+            if viewer.token_id is None or not await self.executor.token_active(viewer.token_id):
+                return _error(401, REVOKED)
             if op == "claim":
                 request_id = _positive_int(message.get("request_id"), "request_id")
                 key = message.get("idempotency_key")
@@ -254,9 +240,35 @@ class _BadField(ValueError):
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2_147_483_647:
-        raise _BadField(f"{name}: a positive integer id")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
+        raise _BadField(f"{name}: an integer id from 1 to {MAX_ID}")
     return value
+
+
+_UNAVAILABLE = "the database is unavailable; retry shortly"
+
+
+async def _in_thread(read: Callable[..., T], *args: Any) -> T:
+    """`read(*args)` in a worker thread, its database failures as a `Refusal`."""
+    return await _answerable(to_thread.run_sync(read, *args))
+
+
+async def _answerable(pending: Awaitable[T]) -> T:
+    """Await `pending`; a database that cannot answer becomes a `Refusal` (503), any
+    other database error a logged 500, so the client always gets an error frame."""
+    try:
+        return await pending
+    except POOL_EXHAUSTED:
+        log.warning("database pool exhausted on a websocket")
+        raise Refusal(503, BUSY) from None
+    except OperationalError as exc:
+        log.warning("database unavailable on a websocket: %s", exc.orig)
+        raise Refusal(503, _UNAVAILABLE) from None
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Refusal(503, "the database connection was lost; retry shortly") from None
+        log.error("database error on a websocket", exc_info=exc)
+        raise Refusal(500, "internal error") from None
 
 
 def _events_after(

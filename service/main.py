@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -38,14 +37,17 @@ from service.api.routes_webhooks import router as webhooks_router
 from service.commands.pg_claims import PgClaims, open_pool
 from service.drain import Drain
 from service.executor import Executor, utc_now
-from service.live import LiveService, TicketBook
+from service.live import LiveService
+from service.models import MAX_ID
 from service.persistence.db import Database, build_engine, migrate
 from service.scheduler import Sweeper, start_scheduler
 from service.settings import Settings
+from service.tickets import DatabaseTickets
 from service.web.routes import router as web_router
 from service.webhooks import WebhookParts
 from service.webhooks.sender import Resolver
 from service.webhooks.wiring import start_webhooks
+from service.wire import decode
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -92,7 +94,7 @@ def create_app(
             stack.callback(engine.dispose)
             migrate(engine)
             db = Database(engine)
-            event_bus, redis_client = await _start_bus(settings, bus, stack)
+            event_bus = await _start_bus(settings, bus, stack)
             catalogue = load_catalogue()
             stock = load_stock_playbooks(catalogue)
             executor = Executor(db, event_bus, settings, catalogue, lambda: stock, clock)
@@ -102,7 +104,8 @@ def create_app(
                 stack.push_async_callback(pool.close)
                 executor.pg = PgClaims(pool)
                 stack.push_async_callback(executor.pg.aclose)  # before the pool closes
-            tickets = TicketBook(redis_client, settings.ws_ticket_ttl_s)
+            # In the database, not Redis: the pages connect by ticket during a Redis outage.
+            tickets = DatabaseTickets(db, settings.ws_ticket_ttl_s, clock)
             live = LiveService(db, executor, tickets, settings.replay_window)
             gateway = Gateway(live, gap_poll_interval_s=settings.gap_poll_interval_s)
             await gateway.start()
@@ -111,7 +114,11 @@ def create_app(
             event_bus.add_listener(gateway.on_bus_message)
             event_bus.on_reconnect(gateway.on_bus_reconnect)
             app.websocket_endpoint = WebsocketEndpoint(
-                gateway, live, _limits(settings), on_session_end=log_ws_session
+                gateway,
+                live,
+                _limits(settings),
+                decode=decode,
+                on_session_end=log_ws_session,
             )
             webhooks: WebhookParts = await start_webhooks(
                 settings, db, event_bus, clock, resolver, stack
@@ -168,9 +175,7 @@ def create_app(
     return app
 
 
-async def _start_bus(
-    settings: Settings, given: EventBus | None, stack: AsyncExitStack
-) -> tuple[EventBus, Any]:
+async def _start_bus(settings: Settings, given: EventBus | None, stack: AsyncExitStack) -> EventBus:
     """The bus: the one given, Redis at REDIS_URL (one server or a Sentinel deployment,
     see `realtime/redis_clients.py`), an embedded Redis, or in-process."""
     if given is not None:
@@ -186,7 +191,7 @@ async def _start_bus(
         bus = InMemoryBus()
     await bus.start()
     stack.push_async_callback(bus.close)
-    return bus, getattr(bus, "client", None)
+    return bus
 
 
 def channel_for(settings: Settings, redis_url: str) -> str:
@@ -201,7 +206,11 @@ def _limits(settings: Settings) -> Limits:
         max_subscriptions=settings.ws_max_subscriptions,
         queue_size=settings.ws_queue_size,
         heartbeat_s=settings.ws_heartbeat_s,
+        messages_per_s=settings.ws_messages_per_s,
+        message_burst=settings.ws_message_burst,
+        max_since_keys=settings.ws_max_since_keys,
         allowed_origins=tuple(settings.allowed_origins),
+        max_id=MAX_ID,
     )
 
 

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = 100
     ws_queue_size: int = 1024
     ws_heartbeat_s: float = 20.0
+    # Frames per second a client may send, and how many at once (close 1008 beyond).
+    ws_messages_per_s: float = 50.0
+    ws_message_burst: int = 200
+    # Incidents one subscribe's `since` may name.
+    ws_max_since_keys: int = 1000
     ws_ticket_ttl_s: float = 60.0
     replay_window: int = 10_000
     gap_poll_interval_s: float = 0.5

@@ -109,7 +109,8 @@ def install(app: FastAPI) -> None:
         return _unavailable("the database is unavailable; retry shortly")
 
     async def _redis(request: Request, exc: Exception) -> JSONResponse:
-        # No master (a failover under way, or Redis down): only what needs Redis fails.
+        # No master (a failover under way, or Redis down): only what needs Redis fails;
+        # Redis carries live events only, so claims and tickets do not.
         log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
         return _unavailable("Redis is unavailable (failing over?); retry shortly")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from realtime import control
 from service import queries
 from service.api.deps import AdminActor, CurrentActor, IdPath, Limit, Offset, Parts, SessionDep
 from service.commands import admin
@@ -111,5 +112,8 @@ def list_tokens(
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenPublic, tags=["tokens"])
 async def revoke_token(token_id: IdPath, actor: AdminActor, parts: Parts) -> TokenPublic:
+    """Revoke a token: refused from now on, over REST and on every open websocket (each
+    replica closes the token's sockets with 4001 "token revoked")."""
     token = await parts.executor.run(actor, admin.revoke_token, token_id)
+    parts.executor.announce(control.token_revoked(token_id))
     return TokenPublic.model_validate(token)

@@ -172,6 +172,8 @@ _ACTOR_OF_HASH = """
 SELECT id, role, city_id FROM api_tokens
  WHERE token_hash = %(hash)s AND revoked_at IS NULL"""
 
+_TOKEN_ACTIVE = "SELECT 1 FROM api_tokens WHERE id = %(id)s AND revoked_at IS NULL"  # noqa: S105
+
 
 def conninfo(settings: Settings) -> str:
     """The libpq connection string of the settings' SQLAlchemy URL."""
@@ -265,6 +267,12 @@ class PgClaims:
             return None
         token_id, role, city_id = row
         return Actor(role=Role(role), city_id=city_id, token_id=token_id)
+
+    async def token_active(self, token_id: int) -> bool:
+        """Whether the token exists and is not revoked, in one round trip."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_TOKEN_ACTIVE, {"id": token_id})
+            return await cur.fetchone() is not None
 
     async def claim(
         self, actor: Actor, request_id: int, body: ClaimCreate, key: str, now: datetime

@@ -311,3 +311,11 @@ class WebhookAttempt(SQLModel, table=True):
     error: str = Field(default="", max_length=500)
     response_excerpt: str = Field(default="", max_length=1000)
     next_retry_at: datetime | None = _utc(default=None)
+class WsTicket(SQLModel, table=True):
+    """A single-use websocket ticket (`service.tickets`); only its SHA-256 is stored."""
+
+    __tablename__ = "ws_tickets"
+
+    ticket_hash: str = Field(max_length=64, primary_key=True)
+    token_id: int = Field(foreign_key="api_tokens.id")
+    expires_at: datetime = _utc(index=True)

@@ -27,6 +27,9 @@ class Store:
         self.reads += 1
         return [e for e in self.events if e["incident_id"] == incident_id and e["seq"] > after]
 
+    async def revoked_among(self, token_ids: set[int]) -> set[int]:
+        return set()
+
 
 class Client:
     def __init__(self) -> None:

@@ -226,6 +226,7 @@ def test_a_websocket_ticket_works_once(cluster: Cluster, incident: tuple[int, in
         seen["made-up ticket"] = await refused_status(f"{replica.ws_url}?ticket=wst_nope")
         ws = await open_ws(replica.ws_url)
         await ws.send('{"op": "auth", "token": "amk_not_a_token"}')
+        seen["unknown token reply"] = await _recv(ws)
         with pytest.raises(ConnectionClosed) as closed:
             await _recv(ws)
         seen["unknown token"] = closed.value.rcvd.code if closed.value.rcvd else None
@@ -238,6 +239,11 @@ def test_a_websocket_ticket_works_once(cluster: Cluster, incident: tuple[int, in
     assert seen["first use"]["role"] == "responder"
     assert seen["second use"] == 403
     assert seen["made-up ticket"] == 403
+    assert seen["unknown token reply"] == {
+        "type": "error",
+        "status": 401,
+        "detail": "invalid or revoked token",
+    }
     assert seen["unknown token"] == 1008
 
 
