@@ -178,6 +178,11 @@ class WebhookWorker:
             metrics.forget_webhook_endpoint(endpoint_id)
             with contextlib.suppress(Exception):
                 await self.sender.forget(endpoint_id)
+            if not self._closing:
+                # Paused, disabled or failed: let go at once, so a resume (here or on
+                # another replica) does not wait for the lease to run out.
+                with contextlib.suppress(Exception):
+                    await to_thread.run_sync(store.release_lease, self.db, endpoint_id, self.owner)
 
     async def _batch(self, endpoint: store.EndpointView) -> tuple[bool, datetime | None]:
         """One pass; returns (whether it did anything, when a waiting retry is due)."""
