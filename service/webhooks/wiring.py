@@ -29,7 +29,12 @@ async def start_webhooks(
     resolver: Resolver | None,
     stack: AsyncExitStack,
 ) -> WebhookParts:
-    sender = Sender(address_policy(settings), resolver, timeout_s=settings.webhook_timeout_s)
+    sender = Sender(
+        address_policy(settings),
+        resolver,
+        timeout_s=settings.webhook_timeout_s,
+        lanes=settings.webhook_concurrency + 1,
+    )
     if not settings.webhooks_enabled:
         stack.push_async_callback(sender.aclose)
         return WebhookParts(sender, None)
