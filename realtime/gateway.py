@@ -399,6 +399,9 @@ class Gateway:
         metrics.EVENTS_RECEIVED.inc()
         try:
             envelope = orjson.loads(message)
+            if envelope.get("type") == "notice":
+                self._notice(envelope, message)
+                return
             event = envelope["event"]
             incident_id, seq = int(event["incident_id"]), int(event["seq"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -406,6 +409,20 @@ class Gateway:
             return
         text = message.decode() if isinstance(message, bytes) else str(message)
         self._accept(incident_id, seq, event, Outgoing(text))
+
+    def _notice(self, envelope: dict[str, Any], message: bytes) -> None:
+        """A city's notice outside any incident (a webhook endpoint disabled): to the
+        connections on that city's scope and on the board for that city, at most once
+        (no seq; the record is elsewhere, e.g. the endpoint's status)."""
+        try:
+            city_id = int(envelope["notice"]["city_id"])
+        except (KeyError, TypeError, ValueError):
+            log.warning("dropping a malformed notice (%d bytes)", len(message))
+            return
+        text = Outgoing(message.decode() if isinstance(message, bytes) else str(message))
+        targets = self._by_city.get(city_id, set()) | self._board_by_city.get(city_id, set())
+        for conn in targets | self._board_all:
+            conn.send_shared(text)
 
     def on_bus_reconnect(self) -> None:
         """After a lost bus connection, anything may have been missed: check every incident."""

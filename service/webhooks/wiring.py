@@ -38,7 +38,7 @@ async def start_webhooks(
     if not settings.webhooks_enabled:
         stack.push_async_callback(sender.aclose)
         return WebhookParts(sender, None)
-    worker = WebhookWorker(db, sender, settings, clock)
+    worker = WebhookWorker(db, sender, settings, clock, publish=bus.publish)
     await worker.start()
     stack.push_async_callback(worker.close)
     # Every committed event crossing the bus wakes the worker (it reads the events table).

@@ -143,16 +143,26 @@ def test_manager_runs_an_endpoint_from_the_page(
         page.click("#redeliver-failed")
         expect(page.locator("#notices")).to_contain_text("No failed deliveries")
 
-        # Another endpoint answers 410: it is disabled, and the page says so unreloaded.
-        site.api("POST", "/webhooks", manager, json={"url": receiver.url("/gone")})
-        site.api(
-            "POST",
-            f"/incidents/{incident['id']}/requests",
-            manager,
-            json={"resource": "high-capacity-pump", "quantity": 1, "priority": "low"},
-        )
-        expect(page.locator("#webhook-banner")).to_be_visible(timeout=SEEN_WITHIN_MS)
-        expect(page.locator("#webhook-banner")).to_contain_text(receiver.url("/gone"))
+        # Another endpoint answers 410: it is disabled, and this page, the manager
+        # console and the board say so without a reload (the console and the board
+        # learn it from the websocket notice: they do not poll).
+        with (
+            signed_in(browser, site, "/manage", manager) as console,
+            signed_in(browser, site, "/board", manager) as board,
+        ):
+            expect(console.locator("#webhook-banner")).to_be_hidden()
+            site.api("POST", "/webhooks", manager, json={"url": receiver.url("/gone")})
+            site.api(
+                "POST",
+                f"/incidents/{incident['id']}/requests",
+                manager,
+                json={"resource": "high-capacity-pump", "quantity": 1, "priority": "low"},
+            )
+            for shown in (page, console, board):
+                banner = shown.locator("#webhook-banner")
+                expect(banner).to_be_visible(timeout=SEEN_WITHIN_MS)
+                expect(banner).to_contain_text(receiver.url("/gone"))
+                expect(banner).to_contain_text("410")
         expect(page.locator('#endpoint-list li[data-status="disabled"]')).to_have_count(1)
 
         # Delete, after confirming; "Keep as is" first keeps it.
