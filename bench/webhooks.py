@@ -39,7 +39,7 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r
 
 
 async def _serve(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[int]
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: Any
 ) -> None:
     """A receiver that reads each request (headers, then Content-Length bytes) and says 200."""
     try:
@@ -144,7 +144,11 @@ async def _measure(database_url: str, incidents: int, per_incident: int) -> dict
         webhook_allowed_private=["127.0.0.1/32"],
         webhook_poll_interval_s=0.05,
     )
-    sender = Sender(address_policy(settings), timeout_s=settings.webhook_timeout_s)
+    sender = Sender(
+        address_policy(settings),
+        timeout_s=settings.webhook_timeout_s,
+        lanes=settings.webhook_concurrency + 1,
+    )
     worker = WebhookWorker(db, sender, settings, lambda: datetime.now(UTC))
     started = time.perf_counter()
     await worker.start()

@@ -449,6 +449,9 @@ class Gateway:
         """The bus listener: parse once, then accept in per-incident seq order."""
         try:
             envelope = orjson.loads(message)
+            if envelope.get("type") == "notice":
+                self._notice(envelope, message)
+                return
             event = envelope.get("event")
             if event is None:
                 self._on_control(envelope)
@@ -467,6 +470,20 @@ class Gateway:
             self.revoke_token(token_id)
         else:
             log.warning("ignoring an unknown control message: %.100r", envelope)
+
+    def _notice(self, envelope: dict[str, Any], message: bytes) -> None:
+        """A city's notice outside any incident (a webhook endpoint disabled): to the
+        connections on that city's scope and on the board for that city, at most once
+        (no seq; the record is elsewhere, e.g. the endpoint's status)."""
+        try:
+            city_id = int(envelope["notice"]["city_id"])
+        except (KeyError, TypeError, ValueError):
+            log.warning("dropping a malformed notice (%d bytes)", len(message))
+            return
+        text = Outgoing(message.decode() if isinstance(message, bytes) else str(message))
+        targets = self._by_city.get(city_id, set()) | self._board_by_city.get(city_id, set())
+        for conn in targets | self._board_all:
+            conn.send_shared(text)
 
     def on_bus_reconnect(self) -> None:
         """After a lost bus connection, anything may have been missed: check every

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from service.api.deps import CurrentActor, IdPath, Limit, Offset, Parts
+from service.api.deps import CurrentActor, IdPath, IdQuery, Limit, Offset, Parts
 from service.commands import webhooks
 from service.domain.errors import Invalid
-from service.models import Id, Page
+from service.models import Page
 from service.webhooks.models import (
     AttemptPublic,
     Queued,
@@ -46,7 +46,7 @@ async def register_webhook(body: WebhookCreate, actor: CurrentActor, parts: Part
 async def list_webhooks(
     actor: CurrentActor,
     parts: Parts,
-    city_id: Id | None = None,
+    city_id: IdQuery = None,
     status: StatusFilter | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -83,7 +83,9 @@ async def pause_webhook(endpoint_id: IdPath, actor: CurrentActor, parts: Parts) 
 @router.post("/webhooks/{endpoint_id}/resume", response_model=WebhookPublic)
 async def resume_webhook(endpoint_id: IdPath, actor: CurrentActor, parts: Parts) -> WebhookPublic:
     """Send again (also after the endpoint was disabled), from where delivery stopped."""
-    return await parts.executor.run(actor, webhooks.resume_endpoint, endpoint_id)
+    resumed = await parts.executor.run(actor, webhooks.resume_endpoint, endpoint_id)
+    _wake(parts)
+    return resumed
 
 
 @router.post("/webhooks/{endpoint_id}/rotate-secret", response_model=WebhookIssued)

@@ -1,4 +1,5 @@
-"""Serves the pages (`/`, `/board`, `/respond`, `/manage`) and their assets from `static/`.
+"""Serves the pages (`/`, `/board`, `/respond`, `/manage`, `/webhooks`) and their assets
+from `static/`.
 
 The pages talk to the same REST API and websocket as every other client; nothing
 here reads the database. Every asset ships in the package: no CDN, no build step.
@@ -74,6 +75,12 @@ def respond() -> FileResponse:
 def manage() -> FileResponse:
     """The manager console: declare, raise, accept or decline, cancel, close."""
     return _file("manage.html")
+
+
+@router.get("/webhooks")
+def webhooks() -> FileResponse:
+    """Webhook endpoints of a city: register, pause, rotate, ping, the delivery log."""
+    return _file("webhooks.html")
 
 
 @router.get("/static/{asset}", response_class=FileResponse)

@@ -11,9 +11,11 @@ are never used.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -60,15 +62,21 @@ class Reply:
 
 
 class Sender:
-    """Checks destinations and sends to them; one HTTP client per endpoint and address."""
+    """Checks destinations and sends to them; HTTP clients per endpoint and address."""
 
     def __init__(
-        self, policy: AddressPolicy, resolver: Resolver | None = None, *, timeout_s: float = 10.0
+        self,
+        policy: AddressPolicy,
+        resolver: Resolver | None = None,
+        *,
+        timeout_s: float = 10.0,
+        lanes: int = 17,
     ) -> None:
         self.policy = policy
         self.resolver = resolver or SystemResolver()
         self.timeout_s = timeout_s
-        self._clients: dict[tuple[int, str], httpx.AsyncClient] = {}
+        self.lanes = lanes  # connections per endpoint: the worker's concurrency, and one
+        self._clients: dict[tuple[int, str], _Lanes] = {}
 
     async def check(self, url: str) -> tuple[Destination, IpAddress]:
         """The URL's destination and the address to call, or `Invalid` saying why not."""
@@ -89,12 +97,15 @@ class Sender:
             destination, address = await self.check(url)
         except Invalid as exc:
             return Reply(None, _ms(started), error=f"refused: {exc.detail}"[:500])
-        client = self._client(endpoint_id, address)
+        lanes = self._lanes(endpoint_id, address)
         ip = f"[{address}]" if address.version == 6 else str(address)
-        extensions = {}
+        t = self.timeout_s
+        extensions: dict[str, object] = {
+            "timeout": {"connect": t, "read": t, "write": t, "pool": t}
+        }
         if destination.scheme == "https" and destination.host != str(address):
             extensions["sni_hostname"] = destination.host
-        request = client.build_request(
+        request = httpx.Request(
             "POST",
             f"{destination.scheme}://{ip}:{destination.port}{destination.target}",
             headers={
@@ -107,7 +118,7 @@ class Sender:
             extensions=extensions,
         )
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with lanes.lend() as client, asyncio.timeout(self.timeout_s):
                 response = await client.send(request, stream=True)
                 try:
                     excerpt = await _excerpt(response)
@@ -124,23 +135,18 @@ class Sender:
             retry_after=response.headers.get("retry-after"),
         )
 
-    def _client(self, endpoint_id: int, address: IpAddress) -> httpx.AsyncClient:
-        # One client per endpoint: a pooled connection is only ever reused for the same
+    def _lanes(self, endpoint_id: int, address: IpAddress) -> _Lanes:
+        # Clients per endpoint: a pooled connection is only ever reused for the same
         # endpoint, never for another name served from the same address.
         key = (endpoint_id, str(address))
-        client = self._clients.get(key)
-        if client is None:
+        lanes = self._clients.get(key)
+        if lanes is None:
             for stale in [k for k in self._clients if k[0] == endpoint_id]:
                 old = self._clients.pop(stale)
                 asyncio.get_running_loop().create_task(old.aclose())
-            client = httpx.AsyncClient(
-                follow_redirects=False,
-                trust_env=False,
-                timeout=self.timeout_s,
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-            )
-            self._clients[key] = client
-        return client
+            lanes = _Lanes(self.lanes, self.timeout_s)
+            self._clients[key] = lanes
+        return lanes
 
     async def forget(self, endpoint_id: int) -> None:
         for key in [k for k in self._clients if k[0] == endpoint_id]:
@@ -148,6 +154,55 @@ class Sender:
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+class _Lanes:
+    """Up to `size` clients of one connection each, lent to one request at a time.
+
+    One pool of many connections costs every request a scan of all of them (httpcore
+    checks each idle connection's socket before assigning one): at hundreds of
+    deliveries a second that scan was a third of the sender's time. A client of one
+    connection, lent whole, assigns in constant time; the worker's concurrency bounds
+    how many are lent at once."""
+
+    def __init__(self, size: int, timeout_s: float) -> None:
+        self.size = size
+        self.timeout_s = timeout_s
+        self.idle: list[httpx.AsyncClient] = []
+        self.all: list[httpx.AsyncClient] = []
+        self.freed = asyncio.Condition()
+
+    def _new(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            timeout=self.timeout_s,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+        self.all.append(client)
+        return client
+
+    @contextlib.asynccontextmanager
+    async def lend(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self.idle:
+            client = self.idle.pop()
+        elif len(self.all) < self.size:
+            client = self._new()
+        else:
+            async with self.freed:
+                await self.freed.wait_for(lambda: bool(self.idle))
+                client = self.idle.pop()
+        try:
+            yield client
+        finally:
+            self.idle.append(client)
+            async with self.freed:
+                self.freed.notify()
+
+    async def aclose(self) -> None:
+        clients, self.all, self.idle = self.all, [], []
         for client in clients:
             await client.aclose()
 

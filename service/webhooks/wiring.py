@@ -29,11 +29,16 @@ async def start_webhooks(
     resolver: Resolver | None,
     stack: AsyncExitStack,
 ) -> WebhookParts:
-    sender = Sender(address_policy(settings), resolver, timeout_s=settings.webhook_timeout_s)
+    sender = Sender(
+        address_policy(settings),
+        resolver,
+        timeout_s=settings.webhook_timeout_s,
+        lanes=settings.webhook_concurrency + 1,
+    )
     if not settings.webhooks_enabled:
         stack.push_async_callback(sender.aclose)
         return WebhookParts(sender, None)
-    worker = WebhookWorker(db, sender, settings, clock)
+    worker = WebhookWorker(db, sender, settings, clock, publish=bus.publish)
     await worker.start()
     stack.push_async_callback(worker.close)
     # Every committed event crossing the bus wakes the worker (it reads the events table).

@@ -22,7 +22,7 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +61,24 @@ def policy_of(settings: Settings) -> RetryPolicy:
     )
 
 
+def webhook_disabled_notice(
+    endpoint_id: int, city_id: int, url: str, reason: str, at: datetime
+) -> dict[str, Any]:
+    """The bus message (and websocket frame) saying a city's endpoint was disabled: not
+    an incident's event (those have a seq per incident), a notice to the city's pages."""
+    return {
+        "type": "notice",
+        "notice": {
+            "kind": "webhook.disabled",
+            "city_id": city_id,
+            "endpoint_id": endpoint_id,
+            "url": url,
+            "reason": reason,
+            "at": at.isoformat(),
+        },
+    }
+
+
 def _body(event: dict[str, Any]) -> bytes:
     # The envelope every websocket client gets: {"type": "event", "event": {...}}.
     return orjson.dumps({"type": "event", "event": event})
@@ -76,6 +94,7 @@ class WebhookWorker:
         *,
         owner: str | None = None,
         jitter: Callable[[], float] = random.random,
+        publish: Callable[[bytes], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.sender = sender
@@ -84,11 +103,13 @@ class WebhookWorker:
         self.policy = policy_of(settings)
         self.owner = owner or f"{socket.gethostname()[:40]}:{secrets.token_hex(4)}"
         self.jitter = jitter
+        self.publish = publish
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._wakers: dict[int, asyncio.Event] = {}
         self._main: asyncio.Task[None] | None = None
         self._wake_main = asyncio.Event()
         self._closing = False
+        self._announced: set[int] = set()  # endpoints whose disabling was announced
 
     # Life ------------------------------------------------------------------------------
 
@@ -141,6 +162,7 @@ class WebhookWorker:
         until = now + timedelta(seconds=self.settings.webhook_lease_s)
         taken = await to_thread.run_sync(store.take_leases, self.db, self.owner, now, until, room)
         for endpoint_id in taken:
+            self._announced.discard(endpoint_id)
             self._wakers[endpoint_id] = asyncio.Event()
             self._tasks[endpoint_id] = asyncio.get_running_loop().create_task(
                 self._serve(endpoint_id), name=f"webhook-{endpoint_id}"
@@ -178,6 +200,11 @@ class WebhookWorker:
             metrics.forget_webhook_endpoint(endpoint_id)
             with contextlib.suppress(Exception):
                 await self.sender.forget(endpoint_id)
+            if not self._closing:
+                # Paused, disabled or failed: let go at once, so a resume (here or on
+                # another replica) does not wait for the lease to run out.
+                with contextlib.suppress(Exception):
+                    await to_thread.run_sync(store.release_lease, self.db, endpoint_id, self.owner)
 
     async def _batch(self, endpoint: store.EndpointView) -> tuple[bool, datetime | None]:
         """One pass; returns (whether it did anything, when a waiting retry is due)."""
@@ -240,6 +267,7 @@ class WebhookWorker:
                 await to_thread.run_sync(
                     store.record, self.db, endpoint.id, self.owner, self.clock(), done
                 )
+                await self._announce(endpoint, done)
 
     async def _queued(self, endpoint: store.EndpointView) -> bool:
         items = await to_thread.run_sync(
@@ -272,7 +300,25 @@ class WebhookWorker:
                     "next_attempt_at": decision.next_attempt_at,
                 }
         await to_thread.run_sync(store.record, self.db, endpoint.id, self.owner, self.clock(), done)
+        await self._announce(endpoint, done)
         return True
+
+    async def _announce(self, endpoint: store.EndpointView, done: store.Outcomes) -> None:
+        """Tell the city's connected pages that the endpoint was disabled.
+
+        The record is the endpoint's status and reason (committed just before, with the
+        attempt that disabled it); this notice only makes it show at once. Sent once
+        per batch by whichever incident disabled it first."""
+        if done.disable is None or self.publish is None or endpoint.id in self._announced:
+            return
+        self._announced.add(endpoint.id)
+        notice = webhook_disabled_notice(
+            endpoint.id, endpoint.city_id, endpoint.url, done.disable, self.clock()
+        )
+        try:
+            await self.publish(orjson.dumps(notice))
+        except Exception:
+            log.warning("webhook %d: the disabled notice was not published", endpoint.id)
 
     async def _attempt(
         self,

@@ -197,8 +197,8 @@ const COMMAND_TIMEOUT_MS = 10_000;
  * States: connecting → live → reconnecting (→ offline after a while) → live.
  */
 export class Live {
-  constructor({ api, scopes, since, onEvent, onReset, onStatus, onAuthLost }) {
-    Object.assign(this, { api, scopes, since, onEvent, onReset, onStatus, onAuthLost });
+  constructor({ api, scopes, since, onEvent, onReset, onStatus, onAuthLost, onNotice }) {
+    Object.assign(this, { api, scopes, since, onEvent, onReset, onStatus, onAuthLost, onNotice });
     this.state = "connecting";
     this.ws = null;
     this.failures = 0;
@@ -317,6 +317,10 @@ export class Live {
         break;
       case "reset":
         this.onReset(msg);
+        break;
+      case "notice":
+        // Not an incident's event: e.g. a city's webhook endpoint was disabled.
+        this.onNotice?.(msg.notice);
         break;
       case "ack":
       case "error":
@@ -715,6 +719,7 @@ const PAGES = [
   { id: "board", href: "/board", label: "Board" },
   { id: "respond", href: "/respond", label: "Respond" },
   { id: "manage", href: "/manage", label: "Manage" },
+  { id: "webhooks", href: "/webhooks", label: "Webhooks" },
 ];
 
 const STATE_LABELS = {

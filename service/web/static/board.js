@@ -27,6 +27,7 @@ import {
   requestTiming,
   requestTitle,
   severityBadge,
+  webhookBanner,
 } from "./views.js";
 
 const FEED_LIMIT = 300;
@@ -39,7 +40,7 @@ startPage({
   start: startBoard,
 });
 
-async function startBoard({ api, cities, main, connect }) {
+async function startBoard({ api, me, cities, main, connect }) {
   const book = new IncidentBook();
   let selected = Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
 
@@ -49,7 +50,10 @@ async function startBoard({ api, cities, main, connect }) {
   const mapBox = h("div", { class: "map", id: "map" });
   const feedTitle = h("h2", { id: "feed-title" }, "Live feed");
   const feed = h("ol", { class: "feed", id: "feed", "aria-labelledby": "feed-title" });
+  // A city's manager also sees its webhook endpoints that stopped delivering.
+  const banner = me.role === "manager" ? webhookBanner(api, me.city_id) : null;
   main.append(
+    banner?.el ?? "",
     h("div", { class: "board" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "incidents-title" },
         h("h2", { id: "incidents-title" }, "Active incidents"),
@@ -242,7 +246,11 @@ async function startBoard({ api, cities, main, connect }) {
       if (message.incident_id === selected) loadHistory(selected);
       render();
     },
+    onNotice(notice) {
+      if (notice.kind === "webhook.disabled" && notice.city_id === me.city_id) banner?.refresh();
+    },
   });
+  banner?.refresh();
   if (selected) select(selected);
   render();
 }

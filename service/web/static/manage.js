@@ -36,6 +36,7 @@ import {
   requestTitle,
   severityBadge,
   statusChip,
+  webhookBanner,
 } from "./views.js";
 
 startPage({
@@ -62,7 +63,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     h("summary", {}, "Declare an incident"),
     declareForm(),
   );
+  const banner = webhookBanner(api, me.city_id);
   main.append(
+    banner.el,
     h("div", { class: "console manage" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
         h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
@@ -445,7 +448,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       book.load(message.snapshot);
       render();
     },
+    onNotice(notice) {
+      if (notice.kind === "webhook.disabled") banner.refresh();
+    },
   });
+  banner.refresh();
   render();
 }
 

@@ -124,3 +124,26 @@ export function legend() {
     STATES.map(([key, label]) => h("li", {}, h("span", { class: `seg-key seg-${key}` }), label)),
   );
 }
+
+/**
+ * A banner naming the city's disabled webhook endpoints, for its manager: loaded once,
+ * refreshed on a `webhook.disabled` notice. Returns the element and its refresh.
+ */
+export function webhookBanner(api, cityId) {
+  const el = h("div", { id: "webhook-banner", class: "banner", role: "alert", hidden: true });
+  async function refresh() {
+    try {
+      const page = await api(`/webhooks?city_id=${cityId}&status=disabled&limit=20`);
+      el.hidden = page.data.length === 0;
+      el.replaceChildren(
+        ...page.data.map((e) =>
+          h("p", {}, h("strong", {}, "Webhook delivery stopped: "), `${e.url} was disabled — ${e.status_reason}. `,
+            h("a", { href: "/webhooks" }, "Open Webhooks"), " to fix and resume it."),
+        ),
+      );
+    } catch {
+      // Not a manager's token, or aidmesh unreachable: the banner stays as it was.
+    }
+  }
+  return { el, refresh };
+}
