@@ -221,6 +221,46 @@ class IncidentCreate(Input):
     )
 
 
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("must not be null: leave the field out to keep its value")
+    return value
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    # The fields of an update are optional, not nullable: the schema says only the first.
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf")
+        if isinstance(options, list) and {"type": "null"} in options:
+            kept = [o for o in options if o != {"type": "null"}]
+            del prop["anyOf"]
+            prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+            if prop.get("default", 0) is None:
+                del prop["default"]
+
+
+NotNull = BeforeValidator(_not_null)
+"""For a field an update may leave out but not set to null."""
+
+
+class IncidentUpdate(Input):
+    """What a manager may change after declaring: give only the fields that change."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null)
+
+    severity: Annotated[Severity | None, NotNull] = None
+    title: Annotated[Name | None, NotNull] = None
+    description: Annotated[LongText | None, NotNull] = None
+    exercise: Annotated[StrictBool | None, NotNull] = Field(
+        default=None,
+        description="Only as it is: an exercise stays an exercise (422 if it differs).",
+    )
+
+    def asked(self) -> dict[str, object]:
+        """The fields the body gave, by name."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
 class IncidentPublic(Output):
     id: int
     city_id: int

@@ -119,6 +119,7 @@ def require_roles(*roles: Role) -> object:
 
 AdminActor = Annotated[Actor, require_roles(Role.ADMIN)]
 ManagerActor = Annotated[Actor, require_roles(Role.MANAGER)]
+ManagerOrAdminActor = Annotated[Actor, require_roles(Role.MANAGER, Role.ADMIN)]
 ActingCityActor = Annotated[Actor, require_roles(Role.MANAGER, Role.RESPONDER)]
 
 IdPath = Annotated[int, PlainDigits, Path(ge=1, le=MAX_ID)]

@@ -15,11 +15,12 @@ from service.api.deps import (
     IdQuery,
     Limit,
     ManagerActor,
+    ManagerOrAdminActor,
     Offset,
     Parts,
     SessionDep,
 )
-from service.commands import aid_requests, claims, incidents
+from service.commands import aid_requests, claims, incident_updates, incidents
 from service.commands.presenters import claim_public, incident_public, request_public
 from service.models import (
     MAX_ID,
@@ -32,6 +33,7 @@ from service.models import (
     IncidentCreate,
     IncidentDetail,
     IncidentPublic,
+    IncidentUpdate,
     Kind,
     Page,
     PlainDigits,
@@ -90,6 +92,21 @@ def list_incidents(
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
 def get_incident(incident_id: IdPath, actor: CurrentActor, session: SessionDep) -> IncidentDetail:
     return queries.incident_detail(session, actor, incident_id)
+
+
+@router.patch("/incidents/{incident_id}", response_model=IncidentPublic, tags=["incidents"])
+async def update_incident(
+    incident_id: IdPath, body: IncidentUpdate, actor: ManagerOrAdminActor, parts: Parts
+) -> IncidentPublic:
+    """Change the incident's severity, title or description: give only what changes.
+
+    For the requesting city's manager and the admin. Each change is recorded in one
+    `incident.updated` event (old and new values) and exported as a CAP `Update`; an
+    update that changes nothing records nothing. A closed incident refuses (409), and
+    so does an exercise asked to become real, or the other way round (422).
+    """
+    incident = await parts.executor.run(actor, incident_updates.update_incident, incident_id, body)
+    return incident_public(incident)
 
 
 @router.post("/incidents/{incident_id}/close", response_model=IncidentPublic, tags=["incidents"])

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class EventType(StrEnum):
     INCIDENT_DECLARED = "incident.declared"
+    INCIDENT_UPDATED = "incident.updated"
     INCIDENT_CLOSED = "incident.closed"
     REQUEST_RAISED = "request.raised"
     REQUEST_ESCALATED = "request.escalated"

@@ -79,11 +79,13 @@ def check_incident_transition(current: IncidentStatus, asked: IncidentStatus) ->
     raise IllegalTransition("incident", current, asked)
 
 
-def ensure_incident_active(status: IncidentStatus, action: str) -> None:
+def ensure_incident_active(
+    status: IncidentStatus,
+    action: str,
+    why: str = "a closed incident accepts no new requests or claims",
+) -> None:
     if status is not IncidentStatus.ACTIVE:
-        raise IllegalTransition(
-            "incident", status, action, "a closed incident accepts no new requests or claims"
-        )
+        raise IllegalTransition("incident", status, action, why)
 
 
 _REQUEST_MOVES: dict[RequestStatus, frozenset[RequestStatus]] = {

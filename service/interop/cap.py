@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.domain.errors import Invalid
+from service.domain.events import EventType
 from service.interop import mapping
 from service.interop.safe_xml import children, local, text
 from service.models import EventPublic, IncidentPublic
 
-# Event types that change what an alert says (declared, updated, closed). An event type
-# aidmesh does not record today is named here so that a severity or description change,
-# once recorded, becomes an Update with no change below.
-DECLARED = "incident.declared"
-UPDATED = "incident.updated"
-CLOSED = "incident.closed"
+# The event types that change what an alert says.
+DECLARED = EventType.INCIDENT_DECLARED.value
+UPDATED = EventType.INCIDENT_UPDATED.value
+CLOSED = EventType.INCIDENT_CLOSED.value
 
 _FORBIDDEN_ID_CHARS = re.compile(r"[\s,<&]")
 _CAP_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[-+]\d\d:\d\d$")
@@ -64,8 +63,8 @@ def alert_identifier(incident_id: int, seq: int) -> str:
 
 
 def alert_versions(events: Sequence[EventPublic]) -> list[AlertVersion]:
-    """The incident's alerts, oldest first: Alert when declared, Update when its severity
-    or description changes, Cancel when it is closed."""
+    """The incident's alerts, oldest first: Alert when declared, Update when what an alert
+    says (severity, headline, description) changes, Cancel when it is closed."""
     versions: list[AlertVersion] = []
     for event in events:
         snapshot = event.data.get("incident") or {}
@@ -75,10 +74,8 @@ def alert_versions(events: Sequence[EventPublic]) -> list[AlertVersion]:
             msg_type = "Cancel"
         elif event.type == UPDATED and versions:
             last = versions[-1]
-            if (snapshot.get("severity"), snapshot.get("description")) == (
-                last.severity,
-                last.description,
-            ):
+            said = (snapshot.get("severity"), snapshot.get("title"), snapshot.get("description"))
+            if said == (last.severity, last.title, last.description):
                 continue
             msg_type = "Update"
         else:

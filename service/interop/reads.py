@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from sqlmodel import Session, col, select
 
 from service.domain.actors import Actor
+from service.interop import cap
 from service.interop.geojson import Reach
 from service.models import CityPublic, EventPublic, IncidentPublic
 from service.persistence.tables import AidRequest, City, Event, Incident, RequestTarget
 from service.queries import city_public, incident_visibility, stored_events_after
 
 _PAGE = 1000
-ALERT_EVENTS = ("incident.declared", "incident.updated", "incident.closed")
+ALERT_EVENTS = (cap.DECLARED, cap.UPDATED, cap.CLOSED)
 
 
 def all_events(session: Session, incident_id: int) -> Iterator[EventPublic]:

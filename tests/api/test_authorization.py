@@ -202,6 +202,15 @@ ENDPOINTS = [
         body=lambda _, s: {"incident_type": "flood", "title": f"Flood {s.n}"},
     ),
     Endpoint(
+        "update incident",
+        "PATCH",
+        "/incidents/{incident_id}",
+        # The requesting city's manager, and the admin; a peer sees the incident but may not.
+        {OWN_MANAGER: 200, ADMIN: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"severity": "extreme", "description": f"Worse {s.n}"},
+    ),
+    Endpoint(
         "close incident",
         "POST",
         "/incidents/{incident_id}/close",
@@ -477,7 +486,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 15 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 16 * 12
 
 
 def _route_template(path: str) -> str:
@@ -697,7 +706,7 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
                 f"but missing {missing.status_code} {missing.text[:80]}"
             )
         compared += 1
-    # Requests, claims and their commands (10 routes), and the incident's exports as
-    # CAP, EDXL-RM and GeoJSON (3).
-    assert compared == 13 * len(HIDDEN_FROM)
+    # The incident, its requests, claims and the commands on them (11 routes, the
+    # incident's update among them), and its exports as CAP, EDXL-RM and GeoJSON (3).
+    assert compared == 14 * len(HIDDEN_FROM)
     assert wrong == []

@@ -154,6 +154,80 @@ def test_exported_alert_follows_the_incident_from_declaration_to_cancel(
     assert closed.findtext("cap:references", namespaces=ns).startswith("aidmesh,aidmesh-incident-")
 
 
+def _current_alert(client: TestClient, headers: dict[str, str], incident_id: int) -> etree._Element:
+    """The incident's exported alert, checked against the XSD and CAP's other rules."""
+    response = client.get(f"{API}/incidents/{incident_id}/cap", headers=headers)
+    assert response.status_code == 200, response.text
+    alert = etree.fromstring(response.content)
+    SCHEMA.assertValid(alert)
+    assert cap.rule_problems(fromstring(response.content)) == []
+    return alert
+
+
+def test_a_severity_update_through_the_api_is_a_cap_update_and_the_cancel_references_it(
+    client: TestClient, world: World, clock: FakeClock
+) -> None:
+    manager = world.headers("manager", "nairobi")
+    ns = {"cap": mapping.CAP_NAMESPACE}
+    body = {"incident_type": "flood", "title": "Nairobi River flood", "severity": "moderate"}
+    incident_id = ok(client.post(f"{API}/incidents", headers=manager, json=body), 201)["id"]
+    declared = _current_alert(client, manager, incident_id)
+    assert declared.findtext("cap:info/cap:severity", namespaces=ns) == "Moderate"
+
+    clock.advance(timedelta(minutes=20))
+    change = {"severity": "extreme", "description": "The Athi river too"}
+    ok(client.patch(f"{API}/incidents/{incident_id}", headers=manager, json=change))
+    update = _current_alert(client, manager, incident_id)
+
+    def said(alert: etree._Element, name: str) -> str | None:
+        return alert.findtext(f"cap:{name}", namespaces=ns)
+
+    def reference_to(alert: etree._Element) -> str:
+        return f"aidmesh,{said(alert, 'identifier')},{said(alert, 'sent')}"
+
+    assert said(update, "msgType") == "Update"
+    assert said(update, "identifier") == f"aidmesh-incident-{incident_id}-2"
+    assert said(update, "sent") == "2026-02-12T08:20:00-00:00"
+    assert said(update, "references") == reference_to(declared)
+    assert said(update, "info/cap:severity") == "Extreme"
+    assert said(update, "info/cap:urgency") == "Immediate"
+    assert said(update, "info/cap:description") == "The Athi river too"
+    assert said(update, "incidents") == said(declared, "incidents")
+
+    clock.advance(timedelta(hours=3))
+    ok(client.post(f"{API}/incidents/{incident_id}/close", headers=manager))
+    cancel = _current_alert(client, manager, incident_id)
+    assert said(cancel, "msgType") == "Cancel"
+    assert said(cancel, "references") == reference_to(update)
+    assert said(cancel, "info/cap:severity") == "Extreme"
+    feed = etree.fromstring(client.get(f"{API}/feeds/cap", headers=manager).content)
+    atom = "{http://www.w3.org/2005/Atom}"
+    assert [e.findtext(f"{atom}title") for e in feed.iter(f"{atom}entry")] == [
+        "Cancel: Nairobi River flood"
+    ]
+
+
+def test_a_headline_change_is_an_update_and_a_change_of_nothing_is_no_alert(
+    client: TestClient, world: World
+) -> None:
+    manager = world.headers("manager", "nairobi")
+    ns = {"cap": mapping.CAP_NAMESPACE}
+    body = {"incident_type": "flood", "title": "Nairobi River flood"}
+    incident_id = ok(client.post(f"{API}/incidents", headers=manager, json=body), 201)["id"]
+    url = f"{API}/incidents/{incident_id}"
+
+    ok(client.patch(url, headers=manager, json={"severity": "severe"}))  # as declared
+    assert _current_alert(client, manager, incident_id).findtext("cap:msgType", namespaces=ns) == (
+        "Alert"
+    )
+    ok(client.patch(url, headers=manager, json={"title": "Nairobi and Athi rivers flood"}))
+    update = _current_alert(client, manager, incident_id)
+    assert update.findtext("cap:msgType", namespaces=ns) == "Update"
+    assert update.findtext("cap:info/cap:headline", namespaces=ns) == (
+        "Nairobi and Athi rivers flood"
+    )
+
+
 def test_the_feed_lists_only_incidents_the_caller_may_see(client: TestClient, world: World) -> None:
     for city, title in (("nairobi", "Nairobi flood"), ("berlin", "Berlin storm")):
         body = {"incident_type": "flood", "title": title}

@@ -904,6 +904,15 @@ export function cityName(cities, id) {
   return cities.get(id)?.name ?? `city ${id}`;
 }
 
+/** What an `incident.updated` event changed, in words: severity old → new, the new title. */
+function describeChanges(changes) {
+  const words = [];
+  if (changes.severity) words.push(`severity ${changes.severity.old} → ${changes.severity.new}`);
+  if (changes.title) words.push(`title “${changes.title.new}”`);
+  if (changes.description) words.push(changes.description.new ? "new description" : "description removed");
+  return words.join(", ") || "no change";
+}
+
 /** One line of the feed for an event. */
 export function describeEvent(event, cities) {
   const d = event.data || {};
@@ -913,6 +922,8 @@ export function describeEvent(event, cities) {
   switch (event.type) {
     case "incident.declared":
       return `${by} declared “${d.incident.title}”: ${typeLabel(d.incident.incident_type).toLowerCase()}, ${d.incident.severity}${d.incident.exercise ? ", exercise" : ""}`;
+    case "incident.updated":
+      return `${by} updated the incident: ${describeChanges(d.changes || {})}`;
     case "incident.closed":
       return `${by} closed the incident`;
     case "request.raised":

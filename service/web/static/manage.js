@@ -1,5 +1,5 @@
-// The manager console: declare an incident from a playbook, raise extra requests,
-// accept or decline claims, cancel requests and close the incident.
+// The manager console: declare an incident from a playbook, edit its severity, title and
+// description, raise extra requests, accept or decline claims, cancel requests and close it.
 
 import {
   ApiError,
@@ -217,6 +217,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       detail.dataset.sig = "";
       detail.replaceChildren(
         h("div", { class: "incident-head" }),
+        editBox(entry.id),
         h("section", { class: "to-accept", id: "to-accept", "aria-live": "polite" }),
         h("div", { class: "section-head" }, h("h3", {}, "Requests"), legend()),
         h("ul", { class: "request-list manage-requests" }),
@@ -224,8 +225,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       );
     }
     const incident = entry.incident;
-    const [head, queue, , list, raiseBox] = detail.children;
+    const [head, edit, queue, , list, raiseBox] = detail.children;
     raiseBox.hidden = incident.status !== "active";
+    edit.hidden = incident.status !== "active";
+    if (!edit.open) edit.fill(incident);
     patch(head, JSON.stringify(incident), () => [
       h("div", { class: "head-line" },
         h("h2", { id: "incident-title" }, incident.title),
@@ -237,6 +240,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           : null,
       ),
       h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`), incident.playbook ? h("span", {}, `playbook ${incident.playbook}`) : null),
+      incident.description ? h("p", { class: "description", id: "incident-description" }, incident.description) : null,
       h("p", { class: "fine" }, h("a", { href: `/board#incident=${incident.id}` }, "Open on the board")),
     ]);
     renderQueue(queue, entry);
@@ -323,6 +327,71 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       h("td", {}, statusChip(claim.status), claim.answer ? h("div", { class: "answer" }, claim.answer) : null),
       h("td", { class: "row-actions" }, buttons),
     );
+  }
+
+  /**
+   * "Edit": severity, title and description of the selected incident. The fields show the
+   * incident as it is whenever the form is opened; only the fields changed are sent.
+   */
+  function editBox(incidentId) {
+    const severity = h("select", { id: "edit-severity", name: "severity" },
+      SEVERITIES.map((s) => h("option", { value: s }, s)),
+    );
+    const title = h("input", { id: "edit-title", name: "title", required: true, maxlength: 200, autocomplete: "off" });
+    const description = h("textarea", { id: "edit-description", name: "description", rows: 3, maxlength: 5000 });
+    const error = h("p", { class: "form-error", id: "edit-error", role: "alert" });
+    const submit = h("button", { type: "submit", class: "primary", id: "edit-save" }, "Save changes");
+    const form = h("form", { class: "stack", id: "edit-form" },
+      h("div", { class: "row" }, field("Title", title, "grow"), field("Severity", severity)),
+      field("What is happening", description),
+      h("p", { class: "fine" }, "Cities that can see the incident see the change at once; its CAP alert becomes an Update. An exercise stays an exercise."),
+      error,
+      submit,
+    );
+    const box = h("details", { class: "edit", id: "edit-incident" }, h("summary", {}, "Edit"), form);
+    const current = () => book.entry(incidentId).incident;
+    box.fill = (incident) => {
+      severity.value = incident.severity;
+      title.value = incident.title;
+      description.value = incident.description;
+      error.textContent = "";
+    };
+    box.addEventListener("toggle", () => {
+      if (box.open) box.fill(current());
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const incident = current();
+      const asked = { severity: severity.value, title: title.value.trim(), description: description.value.trim() };
+      const body = Object.fromEntries(Object.entries(asked).filter(([name, value]) => value !== incident[name]));
+      if (!asked.title) {
+        error.textContent = "Give the incident a title.";
+        title.focus();
+        return;
+      }
+      if (!Object.keys(body).length) {
+        error.textContent = "Nothing to save: change the severity, title or description first.";
+        return;
+      }
+      error.textContent = "";
+      submit.disabled = true;
+      submit.setAttribute("aria-busy", "true");
+      try {
+        const updated = await api(`/incidents/${incidentId}`, { method: "PATCH", body });
+        const entry = book.entry(incidentId);
+        // The event brings the same snapshot; until it arrives, show what was saved.
+        if (updated.last_seq >= entry.lastSeq) entry.incident = { ...entry.incident, ...updated };
+        notify(`Saved the changes to “${updated.title}”.`, "ok");
+        box.open = false;
+        render();
+      } catch (failure) {
+        error.textContent = `Not saved: ${failure.message || String(failure)}`;
+      } finally {
+        submit.disabled = false;
+        submit.removeAttribute("aria-busy");
+      }
+    });
+    return box;
   }
 
   function raiseForm(incidentId) {
