@@ -170,8 +170,10 @@ def test_cli_playbooks_check_reports_file_and_line(tmp_path: Path) -> None:
 
 # --- hostile uploads ----------------------------------------------------------------------------
 
-#: Any hostile upload is answered within this, through the whole app, on a loaded machine.
-ANSWER_BOUND_S = 2.0
+#: Any hostile upload is answered within this, through the whole app, on a loaded machine:
+#: a guard against unbounded work (the billion laughs took 29 s before), not a speed figure
+#: (each answer's time is printed; alone they take milliseconds to a fifth of a second).
+ANSWER_BOUND_S = 10.0
 
 
 PLAYBOOK_BODY_CAP = BODY_CAPS[("PUT", "/cities/{city_id}/playbooks/{incident_type}")]

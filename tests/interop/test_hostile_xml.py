@@ -67,12 +67,17 @@ def _post(
     return response.status_code, elapsed, peak / 1e6
 
 
+# A guard against unbounded work (an unprotected parser spends minutes and gigabytes on
+# these), not a speed figure: the time is printed; the bound leaves room for a busy machine.
+BOUND_S = 10.0
+
+
 @pytest.mark.parametrize("route", ROUTES)
 def test_billion_laughs_is_refused(client: TestClient, world: World, route: str) -> None:
     status, elapsed, peak_mb = _post(client, world, route, BILLION_LAUGHS)
     print(f"billion laughs on {route}: {status} in {elapsed * 1000:.1f} ms, peak {peak_mb:.1f} MB")
     assert status == 422
-    assert elapsed < 2 and peak_mb < 20
+    assert elapsed < BOUND_S and peak_mb < 20
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -87,7 +92,7 @@ def test_external_entities_are_never_fetched(
     ):
         status, elapsed, _ = _post(client, world, route, body)
         assert status == 422
-        assert elapsed < 2
+        assert elapsed < BOUND_S
     time.sleep(0.2)
     print(f"canary on port {port} saw {len(canary) - 1} requests")
     assert canary[1:] == []
@@ -131,4 +136,4 @@ def test_deep_nesting_is_refused(client: TestClient, world: World, route: str) -
     status, elapsed, peak_mb = _post(client, world, route, body)
     print(f"100,000 levels on {route}: {status} in {elapsed * 1000:.1f} ms, peak {peak_mb:.1f} MB")
     assert status == 422
-    assert elapsed < 2
+    assert elapsed < BOUND_S
