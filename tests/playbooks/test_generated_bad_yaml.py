@@ -13,7 +13,7 @@ from playbooks import Playbook, PlaybookError, check_paths, load_catalogue, pars
 from tests.playbooks.yaml_strategies import bad_playbooks
 
 #: Any generated document is parsed or refused within this.
-PARSE_BOUND_S = 1.0
+PARSE_BOUND_S = 5.0  # a guard against unbounded work, not a speed figure
 
 
 def test_generated_bad_playbooks_parse_or_fail_with_problems_in_bounded_time() -> None:
