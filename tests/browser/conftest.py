@@ -127,6 +127,24 @@ class Site:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def power_cut(self, title: str, generators: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Nairobi declares a power-grid failure and asks for `generators` generators:
+        the incident and its request."""
+        manager = self.world.token("manager", "nairobi")
+        incident = self.api(
+            "POST",
+            "/incidents",
+            manager,
+            json={"incident_type": "power-grid-failure", "title": title},
+        )
+        request = self.api(
+            "POST",
+            f"/incidents/{incident['id']}/requests",
+            manager,
+            json={"resource": "generator-100kw", "quantity": generators, "priority": "high"},
+        )
+        return incident, request
+
     def event_seqs(self, incident_id: int, token: str) -> list[int]:
         page = self.api("GET", f"/incidents/{incident_id}/events?after=0&limit=1000", token)
         return [event["seq"] for event in page["data"]]

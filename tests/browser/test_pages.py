@@ -212,19 +212,8 @@ def test_board_resumes_after_a_server_restart_without_losing_events(
     browser: Any, site: Site
 ) -> None:
     world = site.world
-    manager, observer = world.token("manager", "nairobi"), world.token("observer", "nairobi")
-    incident = site.api(
-        "POST",
-        "/incidents",
-        manager,
-        json={"incident_type": "power-grid-failure", "title": "Eastlands substation fire"},
-    )
-    generators = site.api(
-        "POST",
-        f"/incidents/{incident['id']}/requests",
-        manager,
-        json={"resource": "generator-100kw", "quantity": 3, "priority": "high"},
-    )
+    observer = world.token("observer", "nairobi")
+    incident, generators = site.power_cut("Eastlands substation fire", generators=3)
     row = f'#request-list li[data-request-id="{generators["id"]}"]'
     with signed_in(browser, site, f"/board#incident={incident['id']}", observer) as board:
         expect(board.locator("#incident-title")).to_have_text("Eastlands substation fire")

@@ -239,19 +239,8 @@ def test_indicator_leaves_live_when_the_browser_goes_offline_and_resumes_online(
     browser: Any, site: Site
 ) -> None:
     world = site.world
-    manager, observer = world.token("manager", "nairobi"), world.token("observer", "nairobi")
-    incident = site.api(
-        "POST",
-        "/incidents",
-        manager,
-        json={"incident_type": "power-grid-failure", "title": "Kasarani substation trip"},
-    )
-    generators = site.api(
-        "POST",
-        f"/incidents/{incident['id']}/requests",
-        manager,
-        json={"resource": "generator-100kw", "quantity": 4, "priority": "high"},
-    )
+    observer = world.token("observer", "nairobi")
+    incident, generators = site.power_cut("Kasarani substation trip", generators=4)
     bar = f'#request-list li[data-request-id="{generators["id"]}"] .bar'
     with signed_in(browser, site, f"/board#incident={incident['id']}", observer) as board:
         expect(board.locator("#feed li")).to_have_count(2)
