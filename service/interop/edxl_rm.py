@@ -370,32 +370,31 @@ def _needed_by(request: dict[str, Any]) -> tuple[str, datetime | None, str] | No
 # --- Encodings ----------------------------------------------------------------------------
 
 
-def _qualified(name: str) -> str:
+def _qualified(name: str, message_type: str) -> str:
     prefix, _, local_name = name.rpartition(":")
     if not prefix:
-        return f"{{{mapping.RM_MESSAGE_NAMESPACE}}}{name}"
+        return f"{{{mapping.rm_message_namespace(message_type)}}}{name}"
     return f"{{{mapping.PREFIXES[prefix]}}}{local_name}"
 
 
 def _register_prefixes() -> None:
-    ET.register_namespace("", mapping.RM_MESSAGE_NAMESPACE)
     for prefix, uri in mapping.PREFIXES.items():
         ET.register_namespace(prefix, uri)
     ET.register_namespace("aidmesh", mapping.AIDMESH_INTEROP_NAMESPACE)
 
 
-def _fill(parent: ET.Element, nodes: Sequence[Node]) -> None:
+def _fill(parent: ET.Element, nodes: Sequence[Node], message_type: str) -> None:
     for name, value in nodes:
-        element = ET.SubElement(parent, _qualified(name))
+        element = ET.SubElement(parent, _qualified(name, message_type))
         if isinstance(value, str):
             element.text = value
         else:
-            _fill(element, value)
+            _fill(element, value, message_type)
 
 
 def to_element(message: Message) -> ET.Element:
-    root = ET.Element(_qualified(message.message_type))
-    _fill(root, message.elements)
+    root = ET.Element(_qualified(message.message_type, message.message_type))
+    _fill(root, message.elements, message.message_type)
     return root
 
 

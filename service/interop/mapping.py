@@ -92,11 +92,19 @@ def incident_type_for(event: str, categories: list[str]) -> str:
 
 # --- EDXL-RM 1.0 --------------------------------------------------------------------------
 
-# Each message's own elements are in its message namespace; the shared structures'
-# children (IncidentInformation, ContactInformation, ResourceInformation, ...) in the
-# common one; party names in OASIS CIQ (xPIL, xNL), as the standard's schemas import them.
+# Each message's own elements are in its message's namespace (the standard declares one
+# per message type: `urn:oasis:names:tc:emergency:EDXL:RM:1.0:RequestResource`, ...); the
+# shared structures' children (IncidentInformation, ContactInformation,
+# ResourceInformation, ...) in the common one; party names in OASIS CIQ (xPIL, xNL), as
+# the standard's schemas import them.
 RM_NAMESPACE = "urn:oasis:names:tc:emergency:EDXL:RM:1.0"
-RM_MESSAGE_NAMESPACE = "urn:oasis:names:tc:emergency:EDXL:RM:1.0:msg"
+
+
+def rm_message_namespace(message_type: str) -> str:
+    """The namespace the standard declares for one message type's own elements."""
+    return f"{RM_NAMESPACE}:{message_type}"
+
+
 XPIL_NAMESPACE = "urn:oasis:names:tc:ciq:xpil:3"
 XNL_NAMESPACE = "urn:oasis:names:tc:ciq:xnl:3"
 # The container aidmesh lists an incident's messages in (not part of EDXL-RM).

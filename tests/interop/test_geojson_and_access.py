@@ -187,7 +187,7 @@ IMPORT_BODIES = {
         "<certainty>Observed</certainty></info></alert>"
     ),
     "/incidents/import/edxl-rm": (
-        '<RequestResource xmlns="urn:oasis:names:tc:emergency:EDXL:RM:1.0:msg" '
+        '<RequestResource xmlns="urn:oasis:names:tc:emergency:EDXL:RM:1.0:RequestResource" '
         'xmlns:rm="urn:oasis:names:tc:emergency:EDXL:RM:1.0"><MessageID>M-{n}</MessageID>'
         "<SentDateTime>2026-02-12T08:00:00-00:00</SentDateTime>"
         "<MessageContentType>RequestResource</MessageContentType>"
