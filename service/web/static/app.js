@@ -869,9 +869,12 @@ export function startPage({ page, title, roles, needsCity = false, hint, start }
         connect(options) {
           live = new Live({
             api,
-            onStatus: setIndicator,
             onAuthLost: () => showSignIn("The token is no longer valid; sign in again."),
             ...options,
+            onStatus(state, connection) {
+              setIndicator(state, connection);
+              options.onStatus?.(state, connection);
+            },
           });
           setIndicator("connecting", live);
           live.start();
