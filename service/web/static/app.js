@@ -174,12 +174,6 @@ export async function eachLimited(items, limit, fn) {
   await Promise.all(workers);
 }
 
-/** A fresh idempotency key: one per claim attempt, reused by its retries. */
-export function newKey(prefix = "web") {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
-
 // Live: the websocket ------------------------------------------------------------
 
 const SILENCE_MS = 45_000; // three heartbeats (20 s) missed, give or take: the socket is dead
@@ -869,9 +863,12 @@ export function startPage({ page, title, roles, needsCity = false, hint, start }
         connect(options) {
           live = new Live({
             api,
-            onStatus: setIndicator,
             onAuthLost: () => showSignIn("The token is no longer valid; sign in again."),
             ...options,
+            onStatus(state, connection) {
+              setIndicator(state, connection);
+              options.onStatus?.(state, connection);
+            },
           });
           setIndicator("connecting", live);
           live.start();

@@ -1,5 +1,6 @@
 // The responder console: the city's inbox (requests aimed at it, most urgent and
 // newest first), claiming part or all of one, and moving the city's own claims along.
+// Claims go through the outbox (outbox.js): one key per intended claim, sent until answered.
 
 import {
   ApiError,
@@ -15,7 +16,6 @@ import {
   isFinalRequest,
   keepTyped,
   liveTime,
-  newKey,
   notify,
   patch,
   resourceLabel,
@@ -25,6 +25,7 @@ import {
   throttled,
   unitsOf,
 } from "./app.js";
+import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
 import { exerciseBadge, requestTiming, requestTitle, severityBadge, statusChip } from "./views.js";
 
 startPage({
@@ -56,7 +57,16 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const inboxCount = h("span", { class: "count" });
   const jumpInboxCount = h("span", { class: "count" });
   const claimCount = h("span", { class: "count" });
+  const outboxNote = h("p", { class: "outbox", id: "outbox", role: "status", hidden: true });
+  const outbox = new Outbox({
+    // Per person (token), in localStorage: a reload or a new tab still sends it.
+    storageKey: `aidmesh.outbox.${me.token_id ?? `city-${me.city_id}`}`,
+    send: (action) => sendAction(action),
+    onAnswer: answered,
+    onChange: () => render(),
+  });
   main.append(
+    outboxNote,
     h("nav", { class: "jump", "aria-label": "On this page" },
       h("a", { href: "#inbox-title" }, "Inbox", jumpInboxCount),
       h("a", { href: "#claims-title" }, "Claims", claimCount),
@@ -78,9 +88,23 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   );
 
   const render = throttled(() => {
+    renderOutbox();
     renderInbox();
     renderClaims();
   });
+
+  function renderOutbox() {
+    const text = describeOutbox(outbox);
+    outboxNote.hidden = !text;
+    const waiting = outbox.pending().map((action) => action.label);
+    outboxNote.textContent = text ? `${text}: ${waiting.join("; ")}.` : "";
+  }
+
+  const isLive = () => live?.state === "live";
+
+  function pendingClaim(requestId) {
+    return outbox.find((action) => action.kind === "claim" && action.body.request_id === requestId);
+  }
 
   function requestOf(requestId) {
     for (const entry of book.incidents.values()) {
@@ -121,30 +145,43 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           (c) => c.request_id === request.id && c.city_id === me.city_id && !isEndedClaim(c),
         );
         li.classList.toggle("attention", request.priority === "critical" && request.remaining_quantity > 0);
-        patch(li, JSON.stringify([request, entry.incident.title, entry.incident.status, mine]), () => inboxCard(entry, request, mine));
+        const waiting = pendingClaim(request.id);
+        const sending = waiting ? [waiting.key, outbox.stateOf(waiting)] : null;
+        patch(
+          li,
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, sending, isLive()]),
+          () => inboxCard(entry, request, mine, waiting),
+        );
       },
     );
   }
 
-  function inboxCard(entry, request, mine) {
+  function inboxCard(entry, request, mine, waiting) {
     const incident = entry.incident;
     const left = request.remaining_quantity;
+    const closed = left < 1 || incident.status !== "active";
+    // One intended claim at a time per request: a second click is not a second claim.
+    const blocked = closed || Boolean(waiting);
     const quantity = h("input", {
       type: "number",
       min: 1,
       max: Math.max(1, left),
-      value: left,
+      // One unit, never "everything left": claiming it all is the explicit "Claim all".
+      value: waiting ? waiting.body.quantity : 1,
       id: `qty-${request.id}`,
       class: "qty",
       inputmode: "numeric",
       dataset: { keep: "qty", focus: "qty" },
       oninput: keepTyped,
-      disabled: left < 1 || incident.status !== "active",
+      disabled: blocked,
     });
+    const label = waiting
+      ? outbox.stateOf(waiting) === "sending" ? "Sending…" : "Waiting to be sent"
+      : isLive() ? "Claim" : "Queue claim";
     const claimButton = h(
       "button",
-      { type: "submit", class: "primary", dataset: { focus: "claim" }, disabled: left < 1 || incident.status !== "active" },
-      "Claim",
+      { type: "submit", class: "primary", dataset: { focus: "claim" }, disabled: blocked, "aria-busy": waiting ? "true" : null },
+      label,
     );
     const form = h(
       "form",
@@ -153,14 +190,20 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       quantity,
       h("span", { class: "of" }, `of ${left} left`),
       claimButton,
-      left > 1
+      left > 1 && !waiting
         ? h("button", {
             type: "button",
             class: "secondary",
             dataset: { focus: "all" },
-            onclick: (event) => busy(event.currentTarget, () => claim(request, left)),
+            disabled: blocked,
+            onclick: () => queueClaim(request, left),
           }, `Claim all ${left}`)
         : null,
+      waiting
+        ? h("p", { class: "queued" }, `Claim of ${unitsOf(request.resource, waiting.body.quantity)} waiting to be sent; it is sent once, when the link allows.`)
+        : !isLive() && !closed
+          ? h("p", { class: "queued" }, "Not connected: a claim waits in the outbox and is sent once the link returns.")
+          : null,
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -170,7 +213,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         quantity.focus();
         return;
       }
-      busy(claimButton, () => claim(request, wanted));
+      queueClaim(request, wanted);
     });
     return [
       requestTitle(request),
@@ -284,26 +327,42 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ];
   }
 
-  // Commands: over the websocket when live, else REST; a claim keeps its key across both.
+  // Commands: over the websocket when live, else REST; a claim keeps its key across both,
+  // and across reloads, since the outbox stores it before the first attempt.
 
-  async function claim(request, quantity) {
-    const key = newKey("claim");
-    let result;
+  function queueClaim(request, quantity) {
+    if (pendingClaim(request.id)) return; // already on its way: the same intended claim
+    const what = `claim ${unitsOf(request.resource, quantity)} of ${resourceLabel(request.resource).toLowerCase()} (request #${request.id})`;
+    outbox.add("claim", { request_id: request.id, quantity, resource: request.resource }, what);
+  }
+
+  async function sendAction(action) {
+    if (action.kind !== "claim") throw new ApiError(400, `unknown action ${action.kind}`);
+    const { request_id: requestId, quantity } = action.body;
     try {
-      result = await live.command("claim", { request_id: request.id, quantity, idempotency_key: key });
+      if (!live) throw new ApiError(0, "not connected", { transport: true });
+      return await live.command("claim", { request_id: requestId, quantity, idempotency_key: action.key });
     } catch (error) {
-      if (!(error instanceof ApiError) || !error.transport) throw error;
-      result = await api(`/requests/${request.id}/claims`, {
+      if (!(error instanceof ApiError) || !fateUnknown(error)) throw error;
+      return api(`/requests/${requestId}/claims`, {
         method: "POST",
         body: { quantity },
-        headers: { "Idempotency-Key": key },
+        headers: { "Idempotency-Key": action.key },
       });
     }
-    const entry = book.entry(result.incident_id);
-    if (!entry.claims.has(result.id) || entry.claims.get(result.id).updated_at <= result.updated_at) {
-      entry.claims.set(result.id, result);
+  }
+
+  function answered(action, result, refusal) {
+    const { quantity, resource } = action.body;
+    if (refusal) {
+      notify(`Not claimed: ${action.label}: ${refusal.message}`);
+    } else {
+      const entry = book.entry(result.incident_id);
+      if (!entry.claims.has(result.id) || entry.claims.get(result.id).updated_at <= result.updated_at) {
+        entry.claims.set(result.id, result);
+      }
+      notify(`Claimed ${unitsOf(resource, quantity)} of ${resourceLabel(resource).toLowerCase()}.`, "ok");
     }
-    notify(`Claimed ${unitsOf(request.resource, quantity)} of ${resourceLabel(request.resource).toLowerCase()}.`, "ok");
     render();
   }
 
@@ -334,6 +393,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     if (!entry.incident) loadIncident(request.incident_id);
   }
   live = connect({
+    onStatus(state) {
+      if (state === "live") outbox.flush();
+      render();
+    },
     scopes: () => [`city:${me.city_id}`],
     since: () => book.since(),
     onEvent(event) {
@@ -350,5 +413,6 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       render();
     },
   });
+  outbox.flush(); // what a reload (or another tab) left waiting
   render();
 }

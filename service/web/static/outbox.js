@@ -1,0 +1,152 @@
+// The outbox: actions a person meant to take, each with one idempotency key, kept in
+// localStorage until the service has answered, and sent in order, one at a time.
+//
+// An action whose fate is unknown (the link dropped, the command timed out, the service
+// said 503) stays in the outbox and is sent again with the same key; the service replays
+// the first result for a key it has seen, so each action is made at most once however
+// often it is sent. Only an answer (an ack, or a refusal such as 409) takes it out.
+
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 15_000;
+
+/** True when an error leaves the action's fate unknown: send it again, same key. */
+export function fateUnknown(error) {
+  const status = error?.status ?? 0;
+  return Boolean(error?.transport) || status === 0 || status === 429 || status >= 500;
+}
+
+/** A fresh idempotency key for one intended action. */
+function mintKey(kind) {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `${kind}-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/**
+ * The pending actions of one person (`storageKey`), oldest first.
+ *
+ * `send(action)` delivers one action and resolves with the service's answer, or rejects
+ * (see fateUnknown). `onAnswer(action, result, error)` runs once per action, when it is
+ * answered; `onChange(outbox)` whenever what waits, or its state, changed.
+ */
+export class Outbox {
+  constructor({ storageKey, send, onAnswer, onChange }) {
+    Object.assign(this, { storageKey, send, onAnswer, onChange });
+    this.actions = this.read();
+    this.flushing = false;
+    this.sending = null; // the key being sent right now
+    this.failures = 0;
+    this.retryTimer = null;
+    // Another tab of the same person changed the outbox: show what it shows.
+    window.addEventListener("storage", (event) => {
+      if (event.key !== this.storageKey) return;
+      this.actions = this.read();
+      this.onChange?.(this);
+    });
+    window.addEventListener("online", () => this.flush());
+  }
+
+  read() {
+    try {
+      const stored = JSON.parse(localStorage.getItem(this.storageKey) || "[]");
+      return Array.isArray(stored) ? stored.filter((a) => a && typeof a.key === "string") : [];
+    } catch {
+      return [];
+    }
+  }
+
+  save() {
+    if (this.actions.length) localStorage.setItem(this.storageKey, JSON.stringify(this.actions));
+    else localStorage.removeItem(this.storageKey);
+  }
+
+  /** Every action still waiting for an answer, oldest first. */
+  pending() {
+    return [...this.actions];
+  }
+
+  /** The waiting action `match` picks, if any: one intended action, not a second one. */
+  find(match) {
+    return this.actions.find(match) ?? null;
+  }
+
+  /** "waiting" or "sending", for the action with this key. */
+  stateOf(action) {
+    return this.sending === action.key ? "sending" : "waiting";
+  }
+
+  /**
+   * Queue an intended action (`kind`, `body`, a `label` in words) under a new key and
+   * try to send it; returns the queued action. The key is stored before any attempt,
+   * so a reload or a reconnect sends it again under the same key.
+   */
+  add(kind, body, label) {
+    const action = { key: mintKey(kind), kind, body, label, queued_at: new Date().toISOString() };
+    this.actions = [...this.read().filter((a) => a.key !== action.key), action];
+    this.save();
+    this.onChange?.(this);
+    this.flush();
+    return action;
+  }
+
+  /** Send what waits, in order, until it is empty or the link fails; one run at a time. */
+  async flush() {
+    if (this.flushing) return;
+    this.flushing = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    try {
+      for (;;) {
+        this.actions = this.read();
+        const action = this.actions[0];
+        if (!action) break;
+        if (!navigator.onLine) {
+          // Nothing can get through; `online` sends it, the timer is a fallback.
+          this.retryLater();
+          return;
+        }
+        this.sending = action.key;
+        this.onChange?.(this);
+        let result;
+        let refusal = null;
+        try {
+          result = await this.send(action);
+        } catch (error) {
+          if (fateUnknown(error)) {
+            this.sending = null;
+            this.retryLater();
+            return;
+          }
+          refusal = error;
+        }
+        this.failures = 0;
+        this.sending = null;
+        this.actions = this.read().filter((a) => a.key !== action.key);
+        this.save();
+        this.onChange?.(this);
+        this.onAnswer?.(action, result, refusal);
+      }
+    } finally {
+      this.flushing = false;
+      if (this.sending !== null) {
+        this.sending = null;
+        this.onChange?.(this);
+      }
+    }
+  }
+
+  retryLater() {
+    this.failures += 1;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures - 1, 4));
+    this.onChange?.(this);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.flush(), delay * (0.8 + Math.random() * 0.4));
+  }
+}
+
+/** "2 actions waiting to be sent · sending…", or "" when nothing waits. */
+export function describeOutbox(outbox) {
+  const count = outbox.pending().length;
+  if (!count) return "";
+  const noun = count === 1 ? "action" : "actions";
+  return `${count} ${noun} waiting to be sent${outbox.sending !== null ? " · sending…" : ""}`;
+}
