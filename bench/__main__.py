@@ -26,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import claims, declare, fanout, memory, webhooks
+from bench import claims, declare, fanout, fanout_webhooks, memory, webhooks
 from bench.bustimer import BusTimer
 from bench.harness import (
     PROCS,
@@ -42,7 +42,15 @@ from bench.harness import (
 from bench.seed import seed_world
 from bench.stats import ratio
 
-SECTIONS = ("fanout", "naive", "memory", "claims", "declare", "webhooks")
+SECTIONS = (
+    "fanout",
+    "fanout-webhooks",
+    "naive",
+    "memory",
+    "claims",
+    "declare",
+    "webhooks",
+)
 
 
 # (backend, via, path): REST and websocket claims on each backend; on PostgreSQL also
@@ -247,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                     return stack.enter_context(scratch_postgres(pg, label))
                 return f"sqlite:///{work / (label + '.db')}"
 
-            if args.only & {"fanout", "naive", "memory"}:
+            if args.only & {"fanout", "fanout-webhooks", "naive", "memory"}:
                 # The fan-out phases' world and bus timer end with them: the timer decodes
                 # every event on the bus, and would take CPU from the phases after.
                 with ExitStack() as phase:
@@ -274,6 +282,17 @@ def main(argv: list[str] | None = None) -> int:
                     summary["fanout_backend"] = "postgresql" if pg else "sqlite"
                     if "fanout" in args.only:
                         summary["fanout"] = section_fanout(args, ctx, recorder)
+                    if "fanout-webhooks" in args.only:
+                        # After the matrix (whose replicas would deliver to the endpoints
+                        # too); the endpoints are paused again before the naive phases.
+                        result = fanout_webhooks.run(ctx)
+                        recorder.append(
+                            "fanout_webhooks",
+                            {"clients": 2000, "rate": 10.0, "endpoints": fanout_webhooks.ENDPOINTS},
+                            result,
+                        )
+                        fanout_webhooks.print_comparison(result)
+                        summary["fanout_webhooks"] = result["comparison"]
                     if "naive" in args.only:
                         summary["naive"] = section_naive(args, ctx, recorder)
                     if "memory" in args.only:
@@ -638,6 +657,18 @@ def report(summary: dict[str, Any]) -> dict[str, Any]:
         targets[">= 1,000 signed webhook deliveries/s from one replica"] = {
             "deliveries_per_s": {b: r["deliveries_per_s"] for b, r in hooks.items()},
             "met": best >= 1000,
+        }
+    hooked = summary.get("fanout_webhooks")
+    if hooked:
+        targets["fan-out p99 with 50 webhook endpoints within 20% of off"] = {
+            "p99_off_ms": hooked["off_p99_ms"],
+            "p99_on_ms": hooked["on_p99_ms"],
+            "p99_on_over_off": hooked["p99_on_over_off"],
+            "webhook_deliveries": (
+                f"{hooked['webhook_deliveries']}/{hooked['webhook_deliveries_expected']}"
+            ),
+            "met": (hooked["p99_on_over_off"] or 99) <= 1.2
+            and hooked["webhook_deliveries"] >= hooked["webhook_deliveries_expected"],
         }
     pg_runs = [c for c in summary.get("claims", []) if c["backend"] == "postgresql"]
     if pg_runs:

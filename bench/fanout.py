@@ -295,7 +295,9 @@ def _from_bus(per_event: dict[str, Any], bus_times: dict[str, float]) -> dict[st
 class AidmeshTarget:
     """Replicas, their clients and the claim producer."""
 
-    def __init__(self, ctx: Context, replicas: int, tag: str) -> None:
+    def __init__(
+        self, ctx: Context, replicas: int, tag: str, env: dict[str, str] | None = None
+    ) -> None:
         self.ctx = ctx
         self.servers = [
             aidmesh_replica(
@@ -303,6 +305,7 @@ class AidmeshTarget:
                 database_url=ctx.database_url,
                 redis_url=ctx.redis_url,
                 work=ctx.work,
+                **(env or {}),
             )
             for i in range(replicas)
         ]
