@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from playbooks import LIMITS, stock_dir
 from service.api.body_limits import BODY_CAPS
+from service.main import create_app
 from service.persistence.tables import CityPlaybook
 from tests.playbooks.hostile import HOSTILE, Hostile, billion_laughs
 from tests.playbooks.yaml_strategies import bad_playbooks
-from tests.support import World
+from tests.support import FakeClock, World, app_settings
 
 OWN_FLOOD = """\
 incident_type: flood
@@ -251,14 +253,24 @@ def test_upload_at_the_byte_limit_is_parsed(client: TestClient, world: World) ->
     assert r.status_code == 200, r.text[:500]
 
 
+@pytest.fixture
+def quiet_client(database_url: str, world: World, clock: FakeClock) -> Iterator[TestClient]:
+    """An app with no background work (the webhook worker polls the database), so every
+    transaction begun is a request's."""
+    quiet = app_settings(database_url).model_copy(update={"webhooks_enabled": False})
+    with TestClient(create_app(quiet, clock=clock)) as client:
+        yield client
+
+
 def test_hostile_upload_is_refused_before_any_transaction_begins(
-    client: TestClient, world: World
+    quiet_client: TestClient, world: World
 ) -> None:
     """The parse runs before the command: a refused document never holds a write transaction.
 
     Counted against a request that only authenticates (the same token), so the count is the
     transactions the upload itself began, whatever the backend's token lookup does.
     """
+    client = quiet_client
     admin = world.headers("admin")
     begun: list[str] = []
 

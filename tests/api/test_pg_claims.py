@@ -696,12 +696,13 @@ def test_an_exhausted_claims_pool_answers_503_and_does_not_take_the_slower_path(
         raise PoolTimeout("couldn't get a connection after 5.00 sec")
         yield  # an async generator, for the decorator
 
-    with monkeypatch.context() as patch:
-        patch.setattr(executor.pg.pool, "connection", exhausted)
-        r = _claim(app_client, world, request_id, 1)
-        with app_client.websocket_connect("/ws") as ws:
-            ws.send_json({"op": "auth", "token": world.token("responder", "thika")})
-            assert ws.receive_json()["type"] == "welcome"
+    # Signed in before the pool runs dry: the token lookup takes the same pool.
+    with app_client.websocket_connect("/ws") as ws:
+        ws.send_json({"op": "auth", "token": world.token("responder", "thika")})
+        assert ws.receive_json()["type"] == "welcome"
+        with monkeypatch.context() as patch:
+            patch.setattr(executor.pg.pool, "connection", exhausted)
+            r = _claim(app_client, world, request_id, 1)
             ws.send_json(
                 {"op": "claim", "request_id": request_id, "quantity": 1, "idempotency_key": "w"}
             )
