@@ -129,10 +129,14 @@ def test_failing_receivers_are_retried_until_delivered_in_order_and_410_disables
     waits = [times[1] - times[0] for times in by_event.values()]
     assert min(waits) >= 0.95, waits
 
-    # 410: one attempt, then disabled with the reason shown; nothing more was sent.
+    # 410: disabled with the reason shown, and nothing sent after it. Incidents are
+    # delivered side by side, so the head of each may already be on its way when the first
+    # 410 comes back: one attempt per incident at most, all of them together.
     gone = hook_client.get(f"{API}/webhooks/{endpoints['/gone']['id']}", headers=manager).json()
     assert gone["status"] == "disabled" and "410" in gone["status_reason"]
-    assert len(receiver.at("/gone")) == 1
+    gone_at = [got.at for got in receiver.at("/gone")]
+    assert 1 <= len(gone_at) <= len(incidents), gone_at
+    assert max(gone_at) - min(gone_at) < 0.5, gone_at
 
     # 302: a failure, retried, and the target never called.
     assert receiver.at("/redirect-target") == []
