@@ -9,6 +9,7 @@ loopback (a process of its own), and the time until the receiver has them all is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import socket
 import time
@@ -126,7 +127,9 @@ def _receiver(port: int, seen: Any) -> None:
         async with server:
             await server.serve_forever()
 
-    asyncio.run(serve())
+    # Stopped by the bench with SIGTERM, which its handler raises as KeyboardInterrupt.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
 
 
 async def _measure(database_url: str, incidents: int, per_incident: int) -> dict[str, Any]:
