@@ -103,6 +103,13 @@ class Database:
         ):
             yield session
 
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """One write transaction at the Core level (no ORM session), begun as `write` begins
+        its own: IMMEDIATE on SQLite, so it queues instead of failing "database is locked"."""
+        with self._write_lock, self._write_engine.begin() as conn:
+            yield conn
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("select 1"))

@@ -85,7 +85,7 @@ def take_leases(db: Database, owner: str, now: datetime, until: datetime, limit:
         return []
     free = and_(E.c.status == "active", or_(E.c.leased_by.is_(None), E.c.lease_until < now))
     candidates = select(E.c.id).where(free).order_by(E.c.id).limit(limit)
-    with db.engine.begin() as conn:
+    with db.write_connection() as conn:
         ids = [row[0] for row in conn.execute(candidates)]
         if not ids:
             return []
@@ -102,7 +102,7 @@ def renew_lease(
     db: Database, endpoint_id: int, owner: str, now: datetime, until: datetime
 ) -> EndpointView | None:
     """Keep the lease and read the endpoint; None when it is no longer ours or not active."""
-    with db.engine.begin() as conn:
+    with db.write_connection() as conn:
         row = conn.execute(
             update(E)
             .where(E.c.id == endpoint_id, E.c.leased_by == owner, E.c.status == "active")
@@ -134,7 +134,7 @@ def renew_lease(
 
 
 def release_lease(db: Database, endpoint_id: int, owner: str) -> None:
-    with db.engine.begin() as conn:
+    with db.write_connection() as conn:
         conn.execute(
             update(E)
             .where(E.c.id == endpoint_id, E.c.leased_by == owner)
@@ -150,7 +150,7 @@ def backlog(db: Database, endpoint_id: int, per_incident: int, max_incidents: in
     """The incidents with events past the endpoint's cursor, with up to `per_incident` of
     their next events each. An incident without a cursor (declared after the endpoint was
     registered) gets one at seq 0 first."""
-    with db.engine.begin() as conn:
+    with db.write_connection() as conn:
         missing = select(literal(endpoint_id), I.c.id, literal(0), literal(0)).where(
             ~select(C.c.incident_id)
             .where(C.c.endpoint_id == endpoint_id, C.c.incident_id == I.c.id)
@@ -248,7 +248,7 @@ class Outcomes:
 
 
 def record(db: Database, endpoint_id: int, owner: str, now: datetime, done: Outcomes) -> None:
-    with db.engine.begin() as conn:
+    with db.write_connection() as conn:
         if done.attempts:
             conn.execute(insert(A), done.attempts)
         for incident_id, values in done.cursors.items():
