@@ -55,7 +55,7 @@ async def _serve(
                 seen.value += 1
             writer.write(_OK)
     except (asyncio.IncompleteReadError, ConnectionError):
-        pass
+        pass  # the worker closed its connection: the receiver waits for the next one
     finally:
         writer.close()
 
