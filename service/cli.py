@@ -96,6 +96,23 @@ def _parser() -> argparse.ArgumentParser:
     tok_issue.set_defaults(run=_token_issue)
     register_admin_commands(net, city, tok, lambda: _executor(Settings()))
 
+    hooks = sub.add_parser(
+        "webhooks",
+        help="deliver webhooks in a process of its own (replicas then run with "
+        "AIDMESH_WEBHOOKS_ENABLED=false)",
+    )
+    hooks.add_argument(
+        "--nice", type=int, default=10, help="lower CPU priority by this much (default 10)"
+    )
+    hooks.add_argument("--metrics-host", default="127.0.0.1", help="default 127.0.0.1")
+    hooks.add_argument(
+        "--metrics-port", type=int, default=9108, help="Prometheus metrics port; 0: none"
+    )
+    hooks.add_argument(
+        "-v", "--verbose", action="store_true", help="log at DEBUG, libraries included"
+    )
+    hooks.set_defaults(run=_webhooks)
+
     demo = sub.add_parser("demo", help="run a seeded demo network with simulated responders")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -126,6 +143,17 @@ def _executor(settings: Settings):  # type: ignore[no-untyped-def]
     catalogue = load_catalogue()
     stock = load_stock_playbooks(catalogue)
     return Executor(_database(settings), InMemoryBus(), settings, catalogue, lambda: stock)
+
+
+def _webhooks(args: argparse.Namespace) -> int:
+    from service.logs import configure_logging
+    from service.webhooks import process
+
+    settings = Settings()
+    configure_logging(settings, level="debug" if args.verbose else None)
+    return process.main(
+        settings, nice=args.nice, metrics_host=args.metrics_host, metrics_port=args.metrics_port
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
