@@ -50,11 +50,16 @@ class CommandContext:
         data: dict[str, Any],
         *,
         cities: list[int],
+        viewers: list[int] | None = None,
     ) -> Event:
         """Record one event. `cities` are the inboxes it concerns; every city that
-        can see the incident is recorded as a viewer, for the live board."""
+        can see the incident is recorded as a viewer, for the live board: `viewers`
+        when the caller has just read them (`incident_viewers`, after its last change
+        of who can see the incident), else read here."""
         assert incident.id is not None
-        self.session.flush()
+        if viewers is None:
+            self.session.flush()
+            viewers = incident_viewers(self.session, incident)
         incident.last_seq += 1
         event = Event(
             event_id=str(uuid.uuid4()),
@@ -68,7 +73,7 @@ class CommandContext:
             data=data,
             audience={
                 "cities": sorted(set(cities)),
-                "viewers": incident_viewers(self.session, incident),
+                "viewers": viewers,
             },
         )
         self.session.add(incident)

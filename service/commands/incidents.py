@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlmodel import col, select
 
 from service.commands.aid_requests import (
-    add_request,
+    add_requests,
     compute_targets,
     end_request,
     resource_kind,
@@ -79,16 +79,20 @@ def declare_incident(ctx: CommandContext, body: IncidentCreate) -> Incident:
         cities=[city_id],
     )
     if playbook is not None:
-        targets = compute_targets(ctx, incident)
-        for item in playbook.requests:
-            body_ = AidRequestCreate(
-                resource=item.resource,
-                quantity=item.quantity,
-                priority=item.priority,
-                needed_by=ctx.now + item.needed_within,
-                notes=item.notes or "",
+        bodies = [
+            (
+                AidRequestCreate(
+                    resource=item.resource,
+                    quantity=item.quantity,
+                    priority=item.priority,
+                    needed_by=ctx.now + item.needed_within,
+                    notes=item.notes or "",
+                ),
+                resource_kind(ctx, item.resource, None),
             )
-            add_request(ctx, incident, targets, body_, resource_kind(ctx, item.resource, None))
+            for item in playbook.requests
+        ]
+        add_requests(ctx, incident, compute_targets(ctx, incident), bodies)
     return incident
 
 
