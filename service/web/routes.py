@@ -42,7 +42,7 @@ _HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    # Revalidate on every load (the ETag makes that cheap), so an upgrade shows at once.
+    # Revalidate on every load (an asset's ETag makes that cheap), so an upgrade shows at once.
     "Cache-Control": "no-cache",
 }
 _MEDIA_TYPES = {
