@@ -1,17 +1,27 @@
-"""Serves the pages (`/`, `/board`, `/respond`, `/manage`, `/webhooks`) and their assets
+"""Serves every page of the table in `pages.py` from one HTML shell, and their assets
 from `static/`.
 
-The pages talk to the same REST API and websocket as every other client; nothing
+The shell carries the navigation, the page's module and a JSON data block with the
+table of pages and the lifecycle vocabulary (`vocabulary.py`); the module draws the
+rest. The pages talk to the same REST API and websocket as every other client; nothing
 here reads the database. Every asset ships in the package: no CDN, no build step.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import re
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
+from string import Template
 
 from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
+
+from service.web.pages import PAGES, Page
+from service.web.vocabulary import vocabulary
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -32,12 +42,11 @@ _HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    # Revalidate on every load (the ETag makes that cheap), so an upgrade shows at once.
+    # Revalidate on every load (an asset's ETag makes that cheap), so an upgrade shows at once.
     "Cache-Control": "no-cache",
 }
 _MEDIA_TYPES = {
     ".css": "text/css; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
 }
@@ -53,34 +62,54 @@ def _file(name: str) -> FileResponse:
     return FileResponse(path, media_type=_MEDIA_TYPES[path.suffix], headers=_HEADERS)
 
 
-@router.get("/")
-def index() -> FileResponse:
-    """Links to the three pages."""
-    return _file("index.html")
+def _data_block(value: object) -> str:
+    """JSON safe inside <script type="application/json">: no `<`, `>` or `&` left raw,
+    so no `</script>` can end the block early. A data block is never run, so the
+    policy's `script-src 'self'` does not apply to it."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-@router.get("/board")
-def board() -> FileResponse:
-    """The live incident board: for operators, observers and everyone."""
-    return _file("board.html")
+def _nav(current: Page) -> str:
+    links = []
+    for page in PAGES:
+        if page.nav_label is None:
+            continue
+        here = ' aria-current="page"' if page is current else ""
+        links.append(f'<a href="{html.escape(page.path)}"{here}>{html.escape(page.nav_label)}</a>')
+    return "".join(links)
 
 
-@router.get("/respond")
-def respond() -> FileResponse:
-    """The responder console: a city's inbox and its claims."""
-    return _file("respond.html")
+@cache
+def render_shell(page: Page) -> str:
+    """The one HTML shell, filled for `page` (the same bytes for every request)."""
+    shell = Template((STATIC_DIR / "shell.html").read_text(encoding="utf-8"))
+    title = page.title if page.page_id == "index" else f"{page.title} · aidmesh"
+    data = {
+        "page": page.page_id,
+        "pages": [p.public() for p in PAGES],
+        "vocabulary": vocabulary(),
+    }
+    return shell.substitute(
+        title=html.escape(title),
+        data=_data_block(data),
+        module=html.escape(page.module),
+        page_id=html.escape(page.page_id),
+        nav=_nav(page),
+    )
 
 
-@router.get("/manage")
-def manage() -> FileResponse:
-    """The manager console: declare, raise, accept or decline, cancel, close."""
-    return _file("manage.html")
+def _page_route(page: Page) -> Callable[[], HTMLResponse]:
+    def show_page() -> HTMLResponse:
+        return HTMLResponse(render_shell(page), headers=_HEADERS)
+
+    show_page.__name__ = f"page_{page.page_id}"
+    show_page.__doc__ = page.summary or page.title
+    return show_page
 
 
-@router.get("/webhooks")
-def webhooks() -> FileResponse:
-    """Webhook endpoints of a city: register, pause, rotate, ping, the delivery log."""
-    return _file("webhooks.html")
+for _page in PAGES:
+    router.add_api_route(_page.path, _page_route(_page), methods=["GET"])
 
 
 @router.get("/static/{asset}", response_class=FileResponse)

@@ -360,7 +360,7 @@ def test_pages_and_assets_are_served_from_the_package_with_a_strict_policy(site:
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
         assert "default-src 'self'" in page.headers["content-security-policy"]
-    script = httpx.get(f"{site.base_url}/static/app.js")
+    script = httpx.get(f"{site.base_url}/static/shell.js")
     assert script.headers["content-type"].startswith("text/javascript")
     for missing in ("/static/nothing.js", "/static/..%2Fmain.py", "/static/routes.py"):
         assert httpx.get(site.base_url + missing).status_code == 404, missing

@@ -1,20 +1,13 @@
 // The live incident board: active incidents, the selected one's requests and
 // their progress, its map and its event feed, all kept current by the websocket.
 
-import {
-  IncidentBook,
-  clockTime,
-  describeEvent,
-  eachLimited,
-  fetchAll,
-  h,
-  notify,
-  patch,
-  startPage,
-  syncList,
-  throttled,
-  typeLabel,
-} from "./app.js";
+import { h, patch, syncList, throttled } from "./dom.js";
+import { eachLimited, fetchAll } from "./api.js";
+import { IncidentBook } from "./store.js";
+import { clockTime, describeEvent, typeLabel } from "./format.js";
+import { isEndedClaim, isFinalRequest, priorityRank } from "./vocabulary.js";
+import { notify } from "./notices.js";
+import { startPage } from "./shell.js";
 import { drawMap } from "./map.js";
 import {
   badge,
@@ -33,9 +26,6 @@ import {
 const FEED_LIMIT = 300;
 
 startPage({
-  page: "board",
-  title: "Incident board",
-  roles: null,
   hint: "Any aidmesh token opens the board: it shows the incidents your city can see (an admin token shows them all).",
   start: startBoard,
 });
@@ -138,7 +128,7 @@ async function startBoard({ api, me, cities, main, connect }) {
       incident.description ? h("p", { class: "description" }, incident.description) : null,
     ]);
     const requests = [...entry.requests.values()].sort(
-      (a, b) => needsAttention(b) - needsAttention(a) || rank(a) - rank(b) || a.id - b.id,
+      (a, b) => needsAttention(b) - needsAttention(a) || priorityRank(a.priority) - priorityRank(b.priority) || a.id - b.id,
     );
     if (!requests.length) requestList.replaceChildren(h("li", { class: "empty" }, "No requests raised yet."));
     else {
@@ -151,7 +141,7 @@ async function startBoard({ api, me, cities, main, connect }) {
         (li, request) => {
           li.dataset.requestId = request.id;
           li.classList.toggle("attention", needsAttention(request));
-          li.classList.toggle("final", ["fulfilled", "cancelled", "expired"].includes(request.status));
+          li.classList.toggle("final", isFinalRequest(request));
           const claims = [...entry.claims.values()].filter((c) => c.request_id === request.id);
           patch(li, JSON.stringify([request, claims]), () => [
             requestTitle(request),
@@ -170,7 +160,7 @@ async function startBoard({ api, me, cities, main, connect }) {
     const reach = book.reach(entry.id);
     const claimers = new Map();
     for (const claim of entry.claims.values()) {
-      if (["withdrawn", "declined", "expired"].includes(claim.status)) continue;
+      if (isEndedClaim(claim)) continue;
       claimers.set(claim.city_id, (claimers.get(claim.city_id) || 0) + claim.quantity);
     }
     const signature = JSON.stringify([entry.id, [...reach], [...claimers]]);
@@ -253,9 +243,5 @@ async function startBoard({ api, me, cities, main, connect }) {
   banner?.refresh();
   if (selected) select(selected);
   render();
-}
-
-function rank(request) {
-  return { critical: 0, high: 1, normal: 2, low: 3 }[request.priority] ?? 9;
 }
 

@@ -1,29 +1,20 @@
 // The manager console: declare an incident from a playbook, edit its severity, title and
 // description, raise extra requests, accept or decline claims, cancel requests and close it.
 
+import { h, keepTyped, patch, syncList, throttled } from "./dom.js";
+import { ApiError, eachLimited, fetchAll } from "./api.js";
+import { IncidentBook } from "./store.js";
 import {
-  ApiError,
-  IncidentBook,
-  busy,
-  catalogue,
-  cityName,
-  confirmAction,
-  eachLimited,
-  fetchAll,
-  h,
+  claimMoves,
   isEndedClaim,
   isFinalRequest,
-  keepTyped,
-  liveTime,
-  notify,
-  patch,
-  resourceLabel,
-  startPage,
-  syncList,
-  throttled,
-  typeLabel,
-  unitsOf,
-} from "./app.js";
+  PRIORITIES,
+  priorityRank,
+  SEVERITIES,
+} from "./vocabulary.js";
+import { catalogue, cityName, liveTime, resourceLabel, typeLabel, unitsOf } from "./format.js";
+import { busy, confirmAction, notify } from "./notices.js";
+import { startPage } from "./shell.js";
 import {
   badge,
   exerciseBadge,
@@ -40,16 +31,9 @@ import {
 } from "./views.js";
 
 startPage({
-  page: "manage",
-  title: "Manager console",
-  roles: ["manager"],
-  needsCity: true,
   hint: "Sign in with your city's manager token to declare incidents and run their requests.",
   start: startConsole,
 });
-
-const SEVERITIES = ["minor", "moderate", "severe", "extreme"];
-const PRIORITIES = ["critical", "high", "normal", "low"];
 
 async function startConsole({ api, me, city, cities, main, connect }) {
   const book = new IncidentBook();
@@ -245,7 +229,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ]);
     renderQueue(queue, entry);
     const requests = [...entry.requests.values()].sort(
-      (a, b) => isFinalRequest(a) - isFinalRequest(b) || needsAttention(b) - needsAttention(a) || rank(a) - rank(b) || a.id - b.id,
+      (a, b) => isFinalRequest(a) - isFinalRequest(b) || needsAttention(b) - needsAttention(a) || priorityRank(a.priority) - priorityRank(b.priority) || a.id - b.id,
     );
     if (!requests.length) list.replaceChildren(h("li", { class: "empty" }, "No requests."));
     else {
@@ -314,10 +298,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   function claimRow(request, claim, active) {
     const buttons = [];
-    if (active && claim.status === "claimed") {
+    const moves = claimMoves(request.kind, claim.status, "requester");
+    if (active && moves.includes("accepted")) {
       buttons.push(h("button", { type: "button", class: "primary small", dataset: { focus: `accept-${claim.id}` }, onclick: (e) => busy(e.currentTarget, () => move(claim, "accepted")) }, "Accept"));
     }
-    if (active && ["claimed", "accepted", "en_route"].includes(claim.status)) {
+    if (active && moves.includes("declined")) {
       const label = claim.status === "claimed" ? "Decline" : "Stand down";
       buttons.push(h("button", { type: "button", class: "secondary small", dataset: { focus: `decline-${claim.id}` }, onclick: (e) => declineClaim(e.currentTarget, request, claim, label) }, label));
     }
@@ -529,6 +514,3 @@ function field(label, control, extra = "") {
   return h("div", { class: `field ${extra}` }, h("label", { for: control.id }, label), control);
 }
 
-function rank(request) {
-  return { critical: 0, high: 1, normal: 2, low: 3 }[request.priority] ?? 9;
-}

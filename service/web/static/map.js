@@ -1,7 +1,7 @@
 // The board's map: cities drawn from their coordinates (no tiles), the requesting
 // city, the cities each ring reached, and lines from the cities that claimed.
 
-import { h, svg } from "./app.js";
+import { h, svg } from "./dom.js";
 
 const WIDTH = 400;
 const HEIGHT = 240;

@@ -2,49 +2,24 @@
 // newest first), claiming part or all of one, and moving the city's own claims along.
 // Claims go through the outbox (outbox.js): one key per intended claim, sent until answered.
 
-import {
-  ApiError,
-  IncidentBook,
-  busy,
-  byUrgency,
-  cityName,
-  confirmAction,
-  eachLimited,
-  fetchAll,
-  h,
-  isEndedClaim,
-  isFinalRequest,
-  keepTyped,
-  liveTime,
-  notify,
-  patch,
-  resourceLabel,
-  startPage,
-  statusLabel,
-  syncList,
-  throttled,
-  unitsOf,
-} from "./app.js";
+import { h, keepTyped, patch, syncList, throttled } from "./dom.js";
+import { ApiError, eachLimited, fetchAll } from "./api.js";
+import { byUrgency, IncidentBook } from "./store.js";
+import { claimMoves, isEndedClaim, isFinalRequest } from "./vocabulary.js";
+import { cityName, liveTime, resourceLabel, statusLabel, unitsOf } from "./format.js";
+import { busy, confirmAction, notify } from "./notices.js";
+import { startPage } from "./shell.js";
 import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
 import { exerciseBadge, requestTiming, requestTitle, severityBadge, statusChip } from "./views.js";
 
 startPage({
-  page: "respond",
-  title: "Responder console",
-  roles: ["responder", "manager"],
-  needsCity: true,
   hint: "Sign in with your city's responder token to see the requests aimed at your city.",
   start: startConsole,
 });
 
-// What a claim can do next, for the claiming city.
-const NEXT_STEPS = {
-  claimed: [],
-  accepted: [["en_route", "En route"]],
-  en_route: [["on_site", "On site"]],
-  on_site: [["released", "Release"]],
-};
-const WITHDRAWABLE = new Set(["claimed", "accepted", "en_route"]);
+// The button of each step forward the claiming city can take (which steps it may take
+// when is the domain's rule: claimMoves).
+const STEP_LABELS = { en_route: "En route", on_site: "On site", released: "Release" };
 
 async function startConsole({ api, me, city, cities, main, connect }) {
   const book = new IncidentBook();
@@ -260,8 +235,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   function claimCard(entry, claim, request) {
     const info = request?.kind === "information";
+    const moves = claimMoves(request?.kind, claim.status, "responder");
     const actions = [];
-    if (info && claim.status === "accepted") {
+    if (info && moves.includes("released")) {
       const answer = h("textarea", {
         id: `answer-${claim.id}`,
         rows: 3,
@@ -279,7 +255,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       });
       actions.push(form);
     } else {
-      for (const [status, label] of NEXT_STEPS[claim.status] || []) {
+      for (const status of moves.filter((s) => s in STEP_LABELS)) {
+        const label = STEP_LABELS[status];
         actions.push(
           h("button", {
             type: "button",
@@ -290,7 +267,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         );
       }
     }
-    if (WITHDRAWABLE.has(claim.status)) {
+    if (moves.includes("withdrawn")) {
       actions.push(
         h("button", {
           type: "button",

@@ -1,15 +1,9 @@
 // View pieces the pages share: badges, the claim-state progress bar, request lines.
 
-import {
-  claimBreakdown,
-  h,
-  isFinalRequest,
-  liveTime,
-  resourceLabel,
-  statusLabel,
-  typeLabel,
-  unitsOf,
-} from "./app.js";
+import { h } from "./dom.js";
+import { claimBreakdown } from "./store.js";
+import { isFinalRequest } from "./vocabulary.js";
+import { liveTime, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
 
 const STATES = [
   ["on_site", "On site"],

@@ -3,30 +3,18 @@
 // Statuses are polled every few seconds; a `webhook.disabled` notice on the
 // websocket refreshes at once.
 
-import { busy, cityName, confirmAction, h, notify, startPage } from "./app.js";
+import { h } from "./dom.js";
+import { cityName } from "./format.js";
+import { busy, confirmAction, notify } from "./notices.js";
+import { startPage } from "./shell.js";
+import { EVENT_TYPES } from "./vocabulary.js";
 import { badge } from "./views.js";
 
 startPage({
-  page: "webhooks",
-  title: "Webhooks",
-  roles: ["manager", "admin"],
   hint: "Sign in with your city's manager token (or the network admin's) to manage the city's webhook endpoints.",
   start: startWebhooks,
 });
 
-// The event vocabulary (service/domain/events.py EventType) and the test event.
-const EVENT_TYPES = [
-  "incident.declared",
-  "incident.closed",
-  "request.raised",
-  "request.escalated",
-  "request.cancelled",
-  "request.expired",
-  "request.fulfilled",
-  "claim.made",
-  "claim.changed",
-  "claim.reminder",
-];
 const POLL_MS = 3_000;
 const LOG_PAGE = 20;
 const STATUS_KINDS = { active: "waiting", paused: "closed", disabled: "alert" };

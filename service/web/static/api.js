@@ -1,0 +1,78 @@
+// The REST client: one `api(path, options)` per signed-in token, its error type, and
+// the paging and concurrency helpers built on it.
+
+export class ApiError extends Error {
+  constructor(status, detail, { transport = false } = {}) {
+    super(describeDetail(detail));
+    this.status = status;
+    this.detail = detail;
+    this.transport = transport;
+  }
+}
+
+function describeDetail(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail
+      .map((d) => {
+        const where = (d.loc || []).filter((p) => p !== "body").join(".");
+        return where ? `${where}: ${d.msg}` : d.msg;
+      })
+      .join("; ");
+  }
+  return JSON.stringify(detail);
+}
+
+
+/** A client of /api/v1 that sends the token `getToken()` returns as a bearer header. */
+export function makeApi(getToken) {
+  return async function api(path, { method = "GET", body, headers = {} } = {}) {
+    const init = {
+      method,
+      headers: { Accept: "application/json", Authorization: `Bearer ${getToken()}`, ...headers },
+      cache: "no-store",
+    };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    let response;
+    try {
+      response = await fetch(`/api/v1${path}`, init);
+    } catch {
+      throw new ApiError(0, "aidmesh cannot be reached; check the connection and retry", {
+        transport: true,
+      });
+    }
+    if (response.status === 204) return null;
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new ApiError(response.status, data?.detail ?? response.statusText, {
+        transport: response.status === 503,
+      });
+    }
+    return data;
+  };
+}
+
+/** Every item of a paged list (`{data, next_offset}`). */
+export async function fetchAll(api, path) {
+  const items = [];
+  const joiner = path.includes("?") ? "&" : "?";
+  let offset = 0;
+  while (offset !== null && offset !== undefined) {
+    const page = await api(`${path}${joiner}limit=500&offset=${offset}`);
+    items.push(...page.data);
+    offset = page.next_offset;
+  }
+  return items;
+}
+
+/** Run `fn` over `items`, at most `limit` at a time. */
+export async function eachLimited(items, limit, fn) {
+  const queue = [...items];
+  const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
+    while (queue.length) await fn(queue.shift());
+  });
+  await Promise.all(workers);
+}

@@ -1,0 +1,144 @@
+// Formatting for people: status and resource labels, units, clock times, times that
+// keep themselves current ("4 min ago", "in 12:04") and one line per event for the feed.
+
+import { h } from "./dom.js";
+
+function capitalise(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+// Where a status reads better than its slug spelled out.
+const WORDING = { partially_claimed: "Partly claimed" };
+
+/** "en_route" → "En route". */
+export const statusLabel = (status) =>
+  WORDING[status] || capitalise(String(status ?? "").replaceAll("_", " ")) || status;
+
+export const typeLabel = (slug) => capitalise(String(slug).replaceAll("-", " "));
+
+/** A catalogue of resources by id, filled once from GET /resources. */
+export const catalogue = new Map();
+
+export async function loadCatalogue(api) {
+  for (const resource of await api("/resources")) catalogue.set(resource.id, resource);
+}
+
+const SPELLINGS = [
+  [/\bgis\b/g, "GIS"],
+  [/\b(\d+)kw\b/g, "$1 kW"],
+  [/^swift water\b/, "swift-water"],
+];
+
+/** "generator-100kw" → "Generator 100 kW". */
+export function resourceLabel(id) {
+  let text = String(id).replaceAll("-", " ");
+  for (const [pattern, spelling] of SPELLINGS) text = text.replace(pattern, spelling);
+  return capitalise(text);
+}
+
+export function unitsOf(resourceId, quantity) {
+  const unit = catalogue.get(resourceId)?.unit || "unit";
+  if (quantity === 1) return `1 ${unit}`;
+  const plural = unit === "person" ? "people" : `${unit}s`;
+  return `${quantity} ${plural}`;
+}
+
+export function clockTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+function spell(ms) {
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 1) return `${Math.max(0, Math.floor(ms / 1000))} s`;
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
+  return `${Math.floor(hours / 24)} d`;
+}
+
+export function ago(iso, now = Date.now()) {
+  const ms = now - new Date(iso).getTime();
+  return ms < 45_000 ? "just now" : `${spell(ms)} ago`;
+}
+
+export function until(iso, now = Date.now()) {
+  const ms = new Date(iso).getTime() - now;
+  if (ms <= 0) return "due now";
+  if (ms < 3_600_000) {
+    const s = Math.floor(ms / 1000);
+    return `in ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+  return `in ${spell(ms)}`;
+}
+
+/** A <time> that keeps itself current ("4 min ago", "in 12:04"): see tick(). */
+export function liveTime(iso, mode, prefix = "") {
+  if (!iso) return null;
+  return h(
+    "time",
+    { datetime: iso, title: new Date(iso).toUTCString(), dataset: { [mode]: iso, prefix } },
+    prefix + (mode === "ago" ? ago(iso) : until(iso)),
+  );
+}
+
+
+/** Bring every live <time> of the page up to date: the shell runs it each second. */
+export function tick() {
+  const now = Date.now();
+  for (const el of document.querySelectorAll("[data-ago]")) {
+    el.textContent = (el.dataset.prefix || "") + ago(el.dataset.ago, now);
+  }
+  for (const el of document.querySelectorAll("[data-until]")) {
+    el.textContent = (el.dataset.prefix || "") + until(el.dataset.until, now);
+  }
+}
+
+export function cityName(cities, id) {
+  return cities.get(id)?.name ?? `city ${id}`;
+}
+
+/** What an `incident.updated` event changed, in words: severity old → new, the new title. */
+function describeChanges(changes) {
+  const words = [];
+  if (changes.severity) words.push(`severity ${changes.severity.old} → ${changes.severity.new}`);
+  if (changes.title) words.push(`title “${changes.title.new}”`);
+  if (changes.description) words.push(changes.description.new ? "new description" : "description removed");
+  return words.join(", ") || "no change";
+}
+
+/** One line of the feed for an event. */
+export function describeEvent(event, cities) {
+  const d = event.data || {};
+  const by = event.actor_city_id ? cityName(cities, event.actor_city_id) : "aidmesh";
+  const req = d.request;
+  const name = req ? `${resourceLabel(req.resource)} (#${req.id})` : "";
+  switch (event.type) {
+    case "incident.declared":
+      return `${by} declared “${d.incident.title}”: ${typeLabel(d.incident.incident_type).toLowerCase()}, ${d.incident.severity}${d.incident.exercise ? ", exercise" : ""}`;
+    case "incident.updated":
+      return `${by} updated the incident: ${describeChanges(d.changes || {})}`;
+    case "incident.closed":
+      return `${by} closed the incident`;
+    case "request.raised":
+      return `${by} asked for ${name}: ${unitsOf(req.resource, req.quantity)}, ${req.priority}`;
+    case "request.escalated": {
+      const names = (d.reached_city_ids || []).map((id) => cityName(cities, id));
+      return `${name} moved to ring ${d.to_ring}${names.length ? `, reaching ${names.join(", ")}` : ""}`;
+    }
+    case "request.cancelled":
+      return `${name} cancelled`;
+    case "request.expired":
+      return `${name} expired unfilled`;
+    case "request.fulfilled":
+      return `${name} fulfilled`;
+    case "claim.made":
+      return `${cityName(cities, d.claim.city_id)} claimed ${unitsOf(req.resource, d.claim.quantity)} of ${name}`;
+    case "claim.changed":
+      return `${cityName(cities, d.claim.city_id)}: ${unitsOf(req.resource, d.claim.quantity)} of ${name} ${statusLabel(d.claim.status).toLowerCase()}`;
+    case "claim.reminder":
+      return `Claim #${d.claim.id} by ${cityName(cities, d.claim.city_id)} is waiting for acceptance`;
+    default:
+      return event.type;
+  }
+}
