@@ -16,7 +16,6 @@ shows (`webhook_deliveries` against `events x endpoints`).
 from __future__ import annotations
 
 import multiprocessing
-import socket
 import time
 from typing import Any
 
@@ -27,6 +26,7 @@ from bench.webhooks import _receiver
 from service.commands.webhooks import pause_endpoint, register_endpoint
 from service.domain.actors import SYSTEM
 from service.webhooks.models import WebhookCreate
+from tests.procs import free_port
 
 ENDPOINTS = 50
 PER_CITY = 20  # service.commands.webhooks.MAX_ENDPOINTS_PER_CITY
@@ -39,12 +39,6 @@ REPLICA_ENV = {
     # Endpoints registered meanwhile are leased within this time.
     "AIDMESH_WEBHOOK_POLL_INTERVAL_S": "0.5",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _register(ctx: fanout.Context, port: int) -> list[int]:
@@ -75,7 +69,7 @@ def _pause(ctx: fanout.Context, ids: list[int]) -> None:
 def run(ctx: fanout.Context, *, clients: int = CLIENTS, rate: float = RATE) -> dict[str, Any]:
     """The three phases; returns their rows and the comparison."""
     seen = multiprocessing.Value("q", 0)
-    port = _free_port()
+    port = free_port()
     receiver = multiprocessing.Process(target=_receiver, args=(port, seen), daemon=True)
     receiver.start()
     rows: list[dict[str, Any]] = []

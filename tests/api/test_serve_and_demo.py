@@ -19,7 +19,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.replicas import HOST, ROOT, Replica, free_port
+from tests.procs import HOST, free_port
+from tests.replicas import ROOT, Replica
 
 SERVE_ENV = {
     "AIDMESH_EMBEDDED_REDIS": "false",  # an in-process bus: one replica, fast to start

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.browser.conftest import free_port
+from tests.procs import free_port
 
 
 def _wait_for(path: Path, text: str, proc: subprocess.Popen[bytes], timeout_s: float) -> str:

@@ -14,8 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from service.settings import Settings
-from tests.browser.conftest import AidmeshProcess, Site, free_port
+from tests.browser.conftest import AidmeshProcess, Site
 from tests.browser.test_pages import signed_in
+from tests.procs import free_port
 from tests.support import FakeClock, make_executor, seed_world
 from tests.webhooks.receiver import Receiver, running
 
