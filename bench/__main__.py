@@ -36,12 +36,11 @@ from bench.harness import (
     postgres_base_url,
     raise_fd_limit,
     redis_server,
-    scratch_postgres,
     table,
 )
 from bench.seed import seed_world
 from bench.stats import ratio
-from tests.procs import scratch_sqlite
+from tests.procs import scratch_postgres, scratch_sqlite
 
 SECTIONS = (
     "fanout",
@@ -253,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             def database(label: str, backend: str) -> str:
                 if backend == "postgresql":
                     assert pg is not None
-                    return stack.enter_context(scratch_postgres(pg, label))
+                    return stack.enter_context(scratch_postgres(pg, f"aidmesh_bench_{label}"))
                 return scratch_sqlite(work, f"{label}.db")
 
             if args.only & {"fanout", "fanout-webhooks", "naive", "memory"}:

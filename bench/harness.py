@@ -30,7 +30,6 @@ from typing import Any
 
 import httpx
 
-from tests import procs
 from tests.procs import (
     HOST,
     RedisServer,
@@ -276,11 +275,6 @@ def postgres_base_url(given: str | None) -> str | None:
         except psycopg.Error:
             continue
     return None
-
-
-def scratch_postgres(base_url: str, label: str) -> contextlib.AbstractContextManager[str]:
-    """A fresh PostgreSQL database for one benchmark, dropped afterwards."""
-    return procs.scratch_postgres(base_url, prefix=f"aidmesh_bench_{label}")
 
 
 # The record ------------------------------------------------------------------------------------
