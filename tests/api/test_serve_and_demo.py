@@ -19,7 +19,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.procs import HOST, free_port
+from tests.procs import HOST, free_port, scratch_sqlite
 from tests.replicas import ROOT, Replica
 
 SERVE_ENV = {
@@ -37,7 +37,7 @@ def serve_factory(tmp_path: Path) -> Iterator[object]:
         data_dir = tmp_path / f"serve-{len(started)}"
         replica = Replica(
             f"serve-{len(started)}",
-            database_url=f"sqlite:///{data_dir / 'aidmesh.db'}",
+            database_url=scratch_sqlite(data_dir, "aidmesh.db"),
             redis_url="",
             data_dir=data_dir,
             env={**SERVE_ENV, **env},

@@ -18,7 +18,7 @@ import pytest
 
 from service.executor import Executor
 from service.settings import Settings
-from tests.procs import end, free_port, start, tail, wait_until_healthy
+from tests.procs import end, free_port, scratch_sqlite, start, tail, wait_until_healthy
 from tests.support import FakeClock, World, make_executor, missing, seed_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("browser")
-    database_url = f"sqlite:///{workdir / 'aidmesh.db'}"
+    database_url = scratch_sqlite(workdir, "aidmesh.db")
     settings = Settings(
         database_url=database_url,
         redis_url=None,
