@@ -72,7 +72,9 @@ class Applied:
 class ChaosRun:
     """One run on a cluster: open it with `async with`; it declares `incidents` incidents
     (each with a big request to claim from), starts the watchers and waits until every
-    one is subscribed. On exit it stops any load and every client."""
+    one is subscribed. On exit it stops any load and every client.
+
+    Writes and watchers go to `replicas` (default: the cluster's replicas now)."""
 
     def __init__(
         self,
@@ -81,13 +83,15 @@ class ChaosRun:
         *,
         incidents: int = 2,
         watchers: Watchers | None = None,
+        replicas: Sequence[Replica] | None = None,
     ) -> None:
         self.cluster = cluster
+        self.replicas = list(replicas or cluster.replicas)
         self.tag = tag
         self.incident_count = incidents
         self.watchers = watchers or Watchers()
         self.history = History()
-        self.rest = Rest([r.url for r in cluster.replicas], self.history)
+        self.rest = Rest([r.url for r in self.replicas], self.history)
         self.manager = cluster.headers("manager", "nairobi")
         self.responder = cluster.headers("responder", "thika")
         self.incidents: dict[int, int] = {}  # incident id -> its big open request
@@ -97,12 +101,16 @@ class ChaosRun:
         self._load_stop = asyncio.Event()
 
     async def __aenter__(self) -> ChaosRun:
-        self.incidents = await setup_incidents(
-            self.rest, self.manager, self.incident_count, self.tag
-        )
-        self.clients = [client.start() for client in self._make_clients()]
-        live = await wait_until(lambda: all(c.live.is_set() for c in self.clients), 15)
-        assert live, "not every watcher subscribed"
+        try:
+            self.incidents = await setup_incidents(
+                self.rest, self.manager, self.incident_count, self.tag
+            )
+            self.clients = [client.start() for client in self._make_clients()]
+            live = await wait_until(lambda: all(c.live.is_set() for c in self.clients), 15)
+            assert live, "not every watcher subscribed"
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(
@@ -111,6 +119,10 @@ class ChaosRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the background load and every client; close the REST client."""
         self._load_stop.set()
         if self._load is not None:
             self._load.cancel()
@@ -121,7 +133,7 @@ class ChaosRun:
 
     def _make_clients(self) -> Iterator[LiveClient]:
         spec = self.watchers
-        replicas = self.cluster.replicas
+        replicas = self.replicas
         scopes = [f"incident:{i}" for i in self.incidents]
         token = self.cluster.token("observer", "thika")
         index = 0

@@ -25,8 +25,11 @@ MORE_ROUNDS = 10
 def test_clients_dropped_abruptly_mid_stream_resume_without_gap_or_duplicate(
     cluster: Cluster,
 ) -> None:
+    replica = cluster.replicas[0]
+
     async def scenario() -> ChaosRun:
-        async with ChaosRun(cluster, "d5", watchers=Watchers(per_replica=6, rotate=True)) as run:
+        watchers = Watchers(per_replica=6, rotate=True)
+        async with ChaosRun(cluster, "d5", watchers=watchers, replicas=[replica]) as run:
             done = asyncio.Event()
             drops = client_drops(run.clients, MAX_DROPS, seed=5, gap_s=(0.05, 0.2))
             chaos = asyncio.ensure_future(run.apply(drops, until=done))
