@@ -32,15 +32,15 @@ from bench.harness import (
     PROCS,
     Profiler,
     Recorder,
-    RedisServer,
     log,
     postgres_base_url,
     raise_fd_limit,
-    scratch_postgres,
+    redis_server,
     table,
 )
 from bench.seed import seed_world
 from bench.stats import ratio
+from tests.procs import scratch_postgres, scratch_sqlite
 
 SECTIONS = (
     "fanout",
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with ExitStack() as stack:
-            redis = RedisServer(work / "redis")
+            redis = redis_server(work / "redis")
             redis.start()
             stack.callback(redis.stop)
             pg = postgres_base_url(args.pg_url)
@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             def database(label: str, backend: str) -> str:
                 if backend == "postgresql":
                     assert pg is not None
-                    return stack.enter_context(scratch_postgres(pg, label))
-                return f"sqlite:///{work / (label + '.db')}"
+                    return stack.enter_context(scratch_postgres(pg, f"aidmesh_bench_{label}"))
+                return scratch_sqlite(work, f"{label}.db")
 
             if args.only & {"fanout", "fanout-webhooks", "naive", "memory"}:
                 # The fan-out phases' world and bus timer end with them: the timer decodes

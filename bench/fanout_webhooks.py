@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import time
 from typing import Any
 
 from bench import fanout
-from bench.harness import PROCS, ROOT, log, table
+from bench.harness import ROOT, log, table
 from bench.stats import ratio
 from bench.webhooks import _receiver
 from service.commands.webhooks import pause_endpoint, register_endpoint
 from service.domain.actors import SYSTEM
 from service.webhooks.models import WebhookCreate
+from tests import procs
 
 ENDPOINTS = 50
 PER_CITY = 20  # service.commands.webhooks.MAX_ENDPOINTS_PER_CITY
@@ -49,12 +49,6 @@ REPLICA_ENV = {
     # The replica only fans out; the worker process below delivers.
     "AIDMESH_WEBHOOKS_ENABLED": "false",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _far_receiver(port: int, seen: Any) -> None:
@@ -73,19 +67,16 @@ def _worker(ctx: fanout.Context) -> subprocess.Popen[bytes]:
         "REDIS_URL": ctx.redis_url,
         "PYTHONUNBUFFERED": "1",
     }
-    with open(log_path, "ab") as out:
-        proc = PROCS.popen(
-            [sys.executable, "-m", "service.cli", "webhooks", "--metrics-port", "0"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    proc = procs.start(
+        [sys.executable, "-m", "service.cli", "webhooks", "--metrics-port", "0"],
+        log_path,
+        env=env,
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 60
     while "webhook worker ready" not in log_path.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
-            PROCS.end(proc)
+            procs.end(proc)
             raise RuntimeError(f"the webhook worker did not start: see {log_path}")
         time.sleep(0.1)
     return proc
@@ -119,7 +110,7 @@ def _pause(ctx: fanout.Context, ids: list[int]) -> None:
 def run(ctx: fanout.Context, *, clients: int = CLIENTS, rate: float = RATE) -> dict[str, Any]:
     """The three phases; returns their rows and the comparison."""
     seen = multiprocessing.Value("q", 0)
-    port = _free_port()
+    port = procs.free_port()
     receiver = multiprocessing.Process(target=_far_receiver, args=(port, seen), daemon=True)
     receiver.start()
     rows: list[dict[str, Any]] = []
@@ -146,7 +137,7 @@ def run(ctx: fanout.Context, *, clients: int = CLIENTS, rate: float = RATE) -> d
             time.sleep(1)
             rows.append(target.phase(rate, label="webhooks off (after)"))
     finally:
-        PROCS.end(worker)
+        procs.end(worker)
         receiver.terminate()
         receiver.join(5)
     off, on, after = (r["latency"] for r in rows)

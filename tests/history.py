@@ -18,6 +18,7 @@ the test output.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections import Counter
@@ -271,3 +272,15 @@ def check_against_table(history: History, database_url: str) -> Summary:
     """`check` every incident any client heard of against the events table."""
     incidents = {i for log in history.clients.values() for i, _, _ in log.events}
     return check(history, load_truth(database_url, incidents))
+
+
+def live_pause_s(history: History, start: float, end: float) -> tuple[float, float]:
+    """The longest time, per client, between two events arriving within [start, end]
+    (its edges count as arrivals): the largest and the median over the clients."""
+    pauses = []
+    for log in history.clients.values():
+        times = [start, *(t for t in log.arrivals if start <= t <= end), end]
+        pauses.append(max(b - a for a, b in itertools.pairwise(times)))
+    if not pauses:
+        return float("nan"), float("nan")
+    return max(pauses), statistics.median(pauses)

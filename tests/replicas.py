@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -27,12 +24,21 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from service.commands.admin import actor_for_token
 from service.domain.actors import Actor
 from service.executor import Executor, utc_now
 from service.settings import Settings
+from tests.procs import (
+    HOST,
+    RedisServer,
+    end,
+    free_port,
+    rss_bytes,
+    start,
+    tail,
+    wait_until_healthy,
+)
 from tests.support import (
     World,
     make_executor,
@@ -43,7 +49,6 @@ from tests.support import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 
 # What every replica of a test cluster runs with, unless a test says otherwise.
 # The gap poll is short so that a missed publish shows up within a second; the
@@ -57,256 +62,6 @@ REPLICA_ENV = {
     "AIDMESH_RATE_LIMIT_PER_S": "100000",
     "AIDMESH_RATE_LIMIT_BURST": "100000",
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _end(proc: subprocess.Popen[bytes] | None, *, grace_s: float = 10.0) -> None:
-    """End one process we started, by its PID: SIGCONT (if paused), SIGTERM, then SIGKILL."""
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGCONT)
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of a process (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def healthy(url: str) -> bool:
-    """Whether the server at `url` answers /healthz now (a refused or timed-out
-    connection means it is not up yet)."""
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1.0, trust_env=False).is_success
-    except httpx.HTTPError:
-        return False
-
-
-def _pings(client: redis.Redis) -> bool:
-    """Whether redis-server answers PING now (an error means it is not listening yet)."""
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
-class RedisServer:
-    """A private redis-server without persistence, ours to kill, pause and restart."""
-
-    def __init__(
-        self,
-        data_dir: Path,
-        port: int | None = None,
-        *,
-        extra_args: tuple[str, ...] = (),
-        config: Path | None = None,
-    ) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            missing("redis-server is not installed")
-        self.binary = binary
-        self.port = port or free_port()
-        self.data_dir = data_dir
-        self.log_path = data_dir / f"redis-{self.port}.log"
-        self.extra_args = extra_args
-        self.config = config  # a config file, read first (a Sentinel needs one to rewrite)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.paused = False
-
-    @property
-    def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host=HOST, port=self.port, socket_timeout=2)
-
-    def start(self, timeout_s: float = 10.0) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    self.binary,
-                    *([str(self.config)] if self.config else []),
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    HOST,
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.data_dir),
-                    *self.extra_args,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.paused = False
-        deadline = time.monotonic() + timeout_s
-        client = redis.Redis(host=HOST, port=self.port, socket_timeout=0.5)
-        try:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"redis-server exited:\n{_tail(self.log_path)}")
-                if _pings(client):
-                    return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not answer:\n{_tail(self.log_path)}")
-                time.sleep(0.05)
-        finally:
-            client.close()
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, sig)
-        if sig == signal.SIGSTOP:
-            self.paused = True
-        elif sig == signal.SIGCONT:
-            self.paused = False
-        else:
-            self.proc.wait(timeout=10)
-
-    def pause(self) -> None:
-        self.kill(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.kill(signal.SIGCONT)
-
-    def restart(self) -> None:
-        """kill -9, then a fresh empty server on the same port."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.kill(signal.SIGKILL)
-        self.start()
-
-    def stop(self) -> None:
-        _end(self.proc, grace_s=5)
-
-
-SENTINEL_SERVICE = "aidmesh"
-
-
-class SentinelDeployment:
-    """A Redis master, one replica of it and `sentinels` Sentinels watching them, each a
-    private process on a free loopback port. `url` is the `redis+sentinel://` URL
-    aidmesh reads; `kill_master` is the failure the Sentinels are there for."""
-
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        sentinels: int = 3,
-        down_after_ms: int = 1000,
-        failover_timeout_ms: int = 3000,
-    ) -> None:
-        self.data_dir = data_dir
-        self.master = RedisServer(data_dir / "master")
-        self.replica = RedisServer(
-            data_dir / "replica", extra_args=("--replicaof", HOST, str(self.master.port))
-        )
-        self.sentinels: list[RedisServer] = []
-        for n in range(sentinels):
-            port = free_port()
-            config = data_dir / f"sentinel-{n}" / "sentinel.conf"
-            self.sentinels.append(
-                RedisServer(config.parent, port, config=config, extra_args=("--sentinel",))
-            )
-        self.down_after_ms = down_after_ms
-        self.failover_timeout_ms = failover_timeout_ms
-
-    @property
-    def url(self) -> str:
-        hosts = ",".join(f"{HOST}:{s.port}" for s in self.sentinels)
-        return f"redis+sentinel://{hosts}/{SENTINEL_SERVICE}/0"
-
-    def start(self, timeout_s: float = 20.0) -> None:
-        self.master.start()
-        self.replica.start()
-        quorum = len(self.sentinels) // 2 + 1
-        for sentinel in self.sentinels:
-            assert sentinel.config is not None
-            sentinel.config.parent.mkdir(parents=True, exist_ok=True)
-            sentinel.config.write_text(
-                f"sentinel monitor {SENTINEL_SERVICE} {HOST} {self.master.port} {quorum}\n"
-                f"sentinel down-after-milliseconds {SENTINEL_SERVICE} {self.down_after_ms}\n"
-                f"sentinel failover-timeout {SENTINEL_SERVICE} {self.failover_timeout_ms}\n"
-                f"sentinel parallel-syncs {SENTINEL_SERVICE} 1\n"
-            )
-            sentinel.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._settled():
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    "the Sentinels did not find the replica and each other:\n"
-                    + "\n".join(_tail(s.log_path, 10) for s in self.sentinels)
-                )
-            time.sleep(0.1)
-
-    def _settled(self) -> bool:
-        """The replica is in sync, and every Sentinel knows it and the other Sentinels."""
-        with contextlib.closing(self.replica.client()) as replica:
-            if replica.info("replication").get("master_link_status") != "up":
-                return False
-        for sentinel in self.sentinels:
-            with contextlib.closing(sentinel.client()) as client:
-                state = client.sentinel_master(SENTINEL_SERVICE)
-            if (
-                int(state["num-slaves"]) < 1
-                or int(state["num-other-sentinels"]) < len(self.sentinels) - 1
-            ):
-                return False
-        return True
-
-    def master_port(self) -> int | None:
-        """The master's port as the Sentinels report it now (None if they cannot say)."""
-        for sentinel in self.sentinels:
-            if sentinel.proc is None or sentinel.proc.poll() is not None:
-                continue
-            with contextlib.closing(sentinel.client()) as client:
-                try:
-                    address = client.sentinel_get_master_addr_by_name(SENTINEL_SERVICE)
-                except redis.RedisError:
-                    continue
-            if address:
-                return int(address[1])
-        return None
-
-    def kill_master(self) -> RedisServer:
-        """kill -9 the server that is master now; returns it."""
-        port = self.master_port()
-        victim = self.master if port == self.master.port else self.replica
-        victim.kill(signal.SIGKILL)
-        return victim
-
-    def stop(self) -> None:
-        for server in (*self.sentinels, self.replica, self.master):
-            server.stop()
 
 
 class Replica:
@@ -363,30 +118,17 @@ class Replica:
         }
         with open(self.log_path, "ab") as log:
             log.write(f"\n--- start {self.starts + 1} of {self.name} ---\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = start(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
+            self.log_path,
+            env=env,
+            cwd=ROOT,
+        )
         self.starts += 1
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
-                )
-            if healthy(self.url):
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not answer /healthz:\n{self.log_tail()}")
-            time.sleep(0.1)
+        assert self.proc is not None
+        wait_until_healthy(self.proc, self.url, self.log_path, timeout_s=timeout_s, name=self.name)
 
     def start(self) -> None:
         self.spawn()
@@ -405,10 +147,10 @@ class Replica:
         self.start()
 
     def stop(self) -> None:
-        _end(self.proc)
+        end(self.proc)
 
     def log_tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines)
+        return tail(self.log_path, lines)
 
     def log_text(self) -> str:
         try:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from playbooks import load_catalogue, load_stock_playbooks
 from realtime.bus import InMemoryBus
@@ -23,6 +20,7 @@ from service.executor import Executor
 from service.models import CityCreate, NetworkCreate
 from service.persistence.db import Database, build_engine, migrate
 from service.settings import Settings
+from tests.procs import scratch_postgres, scratch_sqlite
 
 TABLES = [
     "interop_imports",
@@ -65,20 +63,12 @@ def backends() -> list[str]:
 def scratch_database(backend: str, tmp_dir: Path) -> Iterator[str]:
     """A migrated, empty database for one test session; dropped afterwards."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_dir / 'aidmesh-test.db'}"
+        yield scratch_sqlite(tmp_dir)
         return
     base = postgres_url()
     assert base is not None
-    name = f"aidmesh_test_{uuid.uuid4().hex[:10]}"
-    admin_url = make_url(Settings(database_url=base).database_url).set(drivername="postgresql")
-    conninfo = admin_url.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres(base) as url:
+        yield url
 
 
 def app_settings(database_url: str) -> Settings:

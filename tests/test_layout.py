@@ -184,3 +184,101 @@ def test_packages_import_from_this_repository_outside_the_checkout(tmp_path: Pat
     files = json.loads(result.stdout)
     for name in OUR_PACKAGES:
         assert Path(files[name]).resolve() == REPO / name / "__init__.py"
+
+
+# -- one support module for processes, ports and scratch databases --------------------
+
+PROCS = REPO / "tests" / "procs.py"
+SUPPORT_SCOPE = ("tests", "bench")
+
+
+def procs_helpers() -> frozenset[str]:
+    """The names tests/procs.py defines at its top level: functions and classes."""
+    tree = ast.parse(PROCS.read_text(encoding="utf-8"))
+    kinds = (ast.FunctionDef, ast.ClassDef)
+    return frozenset(node.name for node in tree.body if isinstance(node, kinds))
+
+
+def _is_popen(node: ast.Call) -> bool:
+    func = node.func
+    return (isinstance(func, ast.Attribute) and func.attr == "Popen") or (
+        isinstance(func, ast.Name) and func.id == "Popen"
+    )
+
+
+def _binds_port_zero(node: ast.Call) -> bool:
+    """`sock.bind((host, 0))`: asking the kernel for a free port."""
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "bind" and node.args):
+        return False
+    address = node.args[0]
+    return (
+        isinstance(address, ast.Tuple)
+        and len(address.elts) == 2
+        and isinstance(address.elts[1], ast.Constant)
+        and address.elts[1].value == 0
+    )
+
+
+def process_helper_copies(tree: ast.AST, helpers: frozenset[str]) -> list[str]:
+    """What a module does that is tests/procs.py's job: a top-level function or class
+    named like one of its helpers (leading underscores aside), a subprocess.Popen, or
+    a bind to port 0."""
+    found = []
+    body = tree.body if isinstance(tree, ast.Module) else []
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name.lstrip("_") in helpers:
+            found.append(f"line {node.lineno}: defines {node.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _is_popen(node):
+            found.append(f"line {node.lineno}: starts a process with Popen")
+        elif isinstance(node, ast.Call) and _binds_port_zero(node):
+            found.append(f"line {node.lineno}: picks a free port")
+    return found
+
+
+SUPPORT_FILES = sorted(p for top in SUPPORT_SCOPE for p in (REPO / top).rglob("*.py") if p != PROCS)
+
+
+def test_procs_offers_the_helpers_the_other_modules_may_not_copy() -> None:
+    assert {
+        "free_port",
+        "start",
+        "end",
+        "wait_until_healthy",
+        "wait_for_port",
+        "RedisServer",
+        "SentinelDeployment",
+        "scratch_sqlite",
+        "scratch_postgres",
+    } <= procs_helpers()
+
+
+@pytest.mark.parametrize("path", SUPPORT_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_processes_ports_and_scratch_databases_come_from_tests_procs(path: Path) -> None:
+    assert process_helper_copies(_parse(path), procs_helpers()) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def free_port():\n    return 0\n",
+        "def _free_port():\n    return 0\n",
+        "class RedisServer:\n    pass\n",
+        "def scratch_postgres(url):\n    yield url\n",
+        "import subprocess\nsubprocess.Popen(['sleep', '1'])\n",
+        "from subprocess import Popen\ndef go():\n    return Popen(['true'])\n",
+        "def port(s):\n    s.bind(('127.0.0.1', 0))\n",
+    ],
+)
+def test_the_procs_check_catches_a_copy(source: str) -> None:
+    assert len(process_helper_copies(ast.parse(source), procs_helpers())) == 1
+
+
+def test_the_procs_check_allows_methods_and_other_binds() -> None:
+    source = (
+        "class Replica:\n    def start(self):\n        pass\n    def end(self):\n        pass\n"
+        "def serve(s, port):\n    s.bind(('127.0.0.1', port))\n"
+        "import subprocess\nsubprocess.run(['true'], check=True)\n"
+    )
+    assert process_helper_copies(ast.parse(source), procs_helpers()) == []

@@ -19,7 +19,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.replicas import HOST, ROOT, Replica, free_port
+from tests.procs import HOST, free_port, scratch_sqlite
+from tests.replicas import ROOT, Replica
 
 SERVE_ENV = {
     "AIDMESH_EMBEDDED_REDIS": "false",  # an in-process bus: one replica, fast to start
@@ -36,7 +37,7 @@ def serve_factory(tmp_path: Path) -> Iterator[object]:
         data_dir = tmp_path / f"serve-{len(started)}"
         replica = Replica(
             f"serve-{len(started)}",
-            database_url=f"sqlite:///{data_dir / 'aidmesh.db'}",
+            database_url=scratch_sqlite(data_dir, "aidmesh.db"),
             redis_url="",
             data_dir=data_dir,
             env={**SERVE_ENV, **env},

@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 
 from bench.fanout import NAIVE_CHANNEL, NAIVE_SYSTEMS
 from bench.stats import Histogram
-from tests.replicas import HOST, RedisServer, _end, free_port, healthy
+from tests.procs import HOST, RedisServer, end, free_port, healthy, start
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,14 +78,12 @@ def test_comparison_server_hands_every_message_to_every_socket_in_order(
     log_path = tmp_path / f"{system}.log"
     proc: subprocess.Popen[bytes] | None = None
     try:
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, *NAIVE_SYSTEMS[system], "--port", str(port)],
-                cwd=REPO,
-                env={**os.environ, "NAIVE_REDIS_URL": redis_server.url},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        proc = start(
+            [sys.executable, *NAIVE_SYSTEMS[system], "--port", str(port)],
+            log_path,
+            env={**os.environ, "NAIVE_REDIS_URL": redis_server.url},
+            cwd=REPO,
+        )
         subscribed = redis.Redis.from_url(redis_server.url)
         deadline = time.monotonic() + 60
         while not (
@@ -107,5 +105,5 @@ def test_comparison_server_hands_every_message_to_every_socket_in_order(
         got = asyncio.run(_receive(f"ws://{HOST}:{port}/ws", redis_server.url, 3, messages))
         assert got == [messages] * 3
     finally:
-        _end(proc)
+        end(proc)
         redis_server.stop()

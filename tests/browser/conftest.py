@@ -3,14 +3,10 @@ and the system Chromium driven by Playwright (never a downloaded browser)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +18,7 @@ import pytest
 
 from service.executor import Executor
 from service.settings import Settings
+from tests.procs import end, free_port, scratch_sqlite, start, tail, wait_until_healthy
 from tests.support import FakeClock, World, make_executor, missing, seed_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,13 +35,6 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class AidmeshProcess:
@@ -67,43 +57,22 @@ class AidmeshProcess:
         self.env = env
 
     def start(self, timeout_s: float = 30.0) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"aidmesh exited early:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"aidmesh did not become ready:\n{self.log_tail()}")
+        self.proc = start(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
+            self.log_path,
+            env=self.env,
+            cwd=ROOT,
+        )
+        wait_until_healthy(
+            self.proc, self.base_url, self.log_path, path="/readyz", timeout_s=timeout_s
+        )
 
     def stop(self, grace_s: float = 10.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        end(proc, grace_s=grace_s)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log_path, lines)
 
 
 @dataclass
@@ -153,7 +122,7 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("browser")
-    database_url = f"sqlite:///{workdir / 'aidmesh.db'}"
+    database_url = scratch_sqlite(workdir, "aidmesh.db")
     settings = Settings(
         database_url=database_url,
         redis_url=None,

@@ -3,7 +3,6 @@ simulated responders claim, it prints what to open, and Ctrl-C stops it cleanly.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.browser.conftest import free_port
+from tests.procs import end, free_port, start
 
 
 def _wait_for(path: Path, text: str, proc: subprocess.Popen[bytes], timeout_s: float) -> str:
@@ -35,15 +34,7 @@ def test_demo_seeds_declares_simulates_and_stops_on_ctrl_c(tmp_path: Path) -> No
     script = (
         f"from service.demo import run_demo; raise SystemExit(run_demo('127.0.0.1', {port}, 0.5))"
     )
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", script],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start([sys.executable, "-c", script], out, env=env, cwd=tmp_path)
     try:
         output = _wait_for(out, "Ctrl-C stops the demo", proc, timeout_s=60)
         base = f"http://127.0.0.1:{port}"
@@ -77,7 +68,4 @@ def test_demo_seeds_declares_simulates_and_stops_on_ctrl_c(tmp_path: Path) -> No
         assert "aidmesh demo: stopped." in out.read_text()
         assert (tmp_path / "var" / "demo" / "aidmesh-demo.db").exists()
     finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        end(proc)

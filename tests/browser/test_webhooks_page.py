@@ -14,8 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from service.settings import Settings
-from tests.browser.conftest import AidmeshProcess, Site, free_port
+from tests.browser.conftest import AidmeshProcess, Site
 from tests.browser.test_pages import signed_in
+from tests.procs import free_port, scratch_sqlite
 from tests.support import FakeClock, make_executor, seed_world
 from tests.webhooks.receiver import Receiver, running
 
@@ -34,7 +35,7 @@ SEEN_WITHIN_MS = 10_000  # the page polls every 3 s; a notice refreshes at once
 @pytest.fixture(scope="module")
 def hook_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("webhooks-page")
-    database_url = f"sqlite:///{workdir / 'aidmesh.db'}"
+    database_url = scratch_sqlite(workdir, "aidmesh.db")
     settings = Settings(
         database_url=database_url,
         redis_url=None,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import statistics
 import time
 import uuid
 from collections import Counter
@@ -225,15 +224,3 @@ def _json_detail(text: str) -> bool:
     except orjson.JSONDecodeError:
         return False
     return isinstance(body, dict) and "detail" in body
-
-
-def live_pause_s(history: History, start: float, end: float) -> tuple[float, float]:
-    """The longest time, per client, between two events arriving within [start, end]
-    (its edges count as arrivals): the largest and the median over the clients."""
-    pauses = []
-    for log in history.clients.values():
-        times = [start, *(t for t in log.arrivals if start <= t <= end), end]
-        pauses.append(max(b - a for a, b in itertools.pairwise(times)))
-    if not pauses:
-        return float("nan"), float("nan")
-    return max(pauses), statistics.median(pauses)

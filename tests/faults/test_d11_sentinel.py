@@ -18,10 +18,11 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.faults.mixed_load import MixedLoad, claimers, live_pause_s, watchers
-from tests.history import History, check_against_table, load_truth
+from tests.faults.mixed_load import MixedLoad, claimers, watchers
+from tests.history import History, check_against_table, live_pause_s, load_truth
+from tests.procs import SentinelDeployment
 from tests.realtime.live_client import Rest, caught_up, setup_incidents, wait_until
-from tests.replicas import Cluster, SentinelDeployment, cluster
+from tests.replicas import Cluster, cluster
 
 RECONNECTS = "aidmesh_bus_reconnects_total"
 RECEIVED = "aidmesh_bus_events_received_total"

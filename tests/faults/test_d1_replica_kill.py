@@ -6,21 +6,9 @@ full, gap-free sequence; every write a replica acknowledged is in the events tab
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import time
-
 import pytest
 
-from tests.history import History, check_against_table, load_truth
-from tests.realtime.live_client import (
-    LiveClient,
-    Rest,
-    caught_up,
-    produce,
-    setup_incidents,
-    wait_until,
-)
+from tests.faults.chaos import Watchers, replica_kills, run_chaos
 from tests.replicas import Cluster, cluster_fixture
 
 KILLS = 3
@@ -32,54 +20,21 @@ def test_replicas_killed_mid_stream_lose_no_event_and_no_acknowledged_write(
     cluster: Cluster,
 ) -> None:
     a, b = cluster.replicas
-    manager = cluster.headers("manager", "nairobi")
-    responder = cluster.headers("responder", "thika")
-    kills: list[str] = []
-
-    async def chaos() -> None:
-        for n in range(KILLS):
-            await asyncio.sleep(1.5)
-            victim = (a, b)[n % 2]
-            victim.kill(signal.SIGKILL)
-            kills.append(victim.name)
-            await asyncio.sleep(0.5)
-            await asyncio.to_thread(victim.start)
-
-    async def scenario() -> History:
-        history = History()
-        rest = Rest([a.url, b.url], history)
-        incidents = await setup_incidents(rest, manager, 2, "d1")
-        scopes = [f"incident:{i}" for i in incidents]
-        clients = [
-            LiveClient(
-                f"d1-{n}",
-                [a.ws_url, b.ws_url] if n % 2 else [b.ws_url, a.ws_url],
-                cluster.token("observer", "thika"),
-                scopes,
-                history,
-                use_ticket=n % 4 == 0,
-            ).start()
-            for n in range(10)
-        ]
-        try:
-            assert await wait_until(lambda: all(c.live.is_set() for c in clients), 15)
-            started = time.monotonic()
-            await asyncio.gather(
-                chaos(), produce(rest, manager, responder, incidents, 500, workers=3, pause_s=0.01)
-            )
-            print(f"\nD1: writes and {KILLS} kills took {time.monotonic() - started:.1f}s")
-            assert a.alive() and b.alive()
-            truth = load_truth(cluster.database_url, incidents)
-            assert await caught_up(clients, truth.last_seq, 20), cluster.logs()
-            await asyncio.sleep(0.5)
-        finally:
-            for client in clients:
-                await client.stop()
-            await rest.aclose()
-        return history
-
-    history = asyncio.run(scenario())
-    summary = check_against_table(history, cluster.database_url)
+    outcome = run_chaos(
+        cluster,
+        "d1",
+        replica_kills([a, b], KILLS, every_s=1.5, down_s=0.5),
+        writes=500,
+        workers=3,
+        pause_s=0.01,
+        # Ten watchers, five starting on each replica, moving on to the other after a
+        # close; every fourth signs in with a ticket.
+        watchers=Watchers(per_replica=5, rotate=True, ticket_every=4),
+    )
+    kills = outcome.targets("kill -9")
+    history, summary = outcome.history, outcome.summary
+    print(f"\nD1: writes and {KILLS} kills took {outcome.took_s:.1f}s")
+    assert a.alive() and b.alive()
     reconnects = sum(log.connects - 1 for log in history.clients.values())
     print(
         f"D1 kill -9 of {kills}: {reconnects} client reconnects;"

@@ -8,19 +8,13 @@ every client must end with every event and REST writes must not fail.
 from __future__ import annotations
 
 import asyncio
-import time
+import signal
 
 import pytest
 
-from tests.history import History, check_against_table, load_truth
-from tests.realtime.live_client import (
-    LiveClient,
-    Rest,
-    caught_up,
-    produce,
-    setup_incidents,
-    wait_until,
-)
+from tests.faults.chaos import ChaosRun, Watchers, redis_restarts, redis_signal, run_chaos
+from tests.history import History, live_pause_s, load_truth
+from tests.realtime.live_client import caught_up
 from tests.replicas import Cluster, cluster_fixture
 
 cluster = cluster_fixture(replicas=2, private_redis=True)
@@ -29,22 +23,12 @@ RESTARTS = 5
 # RELIABILITY's D4 freezes Redis for 30 s; 5 s exercises the same paths (publish
 # timeouts, a frozen subscriber, delivery from the poll) and keeps CI time down.
 PAUSE_S = 5.0
-
-
-def _clients(cluster: Cluster, history: History, incidents: dict[int, int]) -> list[LiveClient]:
-    scopes = [f"incident:{i}" for i in incidents]
-    return [
-        LiveClient(
-            f"{r.name}-{n}",
-            [r.ws_url],
-            cluster.token("observer", "thika"),
-            scopes,
-            history,
-            rotate=False,
-        ).start()
-        for r in cluster.replicas
-        for n in range(3)
-    ]
+# While Redis is frozen the replicas' gap poll (every 0.2 s here) delivers: under a
+# steady load no watcher waits longer than this for its next event, and no event that
+# arrives then took longer than this from its commit. Both were about 0.3 s on a quiet
+# two-core machine; the rest is room for a loaded one.
+FROZEN_WAIT_MAX_S = 2.0
+FROZEN_DELAY_MAX_S = 2.0
 
 
 def _resubscribes(cluster: Cluster) -> dict[str, int]:
@@ -55,41 +39,17 @@ def _resubscribes(cluster: Cluster) -> dict[str, int]:
 def test_d3_redis_restarts_under_load_lose_nothing(cluster: Cluster) -> None:
     redis_server = cluster.redis_server
     assert redis_server is not None
-    manager = cluster.headers("manager", "nairobi")
-    responder = cluster.headers("responder", "thika")
     before = _resubscribes(cluster)
-
-    async def chaos() -> None:
-        for _ in range(RESTARTS):
-            await asyncio.sleep(1.0)
-            await asyncio.to_thread(redis_server.restart)
-
-    async def scenario() -> History:
-        history = History()
-        rest = Rest([r.url for r in cluster.replicas], history)
-        incidents = await setup_incidents(rest, manager, 2, "d3")
-        clients = _clients(cluster, history, incidents)
-        try:
-            assert await wait_until(lambda: all(c.live.is_set() for c in clients), 15)
-            started = time.monotonic()
-            await asyncio.gather(
-                chaos(),
-                produce(rest, manager, responder, incidents, 450, workers=2, pause_s=0.02),
-            )
-            print(
-                f"\nD3: writes and {RESTARTS} Redis restarts took {time.monotonic() - started:.1f}s"
-            )
-            truth = load_truth(cluster.database_url, incidents)
-            assert await caught_up(clients, truth.last_seq, 20), cluster.logs()
-            await asyncio.sleep(0.5)
-        finally:
-            for client in clients:
-                await client.stop()
-            await rest.aclose()
-        return history
-
-    history = asyncio.run(scenario())
-    summary = check_against_table(history, cluster.database_url)
+    outcome = run_chaos(
+        cluster,
+        "d3",
+        redis_restarts(redis_server, RESTARTS, every_s=1.0),
+        writes=450,
+        workers=2,
+        pause_s=0.02,
+    )
+    history, summary = outcome.history, outcome.summary
+    print(f"\nD3: writes and {RESTARTS} Redis restarts took {outcome.took_s:.1f}s")
     after = _resubscribes(cluster)
     noticed = {name: after[name] - before[name] for name in after}
     print(
@@ -100,69 +60,70 @@ def test_d3_redis_restarts_under_load_lose_nothing(cluster: Cluster) -> None:
     assert not [s for s in history.statuses() if s is None or s >= 500], history.statuses()
 
 
+def _while_frozen(history: History, start: float, end: float) -> dict[str, object]:
+    """How the watchers fared between `start` and `end`: the fewest events one received,
+    the longest any waited for its next event, and the slowest delivery of an event."""
+    received, delays = [], []
+    for log in history.clients.values():
+        # Every event carries its delay (the watchers record latency), so the two lists
+        # run side by side.
+        within = [
+            d for t, d in zip(log.arrivals, log.latencies_s, strict=True) if start <= t <= end
+        ]
+        received.append(len(within))
+        delays.extend(within)
+    longest_wait, _ = live_pause_s(history, start, end)
+    return {
+        "fewest events per client while frozen": min(received),
+        "longest wait for an event while frozen s": round(longest_wait, 2),
+        "slowest delivery while frozen s": round(max(delays, default=float("inf")), 2),
+    }
+
+
 @pytest.mark.slow
 def test_d4_redis_frozen_writes_keep_succeeding_and_delivery_catches_up(cluster: Cluster) -> None:
     redis_server = cluster.redis_server
     assert redis_server is not None
-    manager = cluster.headers("manager", "nairobi")
-    responder = cluster.headers("responder", "thika")
     figures: dict[str, object] = {}
 
-    async def scenario() -> History:
-        history = History()
-        rest = Rest([r.url for r in cluster.replicas], history)
-        incidents = await setup_incidents(rest, manager, 2, "d4")
-        clients = _clients(cluster, history, incidents)
-        stop = asyncio.Event()
-
-        async def writes() -> None:
-            while not stop.is_set():
-                await produce(rest, manager, responder, incidents, 10, workers=2, pause_s=0.02)
-
-        try:
-            assert await wait_until(lambda: all(c.live.is_set() for c in clients), 15)
-            load = asyncio.ensure_future(writes())
-            await asyncio.sleep(1.5)
-            redis_server.pause()
-            paused_at, writes_before = time.monotonic(), len(history.writes)
+    async def scenario() -> ChaosRun:
+        async with ChaosRun(cluster, "d4", watchers=Watchers(record_latency=True)) as run:
+            history = run.history
+            run.load(batch=10, workers=2, pause_s=0.02)
+            await run.apply([redis_signal(redis_server, signal.SIGSTOP, after_s=1.5)])
+            writes_before = len(history.writes)
             try:
                 await asyncio.sleep(PAUSE_S)
                 # While Redis is frozen, clients still get events, from the poll.
-                truth = load_truth(cluster.database_url, incidents)
-                figures["delivered while frozen"] = await caught_up(clients, truth.last_seq, 5)
+                truth = load_truth(cluster.database_url, run.incidents)
+                figures["delivered while frozen"] = await caught_up(run.clients, truth.last_seq, 5)
                 figures["writes while frozen"] = len(history.writes) - writes_before
             finally:
-                redis_server.resume()
+                await run.apply([redis_signal(redis_server, signal.SIGCONT)])
+            (paused_at,), (resumed_at,) = run.applied_at("SIGSTOP"), run.applied_at("SIGCONT")
             frozen = history.writes[writes_before:]
             figures["slowest write while frozen s"] = round(max(w.took_s for w in frozen), 2)
-            figures["frozen for s"] = round(time.monotonic() - paused_at, 1)
+            figures["frozen for s"] = round(resumed_at - paused_at, 1)
+            figures.update(_while_frozen(history, paused_at, resumed_at))
             await asyncio.sleep(3.0)
-            stop.set()
-            await load
+            await run.stop_load()
 
             # Live delivery over Redis resumed: each replica's bus receives new events.
             received = [
                 r.metrics().get("aidmesh_bus_events_received_total", 0.0) for r in cluster.replicas
             ]
-            await produce(rest, manager, responder, incidents, 20, workers=1)
-            truth = load_truth(cluster.database_url, incidents)
-            assert await caught_up(clients, truth.last_seq, 15), cluster.logs()
-            await asyncio.sleep(0.3)
+            await run.writes(20, workers=1)
+            await run.settle(15)
             now = [
                 r.metrics().get("aidmesh_bus_events_received_total", 0.0) for r in cluster.replicas
             ]
             figures["bus events per replica after resume"] = [
                 n - b for n, b in zip(now, received, strict=True)
             ]
-        finally:
-            stop.set()
-            for client in clients:
-                await client.stop()
-            await rest.aclose()
-        return history
+        return run
 
-    history = asyncio.run(scenario())
-    summary = check_against_table(history, cluster.database_url)
+    run = asyncio.run(scenario())
+    history, summary = run.history, run.check()
     print(
         f"\nD4 Redis SIGSTOP {PAUSE_S:.0f}s: {figures};"
         f" write statuses {dict(history.statuses())}\n{summary}"
@@ -170,5 +131,14 @@ def test_d4_redis_frozen_writes_keep_succeeding_and_delivery_catches_up(cluster:
     assert not [s for s in history.statuses() if s is None or s >= 500], history.statuses()
     assert summary.writes["ok"] == len(history.writes), history.statuses()
     assert summary.complete, summary
+    # While frozen: every watcher kept receiving, within the bounds, and had everything
+    # committed by the end of the freeze before Redis came back.
+    assert figures["delivered while frozen"] is True, figures
+    fewest = figures["fewest events per client while frozen"]
+    assert isinstance(fewest, int) and fewest > 0, figures
+    longest_wait = figures["longest wait for an event while frozen s"]
+    assert isinstance(longest_wait, float) and longest_wait <= FROZEN_WAIT_MAX_S, figures
+    slowest = figures["slowest delivery while frozen s"]
+    assert isinstance(slowest, float) and slowest <= FROZEN_DELAY_MAX_S, figures
     resumed = figures["bus events per replica after resume"]
     assert isinstance(resumed, list) and all(n >= 20 for n in resumed), figures

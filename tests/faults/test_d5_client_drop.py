@@ -4,26 +4,20 @@ no gap and no duplicate."""
 from __future__ import annotations
 
 import asyncio
-import random
 
 import pytest
 
 from service.commands.aid_requests import raise_request
 from service.models import AidRequestCreate
-from tests.history import History, check, check_against_table, load_truth
-from tests.realtime.live_client import (
-    LiveClient,
-    Rest,
-    caught_up,
-    produce,
-    setup_incidents,
-    wait_until,
-)
+from tests.faults.chaos import ChaosRun, Watchers, client_drops
+from tests.history import History, check, load_truth
+from tests.realtime.live_client import LiveClient, Rest, wait_until
 from tests.replicas import Cluster, cluster_fixture
 
 cluster = cluster_fixture(replicas=1)
 
 MIN_DROPS = 20
+MAX_DROPS = 40
 MORE_ROUNDS = 10
 
 
@@ -32,55 +26,28 @@ def test_clients_dropped_abruptly_mid_stream_resume_without_gap_or_duplicate(
     cluster: Cluster,
 ) -> None:
     replica = cluster.replicas[0]
-    manager = cluster.headers("manager", "nairobi")
-    responder = cluster.headers("responder", "thika")
-    drops = 0
 
-    async def dropper(clients: list[LiveClient], done: asyncio.Event) -> None:
-        nonlocal drops
-        rng = random.Random(5)
-        while not done.is_set() and drops < 40:
-            await asyncio.sleep(rng.uniform(0.05, 0.2))
-            live = [c for c in clients if c.live.is_set()]
-            if live:
-                rng.choice(live).drop()
-                drops += 1
-
-    async def scenario() -> History:
-        history = History()
-        rest = Rest([replica.url], history)
-        incidents = await setup_incidents(rest, manager, 2, "d5")
-        scopes = [f"incident:{i}" for i in incidents]
-        clients = [
-            LiveClient(
-                f"d5-{n}", [replica.ws_url], cluster.token("observer", "thika"), scopes, history
-            ).start()
-            for n in range(6)
-        ]
-        done = asyncio.Event()
-        try:
-            assert await wait_until(lambda: all(c.live.is_set() for c in clients), 15)
-            chaos = asyncio.ensure_future(dropper(clients, done))
-            await produce(rest, manager, responder, incidents, 400, workers=2)
+    async def scenario() -> ChaosRun:
+        watchers = Watchers(per_replica=6, rotate=True)
+        async with ChaosRun(cluster, "d5", watchers=watchers, replicas=[replica]) as run:
+            done = asyncio.Event()
+            drops = client_drops(run.clients, MAX_DROPS, seed=5, gap_s=(0.05, 0.2))
+            chaos = asyncio.ensure_future(run.apply(drops, until=done))
+            await run.writes(400)
             # How many drops fit in 400 writes depends on the machine's speed: writes go
             # on, a bounded number of rounds, until enough drops happened mid-stream.
             for _ in range(MORE_ROUNDS):
-                if drops >= MIN_DROPS:
+                if len(run.applied_at("drop")) >= MIN_DROPS:
                     break
-                await produce(rest, manager, responder, incidents, 100, workers=2)
+                await run.writes(100)
             done.set()
             await chaos
-            truth = load_truth(cluster.database_url, incidents)
-            assert await caught_up(clients, truth.last_seq, 20), cluster.logs()
-            await asyncio.sleep(0.5)
-        finally:
-            for client in clients:
-                await client.stop()
-            await rest.aclose()
-        return history
+            await run.settle(20)
+        return run
 
-    history = asyncio.run(scenario())
-    summary = check_against_table(history, cluster.database_url)
+    run = asyncio.run(scenario())
+    summary = run.check()
+    drops = len(run.applied_at("drop"))
     print(f"\nD5 abrupt client drops: {drops} drops\n{summary}")
     assert drops >= MIN_DROPS
     assert summary.complete, summary

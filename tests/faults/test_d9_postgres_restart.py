@@ -29,8 +29,9 @@ import httpx
 import psycopg
 import pytest
 
+from tests.procs import free_port
 from tests.realtime.live_client import API
-from tests.replicas import cluster, free_port
+from tests.replicas import cluster
 from tests.support import missing, postgres_url
 
 CLAIMERS = 24

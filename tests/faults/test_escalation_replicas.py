@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from service.executor import utc_now
 from service.models import AidRequestCreate, IncidentCreate
 from service.persistence.tables import AidRequest, Event
 from service.settings import Settings
-from tests.replicas import healthy
+from tests.procs import HOST, end, free_port, start, wait_until_healthy
 from tests.support import make_executor, postgres_url, scratch_database, seed_world
 
 # PostgreSQL when the suite has it (CI does); two processes on one SQLite file otherwise.
@@ -32,29 +31,17 @@ INTERVAL_S = 1
 REQUESTS = 20
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _log(tmp_path: Path, port: int) -> Path:
+    return tmp_path / f"replica-{port}.log"
 
 
-def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+def _spawn(port: int, env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
+    return start(args, _log(tmp_path, port), env=env)
 
 
-def _wait_healthy(port: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if healthy(f"http://127.0.0.1:{port}"):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"replica on port {port} did not become healthy")
+def _wait_healthy(proc: subprocess.Popen[bytes], port: int, tmp_path: Path) -> None:
+    wait_until_healthy(proc, f"http://{HOST}:{port}", _log(tmp_path, port), timeout_s=30)
 
 
 @pytest.mark.slow
@@ -76,11 +63,11 @@ def test_each_request_escalates_once_per_ring_across_replicas_with_a_kill(tmp_pa
             "AIDMESH_SWEEP_INTERVAL_S": str(SWEEP_S),
             "AIDMESH_LOG_LEVEL": "warning",
         }
-        ports = [_free_port(), _free_port()]
-        procs = [_start(p, env, tmp_path / f"replica-{p}.log") for p in ports]
+        ports = [free_port(), free_port()]
+        procs = [_spawn(p, env, tmp_path) for p in ports]
         try:
-            for p in ports:
-                _wait_healthy(p)
+            for proc, port in zip(procs, ports, strict=True):
+                _wait_healthy(proc, port, tmp_path)
             manager = Actor(Role.MANAGER, world.city_ids["nairobi"], None)
             incident, _ = executor.run_sync(
                 manager,
@@ -98,8 +85,8 @@ def test_each_request_escalates_once_per_ring_across_replicas_with_a_kill(tmp_pa
             procs[0].send_signal(signal.SIGKILL)
             procs[0].wait(timeout=10)
             time.sleep(INTERVAL_S)
-            procs[0] = _start(ports[0], env, tmp_path / f"replica-{ports[0]}.log")
-            _wait_healthy(ports[0])
+            procs[0] = _spawn(ports[0], env, tmp_path)
+            _wait_healthy(procs[0], ports[0], tmp_path)
 
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -119,9 +106,7 @@ def test_each_request_escalates_once_per_ring_across_replicas_with_a_kill(tmp_pa
                 ).all()
         finally:
             for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait(timeout=10)
+                end(proc)
             executor.db.dispose()
 
     steps = [(e.data["request"]["id"], e.data["to_ring"]) for e in escalations]

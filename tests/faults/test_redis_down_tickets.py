@@ -19,8 +19,9 @@ from fastapi import FastAPI
 
 from service.api import errors
 from tests.history import History
+from tests.procs import RedisServer
 from tests.realtime.live_client import API, Rest, open_ws, ws_ticket
-from tests.replicas import Cluster, RedisServer, cluster_fixture
+from tests.replicas import Cluster, cluster_fixture
 
 cluster = cluster_fixture(replicas=1, private_redis=True)
 

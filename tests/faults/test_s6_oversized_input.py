@@ -26,7 +26,8 @@ import httpx
 import pytest
 
 from service.api.body_limits import DEFAULT_CAP
-from tests.replicas import HOST, Cluster, Replica, cluster_fixture
+from tests.procs import HOST
+from tests.replicas import Cluster, Replica, cluster_fixture
 
 cluster = cluster_fixture(replicas=1)
 

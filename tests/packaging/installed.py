@@ -29,7 +29,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.replicas import HOST, REPLICA_ENV, _end, _tail, free_port, healthy
+from tests.procs import HOST, end, free_port, start, tail, wait_until_healthy
+from tests.replicas import REPLICA_ENV
 from tests.support import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,22 +298,12 @@ class InstalledServer:
         cmd = self.install.user.command(
             [str(self.install.bin / "aidmesh"), "serve", "--port", str(self.port)]
         )
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=self.install.home,
-                env=self.install.env(**self.settings),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = began + timeout_s
-        while not healthy(self.url):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"aidmesh serve exited {self.proc.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"aidmesh serve did not answer /healthz:\n{self.log()}")
-            time.sleep(0.1)
+        self.proc = start(
+            cmd, self.log_path, env=self.install.env(**self.settings), cwd=self.install.home
+        )
+        wait_until_healthy(
+            self.proc, self.url, self.log_path, timeout_s=timeout_s, name="aidmesh serve"
+        )
         return time.monotonic() - began
 
     def uid(self) -> int:
@@ -331,7 +322,7 @@ class InstalledServer:
         return self.install.run("aidmesh", *args, **self.settings)
 
     def log(self, lines: int = 60) -> str:
-        return _tail(self.log_path, lines)
+        return tail(self.log_path, lines)
 
     def stop(self) -> None:
-        _end(self.proc)
+        end(self.proc)

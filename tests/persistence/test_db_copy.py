@@ -28,6 +28,7 @@ from service.persistence.copy import SKIPPED, CopyRefused, CopyReport, copy_data
 from service.persistence.db import alembic_config
 from service.settings import Settings
 from tests.persistence.realistic_run import RealisticRun, realistic_run
+from tests.procs import scratch_sqlite
 from tests.support import (
     FakeClock,
     app_settings,
@@ -44,8 +45,7 @@ EVENTS = 1_500
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RealisticRun]]:
     """(SQLite URL, the run that filled it)."""
-    path = tmp_path_factory.mktemp("source") / "aidmesh.db"
-    url = f"sqlite:///{path}"
+    url = scratch_sqlite(tmp_path_factory.mktemp("source"), "aidmesh.db")
     clock = FakeClock()
     executor = make_executor(app_settings(url), clock)
     started = time.monotonic()

@@ -8,8 +8,9 @@ import asyncio
 import pytest
 
 from tests.history import History, check, load_truth
+from tests.procs import RedisServer
 from tests.realtime.live_client import LiveClient, Rest, wait_until
-from tests.replicas import RedisServer, cluster
+from tests.replicas import cluster
 
 
 @pytest.mark.slow

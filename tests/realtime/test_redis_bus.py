@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from realtime.redis_bus import RedisBus
-from tests.replicas import RedisServer
+from tests.procs import RedisServer
 
 
 def test_a_published_batch_arrives_at_every_bus_in_order(tmp_path: Path) -> None:

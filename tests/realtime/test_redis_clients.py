@@ -17,7 +17,7 @@ from realtime.redis_clients import (
     parse_sentinel_url,
     redis_from_url,
 )
-from tests.replicas import RedisServer
+from tests.procs import RedisServer
 
 
 def test_a_full_sentinel_url_names_hosts_service_database_and_both_credentials() -> None:

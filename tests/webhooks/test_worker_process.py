@@ -20,7 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.replicas import ROOT, Cluster, cluster, free_port
+from tests import procs
+from tests.replicas import ROOT, Cluster, cluster
 from tests.webhooks.receiver import Receiver, running
 
 ENV = {
@@ -40,7 +41,7 @@ class Worker:
 
     def __init__(self, built: Cluster, name: str) -> None:
         self.name = name
-        self.metrics_port = free_port()
+        self.metrics_port = procs.free_port()
         self.log_path = built.tmp / f"{name}.log"
         env = {
             **os.environ,
@@ -50,22 +51,19 @@ class Worker:
             "AIDMESH_DATA_DIR": str(built.tmp / name),
             "PYTHONUNBUFFERED": "1",
         }
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "service.cli",
-                    "webhooks",
-                    "--metrics-port",
-                    str(self.metrics_port),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = procs.start(
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "webhooks",
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
+            self.log_path,
+            env=env,
+            cwd=ROOT,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -92,9 +90,7 @@ class Worker:
         return float(found.group(1)) if found else 0.0
 
     def end(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        procs.end(self.proc)
 
 
 @contextmanager
