@@ -101,18 +101,12 @@ class LiveService:
             if token_id is None:
                 return None
             # A token revoked after its ticket was issued is refused here.
-            return await _in_thread(self._viewer_by_token_id, token_id)
+            by_id = await _answerable(self.executor.tokens.actor_for_token_id(token_id))
+            return viewer_of(by_id) if by_id else None
         if token is None or len(token) > 200 or not token.isascii():
             return None
-        actor = await _answerable(self.executor.actor_for_secret(token))
+        actor = await _answerable(self.executor.tokens.actor_for_secret(token))
         return viewer_of(actor) if actor else None
-
-    def _viewer_by_token_id(self, token_id: int) -> Viewer | None:
-        with self.db.read() as session:
-            token = session.get(ApiToken, token_id)
-            if token is None or token.revoked_at is not None:
-                return None
-            return viewer_of(Actor(role=Role(token.role), city_id=token.city_id, token_id=token.id))
 
     async def authorize(self, viewer: Viewer, scope: Scope) -> tuple[int, str] | None:
         if scope.kind == "board":
@@ -194,7 +188,9 @@ class LiveService:
     async def command(self, viewer: Viewer, op: str, message: dict[str, Any]) -> dict[str, Any]:
         actor = actor_of(viewer)
         try:
-            if viewer.token_id is None or not await self.executor.token_active(viewer.token_id):
+            if viewer.token_id is None or not await self.executor.tokens.actor_for_token_id(
+                viewer.token_id
+            ):
                 return _error(401, REVOKED)
             if op == "claim":
                 request_id = _positive_int(message.get("request_id"), "request_id")
