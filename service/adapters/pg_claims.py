@@ -102,7 +102,8 @@ SELECT row_to_json(c) FROM claims c
 # changes them, each with an event; a claim changes none of them. So each replica keeps
 # them with the incident's event they were read at (`known`: its seq and its id, never
 # reused, which a rolled-back batch never wrote), and reads them again only if that
-# event is not there, or any event but a claim came after it.
+# event is not there, or any event but a claim came after it. (`t.ring <= r.ring` is
+# `rules.ring_reaches`, as `commands.context.target_reached` writes it for the ORM.)
 _READ_VIEWERS = """
 SELECT i.id, i.city_id, i.last_seq, last.event_id,
        (SELECT json_agg(DISTINCT m.city_id) FROM network_memberships m

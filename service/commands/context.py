@@ -213,10 +213,11 @@ def audience_of(request: Reaching, rings: Mapping[int, int]) -> list[int]:
     return claim_rules.audience(request.city_id, request.ring, rings)
 
 
-def target_reached() -> ColumnElement[bool]:
-    """`claims.ring_reaches` as SQL, for a query joining `RequestTarget` to its
-    `AidRequest`: the request's current ring reaches the target's city."""
-    return col(RequestTarget.ring) <= col(AidRequest.ring)
+def target_reached(request_ring: ColumnElement[int] | int | None = None) -> ColumnElement[bool]:
+    """`claim_rules.ring_reaches` as SQL: a request at `request_ring` (by default the
+    current ring of the `AidRequest` the query joins) reaches the `RequestTarget`'s city."""
+    ring = col(AidRequest.ring) if request_ring is None else request_ring
+    return col(RequestTarget.ring) <= ring
 
 
 def current_audience(session: Session, request: AidRequest) -> list[int]:
