@@ -29,7 +29,7 @@ from service.domain.errors import DomainError
 from service.executor import Executor
 from service.models import MAX_ID, ClaimCreate, ClaimStatusChange, EventPublic
 from service.persistence.db import Database
-from service.persistence.tables import ApiToken, Incident
+from service.persistence.tables import Incident
 from service.queries import incident_detail, incident_visibility, stored_events_after
 from service.tickets import TicketStore
 
@@ -81,17 +81,7 @@ class LiveService:
         return await to_thread.run_sync(read)
 
     async def revoked_among(self, token_ids: set[int]) -> set[int]:
-        def read() -> set[int]:
-            with self.db.read() as session:
-                rows = session.exec(
-                    select(ApiToken.id).where(
-                        col(ApiToken.id).in_(sorted(token_ids)),
-                        col(ApiToken.revoked_at).is_not(None),
-                    )
-                ).all()
-                return {int(i) for i in rows if i is not None}
-
-        return await to_thread.run_sync(read)
+        return await self.executor.tokens.revoked_among(token_ids)
 
     # Authority -----------------------------------------------------------------------
 

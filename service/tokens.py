@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from anyio import to_thread
+from sqlmodel import col, select
 
 from service.commands.admin import actor_for_token
 from service.domain.actors import Actor, Role
@@ -29,6 +30,10 @@ class TokenLookup(Protocol):
         asking again before each command: the token may have been revoked since)."""
         ...
 
+    async def revoked_among(self, token_ids: set[int]) -> set[int]:
+        """Those of `token_ids` revoked by now (the gateway's sweep of open sockets)."""
+        ...
+
 
 class DatabaseTokens:
     """`TokenLookup` over the ORM, in a worker thread."""
@@ -42,6 +47,9 @@ class DatabaseTokens:
     async def actor_for_token_id(self, token_id: int) -> Actor | None:
         return await to_thread.run_sync(self._by_id, token_id)
 
+    async def revoked_among(self, token_ids: set[int]) -> set[int]:
+        return await to_thread.run_sync(self._revoked_among, token_ids)
+
     def _by_secret(self, secret: str) -> Actor | None:
         with self.db.read() as session:
             return actor_for_token(session, secret)
@@ -52,3 +60,13 @@ class DatabaseTokens:
             if token is None or token.revoked_at is not None:
                 return None
             return Actor(role=Role(token.role), city_id=token.city_id, token_id=token.id)
+
+    def _revoked_among(self, token_ids: set[int]) -> set[int]:
+        with self.db.read() as session:
+            rows = session.exec(
+                select(ApiToken.id).where(
+                    col(ApiToken.id).in_(sorted(token_ids)),
+                    col(ApiToken.revoked_at).is_not(None),
+                )
+            ).all()
+            return {int(i) for i in rows if i is not None}

@@ -475,6 +475,10 @@ class PgTokens:
                 return _actor_of(row)
         return await self.general.actor_for_token_id(token_id)
 
+    async def revoked_among(self, token_ids: set[int]) -> set[int]:
+        # A periodic sweep, not on any caller's way: the general lookup serves.
+        return await self.general.revoked_among(token_ids)
+
     async def _one(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
