@@ -14,26 +14,23 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import psycopg
 from anyio import to_thread
-from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from playbooks import Catalogue, Playbook
 from realtime.bus import EventBus
 from realtime.envelope import encode
+from service.claim_paths import ClaimPath, GeneralCommand
 from service.commands import claims
-from service.commands.admin import actor_for_token
 from service.commands.context import CommandContext
-from service.commands.pg_claims import PgClaims
 from service.commands.presenters import claim_public
 from service.domain.actors import Actor
 from service.domain.errors import Conflict
 from service.metrics import observe_events
 from service.models import ClaimCreate, ClaimPublic, EventPublic
 from service.persistence.db import Database
-from service.persistence.tables import ApiToken
 from service.settings import Settings
+from service.tokens import DatabaseTokens, TokenLookup
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,7 +58,11 @@ class Executor:
         clock: Clock = utc_now,
         *,
         publish_queue_size: int = 10_000,
+        claim_path: ClaimPath | None = None,
+        tokens: TokenLookup | None = None,
     ) -> None:
+        """`claim_path` decides claims (the general command by default); `tokens` is the
+        token lookup REST and the websocket share (the ORM's by default)."""
         self.db = db
         self.bus = bus
         self.settings = settings
@@ -76,8 +77,8 @@ class Executor:
         self._outboxes: dict[
             asyncio.AbstractEventLoop, tuple[asyncio.Queue[bytes], asyncio.Task[None]]
         ] = {}
-        # PostgreSQL's async path for claims and token lookups, when the app opened one.
-        self.pg: PgClaims | None = None
+        self.claim_path: ClaimPath = claim_path or GeneralCommand()
+        self.tokens: TokenLookup = tokens or DatabaseTokens(db)
 
     async def run(self, actor: Actor, command: Callable[..., T], *args: Any) -> T:
         result, events = await to_thread.run_sync(self.run_sync, actor, command, *args)
@@ -87,48 +88,15 @@ class Executor:
     async def claim(
         self, actor: Actor, request_id: int, body: ClaimCreate, key: str
     ) -> tuple[ClaimPublic, bool]:
-        """`claims.claim_request`, through PostgreSQL's fast path when it can answer.
+        """`claims.claim_request`, through the claim path when it answers by itself.
         Returns (claim, created)."""
-        if self.pg is not None and self.pg.usable():
-            done = await self.pg.claim(actor, request_id, body, key, self.clock())
-            if done is not None:
-                claim, created, events = done
-                await self.publish(events)
-                return claim, created
+        done = await self.claim_path.claim(actor, request_id, body, key, self.clock())
+        if done is not None:
+            claim, created, events = done
+            await self.publish(events)
+            return claim, created
         row, created = await self.run(actor, claims.claim_request, request_id, body, key)
         return claim_public(row), created
-
-    async def actor_for_secret(self, secret: str) -> Actor | None:
-        """The actor of an unrevoked bearer token, or None."""
-        if self.pg is not None and self.pg.usable():
-            try:
-                return await self.pg.actor_for_secret(secret)
-            except PoolTimeout:
-                raise  # overloaded: 503, not the slower path
-            except psycopg.Error as exc:
-                log.info("token lookup taking the general path: %r", exc)
-        return await to_thread.run_sync(self._actor_for_secret, secret)
-
-    def _actor_for_secret(self, secret: str) -> Actor | None:
-        with self.db.read() as session:
-            return actor_for_token(session, secret)
-
-    async def token_active(self, token_id: int) -> bool:
-        """Whether the token exists and is not revoked (a long-lived connection asks
-        before each command: its token may have been revoked since it connected)."""
-        if self.pg is not None and self.pg.usable():
-            try:
-                return await self.pg.token_active(token_id)
-            except PoolTimeout:
-                raise
-            except psycopg.Error as exc:
-                log.info("token check taking the general path: %r", exc)
-        return await to_thread.run_sync(self._token_active, token_id)
-
-    def _token_active(self, token_id: int) -> bool:
-        with self.db.read() as session:
-            token = session.get(ApiToken, token_id)
-            return token is not None and token.revoked_at is None
 
     async def read(self, actor: Actor, query: Callable[..., T], *args: Any) -> T:
         """Run a read-only function over a command context, in a worker thread."""

@@ -29,7 +29,7 @@ from service.domain.errors import DomainError
 from service.executor import Executor
 from service.models import MAX_ID, ClaimCreate, ClaimStatusChange, EventPublic
 from service.persistence.db import Database
-from service.persistence.tables import ApiToken, Incident
+from service.persistence.tables import Incident
 from service.queries import incident_detail, incident_visibility, stored_events_after
 from service.tickets import TicketStore
 
@@ -81,17 +81,7 @@ class LiveService:
         return await to_thread.run_sync(read)
 
     async def revoked_among(self, token_ids: set[int]) -> set[int]:
-        def read() -> set[int]:
-            with self.db.read() as session:
-                rows = session.exec(
-                    select(ApiToken.id).where(
-                        col(ApiToken.id).in_(sorted(token_ids)),
-                        col(ApiToken.revoked_at).is_not(None),
-                    )
-                ).all()
-                return {int(i) for i in rows if i is not None}
-
-        return await to_thread.run_sync(read)
+        return await self.executor.tokens.revoked_among(token_ids)
 
     # Authority -----------------------------------------------------------------------
 
@@ -101,18 +91,12 @@ class LiveService:
             if token_id is None:
                 return None
             # A token revoked after its ticket was issued is refused here.
-            return await _in_thread(self._viewer_by_token_id, token_id)
+            by_id = await _answerable(self.executor.tokens.actor_for_token_id(token_id))
+            return viewer_of(by_id) if by_id else None
         if token is None or len(token) > 200 or not token.isascii():
             return None
-        actor = await _answerable(self.executor.actor_for_secret(token))
+        actor = await _answerable(self.executor.tokens.actor_for_secret(token))
         return viewer_of(actor) if actor else None
-
-    def _viewer_by_token_id(self, token_id: int) -> Viewer | None:
-        with self.db.read() as session:
-            token = session.get(ApiToken, token_id)
-            if token is None or token.revoked_at is not None:
-                return None
-            return viewer_of(Actor(role=Role(token.role), city_id=token.city_id, token_id=token.id))
 
     async def authorize(self, viewer: Viewer, scope: Scope) -> tuple[int, str] | None:
         if scope.kind == "board":
@@ -194,7 +178,9 @@ class LiveService:
     async def command(self, viewer: Viewer, op: str, message: dict[str, Any]) -> dict[str, Any]:
         actor = actor_of(viewer)
         try:
-            if viewer.token_id is None or not await self.executor.token_active(viewer.token_id):
+            if viewer.token_id is None or not await self.executor.tokens.actor_for_token_id(
+                viewer.token_id
+            ):
                 return _error(401, REVOKED)
             if op == "claim":
                 request_id = _positive_int(message.get("request_id"), "request_id")

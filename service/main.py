@@ -22,6 +22,7 @@ from realtime.gateway import Gateway
 from realtime.redis_bus import RedisBus
 from realtime.redis_clients import database_number
 from realtime.ws_endpoint import Limits, WebsocketEndpoint
+from service.adapters.pg_claims import PgClaims, PgTokens, open_pool
 from service.api import errors, routes_docs
 from service.api.body_limits import BodyLimits
 from service.api.deps import AppParts
@@ -34,7 +35,7 @@ from service.api.routes_interop import router as interop_router
 from service.api.routes_live import router as live_router
 from service.api.routes_playbooks import router as playbooks_router
 from service.api.routes_webhooks import router as webhooks_router
-from service.commands.pg_claims import PgClaims, open_pool
+from service.claim_paths import ClaimPath, GeneralCommand
 from service.drain import Drain
 from service.executor import Executor, utc_now
 from service.live import LiveService
@@ -43,6 +44,7 @@ from service.persistence.db import Database, build_engine, migrate
 from service.scheduler import Sweeper, start_scheduler
 from service.settings import Settings
 from service.tickets import DatabaseTickets
+from service.tokens import DatabaseTokens, TokenLookup
 from service.web.routes import router as web_router
 from service.webhooks import WebhookParts
 from service.webhooks.sender import Resolver
@@ -97,13 +99,26 @@ def create_app(
             event_bus = await _start_bus(settings, bus, stack)
             catalogue = load_catalogue()
             stock = load_stock_playbooks(catalogue)
-            executor = Executor(db, event_bus, settings, catalogue, lambda: stock, clock)
-            stack.push_async_callback(executor.aclose)
+            claim_path: ClaimPath = GeneralCommand()
+            tokens: TokenLookup = DatabaseTokens(db)
             if settings.db_fast_claims and not db.is_sqlite:
                 pool = await open_pool(settings)
                 stack.push_async_callback(pool.close)
-                executor.pg = PgClaims(pool)
-                stack.push_async_callback(executor.pg.aclose)  # before the pool closes
+                claim_path = PgClaims(pool)
+                tokens = PgTokens(pool, tokens)
+            executor = Executor(
+                db,
+                event_bus,
+                settings,
+                catalogue,
+                lambda: stock,
+                clock,
+                claim_path=claim_path,
+                tokens=tokens,
+            )
+            stack.push_async_callback(executor.aclose)
+            # Closed first: the claims under way finish and their events are queued.
+            stack.push_async_callback(claim_path.aclose)
             # In the database, not Redis: the pages connect by ticket during a Redis outage.
             tickets = DatabaseTickets(db, settings.ws_ticket_ttl_s, clock)
             live = LiveService(db, executor, tickets, settings.replay_window)

@@ -26,10 +26,10 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from service.domain.events import EventType
-from service.domain.lifecycles import CLAIMABLE_REQUEST_STATUSES, ClaimStatus
+from service.domain.lifecycles import CLAIMABLE_REQUEST_STATUSES, PRIORITY_ORDER, ClaimStatus
 from service.persistence.tables import AidRequest
 
-PRIORITIES = ("critical", "high", "normal", "low")
+PRIORITIES = PRIORITY_ORDER
 
 OPEN_REQUESTS = Gauge(
     "aidmesh_open_requests",

@@ -8,11 +8,12 @@ from sqlalchemy import case, func, or_
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
-from service.commands.context import visible_incident
+from service.commands.context import target_reached, visible_incident
 from service.commands.presenters import claim_public, incident_public, request_public
 from service.domain import lifecycles as lc
 from service.domain.actors import Actor
 from service.domain.errors import Forbidden, NotFound
+from service.domain.lifecycles import PRIORITY_ORDER, priority_rank
 from service.models import (
     AidRequestPublic,
     CityPublic,
@@ -38,7 +39,9 @@ from service.persistence.tables import (
 )
 
 PRIORITY_RANK = case(
-    {"critical": 0, "high": 1, "normal": 2, "low": 3}, value=col(AidRequest.priority), else_=4
+    {p: priority_rank(p) for p in PRIORITY_ORDER},
+    value=col(AidRequest.priority),
+    else_=priority_rank(""),
 )
 
 
@@ -74,7 +77,7 @@ def incident_visibility(actor: Actor) -> Any:
         .join(RequestTarget, col(RequestTarget.request_id) == col(AidRequest.id))
         .where(
             col(RequestTarget.city_id) == actor.city_id,
-            col(RequestTarget.ring) <= col(AidRequest.ring),
+            target_reached(),
         )
     )
     return or_(
@@ -147,7 +150,7 @@ def inbox(
         .join(RequestTarget, col(RequestTarget.request_id) == col(AidRequest.id))
         .where(
             col(RequestTarget.city_id) == actor.city_id,
-            col(RequestTarget.ring) <= col(AidRequest.ring),
+            target_reached(),
         )
     )
     if status is not None:

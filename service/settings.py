@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = 5.0
     db_statement_timeout_ms: int = 10_000
     # On PostgreSQL, claims and token lookups run on an async connection pool of
-    # their own, outside the ORM (see service/commands/pg_claims.py); off, every
+    # their own, outside the ORM (see service/adapters/pg_claims.py); off, every
     # claim takes the general command.
     db_fast_claims: bool = True
 

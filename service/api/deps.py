@@ -77,7 +77,7 @@ async def authenticate(parts: AppParts, headers: Mapping[str, str]) -> Actor:
         raise _unauthorized("invalid or revoked token")
     # A connection of its own, returned to the pool at once: a write route must not
     # hold a read connection while its command waits for another one.
-    actor = await parts.executor.actor_for_secret(secret)
+    actor = await parts.executor.tokens.actor_for_secret(secret)
     if actor is None:
         raise _unauthorized("invalid or revoked token")
     note_caller(actor.role.value, actor.city_id)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import insert
 from sqlmodel import col, select
 
+from service.commands.claims import tally_of
 from service.commands.context import (
     CommandContext,
     audience_of,
@@ -19,6 +20,7 @@ from service.commands.context import (
     visible_incident,
 )
 from service.commands.presenters import as_json, claim_public, request_public
+from service.domain import claims as rules
 from service.domain import lifecycles as lc
 from service.domain.actors import Role
 from service.domain.errors import Forbidden, Invalid, NotFound
@@ -175,11 +177,6 @@ def _visible_request(ctx: CommandContext, request_id: int) -> AidRequest:
     return request
 
 
-# Claims that a cancelled request stands down, and those an expired one lets lapse.
-_STOOD_DOWN = (lc.ClaimStatus.CLAIMED, lc.ClaimStatus.ACCEPTED, lc.ClaimStatus.EN_ROUTE)
-_LAPSED = (lc.ClaimStatus.CLAIMED,)
-
-
 def end_request(
     ctx: CommandContext,
     incident: Incident,
@@ -187,32 +184,27 @@ def end_request(
     final: lc.RequestStatus,
     event_type: EventType,
 ) -> None:
-    """Move a request to a final status and end the claims that depend on it.
-
-    Cancelling declines claims not yet on site; expiry lets claims never accepted
-    expire. Either way their quantity leaves `claimed_quantity`.
-    """
-    lc.check_request_transition(lc.RequestStatus(request.status), final)
-    ending, claim_end = (
-        (_STOOD_DOWN, lc.ClaimStatus.DECLINED)
-        if final is lc.RequestStatus.CANCELLED
-        else (_LAPSED, lc.ClaimStatus.EXPIRED)
-    )
+    """Move a request to a final status and end the claims that depend on it, as the
+    claim core's `request_end` says (cancelling declines claims not yet on site; expiry
+    lets claims never accepted expire). Their quantity leaves `claimed_quantity`."""
+    tally = tally_of(request)
+    end = rules.request_end(tally, final)
     claims = ctx.session.exec(
         select(Claim).where(
             col(Claim.request_id) == request.id,
-            col(Claim.status).in_([s.value for s in ending]),
+            col(Claim.status).in_(sorted(s.value for s in end.ending)),
         )
     ).all()
     audience = sorted(
         set(current_audience(ctx.session, request)) | claim_cities(ctx.session, request.id or 0)
     )
+    after = rules.end_request(tally, final, (claim.quantity for claim in claims))
     for claim in claims:
-        claim.status = claim_end.value
+        claim.status = end.claim_status.value
         claim.updated_at = ctx.now
-        request.claimed_quantity -= claim.quantity
         ctx.session.add(claim)
-    request.status = final.value
+    request.claimed_quantity = after.claimed_quantity
+    request.status = after.status.value
     request.next_escalation_at = None
     request.updated_at = ctx.now
     ctx.session.add(request)

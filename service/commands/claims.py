@@ -1,18 +1,19 @@
-"""Claiming requests and moving claims along their lifecycle.
+"""Claiming requests and moving claims along their lifecycle, over the ORM.
 
-A claim is one conditional UPDATE of the request (`claimed_quantity + n <= quantity`
-and a claimable status), backed by a CHECK constraint, so two responders on two
-replicas can never take the same unit. A retried claim with the same idempotency
-key returns the first claim; the same key with another body is refused.
+The rules are the claim core's (`service.domain.claims`): this module reads the rows
+a decision needs, asks the core, and writes what it decided. A claim is one
+conditional UPDATE of the request (applied only where the request is as the decision
+saw it), backed by a CHECK constraint, so two responders on two replicas can never
+take the same unit. A retried claim with the same idempotency key returns the first
+claim; the same key with another body is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
 
-from sqlalchemy import case, update
+from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
@@ -28,16 +29,11 @@ from service.commands.context import (
     visible_incident,
 )
 from service.commands.presenters import as_json, claim_public, request_public
+from service.domain import claims as rules
 from service.domain import lifecycles as lc
 from service.domain.actors import Role
-from service.domain.errors import (
-    Forbidden,
-    IdempotencyMismatch,
-    IllegalTransition,
-    Invalid,
-)
+from service.domain.errors import Forbidden, IllegalTransition
 from service.domain.events import EventType
-from service.domain.quantities import check_claim_fits
 from service.models import ClaimCreate, ClaimStatusChange
 from service.persistence.tables import AidRequest, Claim, Incident
 
@@ -55,28 +51,29 @@ def claim_request(
     incident, request = locked(ctx.session, AidRequest, request_id, "request")
 
     # After the lock: a concurrent claim with this key has committed or not started.
-    print_ = fingerprint(request_id, body)
+    ask = rules.ClaimAsk(city_id, body.quantity, fingerprint(request_id, body))
     earlier = ctx.session.exec(
         select(Claim).where(
             col(Claim.city_id) == city_id, col(Claim.idempotency_key) == idempotency_key
         )
     ).one_or_none()
-    if earlier is not None:
-        if earlier.body_fingerprint != print_:
-            raise IdempotencyMismatch(
-                "this Idempotency-Key was already used for a different claim; "
-                "use a new key for a new claim"
-            )
-        return earlier, False
-
     rings = target_rings(ctx.session, request_id)
-    _check_may_claim(ctx, incident, request, city_id, rings.get(city_id))
-    check_claim_fits(request.quantity, request.claimed_quantity, body.quantity)
-    if not _take_units(ctx, request, body.quantity):
-        # The conditional update is the arbiter; report what is actually left.
+    decision = _decide(incident, request, ask, rings, earlier)
+    if isinstance(decision, rules.Replay):
+        assert earlier is not None
+        return earlier, False
+    if isinstance(decision, rules.OutOfReach):
+        visible_incident(
+            ctx.session, ctx.actor, incident.id or 0, f"request {request.id} not found"
+        )
+        raise decision.refusal
+    while not _take_units(ctx, request, decision):
+        # The conditional update is the arbiter: decide again on the row as it is now
+        # (under the incident lock it never changes; the condition guards regardless).
         request = fresh(ctx.session, AidRequest, request_id, "request")
-        check_claim_fits(request.quantity, request.claimed_quantity, body.quantity)
-        raise IllegalTransition("request", request.status, "claimed")
+        decision = _decide(incident, request, ask, rings, earlier)
+        if not isinstance(decision, rules.Take):
+            raise IllegalTransition("request", request.status, "claimed")
 
     claim = Claim(
         request_id=request_id,
@@ -86,11 +83,11 @@ def claim_request(
         status=lc.ClaimStatus.CLAIMED.value,
         note=body.note,
         idempotency_key=idempotency_key,
-        body_fingerprint=print_,
+        body_fingerprint=ask.fingerprint,
         claimed_by_token_id=ctx.actor.token_id,
         created_at=ctx.now,
         updated_at=ctx.now,
-        expires_at=ctx.now + timedelta(seconds=incident.claim_acceptance_timeout_s),
+        expires_at=rules.claim_expires_at(ctx.now, incident.claim_acceptance_timeout_s),
     )
     ctx.session.add(claim)
     ctx.session.flush()
@@ -103,49 +100,55 @@ def claim_request(
     return claim, True
 
 
-def _check_may_claim(
-    ctx: CommandContext, incident: Incident, request: AidRequest, city_id: int, ring: int | None
-) -> None:
-    if ring is None or ring > request.ring:
-        visible_incident(
-            ctx.session, ctx.actor, incident.id or 0, f"request {request.id} not found"
-        )
-        if city_id == request.city_id:
-            raise Forbidden("a city cannot claim its own request")
-        raise Forbidden("this request is not aimed at your city (yet)")
-    check_claimable(incident.status, request.status)
+def tally_of(request: AidRequest) -> rules.Tally:
+    return rules.Tally(
+        quantity=request.quantity,
+        claimed_quantity=request.claimed_quantity,
+        delivered_quantity=request.delivered_quantity,
+        status=lc.RequestStatus(request.status),
+    )
 
 
-def check_claimable(incident_status: str, request_status: str) -> None:
-    """What a claim needs of the incident and the request, once the ring lets the city in."""
-    lc.ensure_incident_active(lc.IncidentStatus(incident_status), "claim")
-    status = lc.RequestStatus(request_status)
-    if status not in lc.CLAIMABLE_REQUEST_STATUSES:
-        why = (
-            "nothing is left to claim"
-            if status is lc.RequestStatus.CLAIMED
-            else "the request is no longer open"
-        )
-        raise IllegalTransition("request", status, "claimed", why)
+def _decide(
+    incident: Incident,
+    request: AidRequest,
+    ask: rules.ClaimAsk,
+    rings: dict[int, int],
+    earlier: Claim | None,
+) -> rules.Decision:
+    target = rules.ClaimTarget(
+        city_id=request.city_id,
+        ring=request.ring,
+        tally=tally_of(request),
+        incident_status=lc.IncidentStatus(incident.status),
+    )
+    return rules.decide_claim(
+        target,
+        ask,
+        city_ring=rings.get(ask.city_id),
+        earlier_fingerprint=earlier.body_fingerprint if earlier is not None else None,
+    )
 
 
-def _take_units(ctx: CommandContext, request: AidRequest, quantity: int) -> bool:
-    """The one conditional UPDATE that commits units; False when they are no longer there.
-    On success `request` carries the row as the update left it."""
-    new_claimed = col(AidRequest.claimed_quantity) + quantity
+def _take_units(ctx: CommandContext, request: AidRequest, take: rules.Take) -> bool:
+    """The one conditional UPDATE that commits the units the core decided to take: it
+    applies only where the request is still as the decision saw it (the incident lock
+    makes that certain; the condition keeps the database the arbiter regardless, and
+    the CHECK constraint backs `claimed_quantity <= quantity`). False when it did not
+    apply. On success `request` carries the row as the update left it."""
+    before = tally_of(request)
     result = ctx.session.execute(
         update(AidRequest)
         .where(
             col(AidRequest.id) == request.id,
+            col(AidRequest.claimed_quantity) == before.claimed_quantity,
+            col(AidRequest.status) == before.status.value,
             col(AidRequest.status).in_([s.value for s in lc.CLAIMABLE_REQUEST_STATUSES]),
-            new_claimed <= col(AidRequest.quantity),
+            col(AidRequest.quantity) >= take.after.claimed_quantity,
         )
         .values(
-            claimed_quantity=new_claimed,
-            status=case(
-                (new_claimed >= col(AidRequest.quantity), lc.RequestStatus.CLAIMED.value),
-                else_=lc.RequestStatus.PARTIALLY_CLAIMED.value,
-            ),
+            claimed_quantity=take.after.claimed_quantity,
+            status=take.after.status.value,
             updated_at=ctx.now,
         )
         .returning(
@@ -191,46 +194,41 @@ def apply_claim_transition(
     party: lc.Party,
     body: ClaimStatusChange | None = None,
 ) -> None:
-    kind = lc.RequestKind(request.kind)
     answer = body.answer if body else None
-    current = lc.ClaimStatus(claim.status)
-    lc.check_claim_transition(current, asked, party, kind, has_answer=answer is not None)
-    if answer is not None and not (
-        kind is lc.RequestKind.INFORMATION and asked is lc.ClaimStatus.RELEASED
-    ):
-        raise Invalid("an answer is given only when releasing a claim on an information request")
-
+    before = lc.RequestStatus(request.status)
+    after = rules.move_claim(
+        tally_of(request),
+        current=lc.ClaimStatus(claim.status),
+        asked=asked,
+        party=party,
+        kind=lc.RequestKind(request.kind),
+        quantity=claim.quantity,
+        answer_given=answer is not None,
+    )
     claim.status = asked.value
     claim.updated_at = ctx.now
     if body is not None and body.note:
         claim.note = body.note
     if answer is not None:
         claim.answer = answer
-    if asked is not lc.ClaimStatus.CLAIMED:
+    if not rules.claim_keeps_expiry(asked):
         claim.expires_at = None
-    if asked in lc.EARLY_END_CLAIM_STATUSES:
-        request.claimed_quantity -= claim.quantity
-    if asked is lc.ClaimStatus.ON_SITE or (
-        kind is lc.RequestKind.INFORMATION and asked is lc.ClaimStatus.RELEASED
-    ):
-        request.delivered_quantity += claim.quantity
-    _settle_request(ctx, incident, request, claim)
+    request.claimed_quantity = after.claimed_quantity
+    request.delivered_quantity = after.delivered_quantity
+    request.status = after.status.value
+    if after.status is lc.RequestStatus.FULFILLED:
+        request.next_escalation_at = None
+    _record_change(ctx, incident, request, claim, before)
 
 
-def _settle_request(
-    ctx: CommandContext, incident: Incident, request: AidRequest, claim: Claim
+def _record_change(
+    ctx: CommandContext,
+    incident: Incident,
+    request: AidRequest,
+    claim: Claim,
+    before: lc.RequestStatus,
 ) -> None:
-    """Recompute a non-final request's status from its quantities and record the change."""
-    before = lc.RequestStatus(request.status)
-    if before not in lc.FINAL_REQUEST_STATUSES:
-        after = lc.request_status_for(
-            request.quantity, request.claimed_quantity, request.delivered_quantity
-        )
-        if after is not before:
-            lc.check_request_transition(before, after)
-            request.status = after.value
-            if after is lc.RequestStatus.FULFILLED:
-                request.next_escalation_at = None
+    """Write the claim and its request, and emit what changed."""
     request.updated_at = ctx.now
     ctx.session.add_all([claim, request])
     ctx.session.flush()

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, exists, union
+from sqlalchemy import ColumnElement, Select, exists, union
 from sqlmodel import Session, col, select
 
 from playbooks import Catalogue, Playbook
+from service.domain import claims as claim_rules
 from service.domain.actors import Actor, Role
 from service.domain.errors import Forbidden, NotFound
 from service.domain.events import EventType
@@ -96,7 +97,7 @@ def incident_viewers(session: Session, incident: Incident) -> list[int]:
         .join(AidRequest, col(AidRequest.id) == col(RequestTarget.request_id))
         .where(
             col(AidRequest.incident_id) == incident.id,
-            col(RequestTarget.ring) <= col(AidRequest.ring),
+            target_reached(),
         )
     )
     rows = session.execute(union(peers, reached)).scalars()
@@ -174,7 +175,7 @@ def can_see_incident(session: Session, actor: Actor, incident: Incident) -> bool
                 col(RequestTarget.city_id) == actor.city_id,
                 col(RequestTarget.request_id) == col(AidRequest.id),
                 col(AidRequest.incident_id) == incident.id,
-                col(RequestTarget.ring) <= col(AidRequest.ring),
+                target_reached(),
             )
         )
     ).one()
@@ -214,7 +215,14 @@ class Reaching(Protocol):
 
 def audience_of(request: Reaching, rings: Mapping[int, int]) -> list[int]:
     """The cities the request currently reaches, plus the requesting city."""
-    return sorted({request.city_id, *(c for c, ring in rings.items() if ring <= request.ring)})
+    return claim_rules.audience(request.city_id, request.ring, rings)
+
+
+def target_reached(request_ring: ColumnElement[int] | int | None = None) -> ColumnElement[bool]:
+    """`claim_rules.ring_reaches` as SQL: a request at `request_ring` (by default the
+    current ring of the `AidRequest` the query joins) reaches the `RequestTarget`'s city."""
+    ring = col(AidRequest.ring) if request_ring is None else request_ring
+    return col(RequestTarget.ring) <= ring
 
 
 def current_audience(session: Session, request: AidRequest) -> list[int]:

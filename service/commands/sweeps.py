@@ -11,11 +11,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import not_
 from sqlmodel import col, select
 
 from service.commands.aid_requests import end_request, ring_intervals
 from service.commands.claims import apply_claim_transition
-from service.commands.context import CommandContext, current_audience, fresh, locked
+from service.commands.context import (
+    CommandContext,
+    current_audience,
+    fresh,
+    locked,
+    target_reached,
+)
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import lifecycles as lc
 from service.domain.errors import NotFound
@@ -113,8 +120,8 @@ def escalate_request(ctx: CommandContext, request_id: int, from_ring: int) -> bo
         for c in ctx.session.exec(
             select(RequestTarget.city_id).where(
                 col(RequestTarget.request_id) == request_id,
-                col(RequestTarget.ring) > from_ring,
-                col(RequestTarget.ring) <= to_ring,
+                target_reached(to_ring),
+                not_(target_reached(from_ring)),
             )
         ).all()
     ]

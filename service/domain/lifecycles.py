@@ -42,6 +42,15 @@ class ClaimStatus(StrEnum):
     EXPIRED = "expired"
 
 
+# Request priorities, most urgent first: lists and boards sort by this order.
+PRIORITY_ORDER: tuple[str, ...] = ("critical", "high", "normal", "low")
+
+
+def priority_rank(priority: str) -> int:
+    """A priority's place in `PRIORITY_ORDER` (an unknown one sorts last)."""
+    return PRIORITY_ORDER.index(priority) if priority in PRIORITY_ORDER else len(PRIORITY_ORDER)
+
+
 class Party(StrEnum):
     """Who asks for a claim transition."""
 

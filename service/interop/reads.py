@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from sqlmodel import Session, col, select
 
+from service.commands.context import target_reached
 from service.domain.actors import Actor
 from service.interop import cap
 from service.interop.geojson import Reach
@@ -70,7 +71,7 @@ def reach(session: Session, incident_id: int) -> list[Reach]:
         .join(AidRequest, col(AidRequest.id) == col(RequestTarget.request_id))
         .where(
             col(AidRequest.incident_id) == incident_id,
-            col(RequestTarget.ring) <= col(AidRequest.ring),
+            target_reached(),
         )
         .order_by(
             col(RequestTarget.request_id), col(RequestTarget.ring), col(RequestTarget.city_id)

@@ -1,4 +1,4 @@
-"""PostgreSQL's fast claim path (service/commands/pg_claims.py) against the general command.
+"""PostgreSQL's claim path (service/adapters/pg_claims.py) against the general command.
 
 What must hold: a claim the fast path answers leaves the same rows and the same
 event (stored and published alike) as the general command; every refusal reads
@@ -25,7 +25,8 @@ from sqlalchemy import bindparam, text
 
 from realtime.bus import InMemoryBus
 from realtime.envelope import decode
-from service.commands import claims, pg_claims
+from service.adapters import pg_claims
+from service.commands import claims
 from service.commands.admin import add_member
 from service.commands.aid_requests import raise_request
 from service.commands.context import incident_viewers
@@ -35,6 +36,7 @@ from service.domain.errors import IdempotencyMismatch, IllegalTransition, NotEno
 from service.executor import Executor
 from service.main import create_app
 from service.models import AidRequestCreate, ClaimCreate, IncidentCreate
+from service.persistence.db import Database
 from service.persistence.tables import Incident
 from service.scheduler import Sweeper
 from service.settings import Settings
@@ -61,14 +63,31 @@ def published() -> list[dict[str, Any]]:
     return []
 
 
-@pytest.fixture
-def app_client(
-    settings: Settings, world: World, published: list[dict[str, Any]]
-) -> Iterator[TestClient]:
+@contextlib.contextmanager
+def _app(settings: Settings, published: list[dict[str, Any]]) -> Iterator[TestClient]:
     bus = InMemoryBus()
     bus.add_listener(lambda message: published.append(decode(message)))
     app = create_app(settings, clock=FakeClock(), bus=bus)
     with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def app_client(
+    settings: Settings, world: World, published: list[dict[str, Any]]
+) -> Iterator[TestClient]:
+    """An app whose claims take the PostgreSQL claim path."""
+    assert settings.db_fast_claims
+    with _app(settings, published) as client:
+        yield client
+
+
+@pytest.fixture
+def general_client(
+    settings: Settings, world: World, published: list[dict[str, Any]]
+) -> Iterator[TestClient]:
+    """An app on the same database whose claims all take the general command."""
+    with _app(settings.model_copy(update={"db_fast_claims": False}), published) as client:
         yield client
 
 
@@ -84,15 +103,6 @@ def general_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(claims, "claim_request", counted)
     return calls
-
-
-def _fast_path(client: TestClient, on: bool) -> None:
-    executor: Executor = client.app.state.parts.executor  # type: ignore[attr-defined]
-    if on:
-        executor.pg = getattr(executor, "_parked_pg", executor.pg)
-    else:
-        executor._parked_pg = executor.pg  # type: ignore[attr-defined]
-        executor.pg = None
 
 
 def _declare(client: TestClient, world: World) -> int:
@@ -166,23 +176,32 @@ def _incident_and_request(
 @contextlib.asynccontextmanager
 async def _fast_claims(
     executor: Executor, settings: Settings, **options: Any
-) -> AsyncIterator[pg_claims.PgClaims]:
-    """The executor with a fast claim path of this event loop, closed afterwards."""
+) -> AsyncIterator[tuple[Executor, pg_claims.PgClaims]]:
+    """An executor like `executor` whose claims take a PostgreSQL claim path of this
+    event loop (built with `options`), and that path; all closed afterwards."""
     pool = await pg_claims.open_pool(settings)
     fast = pg_claims.PgClaims(pool, **options)
-    executor.pg = fast
+    claiming = Executor(
+        executor.db,
+        executor.bus,
+        settings,
+        executor.catalogue,
+        executor.playbooks,
+        executor.clock,
+        claim_path=fast,
+    )
     try:
-        yield fast
+        yield claiming, fast
     finally:
-        executor.pg = None
         await fast.aclose()
         await pool.close()
+        await claiming.aclose()
         await executor.aclose()
 
 
-def _claimed_and_claim_rows(client: TestClient, request_id: int) -> tuple[int, int]:
+def _claimed_and_claim_rows(db: Database, request_id: int) -> tuple[int, int]:
     """A request's claimed quantity and how many claim rows it has, as stored."""
-    with client.app.state.parts.db.engine.connect() as conn:  # type: ignore[attr-defined]
+    with db.engine.connect() as conn:
         claimed, rows = conn.execute(
             text(
                 "SELECT r.claimed_quantity, (SELECT count(*) FROM claims c"
@@ -207,6 +226,7 @@ def _without_ids(value: Any) -> Any:
 
 def test_a_claim_on_the_fast_path_leaves_what_the_general_command_leaves(
     app_client: TestClient,
+    general_client: TestClient,
     world: World,
     general_calls: list[int],
     published: list[dict[str, Any]],
@@ -217,9 +237,8 @@ def test_a_claim_on_the_fast_path_leaves_what_the_general_command_leaves(
     fast = _claim(app_client, world, fast_request, 3, "fast-key", note="two pumps and a crew")
     assert fast.status_code == 201, fast.text
     assert general_calls == []  # the fast path answered by itself
-    _fast_path(app_client, on=False)
     general = _claim(
-        app_client, world, general_request, 3, "general-key", note="two pumps and a crew"
+        general_client, world, general_request, 3, "general-key", note="two pumps and a crew"
     )
     assert general.status_code == 201, general.text
     assert general_calls == [general_request]
@@ -256,15 +275,14 @@ REFUSALS: list[tuple[str, Callable[[TestClient, World, int], Any]]] = [
 
 @pytest.mark.parametrize("case", [name for name, _ in REFUSALS])
 def test_answers_read_the_same_on_both_paths(
-    app_client: TestClient, world: World, case: str
+    app_client: TestClient, general_client: TestClient, world: World, case: str
 ) -> None:
     act = dict(REFUSALS)[case]
     answers = []
-    for on in (True, False):
-        _fast_path(app_client, on)
-        incident_id = _declare(app_client, world)
-        request_id = _raise(app_client, world, incident_id)
-        r = act(app_client, world, request_id)
+    for client in (app_client, general_client):
+        incident_id = _declare(client, world)
+        request_id = _raise(client, world, incident_id)
+        r = act(client, world, request_id)
         body = r.json()
         if isinstance(body.get("detail"), str):  # the answers differ by these ids only
             named = [("incident", incident_id), ("request", request_id)]
@@ -275,19 +293,20 @@ def test_answers_read_the_same_on_both_paths(
     assert answers[0][0] in (201, 403, 404, 409), answers
 
 
-def test_a_closed_incident_refuses_claims_alike(app_client: TestClient, world: World) -> None:
+def test_a_closed_incident_refuses_claims_alike(
+    app_client: TestClient, general_client: TestClient, world: World
+) -> None:
     answers = []
-    for on in (True, False):
-        _fast_path(app_client, on)
-        incident_id = _declare(app_client, world)
-        request_id = _raise(app_client, world, incident_id)
-        r = app_client.post(
+    for client in (app_client, general_client):
+        incident_id = _declare(client, world)
+        request_id = _raise(client, world, incident_id)
+        r = client.post(
             f"/api/v1/incidents/{incident_id}/close",
             json={},
             headers=world.headers("manager", "nairobi"),
         )
         assert r.status_code == 200, r.text
-        claim = _claim(app_client, world, request_id, 1)
+        claim = _claim(client, world, request_id, 1)
         answers.append((claim.status_code, claim.json()))
     assert answers[0] == answers[1]
     assert answers[0][0] == 409
@@ -310,23 +329,32 @@ def _miss_the_request(write: str) -> str:
 
 @pytest.mark.parametrize("spoil", [_fail_at_the_end, _miss_the_request])
 def test_a_failed_or_partial_batch_write_leaves_nothing_and_the_general_command_answers(
-    app_client: TestClient,
+    executor: Executor,
     world: World,
+    settings: Settings,
     general_calls: list[int],
-    monkeypatch: pytest.MonkeyPatch,
     spoil: Callable[[str], str],
 ) -> None:
-    incident_id = _declare(app_client, world)
-    request_id = _raise(app_client, world, incident_id)
-    monkeypatch.setattr(pg_claims, "_WRITE", spoil(pg_claims._WRITE))
-    r = _claim(app_client, world, request_id, 3)
-    assert r.status_code == 201, r.text
-    assert general_calls == [request_id]
-    events = _events(app_client, world, incident_id)
-    made = [e for e in events if e["type"] == "claim.made"]
-    assert [e["data"]["claim"]["id"] for e in made] == [r.json()["id"]]
-    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert _claimed_and_claim_rows(app_client, request_id) == (3, 1)
+    responder = _actor(world, Role.RESPONDER, "thika")
+    incident, request = _incident_and_request(executor, world, "Spoiled write")
+
+    async def scenario() -> tuple[Any, bool]:
+        spoiled = spoil(pg_claims.WRITE)
+        async with _fast_claims(executor, settings, write_statement=spoiled) as (claiming, _):
+            return await claiming.claim(responder, request.id, ClaimCreate(quantity=3), "k")
+
+    claim, created = asyncio.run(scenario())
+    assert created
+    assert general_calls == [request.id]
+    with executor.db.engine.connect() as conn:
+        events = conn.execute(
+            text("SELECT seq, type, data FROM events WHERE incident_id = :i ORDER BY seq"),
+            {"i": incident.id},
+        ).all()
+    made = [e for e in events if e.type == "claim.made"]
+    assert [e.data["claim"]["id"] for e in made] == [claim.id]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert _claimed_and_claim_rows(executor.db, request.id) == (3, 1)
 
 
 def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_would(
@@ -357,11 +385,11 @@ def test_claims_arriving_together_are_decided_in_one_batch_as_one_at_a_time_woul
     asks[8] = (asks[6][0], asks[6][1] + 1, asks[6][2])  # ... and its key with another body
 
     async def claim_all() -> tuple[list[Any], int]:
-        async with _fast_claims(executor, settings, max_in_flight=1) as fast:
+        async with _fast_claims(executor, settings, max_in_flight=1) as (claiming, fast):
             # The first claim starts a batch alone; the other 39 queue behind it.
             answers = await asyncio.gather(
                 *(
-                    executor.claim(responder, request_id, ClaimCreate(quantity=q), key)
+                    claiming.claim(responder, request_id, ClaimCreate(quantity=q), key)
                     for request_id, q, key in asks
                 ),
                 return_exceptions=True,
@@ -453,7 +481,7 @@ def test_claim_events_name_the_incident_viewers_of_the_moment(
             assert created
             seen.append((event.audience["viewers"], viewers_now()))
 
-        async with _fast_claims(executor, settings) as fast:
+        async with _fast_claims(executor, settings) as (_, fast):
             await claim("first")
             # Nothing but a claim (on the general path here, as on another replica)
             # happens before the next one, so what was kept serves: marked here, the
@@ -511,16 +539,16 @@ def test_a_claim_whose_caller_went_away_is_decided_and_its_retry_replays_it(
     incident, request = _incident_and_request(executor, world, "Gone")
 
     async def scenario() -> tuple[Any, Any]:
-        async with _fast_claims(executor, settings) as fast:
+        async with _fast_claims(executor, settings) as (claiming, fast):
             body = ClaimCreate(quantity=2)
-            gone = asyncio.create_task(executor.claim(responder, request.id, body, "gone"))
+            gone = asyncio.create_task(claiming.claim(responder, request.id, body, "gone"))
             await asyncio.sleep(0)  # the claim is queued and its batch is on its way
             assert fast._batches
             gone.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gone
             await fast.aclose()  # the batch finishes all the same
-            return await executor.claim(responder, request.id, body, "gone"), gone
+            return await claiming.claim(responder, request.id, body, "gone"), gone
 
     (claim, created), gone = asyncio.run(scenario())
     assert gone.cancelled()
@@ -549,14 +577,14 @@ def test_a_key_reused_while_its_first_claim_is_in_the_database_waits_for_it(
     one = ClaimCreate(quantity=1)
 
     async def scenario() -> list[Any]:
-        async with _fast_claims(executor, settings):
+        async with _fast_claims(executor, settings) as (claiming, _):
             # The first claim's batch waits on its incident's lock, held here.
             holder = await psycopg.AsyncConnection.connect(pg_claims.conninfo(settings))
             try:
                 await holder.execute(
                     "SELECT id FROM incidents WHERE id = %s FOR UPDATE", [incident.id]
                 )
-                claimed = asyncio.create_task(executor.claim(responder, first.id, one, "k"))
+                claimed = asyncio.create_task(claiming.claim(responder, first.id, one, "k"))
                 for _ in range(200):
                     await asyncio.sleep(0.01)
                     waiting = await holder.execute(
@@ -567,9 +595,9 @@ def test_a_key_reused_while_its_first_claim_is_in_the_database_waits_for_it(
                         break
                 else:
                     raise AssertionError("the first claim's batch never waited on the lock")
-                reused = asyncio.create_task(executor.claim(responder, second.id, one, "k"))
+                reused = asyncio.create_task(claiming.claim(responder, second.id, one, "k"))
                 other = await asyncio.wait_for(
-                    executor.claim(responder, third.id, one, "other"), 10
+                    claiming.claim(responder, third.id, one, "other"), 10
                 )
             finally:
                 await holder.rollback()
@@ -580,8 +608,8 @@ def test_a_key_reused_while_its_first_claim_is_in_the_database_waits_for_it(
     assert created and claim.request_id == first.id
     assert isinstance(reused, IdempotencyMismatch), reused
     assert other_created and other.request_id == third.id
-    # Only the reused key needed the general command (to explain its refusal).
-    assert general_calls == [second.id]
+    # The claim core refuses the reused key on the fast path itself.
+    assert general_calls == []
 
 
 TRIALS = 12
@@ -604,7 +632,7 @@ def test_claims_racing_on_both_paths_never_over_commit(
     async def race() -> list[int]:
         rng = random.Random(7)
         request_ids = []
-        async with _fast_claims(executor, settings) as fast:
+        async with _fast_claims(executor, settings) as (claiming, fast):
             answer = fast.claim
 
             async def counted(*args: Any) -> Any:
@@ -627,7 +655,7 @@ def test_claims_racing_on_both_paths_never_over_commit(
                     key = uuid.uuid4().hex
                     try:
                         if i % 2:
-                            await executor.claim(responder, request_id, body, key)
+                            await claiming.claim(responder, request_id, body, key)
                         else:
                             await executor.run(
                                 responder, claims.claim_request, request_id, body, key
@@ -689,7 +717,7 @@ def test_an_exhausted_claims_pool_answers_503_and_does_not_take_the_slower_path(
     incident_id = _declare(app_client, world)
     request_id = _raise(app_client, world, incident_id)
     executor: Executor = app_client.app.state.parts.executor  # type: ignore[attr-defined]
-    assert executor.pg is not None
+    assert isinstance(executor.claim_path, pg_claims.PgClaims)
 
     @contextlib.asynccontextmanager
     async def exhausted(*_args: Any, **_kwargs: Any) -> AsyncIterator[Any]:
@@ -701,7 +729,7 @@ def test_an_exhausted_claims_pool_answers_503_and_does_not_take_the_slower_path(
         ws.send_json({"op": "auth", "token": world.token("responder", "thika")})
         assert ws.receive_json()["type"] == "welcome"
         with monkeypatch.context() as patch:
-            patch.setattr(executor.pg.pool, "connection", exhausted)
+            patch.setattr(executor.claim_path.pool, "connection", exhausted)
             r = _claim(app_client, world, request_id, 1)
             ws.send_json(
                 {"op": "claim", "request_id": request_id, "quantity": 1, "idempotency_key": "w"}

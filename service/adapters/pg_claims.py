@@ -1,18 +1,20 @@
-"""Claims on PostgreSQL in batches, outside the ORM.
+"""The PostgreSQL claim path and token lookup: claims in batches, outside the ORM.
 
 Claiming is what many responders do at once. The general command
-(`claims.claim_request`) runs nine statements through SQLAlchemy's ORM in a worker
-thread, one transaction per claim. This path applies the same rules (the same
-functions) over an async psycopg connection, and decides the claims that arrive
-together in one transaction of three round trips:
+(`commands.claims.claim_request`, the ORM path) runs nine statements through
+SQLAlchemy's ORM in a worker thread, one transaction per claim. `PgClaims` (a
+`service.claim_paths.ClaimPath`, chosen in `create_app` on PostgreSQL) decides
+through the same claim core (`service.domain.claims.decide_claim`) over an async
+psycopg pool, and decides the claims that arrive together in one transaction of
+three round trips:
 
 1. lock their incidents (FOR UPDATE, as every command that touches their requests
    does; in id order, so that two batches never deadlock), then read the requests
    with their target rings, earlier claims with the callers' idempotency keys, the
    incidents' viewers and fresh claim ids, pipelined behind the lock;
-2. decide each claim in Python, in arrival order, on the state the claims before it
-   left; write the requests' new quantities, the claims, their events and the
-   incidents' last seqs in one statement;
+2. decide each claim with the claim core, in arrival order, on the state the claims
+   before it left; write the requests' new quantities (the core's tallies), the
+   claims, their events and the incidents' last seqs in one statement;
 3. commit, then answer every caller.
 
 The write only applies where a request is still exactly as it was read, so the
@@ -21,6 +23,9 @@ Whenever this path cannot answer a claim by itself (a refusal that needs more
 reading to explain, a reused key with another body, a rolled-back batch, a database
 error, a lost unique-key race) it returns None and the caller runs the general
 command, which then answers — both paths give the same answers, rows and events.
+
+`PgTokens` is the same pool's `service.tokens.TokenLookup`: one round trip per
+lookup instead of a worker thread and the ORM, for REST and the websocket alike.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -42,26 +47,27 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
 
+from service.claim_paths import ClaimAnswer
 from service.commands.admin import hash_token
-from service.commands.claims import check_claimable, fingerprint
+from service.commands.claims import fingerprint
 from service.commands.context import audience_of, require_city
 from service.commands.presenters import as_json, request_public_of
+from service.domain import claims as rules
 from service.domain import lifecycles as lc
 from service.domain.actors import Actor, Role
 from service.domain.errors import DomainError
 from service.domain.events import EventType
-from service.domain.quantities import check_claim_fits
 from service.models import ClaimCreate, ClaimPublic, EventPublic
 from service.persistence.tables import AidRequest
 from service.settings import Settings
+from service.tokens import TokenLookup
 
 log = logging.getLogger(__name__)
 
 # Incidents whose reached cities a replica keeps (the most recently claimed on).
 _REACHED_KEPT = 256
 
-# (claim, created, events to publish)
-Answer = tuple[ClaimPublic, bool, list[EventPublic]]
+Answer = ClaimAnswer
 
 BATCH_SIZE = Histogram(
     "aidmesh_claim_batch_size",
@@ -96,7 +102,8 @@ SELECT row_to_json(c) FROM claims c
 # changes them, each with an event; a claim changes none of them. So each replica keeps
 # them with the incident's event they were read at (`known`: its seq and its id, never
 # reused, which a rolled-back batch never wrote), and reads them again only if that
-# event is not there, or any event but a claim came after it.
+# event is not there, or any event but a claim came after it. (`t.ring <= r.ring` is
+# `rules.ring_reaches`, as `commands.context.target_reached` writes it for the ORM.)
 _READ_VIEWERS = """
 SELECT i.id, i.city_id, i.last_seq, last.event_id,
        (SELECT json_agg(DISTINCT m.city_id) FROM network_memberships m
@@ -122,13 +129,17 @@ SELECT i.id, i.city_id, i.last_seq, last.event_id,
 _NEW_CLAIM_IDS = """
 SELECT nextval(pg_get_serial_sequence('claims', 'id')) FROM generate_series(1, %(count)s)"""
 
-# The batch's writes in one statement: each request's final quantity (only where the
-# request is still exactly as read: the incident locks make that certain, the condition
-# keeps the database the arbiter regardless), the claims, their events and each
-# incident's last seq. The counts tell whether every part applied; if one did not, the
-# transaction is rolled back. Rows travel as one JSON document per table (serialised
+# The batch's writes in one statement: each request's final quantity and status as the
+# claim core left them (`rules.decide_claim`), the claims, their events and each
+# incident's last seq. The request's condition is the core's rule restated as a guard:
+# the core took units from the request as read (`claimed_before`, `status_before`, a
+# claimable status, `ring` for the ring that let the cities in) and never beyond its
+# quantity (`u.claimed <= r.quantity`); the row must still be exactly that. The incident
+# locks make that certain; the condition keeps the database the arbiter regardless.
+# The counts tell whether every part applied; if one did not, the transaction is
+# rolled back. Rows travel as one JSON document per table (serialised
 # by orjson; psycopg's array adaptation cost more than the rest of the claim).
-_WRITE = """
+WRITE = """
 WITH taken AS (
     UPDATE aid_requests r
        SET claimed_quantity = u.claimed, status = u.status, updated_at = u.at
@@ -172,7 +183,8 @@ _ACTOR_OF_HASH = """
 SELECT id, role, city_id FROM api_tokens
  WHERE token_hash = %(hash)s AND revoked_at IS NULL"""
 
-_TOKEN_ACTIVE = "SELECT 1 FROM api_tokens WHERE id = %(id)s AND revoked_at IS NULL"  # noqa: S105
+_ACTOR_OF_ID = """
+SELECT id, role, city_id FROM api_tokens WHERE id = %(id)s AND revoked_at IS NULL"""
 
 
 def conninfo(settings: Settings) -> str:
@@ -236,9 +248,17 @@ class PgClaims:
     """
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_batch: int = 256, max_in_flight: int = 2
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        max_batch: int = 256,
+        max_in_flight: int = 2,
+        write_statement: str = WRITE,
     ) -> None:
+        """`write_statement` is the batch's write (`WRITE`); it takes the parameters of
+        `_BatchState.write_args` and answers the four counts `WRITE` answers."""
         self.pool = pool
+        self.write_statement = write_statement
         self.loop = asyncio.get_running_loop()
         self.max_batch = max_batch
         self.max_in_flight = max_in_flight
@@ -258,28 +278,14 @@ class PgClaims:
         except RuntimeError:
             return False
 
-    async def actor_for_secret(self, secret: str) -> Actor | None:
-        """The actor of an unrevoked token, like `actor_for_token`, in one round trip."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_ACTOR_OF_HASH, {"hash": hash_token(secret)})
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        token_id, role, city_id = row
-        return Actor(role=Role(role), city_id=city_id, token_id=token_id)
-
-    async def token_active(self, token_id: int) -> bool:
-        """Whether the token exists and is not revoked, in one round trip."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_TOKEN_ACTIVE, {"id": token_id})
-            return await cur.fetchone() is not None
-
     async def claim(
         self, actor: Actor, request_id: int, body: ClaimCreate, key: str, now: datetime
     ) -> Answer | None:
         """Claim as `claims.claim_request` does, or None for the general command to answer.
         Refusals the rules give from what was read are raised here, as the command does;
         so is PoolTimeout (overloaded: 503, not the slower path)."""
+        if not self.usable():
+            return None
         city_id = require_city(actor, Role.RESPONDER, Role.MANAGER)
         answer: asyncio.Future[Answer | None] = self.loop.create_future()
         # A caller that went away leaves its answer unread; that is not an error.
@@ -409,7 +415,7 @@ class PgClaims:
             for incident_id, entry in kept.items():
                 self._remember(incident_id, entry)
             if state.claims:
-                cur = await conn.execute(_WRITE, state.write_args())
+                cur = await conn.execute(self.write_statement, state.write_args())
                 counts = await cur.fetchone()
                 expected = (
                     len(state.touched),
@@ -427,6 +433,63 @@ class PgClaims:
         self._reached.move_to_end(incident_id)
         while len(self._reached) > _REACHED_KEPT:
             self._reached.popitem(last=False)
+
+
+class PgTokens:
+    """`TokenLookup` in one round trip on the claims' pool; `general` answers on another
+    event loop than the pool's, and when PostgreSQL errs (but not when the pool is
+    exhausted: that is a 503, not the slower path)."""
+
+    def __init__(self, pool: AsyncConnectionPool, general: TokenLookup) -> None:
+        self.pool = pool
+        self.general = general
+        self.loop = asyncio.get_running_loop()
+
+    def usable(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop and not self.pool.closed
+        except RuntimeError:
+            return False
+
+    async def actor_for_secret(self, secret: str) -> Actor | None:
+        if self.usable():
+            try:
+                row = await self._one(_ACTOR_OF_HASH, {"hash": hash_token(secret)})
+            except PoolTimeout:
+                raise
+            except psycopg.Error as exc:
+                log.info("token lookup taking the general path: %r", exc)
+            else:
+                return _actor_of(row)
+        return await self.general.actor_for_secret(secret)
+
+    async def actor_for_token_id(self, token_id: int) -> Actor | None:
+        if self.usable():
+            try:
+                row = await self._one(_ACTOR_OF_ID, {"id": token_id})
+            except PoolTimeout:
+                raise
+            except psycopg.Error as exc:
+                log.info("token lookup taking the general path: %r", exc)
+            else:
+                return _actor_of(row)
+        return await self.general.actor_for_token_id(token_id)
+
+    async def revoked_among(self, token_ids: set[int]) -> set[int]:
+        # A periodic sweep, not on any caller's way: the general lookup serves.
+        return await self.general.revoked_among(token_ids)
+
+    async def _one(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchone()
+
+
+def _actor_of(row: tuple[Any, ...] | None) -> Actor | None:
+    if row is None:
+        return None
+    token_id, role, city_id = row
+    return Actor(role=Role(role), city_id=city_id, token_id=token_id)
 
 
 def _read_out(answer: asyncio.Future[Any]) -> None:
@@ -460,28 +523,42 @@ class _BatchState:
     claims: list[tuple[_Ask, ClaimPublic, EventPublic]] = field(default_factory=list)
 
     def decide(self, ask: _Ask) -> Answer | DomainError | None:
+        """The claim core's decision on the request as the claims before left it."""
         request = self.requests.get(ask.request_id)
         if request is None:
             return None  # not found: the general command says so
         incident = self.incidents[request["incident_id"]]
         earlier = self.earlier.get((ask.city_id, ask.key))
-        if earlier is not None:
-            if earlier["body_fingerprint"] != ask.print_:
-                return None  # the general command refuses the reused key
-            return ClaimPublic.model_validate(earlier), False, []
         rings = {int(city): ring for city, ring in (request["target_rings"] or {}).items()}
-        ring = rings.get(ask.city_id)
-        if ring is None or ring > request["ring"]:
-            return None  # refused; the general command explains why (404 or 403)
+        target = rules.ClaimTarget(
+            city_id=request["city_id"],
+            ring=request["ring"],
+            tally=_tally_of(request),
+            incident_status=lc.IncidentStatus(incident["status"]),
+        )
         try:
-            check_claimable(incident["status"], request["status"])
-            check_claim_fits(request["quantity"], request["claimed_quantity"], ask.body.quantity)
+            decision = rules.decide_claim(
+                target,
+                rules.ClaimAsk(ask.city_id, ask.body.quantity, ask.print_),
+                city_ring=rings.get(ask.city_id),
+                earlier_fingerprint=earlier["body_fingerprint"] if earlier else None,
+            )
         except DomainError as refused:
             return refused
+        if isinstance(decision, rules.Replay):
+            assert earlier is not None
+            return ClaimPublic.model_validate(earlier), False, []
+        if isinstance(decision, rules.OutOfReach):
+            return None  # refused; the general command explains why (404 or 403)
 
         self.touched.setdefault(request["id"], (request["claimed_quantity"], request["status"]))
         self.seq_before.setdefault(incident["id"], incident["last_seq"])
-        after = _request_after(request, ask.body.quantity, ask.now)
+        after = {
+            **request,
+            "claimed_quantity": decision.after.claimed_quantity,
+            "status": decision.after.status.value,
+            "updated_at": ask.now,
+        }
         self.requests[request["id"]] = after
         incident["last_seq"] += 1
         public_after = request_public_of({k: v for k, v in after.items() if k != "target_rings"})
@@ -496,7 +573,7 @@ class _BatchState:
             answer=None,
             created_at=ask.now,
             updated_at=ask.now,
-            expires_at=ask.now + timedelta(seconds=incident["claim_acceptance_timeout_s"]),
+            expires_at=rules.claim_expires_at(ask.now, incident["claim_acceptance_timeout_s"]),
         )
         event = EventPublic(
             event_id=str(uuid.uuid4()),
@@ -579,8 +656,10 @@ class _BatchState:
         }
 
 
-def _request_after(request: Mapping[str, Any], quantity: int, now: datetime) -> dict[str, Any]:
-    """The request row as the claim leaves it (as `claims._take_units` writes it)."""
-    claimed = request["claimed_quantity"] + quantity
-    status = lc.request_status_for(request["quantity"], claimed, request["delivered_quantity"])
-    return {**request, "claimed_quantity": claimed, "status": status.value, "updated_at": now}
+def _tally_of(request: Mapping[str, Any]) -> rules.Tally:
+    return rules.Tally(
+        quantity=request["quantity"],
+        claimed_quantity=request["claimed_quantity"],
+        delivered_quantity=request["delivered_quantity"],
+        status=lc.RequestStatus(request["status"]),
+    )
