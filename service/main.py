@@ -36,9 +36,10 @@ from service.api.routes_playbooks import router as playbooks_router
 from service.api.routes_webhooks import router as webhooks_router
 from service.commands.pg_claims import PgClaims, open_pool
 from service.drain import Drain
+from service.edge import MAX_ID, unknown_fields
 from service.executor import Executor, utc_now
 from service.live import LiveService
-from service.models import MAX_ID
+from service.live_ops import command_ops
 from service.persistence.db import Database, build_engine, migrate
 from service.scheduler import Sweeper, start_scheduler
 from service.settings import Settings
@@ -118,6 +119,8 @@ def create_app(
                 live,
                 _limits(settings),
                 decode=decode,
+                unknown_fields=unknown_fields,
+                ops=command_ops(executor),
                 on_session_end=log_ws_session,
             )
             webhooks: WebhookParts = await start_webhooks(
