@@ -3,16 +3,15 @@ answers each op (parsed by `realtime.protocol`) in turn; events reach the socket
 the gateway's dispatch, outside this loop, and one heartbeat task serves every socket.
 
 Protocol (JSON text frames; every client op may carry a `ref` echoed in its reply).
-The `claim` and `claim_status` ops below are the service's: it registers its command
-ops when it wires the endpoint.
+Beside the protocol's own ops, the service registers its command ops (`Op`, by
+name) when it wires the endpoint; this package names none of them.
 
     → {"op": "auth", "token": "amk_…"}              (unless connected with ?ticket=…)
     ← {"type": "welcome", "role": …, "city_id": …}
     → {"op": "subscribe", "scopes": ["incident:12", "city:3", "board"], "since": {"12": 40}}
     ← replayed events, or {"type": "reset", "incident_id": 12, "last_seq": …, "snapshot": {…}}
     ← {"type": "subscribed", "scopes": [...]}, then live {"type": "event", "event": {…}}
-    → {"op": "claim", "request_id": 5, "quantity": 2, "idempotency_key": "…"}
-    → {"op": "claim_status", "claim_id": 9, "status": "en_route"}
+    → {"op": <a command op of the service>, <its fields>…}
     ← {"type": "ack", "status": 201, "result": {…}} or {"type": "error", "status": 409, "detail": …}
 
 With `since`, every incident in the scopes is replayed from the seq given (0 when
