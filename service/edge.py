@@ -132,6 +132,17 @@ _STATUS: list[tuple[type[de.DomainError], int]] = [
 ]
 
 
+MAPPED: tuple[type[Exception], ...] = (
+    de.DomainError,
+    WireError,
+    ValidationError,
+    *POOL_EXHAUSTED,
+    *REDIS_DOWN,
+    DBAPIError,
+)
+"""Every error class `answer_for` answers (and its subclasses)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What a client is told about an error: a status and a detail (a sentence, or

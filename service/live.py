@@ -15,9 +15,10 @@ from anyio import to_thread
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
+from realtime.connection import Viewer
 from realtime.envelope import encode
-from realtime.gateway import Scope, Viewer
-from realtime.ws_endpoint import Refusal
+from realtime.index import Scope
+from realtime.protocol import Refusal
 from service import edge
 from service.commands.context import visible_incident
 from service.domain.actors import Actor, Role

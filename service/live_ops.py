@@ -15,8 +15,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Strict
 
-from realtime.gateway import Viewer
-from realtime.ws_endpoint import Op, Refusal, error
+from realtime.connection import Viewer
+from realtime.protocol import Op, Refusal, error
 from service import edge
 from service.commands import claims
 from service.commands.presenters import claim_public

@@ -9,11 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
 
 from service import edge
-from service.domain.errors import DomainError
-from service.wire import WireError
 
 
 class Message(BaseModel):
@@ -43,24 +40,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
 }
 
-# Every error the edge contract maps (`service.edge.answer_for`).
-_MAPPED: tuple[type[Exception], ...] = (
-    DomainError,
-    WireError,
-    *edge.POOL_EXHAUSTED,
-    *edge.REDIS_DOWN,
-    DBAPIError,
-)
-
-
 def install(app: FastAPI) -> None:
     async def _mapped(request: Request, exc: Exception) -> JSONResponse:
         answer = edge.answer_for(exc, f"{request.method} {request.url.path}")
-        if answer is None:  # not reached: every class installed here is mapped
+        if answer is None:  # not reached: answer_for maps every class of MAPPED
             raise exc
         return respond(answer)
 
-    for mapped in _MAPPED:
+    for mapped in edge.MAPPED:
         app.add_exception_handler(mapped, _mapped)
 
     @app.exception_handler(RequestValidationError)

@@ -253,6 +253,7 @@ def _dbapi(invalidated: bool) -> DBAPIError:
     ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v)[:12],
 )
 def test_each_error_has_one_answer(error: Exception, status: int, detail: str) -> None:
+    assert isinstance(error, edge.MAPPED)
     answer = edge.answer_for(error, "a test")
     assert answer == edge.Answer(status, detail)
     assert answer.retry is (status == 503)
@@ -260,3 +261,11 @@ def test_each_error_has_one_answer(error: Exception, status: int, detail: str) -
 
 def test_an_error_the_contract_does_not_know_is_left_to_the_transport_as_a_bug() -> None:
     assert edge.answer_for(KeyError("a bug"), "a test") is None
+    assert not isinstance(KeyError("a bug"), edge.MAPPED)
+
+
+def test_every_error_answered_is_one_the_rest_handlers_are_installed_for() -> None:
+    from service.main import create_app
+
+    handled = set(create_app().exception_handlers)
+    assert set(edge.MAPPED) <= handled
