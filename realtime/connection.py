@@ -217,12 +217,12 @@ class Connection:
         count_deliveries(counts[QUEUED], counts[DIRECT])
 
     def drop(self, code: int, reason: str) -> None:
-        """Close from outside the reader (the dispatcher, a revocation): in a task."""
+        """Close from outside the socket loop (the dispatcher, a revocation): in a task."""
         if self._closing(reason):
             asyncio.get_running_loop().create_task(self._close(code, reason))
 
     async def close_now(self, code: int, reason: str) -> None:
-        """Close from the reader: the close frame is out before the reader goes on, so
+        """Close from the socket loop: the close frame is out before the loop reads on, so
         the peer gets the code even if the endpoint returns right after."""
         if self._closing(reason):
             await self._close(code, reason)
