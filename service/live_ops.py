@@ -10,7 +10,6 @@ refused, and every error answered with the same status and detail.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Strict
@@ -43,19 +42,24 @@ class ClaimStatusOp(ClaimStatusChange):
     claim_id: Id
 
 
-@dataclass(frozen=True, slots=True)
 class CommandOp(Generic[M]):
     """A command op: its fields are `params`' fields; `execute` runs it for an actor
     allowed to send commands, whose token is still active."""
 
-    name: str
-    params: type[M]
-    execute: Callable[[Actor, M], Awaitable[dict[str, Any]]]
-    executor: Executor
+    __slots__ = ("execute", "executor", "fields", "name", "params")
 
-    @property
-    def fields(self) -> frozenset[str]:
-        return frozenset(self.params.model_fields)
+    def __init__(
+        self,
+        name: str,
+        params: type[M],
+        execute: Callable[[Actor, M], Awaitable[dict[str, Any]]],
+        executor: Executor,
+    ) -> None:
+        self.name = name
+        self.params = params
+        self.execute = execute
+        self.executor = executor
+        self.fields = frozenset(params.model_fields)
 
     def read(self, viewer: Viewer, fields: dict[str, Any]) -> M:
         try:
@@ -86,7 +90,7 @@ def command_ops(executor: Executor) -> dict[str, Op]:
     """The command ops by name, for `WebsocketEndpoint(ops=...)`."""
 
     async def claim(actor: Actor, params: ClaimOp) -> dict[str, Any]:
-        body = ClaimCreate.model_construct(quantity=params.quantity, note=params.note)
+        body = ClaimCreate(quantity=params.quantity, note=params.note)
         made, created = await executor.claim(actor, params.request_id, body, params.idempotency_key)
         return {
             "type": "ack",
@@ -96,9 +100,7 @@ def command_ops(executor: Executor) -> dict[str, Op]:
         }
 
     async def claim_status(actor: Actor, params: ClaimStatusOp) -> dict[str, Any]:
-        change = ClaimStatusChange.model_construct(
-            status=params.status, note=params.note, answer=params.answer
-        )
+        change = ClaimStatusChange(status=params.status, note=params.note, answer=params.answer)
         claim = await executor.run(actor, claims.change_claim_status, params.claim_id, change)
         return {"type": "ack", "status": 200, "result": claim_public(claim).model_dump(mode="json")}
 
