@@ -1,14 +1,17 @@
-"""The `/ws` endpoint: handshake checks, authentication, then a reader, a writer and a heartbeat.
+"""The `/ws` endpoint: the handshake and the socket loop. The loop reads frames and
+answers each op (parsed by `realtime.protocol`) in turn; events reach the socket from
+the gateway's dispatch, outside this loop, and one heartbeat task serves every socket.
 
-Protocol (JSON text frames; every client op may carry a `ref` echoed in its reply):
+Protocol (JSON text frames; every client op may carry a `ref` echoed in its reply).
+Beside the protocol's own ops, the service registers its command ops (`Op`, by
+name) when it wires the endpoint; this package names none of them.
 
     → {"op": "auth", "token": "amk_…"}              (unless connected with ?ticket=…)
     ← {"type": "welcome", "role": …, "city_id": …}
     → {"op": "subscribe", "scopes": ["incident:12", "city:3", "board"], "since": {"12": 40}}
     ← replayed events, or {"type": "reset", "incident_id": 12, "last_seq": …, "snapshot": {…}}
     ← {"type": "subscribed", "scopes": [...]}, then live {"type": "event", "event": {…}}
-    → {"op": "claim", "request_id": 5, "quantity": 2, "idempotency_key": "…"}
-    → {"op": "claim_status", "claim_id": 9, "status": "en_route"}
+    → {"op": <a command op of the service>, <its fields>…}
     ← {"type": "ack", "status": 201, "result": {…}} or {"type": "error", "status": 409, "detail": …}
 
 With `since`, every incident in the scopes is replayed from the seq given (0 when
@@ -22,8 +25,9 @@ socket cannot wait on: a first frame that is binary, unreadable or not an `auth`
 op gets that error frame, then a close 1008. Ids (scope ids, `since` keys) are 1
 to `Limits.max_id` and seqs 0 to it; `since` names at most
 `Limits.max_since_keys` incidents; anything else is a 400 naming the field.
-An op the service cannot serve now (its database is unavailable) is answered
-with an error frame 503, never a dropped socket.
+A field an op does not take is a 422 naming the field, as in a REST body. An op
+the service cannot serve now (its database is unavailable) is answered with an
+error frame 503, never a dropped socket.
 
 Closes, each with a close frame and a reason: 1009 for a frame over
 `max_message_bytes`; 1008 for frames faster than `messages_per_s` (burst
@@ -37,9 +41,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -47,18 +50,45 @@ from starlette.types import Receive, Send
 from starlette.types import Scope as ASGIScope
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from realtime.frames import DirectWriter, Outgoing
-from realtime.gateway import (
+from realtime.connection import (
     CLOSE_POLICY,
     CLOSE_REVOKED,
     CLOSE_TOO_BIG,
     CLOSE_TRY_LATER,
     REVOKED_REASON,
     Connection,
-    Gateway,
-    Scope,
     Viewer,
 )
+from realtime.frames import DirectWriter, Outgoing
+from realtime.gateway import Gateway
+from realtime.index import Scope
+from realtime.protocol import (
+    AUTH_FIRST,
+    NOT_AN_OBJECT,
+    OWN_OPS,
+    Op,
+    Refusal,
+    Request,
+    UnknownFields,
+    auth_token,
+    error,
+    read_ref,
+    read_request,
+    read_scopes,
+    read_subscribe,
+)
+
+# What the service and the tests know the endpoint's protocol by.
+__all__ = [
+    "AUTH_FIRST",
+    "BINARY_REFUSED",
+    "Authority",
+    "Limits",
+    "Op",
+    "Refusal",
+    "WebsocketEndpoint",
+    "error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +97,13 @@ Decode = Callable[[str], Any]
 tells the client what is wrong with it."""
 
 BINARY_REFUSED = "binary frames are not accepted: send each message as a JSON text frame"
-AUTH_FIRST = "authenticate first: {op: auth, token}"
-
-
-class Refusal(Exception):
-    """What an `Authority` raises when it cannot serve a request (the database is
-    unavailable, ...): the client gets an error frame with this status and detail,
-    and the socket stays open."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 class Authority(Protocol):
-    """What the gateway asks of the service: who is this, may they, what did they miss, do this.
+    """What the endpoint asks of the service: who is this, may they, what did they miss.
 
-    `authenticate`, `authorize` and `replay` raise `Refusal` when they cannot answer."""
+    Each raises `Refusal` when it cannot answer. (What they may do, the service says
+    by the command ops it registers.)"""
 
     async def authenticate(self, token: str | None, ticket: str | None) -> Viewer | None: ...
 
@@ -96,11 +115,6 @@ class Authority(Protocol):
         self, viewer: Viewer, scopes: set[Scope], since: dict[int, int]
     ) -> list[dict[str, Any]]:
         """Messages to send before going live: events in order, or resets with snapshots."""
-        ...
-
-    async def command(self, viewer: Viewer, op: str, message: dict[str, Any]) -> dict[str, Any]:
-        """Run a command op; the reply is an `ack` or an `error` message. The token is
-        checked again: one revoked since the handshake is answered 401."""
         ...
 
 
@@ -163,13 +177,6 @@ class _Bucket:
         return True
 
 
-def error(status: int, detail: Any, ref: Any = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"type": "error", "status": status, "detail": detail}
-    if ref is not None:
-        message["ref"] = ref
-    return message
-
-
 # Called once per session when it ends: (scope, role, city_id, seconds, reason); role is
 # None for a handshake refused.
 SessionHook = Callable[[ASGIScope, str | None, int | None, float, str], None]
@@ -183,13 +190,22 @@ class WebsocketEndpoint:
         limits: Limits,
         *,
         decode: Decode,
+        unknown_fields: UnknownFields,
+        ops: Mapping[str, Op] | None = None,
         on_session_end: SessionHook | None = None,
     ) -> None:
+        """`decode` reads a frame and `unknown_fields` finds the fields no op takes, by
+        the service's rules; `ops` are the service's command ops by name."""
+        self.ops: dict[str, Op] = dict(ops or {})
+        clash = set(self.ops) & {*OWN_OPS, "auth"}
+        if clash:
+            raise ValueError(f"ops {sorted(clash)} are the protocol's own")
         self.gateway = gateway
         self.authority = authority
         self.limits = limits
         self.on_session_end = on_session_end
         self.decode = decode
+        self.unknown_fields = unknown_fields
         self._heartbeats: asyncio.Task[None] | None = None
 
     def asgi(self, scope: ASGIScope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
@@ -248,10 +264,8 @@ class WebsocketEndpoint:
         except ValueError as exc:
             await self._refuse_auth(websocket, CLOSE_POLICY, str(exc))
             return None
-        token = message.get("token") if isinstance(message, dict) else None
-        if not (
-            isinstance(message, dict) and message.get("op") == "auth" and isinstance(token, str)
-        ):
+        token = auth_token(message)
+        if token is None:
             await self._refuse_auth(websocket, CLOSE_POLICY, AUTH_FIRST)
             return None
         try:
@@ -369,18 +383,17 @@ class WebsocketEndpoint:
 
     async def _handle(self, conn: Connection, message: Any) -> None:
         if not isinstance(message, dict):
-            await conn.send_now(error(400, "each message is a JSON object with an 'op'"))
+            await conn.send_now(error(400, NOT_AN_OBJECT))
             return
-        op, ref = message.get("op"), message.get("ref")
-        if ref is not None and not isinstance(ref, str | int):
-            ref = None
+        ref = read_ref(message)
         try:
-            reply = await self._answer(conn, op, message, ref)
+            request = read_request(message, self.ops, self.unknown_fields)
+            reply = await self._answer(conn, request)
         except Refusal as exc:
             reply = error(exc.status, exc.detail)
         except Exception:
             # A bug, not the client's doing: it gets an answer and keeps its socket.
-            log.exception("websocket op %r failed", str(op)[:40])
+            log.exception("websocket op %r failed", str(message.get("op"))[:40])
             reply = error(500, "internal error")
         if reply is None:
             return
@@ -388,53 +401,34 @@ class WebsocketEndpoint:
             reply["ref"] = ref
         await conn.send_now(reply)
 
-    async def _answer(
-        self, conn: Connection, op: Any, message: dict[str, Any], ref: Any
-    ) -> dict[str, Any] | None:
+    async def _answer(self, conn: Connection, request: Request) -> dict[str, Any] | None:
         """The reply to one op (None when the op sent its own)."""
-        if op == "ping":
+        if request.op == "ping":
             return {"type": "pong"}
-        if op == "subscribe":
-            await self._subscribe(conn, message, ref)
+        if request.op == "subscribe":
+            await self._subscribe(conn, request.fields, request.ref)
             return None
-        if op == "unsubscribe":
-            return self._unsubscribe(conn, message)
-        if op in ("claim", "claim_status"):
-            if self.gateway.is_revoked(conn.viewer):
-                return error(401, "invalid or revoked token")
-            if not conn.viewer.can_command:
-                return error(403, f"a {conn.viewer.role} token cannot send commands")
-            return await self.authority.command(conn.viewer, op, message)
-        if op == "auth":
-            return error(400, "already authenticated")
-        return error(400, "unknown op: use subscribe, unsubscribe, claim, claim_status or ping")
+        if request.op == "unsubscribe":
+            return self._unsubscribe(conn, request.fields)
+        if self.gateway.is_revoked(conn.viewer):
+            return error(401, "invalid or revoked token")
+        op = self.ops[request.op]
+        return await op.run(conn.viewer, op.read(conn.viewer, request.fields))
 
-    async def _subscribe(self, conn: Connection, message: dict[str, Any], ref: Any) -> None:
-        raw_scopes = message.get("scopes")
-        if not isinstance(raw_scopes, list) or not raw_scopes:
-            await conn.send_now(error(400, "'scopes' must be a non-empty list", ref))
-            return
-        if len(conn.scopes) + len(raw_scopes) > self.limits.max_subscriptions:
-            await conn.send_now(
-                error(429, f"at most {self.limits.max_subscriptions} scopes per connection", ref)
-            )
-            return
-        since = _parse_since(message.get("since"), self.limits.max_id, self.limits.max_since_keys)
-        if isinstance(since, str):
-            await conn.send_now(error(400, since, ref))
-            return
-        scopes: set[Scope] = set()
-        for raw in raw_scopes:
-            try:
-                scope = Scope.parse(raw, max_id=self.limits.max_id)
-            except ValueError as exc:
-                await conn.send_now(error(400, str(exc), ref))
-                return
+    async def _subscribe(self, conn: Connection, fields: dict[str, Any], ref: Any) -> None:
+        asked = read_subscribe(
+            fields,
+            held=len(conn.scopes),
+            max_scopes=self.limits.max_subscriptions,
+            max_id=self.limits.max_id,
+            max_since_keys=self.limits.max_since_keys,
+        )
+        for scope in asked.scopes:
             refusal = await self.authority.authorize(conn.viewer, scope)
             if refusal is not None:
-                await conn.send_now(error(refusal[0], refusal[1], ref))
-                return
-            scopes.add(scope)
+                raise Refusal(*refusal)
+        scopes = set(asked.scopes)
+        since = asked.since
 
         # Register for live events first, then replay, then drain what arrived
         # meanwhile: nothing falls between replay and live, nothing is sent twice.
@@ -478,15 +472,9 @@ class WebsocketEndpoint:
         conn.last_sent[incident_id] = seq
         await conn.send_now(item["text"])
 
-    def _unsubscribe(self, conn: Connection, message: dict[str, Any]) -> dict[str, Any]:
-        raw_scopes = message.get("scopes")
-        if not isinstance(raw_scopes, list):
-            return error(400, "'scopes' must be a list")
-        for raw in raw_scopes:
-            try:
-                self.gateway.unsubscribe(conn, Scope.parse(raw, max_id=self.limits.max_id))
-            except ValueError as exc:
-                return error(400, str(exc))
+    def _unsubscribe(self, conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
+        for scope in read_scopes(fields.get("scopes"), self.limits.max_id):
+            self.gateway.unsubscribe(conn, scope)
         return {"type": "unsubscribed", "scopes": sorted(str(s) for s in conn.scopes)}
 
 
@@ -496,26 +484,6 @@ def _too_big(data: str | bytes, limit: int) -> bool:
     if len(data) > limit:
         return True
     return isinstance(data, str) and len(data) * 4 > limit and len(data.encode()) > limit
-
-
-_SINCE_KEY = re.compile(r"[1-9][0-9]{0,18}")
-
-
-def _parse_since(value: Any, max_id: int, max_keys: int) -> dict[int, int] | str | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        return "'since' maps incident ids to the last seq seen, e.g. {\"12\": 40}"
-    if len(value) > max_keys:
-        return f"'since' names at most {max_keys} incidents; subscribe in parts"
-    since: dict[int, int] = {}
-    for key, seq in value.items():
-        if not _SINCE_KEY.fullmatch(key) or int(key) > max_id:
-            return f"'since' key {key[:24]!r} is not an incident id (1 to {max_id})"
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= max_id:
-            return f"'since' values are seqs: integers from 0 to {max_id}"
-        since[int(key)] = seq
-    return since
 
 
 def _reason(detail: str) -> str:

@@ -1,41 +1,36 @@
 """The service's side of the realtime gateway: authentication, scope checks, replay and
-websocket commands, over the same queries and command layer as the REST API.
+the events table, over the same queries as the REST API (its command ops are in
+`service.live_ops`).
 
-A database that cannot answer is a `Refusal` (503) for the gateway, as it is a JSON
-503 over REST: the client gets an error frame and keeps its socket."""
+Errors are answered as the edge contract (`service.edge`) maps them: a database that
+cannot answer is a `Refusal` (503) for the gateway, as it is a JSON 503 over REST;
+the client gets an error frame and keeps its socket."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from anyio import to_thread
-from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, or_
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, col, select
 
+from realtime.connection import Viewer
 from realtime.envelope import encode
-from realtime.gateway import Scope, Viewer
-from realtime.ws_endpoint import Refusal
-from realtime.ws_endpoint import error as _error
-from service.api.errors import BUSY, POOL_EXHAUSTED, status_for, validation_detail
-from service.commands import claims
+from realtime.index import Scope
+from realtime.protocol import Refusal
+from service import edge
 from service.commands.context import visible_incident
-from service.commands.presenters import claim_public
 from service.domain.actors import Actor, Role
 from service.domain.errors import DomainError
 from service.executor import Executor
-from service.models import MAX_ID, ClaimCreate, ClaimStatusChange, EventPublic
+from service.models import EventPublic
 from service.persistence.db import Database
 from service.persistence.tables import Incident
 from service.queries import incident_detail, incident_visibility, stored_events_after
 from service.tickets import TicketStore
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
-REVOKED = "invalid or revoked token"
 
 
 def viewer_of(actor: Actor) -> Viewer:
@@ -44,7 +39,6 @@ def viewer_of(actor: Actor) -> Viewer:
         city_id=actor.city_id,
         token_id=actor.token_id,
         is_admin=actor.is_admin,
-        can_command=actor.role in (Role.MANAGER, Role.RESPONDER),
     )
 
 
@@ -93,7 +87,7 @@ class LiveService:
             # A token revoked after its ticket was issued is refused here.
             by_id = await _answerable(self.executor.tokens.actor_for_token_id(token_id))
             return viewer_of(by_id) if by_id else None
-        if token is None or len(token) > 200 or not token.isascii():
+        if token is None or not edge.token_shaped(token):
             return None
         actor = await _answerable(self.executor.tokens.actor_for_secret(token))
         return viewer_of(actor) if actor else None
@@ -113,7 +107,7 @@ class LiveService:
                 try:
                     visible_incident(session, actor_of(viewer), incident_id)
                 except DomainError as exc:
-                    return status_for(exc), str(exc)
+                    return edge.status_for(exc), str(exc)
             return None
 
         return await _in_thread(check)
@@ -175,64 +169,6 @@ class LiveService:
             if i is not None
         }
 
-    async def command(self, viewer: Viewer, op: str, message: dict[str, Any]) -> dict[str, Any]:
-        actor = actor_of(viewer)
-        try:
-            if viewer.token_id is None or not await self.executor.tokens.actor_for_token_id(
-                viewer.token_id
-            ):
-                return _error(401, REVOKED)
-            if op == "claim":
-                request_id = _positive_int(message.get("request_id"), "request_id")
-                key = message.get("idempotency_key")
-                if not isinstance(key, str) or not 1 <= len(key) <= 200 or not key.isascii():
-                    return _error(422, "idempotency_key: a string of 1-200 ASCII characters")
-                body = ClaimCreate.model_validate(
-                    {k: v for k, v in message.items() if k in ("quantity", "note")}
-                )
-                made, created = await self.executor.claim(actor, request_id, body, key)
-                return {
-                    "type": "ack",
-                    "status": 201,
-                    "replayed": not created,
-                    "result": made.model_dump(mode="json"),
-                }
-            claim_id = _positive_int(message.get("claim_id"), "claim_id")
-            change = ClaimStatusChange.model_validate(
-                {k: v for k, v in message.items() if k in ("status", "note", "answer")}
-            )
-            claim = await self.executor.run(actor, claims.change_claim_status, claim_id, change)
-            return {
-                "type": "ack",
-                "status": 200,
-                "result": claim_public(claim).model_dump(mode="json"),
-            }
-        except _BadField as exc:
-            return _error(422, str(exc))
-        except ValidationError as exc:
-            return _error(422, validation_detail(exc.errors()))
-        except DomainError as exc:
-            return _error(status_for(exc), exc.detail)
-        except POOL_EXHAUSTED:
-            log.warning("database pool exhausted on websocket %s", op)
-            return _error(503, BUSY)
-        except Exception:
-            log.exception("websocket command %s failed", op)
-            return _error(503, "the command could not be completed; retry")
-
-
-class _BadField(ValueError):
-    """A websocket command field of the wrong type or range (answered with a 422)."""
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
-        raise _BadField(f"{name}: an integer id from 1 to {MAX_ID}")
-    return value
-
-
-_UNAVAILABLE = "the database is unavailable; retry shortly"
-
 
 async def _in_thread(read: Callable[..., T], *args: Any) -> T:
     """`read(*args)` in a worker thread, its database failures as a `Refusal`."""
@@ -240,21 +176,16 @@ async def _in_thread(read: Callable[..., T], *args: Any) -> T:
 
 
 async def _answerable(pending: Awaitable[T]) -> T:
-    """Await `pending`; a database that cannot answer becomes a `Refusal` (503), any
-    other database error a logged 500, so the client always gets an error frame."""
+    """Await `pending`; an error the edge contract maps (a database that cannot answer,
+    503; any other database error, 500) becomes a `Refusal`, so the client always
+    gets an error frame."""
     try:
         return await pending
-    except POOL_EXHAUSTED:
-        log.warning("database pool exhausted on a websocket")
-        raise Refusal(503, BUSY) from None
-    except OperationalError as exc:
-        log.warning("database unavailable on a websocket: %s", exc.orig)
-        raise Refusal(503, _UNAVAILABLE) from None
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise Refusal(503, "the database connection was lost; retry shortly") from None
-        log.error("database error on a websocket", exc_info=exc)
-        raise Refusal(500, "internal error") from None
+    except Exception as exc:
+        answer = edge.answer_for(exc, "a websocket")
+        if answer is None:
+            raise
+        raise Refusal(answer.status, answer.detail) from None
 
 
 def _events_after(

@@ -37,9 +37,10 @@ from service.api.routes_playbooks import router as playbooks_router
 from service.api.routes_webhooks import router as webhooks_router
 from service.claim_paths import ClaimPath, GeneralCommand
 from service.drain import Drain
+from service.edge import MAX_ID, unknown_fields
 from service.executor import Executor, utc_now
 from service.live import LiveService
-from service.models import MAX_ID
+from service.live_ops import command_ops
 from service.persistence.db import Database, build_engine, migrate
 from service.scheduler import Sweeper, start_scheduler
 from service.settings import Settings
@@ -133,6 +134,8 @@ def create_app(
                 live,
                 _limits(settings),
                 decode=decode,
+                unknown_fields=unknown_fields,
+                ops=command_ops(executor),
                 on_session_end=log_ws_session,
             )
             webhooks: WebhookParts = await start_webhooks(

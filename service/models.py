@@ -25,8 +25,8 @@ from pydantic import (
 )
 
 from service.domain.actors import Role
+from service.edge import MAX_ID as MAX_ID
 
-MAX_ID = 2_147_483_647
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 

@@ -1,7 +1,10 @@
 """The layout promises of STYLE.md that code review alone would let slip.
 
-- `service/domain` stays pure: no framework, database, bus or HTTP imports and
-  no `async`/`await`, so its rules are tested without a server.
+- `service/domain` stays pure: no framework, database, bus, HTTP or other I/O
+  imports and no `async`/`await`, so its rules are tested without a server.
+- `realtime/` knows events and scopes, not the service: it imports nothing from
+  `service`; the websocket edge (`realtime/`, `service/live*.py`) and the edge
+  contract (`service/edge.py`) import nothing from `service.api`, the other transport.
 - `service`, `realtime` and `playbooks` are also names of unrelated PyPI
   packages: each must import from this repository.
 """
@@ -32,8 +35,21 @@ FORBIDDEN_IN_DOMAIN = frozenset(
         "apscheduler",
         "starlette",
         "websockets",
+        "psycopg",
+        "psycopg_pool",
+        "uvicorn",
+        "anyio",
+        # The standard library's I/O.
+        "asyncio",
+        "socket",
+        "ssl",
+        "selectors",
+        "sqlite3",
+        "subprocess",
     }
 )
+# Standard modules whose package also holds pure ones (`urllib.parse`, `http.HTTPStatus`).
+FORBIDDEN_MODULES_IN_DOMAIN = ("urllib.request", "http.client", "http.server")
 
 
 def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
@@ -57,6 +73,7 @@ def forbidden_imports(tree: ast.AST) -> list[str]:
         f"line {line}: {module}"
         for line, module in imported_modules(tree)
         if module.split(".")[0] in FORBIDDEN_IN_DOMAIN
+        or any(module == m or module.startswith(m + ".") for m in FORBIDDEN_MODULES_IN_DOMAIN)
     ]
 
 
@@ -119,6 +136,10 @@ def test_domain_module_has_no_async_code(path: Path) -> None:
         "def f():\n    import httpx\n",
         "try:\n    import apscheduler\nexcept ImportError:\n    pass\n",
         "if False:\n    from websockets.sync import client\n",
+        "import asyncio",
+        "from urllib.request import urlopen",
+        "import http.client",
+        "from psycopg_pool import AsyncConnectionPool",
     ],
 )
 def test_the_import_check_catches_a_forbidden_import_wherever_it_hides(source: str) -> None:
@@ -144,6 +165,75 @@ def test_the_purity_check_allows_the_standard_library_and_relative_domain_import
     )
     assert foreign_imports(ast.parse(source)) == []
     assert foreign_imports(ast.parse("from service.persistence import tables")) != []
+
+
+# -- one transport never imports the other -------------------------------------------
+
+REALTIME_FILES = sorted((REPO / "realtime").rglob("*.py"))
+WEBSOCKET_EDGE = [*REALTIME_FILES, *sorted((REPO / "service").glob("live*.py"))]
+TRANSPORT_NEUTRAL = [REPO / "service" / "edge.py", REPO / "service" / "wire.py"]
+
+
+def imports_of(tree: ast.AST, package: str) -> list[str]:
+    """Absolute imports of `package` or any module under it (`from service import api`
+    imports `service.api`)."""
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        if any(name == package or name.startswith(package + ".") for name in names):
+            found.append(f"line {node.lineno}: {names[0]}")
+    return found
+
+
+def test_the_websocket_edge_has_files_to_check() -> None:
+    names = {p.name for p in WEBSOCKET_EDGE}
+    assert {"ws_endpoint.py", "gateway.py", "protocol.py", "live.py", "live_ops.py"} <= names
+
+
+@pytest.mark.parametrize("path", REALTIME_FILES, ids=lambda p: p.name)
+def test_realtime_imports_nothing_from_the_service(path: Path) -> None:
+    assert imports_of(_parse(path), "service") == []
+
+
+@pytest.mark.parametrize("path", WEBSOCKET_EDGE, ids=lambda p: p.name)
+def test_the_websocket_edge_imports_nothing_from_the_rest_api(path: Path) -> None:
+    assert imports_of(_parse(path), "service.api") == []
+
+
+@pytest.mark.parametrize("path", TRANSPORT_NEUTRAL, ids=lambda p: p.name)
+def test_the_edge_contract_imports_neither_transport(path: Path) -> None:
+    tree = _parse(path)
+    found = [
+        *imports_of(tree, "service.api"),
+        *imports_of(tree, "realtime"),
+        *imports_of(tree, "fastapi"),
+        *imports_of(tree, "starlette"),
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("source", "package"),
+    [
+        ("from service.api.errors import status_for", "service.api"),
+        ("import service.api", "service.api"),
+        ("def f():\n    from service.api import deps\n", "service.api"),
+        ("from service import api", "service.api"),
+        ("from service import edge", "service"),
+        ("from realtime.gateway import Viewer", "realtime"),
+    ],
+)
+def test_the_transport_check_catches_an_import_wherever_it_hides(source: str, package: str) -> None:
+    assert len(imports_of(ast.parse(source), package)) == 1
+
+
+def test_the_transport_check_tells_a_package_from_a_longer_name() -> None:
+    assert imports_of(ast.parse("import service_catalog\nimport realtimex"), "service") == []
+    assert imports_of(ast.parse("from service.apix import y"), "service.api") == []
 
 
 # -- our packages, not PyPI's ------------------------------------------------------

@@ -14,9 +14,16 @@ from starlette.types import Scope
 
 from realtime.bus import EventBus
 from service.domain.actors import Actor, Role
+from service.edge import (
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_ID,
+    require_command_role,
+    token_shaped,
+)
 from service.executor import Executor
 from service.logs import note_caller
-from service.models import MAX_ID, PlainDigits
+from service.models import PlainDigits
 from service.persistence.db import Database
 from service.settings import Settings
 
@@ -73,7 +80,7 @@ async def authenticate(parts: AppParts, headers: Mapping[str, str]) -> Actor:
     scheme, secret = get_authorization_scheme_param(headers.get("authorization"))
     if scheme.lower() != "bearer" or not secret:
         raise _unauthorized(MISSING_TOKEN)
-    if len(secret) > 200 or not secret.isascii():
+    if not token_shaped(secret):
         raise _unauthorized("invalid or revoked token")
     # A connection of its own, returned to the pool at once: a write route must not
     # hold a read connection while its command waits for another one.
@@ -120,7 +127,14 @@ def require_roles(*roles: Role) -> object:
 AdminActor = Annotated[Actor, require_roles(Role.ADMIN)]
 ManagerActor = Annotated[Actor, require_roles(Role.MANAGER)]
 ManagerOrAdminActor = Annotated[Actor, require_roles(Role.MANAGER, Role.ADMIN)]
-ActingCityActor = Annotated[Actor, require_roles(Role.MANAGER, Role.RESPONDER)]
+
+
+async def command_actor(actor: CurrentActor) -> Actor:
+    """The caller, if its role may send commands (the edge contract's one gate)."""
+    return require_command_role(actor)
+
+
+ActingCityActor = Annotated[Actor, Depends(command_actor)]
 
 IdPath = Annotated[int, PlainDigits, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, PlainDigits, Query(ge=1, le=MAX_ID)]
@@ -131,8 +145,8 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
+        max_length=IDEMPOTENCY_KEY_MAX,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Unique per claim attempt; a retry with the same key returns the first claim.",
     ),
 ]

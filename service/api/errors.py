@@ -1,31 +1,16 @@
-"""One place that maps errors to HTTP answers: `{"detail": ...}` with the right status."""
+"""The REST side of the edge contract: each error `service.edge` maps, as an HTTP answer
+`{"detail": ...}` with its status (and Retry-After on a 503)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout as AsyncPoolTimeout
 from pydantic import BaseModel
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from service.domain import errors as de
-from service.wire import WireError
-
-log = logging.getLogger(__name__)
-
-_STATUS: list[tuple[type[de.DomainError], int]] = [
-    (de.NotFound, status.HTTP_404_NOT_FOUND),
-    (de.Forbidden, status.HTTP_403_FORBIDDEN),
-    (de.Invalid, status.HTTP_422_UNPROCESSABLE_CONTENT),
-    (de.Conflict, status.HTTP_409_CONFLICT),
-]
+from service import edge
 
 
 class Message(BaseModel):
@@ -55,78 +40,30 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
 }
 
-
-def status_for(exc: de.DomainError) -> int:
-    for cls, code in _STATUS:
-        if isinstance(exc, cls):
-            return code
-    return status.HTTP_400_BAD_REQUEST
-
-
-def validation_detail(errors: Any) -> list[dict[str, Any]]:
-    """Validation errors without the echoed input, which may not even be encodable."""
-    return [
-        {
-            "loc": [p if isinstance(p, int | str) else str(p) for p in e.get("loc", ())],
-            "msg": str(e.get("msg", "invalid")),
-            "type": str(e.get("type", "value_error")),
-        }
-        for e in errors
-    ]
-
-
-# No connection came free in time, from the ORM's pool or the claims pool: 503, retry.
-POOL_EXHAUSTED = (PoolTimeout, AsyncPoolTimeout)
-BUSY = "the database is busy; retry shortly"
-
-
 def install(app: FastAPI) -> None:
-    @app.exception_handler(de.DomainError)
-    async def _domain(_: Request, exc: de.DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=status_for(exc))
+    async def _mapped(request: Request, exc: Exception) -> JSONResponse:
+        answer = edge.answer_for(exc, f"{request.method} {request.url.path}")
+        if answer is None:  # not reached: answer_for maps every class of MAPPED
+            raise exc
+        return respond(answer)
 
-    @app.exception_handler(WireError)
-    async def _wire(_: Request, exc: WireError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=status.HTTP_400_BAD_REQUEST)
+    for mapped in edge.MAPPED:
+        app.add_exception_handler(mapped, _mapped)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": validation_detail(exc.errors())},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
-
-    async def _pool(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
-        return _unavailable(BUSY)
-
-    for exhausted in POOL_EXHAUSTED:
-        app.add_exception_handler(exhausted, _pool)
-
-    @app.exception_handler(OperationalError)
-    async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
-        return _unavailable("the database is unavailable; retry shortly")
-
-    async def _redis(request: Request, exc: Exception) -> JSONResponse:
-        # No master (a failover under way, or Redis down): only what needs Redis fails;
-        # Redis carries live events only, so claims and tickets do not.
-        log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return _unavailable("Redis is unavailable (failing over?); retry shortly")
-
-    for unavailable in (RedisConnectionError, RedisTimeoutError):
-        app.add_exception_handler(unavailable, _redis)
-
-    @app.exception_handler(DBAPIError)
-    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
-            return _unavailable("the database connection was lost; retry shortly")
-        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(
-            {"detail": "internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
-        )
+        return respond(edge.Answer(422, edge.validation_detail(exc.errors())))
 
     _document_422(app)
+
+
+def respond(answer: edge.Answer) -> JSONResponse:
+    """The HTTP response of an edge answer: `{"detail": ...}`, Retry-After on a 503."""
+    return JSONResponse(
+        {"detail": answer.detail},
+        status_code=answer.status,
+        headers={"Retry-After": "1"} if answer.retry else None,
+    )
 
 
 # A 422 says what was wrong in one of two shapes: request validation lists its issues
@@ -164,11 +101,3 @@ def _document_422(app: FastAPI) -> None:
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _unavailable(detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"detail": detail},
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": "1"},
-    )

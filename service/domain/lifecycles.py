@@ -59,9 +59,6 @@ class Party(StrEnum):
     SYSTEM = "system"  # the scheduler
 
 
-# Most urgent first: the order inboxes and boards list requests in.
-PRIORITY_ORDER: tuple[str, ...] = ("critical", "high", "normal", "low")
-
 FINAL_REQUEST_STATUSES = frozenset(
     {RequestStatus.FULFILLED, RequestStatus.CANCELLED, RequestStatus.EXPIRED}
 )

@@ -20,10 +20,11 @@ from starlette.types import Receive, Scope, Send
 from realtime.gateway import Gateway, Viewer
 from realtime.gateway import Scope as Topic
 from realtime.ws_endpoint import Limits, Refusal, WebsocketEndpoint
+from service.edge import unknown_fields
 from service.live import _in_thread
 from service.wire import decode
 
-VIEWER = Viewer(role="responder", city_id=2, token_id=7, can_command=True)
+VIEWER = Viewer(role="responder", city_id=2, token_id=7)
 
 
 class FailingAuthority:
@@ -42,9 +43,6 @@ class FailingAuthority:
     ) -> list[dict[str, Any]]:
         raise Refusal(503, "the database is unavailable; retry shortly")
 
-    async def command(self, viewer: Viewer, op: str, message: dict[str, Any]) -> dict[str, Any]:
-        raise Refusal(503, "the database is unavailable; retry shortly")
-
     async def last_seqs(self) -> dict[int, int]:
         return {}
 
@@ -55,9 +53,28 @@ class FailingAuthority:
         return set()
 
 
+class FailingClaim:
+    """A command op whose database is unavailable."""
+
+    fields = frozenset({"request_id", "quantity", "idempotency_key"})
+
+    def read(self, viewer: Viewer, fields: dict[str, Any]) -> dict[str, Any]:
+        return fields
+
+    async def run(self, viewer: Viewer, params: Any) -> dict[str, Any]:
+        raise Refusal(503, "the database is unavailable; retry shortly")
+
+
 def test_failures_behind_the_socket_are_error_frames_and_the_socket_stays() -> None:
     authority = FailingAuthority()
-    endpoint = WebsocketEndpoint(Gateway(authority), authority, Limits(), decode=decode)
+    endpoint = WebsocketEndpoint(
+        Gateway(authority),
+        authority,
+        Limits(),
+        decode=decode,
+        unknown_fields=unknown_fields,
+        ops={"claim": FailingClaim()},
+    )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await endpoint.asgi(scope, receive, send)

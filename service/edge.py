@@ -1,0 +1,192 @@
+"""The edge contract: what REST and the websocket both hold a client to, and how both answer.
+
+Shapes of what a client names (ids, idempotency keys, tokens), the one gate for who may
+send commands, unknown fields refused, and one mapping from every error to a status
+and a message. `service.api` adapts it to HTTP responses; `service.live` and
+`service.live_ops` to websocket error frames. Neither transport imports the other.
+
+    error                          status  detail
+    DomainError  NotFound            404   the command's sentence
+                 Forbidden           403
+                 Invalid             422
+                 Conflict            409
+                 (any other)         400
+    WireError                        400   why the document cannot be read
+    pydantic ValidationError         422   issues by location (`validation_detail`)
+    a pool with no free connection   503   BUSY
+    database unavailable             503   DATABASE_UNAVAILABLE
+    database connection lost         503   CONNECTION_LOST
+    Redis unavailable                503   REDIS_UNAVAILABLE
+    any other database error         500   INTERNAL (logged with its traceback)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from psycopg_pool import PoolTimeout as AsyncPoolTimeout
+from pydantic import BaseModel, StringConstraints, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from service.domain import errors as de
+from service.domain.actors import Actor, Role
+from service.wire import WireError
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+# Shapes -------------------------------------------------------------------------------
+
+MAX_ID = 2_147_483_647
+"""The largest id a client may name: the range of the database's integer ids."""
+
+IDEMPOTENCY_KEY_MAX = 200
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
+"""Printable ASCII without spaces: a key is an opaque token, never text."""
+IDEMPOTENCY_KEY_RULE = f"1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters, no spaces"
+
+IdempotencyKeyText = StringConstraints(
+    min_length=1, max_length=IDEMPOTENCY_KEY_MAX, pattern=IDEMPOTENCY_KEY_PATTERN
+)
+"""The idempotency key's constraints, for a header (REST) or a field (a websocket op)."""
+
+TOKEN_MAX = 200
+_TOKEN = re.compile(rf"[\x21-\x7e]{{1,{TOKEN_MAX}}}")
+
+
+def token_shaped(secret: str) -> bool:
+    """Could `secret` be a token at all? One that cannot is refused without a lookup."""
+    return _TOKEN.fullmatch(secret) is not None
+
+
+# Who may send commands -----------------------------------------------------------------
+
+COMMAND_ROLES = (Role.MANAGER, Role.RESPONDER)
+
+
+def require_command_role(actor: Actor) -> Actor:
+    """The gate for commands a city's people send (claims and their moves): `Forbidden`
+    for any other role, with the same sentence on every transport."""
+    if actor.role not in COMMAND_ROLES:
+        names = " or ".join(r.value for r in COMMAND_ROLES)
+        raise de.Forbidden(f"this needs a {names} token (yours is {actor.role.value})")
+    return actor
+
+
+# Unknown fields -------------------------------------------------------------------------
+
+EXTRA_FIELD = "Extra inputs are not permitted"
+
+
+def unknown_fields(document: Mapping[str, Any], known: Collection[str]) -> list[dict[str, Any]]:
+    """An issue for each field of `document` not in `known`, in the shape a REST body's
+    422 lists it (pydantic's `extra_forbidden`), or none."""
+    return [
+        {"loc": [name], "msg": EXTRA_FIELD, "type": "extra_forbidden"}
+        for name in document
+        if name not in known
+    ]
+
+
+def read_fields(model: type[M], fields: Mapping[str, Any]) -> M:
+    """`fields` as `model` (which forbids unknown fields), or `ValidationError`."""
+    return model.model_validate(fields)
+
+
+def validation_detail(errors: Iterable[Any]) -> list[dict[str, Any]]:
+    """Validation errors without the echoed input, which may not even be encodable."""
+    return [
+        {
+            "loc": [p if isinstance(p, int | str) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "invalid")),
+            "type": str(e.get("type", "value_error")),
+        }
+        for e in errors
+    ]
+
+
+# Errors to answers ----------------------------------------------------------------------
+
+# No connection came free in time, from the ORM's pool or the claims pool: 503, retry.
+POOL_EXHAUSTED = (PoolTimeout, AsyncPoolTimeout)
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+BUSY = "the database is busy; retry shortly"
+DATABASE_UNAVAILABLE = "the database is unavailable; retry shortly"
+CONNECTION_LOST = "the database connection was lost; retry shortly"
+REDIS_UNAVAILABLE = "Redis is unavailable (failing over?); retry shortly"
+INTERNAL = "internal error"
+
+_STATUS: list[tuple[type[de.DomainError], int]] = [
+    (de.NotFound, 404),
+    (de.Forbidden, 403),
+    (de.Invalid, 422),
+    (de.Conflict, 409),
+]
+
+
+MAPPED: tuple[type[Exception], ...] = (
+    de.DomainError,
+    WireError,
+    ValidationError,
+    *POOL_EXHAUSTED,
+    *REDIS_DOWN,
+    DBAPIError,
+)
+"""Every error class `answer_for` answers (and its subclasses)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a client is told about an error: a status and a detail (a sentence, or
+    issues by location). A 503 is worth retrying after a second."""
+
+    status: int
+    detail: Any
+
+    @property
+    def retry(self) -> bool:
+        return self.status == 503
+
+
+def status_for(exc: de.DomainError) -> int:
+    for cls, code in _STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 400
+
+
+def answer_for(exc: BaseException, where: str) -> Answer | None:
+    """The answer to `exc`, logged as its kind deserves (`where` names the request or
+    op); None for an error the contract does not know, which is a bug."""
+    if isinstance(exc, de.DomainError):
+        return Answer(status_for(exc), exc.detail)
+    if isinstance(exc, WireError):
+        return Answer(400, exc.detail)
+    if isinstance(exc, ValidationError):
+        return Answer(422, validation_detail(exc.errors()))
+    if isinstance(exc, POOL_EXHAUSTED):
+        log.warning("database pool exhausted on %s", where)
+        return Answer(503, BUSY)
+    if isinstance(exc, REDIS_DOWN):
+        # No master (a failover under way, or Redis down): only what needs Redis fails;
+        # Redis carries live events only, so claims and tickets do not.
+        log.warning("Redis unavailable on %s: %s", where, exc)
+        return Answer(503, REDIS_UNAVAILABLE)
+    if isinstance(exc, OperationalError):
+        log.warning("database unavailable on %s: %s", where, exc.orig)
+        return Answer(503, DATABASE_UNAVAILABLE)
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            log.warning("database connection lost on %s", where)
+            return Answer(503, CONNECTION_LOST)
+        log.error("database error on %s", where, exc_info=exc)
+        return Answer(500, INTERNAL)
+    return None

@@ -1,0 +1,112 @@
+"""The service's command ops over the websocket, registered with the endpoint when the
+app is wired: `claim` and `claim_status`, the websocket forms of
+`POST /requests/{id}/claims` and `POST /claims/{id}/status`.
+
+Each is held to the edge contract (`service.edge`) as its REST route is: the same
+role gate, the same shapes (an idempotency key is the header's), unknown fields
+refused, and every error answered with the same status and detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, Strict
+
+from realtime.connection import Viewer
+from realtime.protocol import Op, Refusal, error
+from service import edge
+from service.commands import claims
+from service.commands.presenters import claim_public
+from service.domain.actors import Actor
+from service.executor import Executor
+from service.live import actor_of
+from service.models import ClaimCreate, ClaimStatusChange, Id
+
+M = TypeVar("M", bound=BaseModel)
+
+REVOKED = "invalid or revoked token"
+
+
+class ClaimOp(ClaimCreate):
+    """`{"op": "claim", ...}`: the REST body, with the path's id and the header's key."""
+
+    request_id: Id
+    idempotency_key: Annotated[str, Strict(), edge.IdempotencyKeyText]
+
+
+class ClaimStatusOp(ClaimStatusChange):
+    """`{"op": "claim_status", ...}`: the REST body, with the path's id."""
+
+    claim_id: Id
+
+
+class CommandOp(Generic[M]):
+    """A command op: its fields are `params`' fields; `execute` runs it for an actor
+    allowed to send commands, whose token is still active."""
+
+    __slots__ = ("execute", "executor", "fields", "name", "params")
+
+    def __init__(
+        self,
+        name: str,
+        params: type[M],
+        execute: Callable[[Actor, M], Awaitable[dict[str, Any]]],
+        executor: Executor,
+    ) -> None:
+        self.name = name
+        self.params = params
+        self.execute = execute
+        self.executor = executor
+        self.fields = frozenset(params.model_fields)
+
+    def read(self, viewer: Viewer, fields: dict[str, Any]) -> M:
+        try:
+            edge.require_command_role(actor_of(viewer))
+            return edge.read_fields(self.params, fields)
+        except Exception as exc:
+            raise _refusal(exc, self.name) from None
+
+    async def run(self, viewer: Viewer, params: M) -> dict[str, Any]:
+        actor = actor_of(viewer)
+        try:
+            # The token is checked again: one revoked since the handshake is refused.
+            if actor.token_id is None or not await self.executor.tokens.actor_for_token_id(
+                actor.token_id
+            ):
+                return error(401, REVOKED)
+            return await self.execute(actor, params)
+        except Exception as exc:
+            raise _refusal(exc, self.name) from None
+
+
+def _refusal(exc: Exception, op: str) -> Exception:
+    """The edge contract's answer to `exc` as a `Refusal`; an error it does not know
+    (a bug) as itself, for the endpoint's 500."""
+    answer = edge.answer_for(exc, f"websocket {op}")
+    return exc if answer is None else Refusal(answer.status, answer.detail)
+
+
+def command_ops(executor: Executor) -> dict[str, Op]:
+    """The command ops by name, for `WebsocketEndpoint(ops=...)`."""
+
+    async def claim(actor: Actor, params: ClaimOp) -> dict[str, Any]:
+        body = ClaimCreate(quantity=params.quantity, note=params.note)
+        made, created = await executor.claim(actor, params.request_id, body, params.idempotency_key)
+        return {
+            "type": "ack",
+            "status": 201,
+            "replayed": not created,
+            "result": made.model_dump(mode="json"),
+        }
+
+    async def claim_status(actor: Actor, params: ClaimStatusOp) -> dict[str, Any]:
+        change = ClaimStatusChange(status=params.status, note=params.note, answer=params.answer)
+        claim = await executor.run(actor, claims.change_claim_status, params.claim_id, change)
+        return {"type": "ack", "status": 200, "result": claim_public(claim).model_dump(mode="json")}
+
+    return {
+        "claim": CommandOp("claim", ClaimOp, claim, executor),
+        "claim_status": CommandOp("claim_status", ClaimStatusOp, claim_status, executor),
+    }
