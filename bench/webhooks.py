@@ -39,7 +39,9 @@ from service.webhooks.worker import WebhookWorker
 _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
 
 
-async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: Any) -> None:
+async def _serve(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: Any
+) -> None:
     """A receiver that reads each request (headers, then Content-Length bytes) and says 200."""
     try:
         while True:
