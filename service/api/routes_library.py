@@ -157,7 +157,7 @@ def _detail(view: library.VersionView) -> VersionDetail:
     return VersionDetail(**_version(view).model_dump(), source=view.row.source)
 
 
-def _lineage(found: library.Lineage) -> LineagePublic:
+def _lineage(found: library.PlaybookLineage) -> LineagePublic:
     return LineagePublic(
         incident_type=found.incident_type,
         lineage=found.lineage,

@@ -57,7 +57,7 @@ class Diff:
 
 
 @dataclass(frozen=True)
-class Lineage:
+class PlaybookLineage:
     """Where a city's playbook for one incident type comes from."""
 
     incident_type: str
@@ -308,7 +308,7 @@ def notices(ctx: CommandContext) -> list[Notice]:
     return sorted(found, key=lambda n: n.incident_type)
 
 
-def lineages(ctx: CommandContext, city_id: int) -> list[Lineage]:
+def lineages(ctx: CommandContext, city_id: int) -> list[PlaybookLineage]:
     """Where each of a city's own playbooks comes from."""
     rows = ctx.session.exec(
         select(CityPlaybook)
@@ -323,7 +323,7 @@ def lineages(ctx: CommandContext, city_id: int) -> list[Lineage]:
         kind = lib.Lineage(r.lineage) if r.lineage else None
         source = next((v.source for v in based if v.id == r.based_on_version_id), None)
         found.append(
-            Lineage(
+            PlaybookLineage(
                 r.incident_type, r.lineage, ref, lib.lineage_label(kind, ref), source == r.source
             )
         )
