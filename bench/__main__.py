@@ -26,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import claims, declare, fanout, fanout_webhooks, memory, webhooks
+from bench import claims, declare, dryrun, fanout, fanout_webhooks, memory, webhooks
 from bench.bustimer import BusTimer
 from bench.harness import (
     PROCS,
@@ -49,6 +49,7 @@ SECTIONS = (
     "memory",
     "claims",
     "declare",
+    "dryrun",
     "webhooks",
 )
 
@@ -304,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
                 summary["claims"] = section_claims(args, recorder, database, redis.url, work, pg)
             if "declare" in args.only:
                 summary["declare"] = section_declare(args, recorder, database, redis.url, work, pg)
+            if "dryrun" in args.only:
+                summary["dryrun"] = section_dryrun(args, recorder, database, redis.url, work, pg)
             if "webhooks" in args.only:
                 rows = {
                     backend: webhooks.run(database("webhooks-" + backend, backend))
@@ -523,6 +526,40 @@ def section_declare(args, recorder, database, redis_url, work, pg) -> list[dict[
     return results
 
 
+def section_dryrun(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    results = []
+    for backend in ("postgresql", "sqlite"):
+        if backend == "postgresql" and pg is None:
+            continue
+        url = database(f"dryrun_{backend}", backend)
+        world = seed_world(url, cities=100)
+        try:
+            figures = dryrun.run(
+                world, backend=backend, database_url=url, redis_url=redis_url, work=work
+            )
+        finally:
+            world.dispose()
+        recorder.append("dryrun", {"backend": backend, "cities": 100}, figures)
+        results.append(figures)
+    table(
+        "Dry run: earthquake playbook (10 requests), 100 networked cities, sequential",
+        ["backend", "p50 ms", "p99 ms", "max ms", "requests", "cities", "srv cpu ms"],
+        [
+            [
+                f["backend"],
+                f["latency"]["p50_ms"],
+                f["latency"]["p99_ms"],
+                f["latency"]["max_ms"],
+                f["requests_per_dry_run"],
+                f["cities_reached_per_dry_run"],
+                f["server_cpu_ms_per_dry_run"],
+            ]
+            for f in results
+        ],
+    )
+    return results
+
+
 def print_ramps(title: str, ramps: list[dict[str, Any]]) -> None:
     table(
         title + " (highest step with p99 <= 1 s and nothing lost)",
@@ -669,6 +706,12 @@ def report(summary: dict[str, Any]) -> dict[str, Any]:
             ),
             "met": (hooked["p99_on_over_off"] or 99) <= 1.2
             and hooked["webhook_deliveries"] >= hooked["webhook_deliveries_expected"],
+        }
+    dry_runs = summary.get("dryrun")
+    if dry_runs:
+        targets["dry run, 10 requests over 100 cities: p50 < 50 ms"] = {
+            "p50_ms": {f["backend"]: f["latency"]["p50_ms"] for f in dry_runs},
+            "met": all(f["met"] for f in dry_runs),
         }
     pg_runs = [c for c in summary.get("claims", []) if c["backend"] == "postgresql"]
     if pg_runs:

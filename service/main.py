@@ -32,6 +32,7 @@ from service.api.routes_admin import router as admin_router
 from service.api.routes_health import router as health_router
 from service.api.routes_incidents import router as incidents_router
 from service.api.routes_interop import router as interop_router
+from service.api.routes_library import router as library_router
 from service.api.routes_live import router as live_router
 from service.api.routes_playbooks import router as playbooks_router
 from service.api.routes_webhooks import router as webhooks_router
@@ -184,6 +185,7 @@ def create_app(
         admin_router,
         incidents_router,
         interop_router,
+        library_router,
         live_router,
         playbooks_router,
         webhooks_router,

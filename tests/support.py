@@ -34,6 +34,7 @@ TABLES = [
     "request_targets",
     "aid_requests",
     "incidents",
+    "playbook_versions",
     "ws_tickets",
     "api_tokens",
     "network_memberships",

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from playbooks import Playbook
 from service.commands.aid_requests import (
     add_requests,
     compute_targets,
@@ -20,6 +21,7 @@ from service.commands.context import (
     require_city,
     visible_incident,
 )
+from service.commands.library import version_in_use
 from service.commands.presenters import as_json, incident_public
 from service.domain import lifecycles as lc
 from service.domain.actors import Role
@@ -32,20 +34,53 @@ from service.persistence.tables import AidRequest, City, Incident
 def declare_incident(ctx: CommandContext, body: IncidentCreate) -> Incident:
     """Declare an incident for the caller's city, raising its playbook's requests with it."""
     city_id = require_city(ctx.actor, Role.MANAGER)
+    playbook = find_declared_playbook(ctx, city_id, body)
+    version_id = version_in_use(ctx, city_id, body.playbook) if playbook is not None else None
+    incident = plan_incident(ctx, city_id, body, playbook, version_id)
+    ctx.session.add(incident)
+    ctx.session.flush()
+    ctx.emit(
+        incident,
+        EventType.INCIDENT_DECLARED,
+        {"incident": as_json(incident_public(incident))},
+        cities=[city_id],
+    )
+    if playbook is not None:
+        add_requests(
+            ctx, incident, compute_targets(ctx, incident), playbook_requests(ctx, playbook)
+        )
+    return incident
+
+
+def find_declared_playbook(
+    ctx: CommandContext, city_id: int, body: IncidentCreate
+) -> Playbook | None:
+    """The playbook a declaration names (the city's own, else the stock one), or None."""
+    if body.playbook is None:
+        return None
+    playbook = find_playbook(ctx, city_id, body.playbook)
+    if playbook is None:
+        known = ", ".join(sorted(playbooks_for(ctx, city_id))) or "none"
+        raise Invalid(f"unknown playbook '{body.playbook}' (known: {known})")
+    return playbook
+
+
+def plan_incident(
+    ctx: CommandContext,
+    city_id: int,
+    body: IncidentCreate,
+    playbook: Playbook | None,
+    playbook_version_id: int | None,
+) -> Incident:
+    """The incident a declaration writes, not yet added to the session: a dry run reads
+    its rings and targets from this same row."""
     city = ctx.session.get(City, city_id)
     assert city is not None
-    playbook = None
-    if body.playbook is not None:
-        playbook = find_playbook(ctx, city_id, body.playbook)
-        if playbook is None:
-            known = ", ".join(sorted(playbooks_for(ctx, city_id))) or "none"
-            raise Invalid(f"unknown playbook '{body.playbook}' (known: {known})")
     if (body.lat is None) != (body.lon is None):
         raise Invalid("give both lat and lon, or neither to use the city's location")
-
     settings = ctx.settings
     intervals = playbook.escalation.ring_intervals if playbook else settings.default_ring_intervals
-    incident = Incident(
+    return Incident(
         city_id=city_id,
         incident_type=body.incident_type,
         title=body.title,
@@ -54,6 +89,7 @@ def declare_incident(ctx: CommandContext, body: IncidentCreate) -> Incident:
         lat=body.lat if body.lat is not None else city.lat,
         lon=body.lon if body.lon is not None else city.lon,
         playbook=body.playbook,
+        playbook_version_id=playbook_version_id,
         exercise=body.exercise,
         status=lc.IncidentStatus.ACTIVE.value,
         ring0_radius_km=(
@@ -70,30 +106,25 @@ def declare_incident(ctx: CommandContext, body: IncidentCreate) -> Incident:
         declared_by_token_id=ctx.actor.token_id,
         declared_at=ctx.now,
     )
-    ctx.session.add(incident)
-    ctx.session.flush()
-    ctx.emit(
-        incident,
-        EventType.INCIDENT_DECLARED,
-        {"incident": as_json(incident_public(incident))},
-        cities=[city_id],
-    )
-    if playbook is not None:
-        bodies = [
-            (
-                AidRequestCreate(
-                    resource=item.resource,
-                    quantity=item.quantity,
-                    priority=item.priority,
-                    needed_by=ctx.now + item.needed_within,
-                    notes=item.notes or "",
-                ),
-                resource_kind(ctx, item.resource, None),
-            )
-            for item in playbook.requests
-        ]
-        add_requests(ctx, incident, compute_targets(ctx, incident), bodies)
-    return incident
+
+
+def playbook_requests(
+    ctx: CommandContext, playbook: Playbook
+) -> list[tuple[AidRequestCreate, lc.RequestKind]]:
+    """The requests a playbook raises when declared now."""
+    return [
+        (
+            AidRequestCreate(
+                resource=item.resource,
+                quantity=item.quantity,
+                priority=item.priority,
+                needed_by=ctx.now + item.needed_within,
+                notes=item.notes or "",
+            ),
+            resource_kind(ctx, item.resource, None),
+        )
+        for item in playbook.requests
+    ]
 
 
 def close_incident(ctx: CommandContext, incident_id: int) -> Incident:

@@ -80,6 +80,11 @@ class Incident(SQLModel, table=True):
     lat: float
     lon: float
     playbook: str | None = Field(default=None, max_length=64)
+    # The published version the playbook was, word for word, when declared (None: stock,
+    # or a city's text not published as it stands): what track records attach to.
+    playbook_version_id: int | None = Field(
+        default=None, foreign_key="playbook_versions.id", index=True
+    )
     exercise: bool = False
     status: str = Field(default="active", max_length=16, index=True)
     # The last event seq handed out; bumped under this row's lock.
@@ -201,6 +206,35 @@ class CityPlaybook(SQLModel, table=True):
     source: str = Field(max_length=200_000)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
+    # Lineage: the published version this text started from, and how it came here
+    # ("published" by the city, "adopted" and followed, or "forked" and left to itself).
+    based_on_version_id: int | None = Field(default=None, foreign_key="playbook_versions.id")
+    lineage: str | None = Field(default=None, max_length=16)
+    # The newest version of an adopted source the city chose to ignore.
+    ignored_version_id: int | None = Field(default=None, foreign_key="playbook_versions.id")
+
+
+class PlaybookVersion(SQLModel, table=True):
+    """A city's playbook published to its networks: numbered per city and incident type,
+    never changed once written (no route updates or deletes one; a trigger refuses UPDATE)."""
+
+    __tablename__ = "playbook_versions"
+    __table_args__ = (
+        UniqueConstraint("city_id", "incident_type", "version", name="uq_playbook_version"),
+        CheckConstraint("version >= 1", name="ck_playbook_version"),
+        Index("ix_playbook_versions_type", "incident_type", "city_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    city_id: int = Field(foreign_key="cities.id")
+    incident_type: str = Field(max_length=64)
+    version: int
+    source: str = Field(max_length=200_000)
+    change_note: str = Field(default="", max_length=2000)
+    # The version this one was derived from: the city's previous one, or the one it adopted.
+    parent_version_id: int | None = Field(default=None, foreign_key="playbook_versions.id")
+    published_by_token_id: int | None = Field(default=None)
+    published_at: datetime = _utc()
 
 
 class InteropImport(SQLModel, table=True):
@@ -208,9 +242,7 @@ class InteropImport(SQLModel, table=True):
     so that importing it again finds what the first import made."""
 
     __tablename__ = "interop_imports"
-    __table_args__ = (
-        UniqueConstraint("format", "sender", "identifier", name="uq_interop_import"),
-    )
+    __table_args__ = (UniqueConstraint("format", "sender", "identifier", name="uq_interop_import"),)
 
     id: int | None = Field(default=None, primary_key=True)
     # "cap", "edxl-rm", or "edxl-rm-incident" (another system's IncidentID).
@@ -221,6 +253,8 @@ class InteropImport(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incidents.id", index=True)
     request_id: int | None = Field(default=None, foreign_key="aid_requests.id")
     created_at: datetime = _utc()
+
+
 class WebhookEndpoint(SQLModel, table=True):
     """A city's receiving system. Its signing secrets are kept as written: signing needs them.
 
@@ -311,6 +345,8 @@ class WebhookAttempt(SQLModel, table=True):
     error: str = Field(default="", max_length=500)
     response_excerpt: str = Field(default="", max_length=1000)
     next_retry_at: datetime | None = _utc(default=None)
+
+
 class WsTicket(SQLModel, table=True):
     """A single-use websocket ticket (`service.tickets`); only its SHA-256 is stored."""
 

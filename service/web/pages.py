@@ -81,6 +81,19 @@ PAGES: tuple[Page, ...] = (
         ),
     ),
     Page(
+        page_id="library",
+        path="/library",
+        title="Playbook library",
+        module="library.js",
+        nav_label="Library",
+        roles=(Role.MANAGER,),
+        needs_city=True,
+        summary=(
+            "For a city's emergency manager: the playbooks your networks' cities published,"
+            " each with its track record; diff, dry-run, adopt or fork them; publish yours."
+        ),
+    ),
+    Page(
         page_id="webhooks",
         path="/webhooks",
         title="Webhooks",

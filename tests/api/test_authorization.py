@@ -86,6 +86,8 @@ class Seed:
     token_id: int = 0  # an observer token of `member_city_id` nobody uses
     city_playbook: str = "flood"  # the member city has its own
     new_playbook: str = "wildfire"  # it has none
+    own_city_id: int = 0  # library rows: Nairobi, which adopted Thika's flood playbook
+    version_id: int = 0  # and a newer version of it, published since
 
 
 Body = Callable[[str, Seed], Any]
@@ -107,7 +109,7 @@ class Endpoint:
     foreign: frozenset[str] = frozenset()
     body: Body | None = None
     idempotency_key: bool = False
-    seeds: str = "incident"  # or "admin": which objects each cell gets fresh
+    seeds: str = "incident"  # or "admin", "library": which objects each cell gets fresh
 
     def expected(self, caller: str) -> frozenset[int]:
         if caller in UNAUTHENTICATED:
@@ -250,6 +252,35 @@ ENDPOINTS = [
         body=_claim_status_body,
     ),
     Endpoint(
+        "publish playbook version",
+        "POST",
+        "/cities/{own_city_id}/library/{city_playbook}",
+        # A city's manager publishes for their own city only.
+        {OWN_MANAGER: 201},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"change_note": f"Note {s.n}"},
+        seeds="library",
+    ),
+    *(
+        Endpoint(
+            f"{verb} playbook version",
+            "POST",
+            f"/cities/{{own_city_id}}/library/versions/{{version_id}}/{verb}",
+            {OWN_MANAGER: 200},
+            foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+            seeds="library",
+        )
+        for verb in ("adopt", "fork", "ignore")
+    ),
+    Endpoint(
+        "dry run a declaration",
+        "POST",
+        "/incidents/dry-run",
+        {OWN_MANAGER: 200, PEER_MANAGER: 200, FOREIGN_MANAGER: 200},
+        body=lambda _, s: {"incident_type": "flood", "title": f"Flood {s.n}", "playbook": "flood"},
+        seeds="none",
+    ),
+    Endpoint(
         "issue websocket ticket",
         "POST",
         "/ws-ticket",
@@ -303,6 +334,8 @@ class Seeder:
         n = next(self.counter)
         if kind == "admin":
             return self._admin_seed(n)
+        if kind == "library":
+            return self._library_seed(n)
         if kind == "incident":
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
@@ -331,6 +364,32 @@ class Seeder:
             outsider_city_id=outsider.id,
             token_id=token.id,
         )
+
+    def _library_seed(self, n: int) -> Seed:
+        """Nairobi adopted a version of Thika's flood playbook, and Thika published another."""
+        thika, nairobi = self.world.city_ids["thika"], self.world.city_ids["nairobi"]
+        r = self.client.put(
+            f"{API}/cities/{thika}/playbooks/flood",
+            json={"source": stock_playbook("flood")},
+            headers=self.world.headers("admin"),
+        )
+        assert r.status_code == 200, r.text
+        versions = []
+        for step in ("first", "newer"):
+            r = self.client.post(
+                f"{API}/cities/{thika}/library/flood",
+                json={"change_note": f"{step} {n}"},
+                headers=self.world.headers("manager", "thika"),
+            )
+            assert r.status_code == 201, r.text
+            versions.append(int(r.json()["id"]))
+            if step == "first":
+                r = self.client.post(
+                    f"{API}/cities/{nairobi}/library/versions/{versions[0]}/adopt",
+                    headers=self.world.headers("manager", "nairobi"),
+                )
+                assert r.status_code == 200, r.text
+        return Seed(n, own_city_id=nairobi, version_id=versions[1])
 
     @staticmethod
     def _city(slug: str) -> CityCreate:
@@ -486,7 +545,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 16 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 21 * 12
 
 
 def _route_template(path: str) -> str:
@@ -496,6 +555,7 @@ def _route_template(path: str) -> str:
         "member_city_id": "city_id",
         "new_playbook": "incident_type",
         "city_playbook": "incident_type",
+        "own_city_id": "city_id",
     }
     for ours, theirs in renames.items():
         path = path.replace(f"{{{ours}}}", f"{{{theirs}}}")
@@ -527,6 +587,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "city_id": seed.member_city_id,
         "incident_type": seed.city_playbook,
         "endpoint_id": 1,  # refused before it is looked up
+        "version_id": 1,
     }
     return sorted(path.format(**ids) for method, path in _api_routes(client) if method == "GET")
 

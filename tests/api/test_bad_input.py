@@ -136,6 +136,20 @@ BODY_ROUTES = [
         ("responder", "thika"),
     ),
     BodyRoute(
+        "incident dry run",
+        "POST",
+        "/incidents/dry-run",
+        {"incident_type": "flood", "title": "Flood", "playbook": "flood"},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
+        "publish version",
+        "POST",
+        "/cities/{city_id}/library/flood",
+        {"change_note": "Two more pumps"},
+        ("manager", "thika"),
+    ),
+    BodyRoute(
         "city playbook",
         "PUT",
         "/cities/{city_id}/playbooks/wildfire",
@@ -204,6 +218,7 @@ class Api:
             "incidents": [get(f"/incidents/{i['id']}") for i in incidents],
             "events": [get(f"/incidents/{i['id']}/events") for i in incidents],
             "playbooks": self._playbooks(),
+            "library": get("/library"),
         }
 
     def _playbooks(self) -> Any:
@@ -215,7 +230,18 @@ class Api:
 @pytest.fixture
 def api(client: TestClient, world: World, incident: int, aid_request: int, claim: int) -> Api:
     api = Api(client, world, Seeded(incident, aid_request, claim, world.city_ids["thika"]))
-    for caller in [("admin", None), ("observer", "thika"), ("manager", "nairobi")]:
+    r = client.put(  # Thika's own flood playbook, for it to publish
+        f"{API}/cities/{world.city_ids['thika']}/playbooks/flood",
+        json={"source": (STOCK_PLAYBOOKS / "flood.yaml").read_text(encoding="utf-8")},
+        headers=world.headers("admin"),
+    )
+    assert r.status_code == 200, r.text
+    for caller in [
+        ("admin", None),
+        ("observer", "thika"),
+        ("manager", "nairobi"),
+        ("manager", "thika"),
+    ]:
         world.headers(*caller)  # mint up front: a new token is a change too
     return api
 
@@ -445,6 +471,8 @@ STRING_LIMITS = [
     ("request", "notes", 2000),
     ("claim", "note", 2000),
     ("claim status", "note", 2000),
+    ("incident dry run", "title", 200),
+    ("publish version", "change_note", 2000),
 ]
 
 
@@ -537,6 +565,8 @@ TEXT_FIELDS = [
     ("claim", "note"),
     ("claim status", "note"),
     ("claim status", "status"),
+    ("incident dry run", "playbook"),
+    ("publish version", "change_note"),
     ("city playbook", "source"),
 ]
 
@@ -680,6 +710,8 @@ BAD_SLUGS = ["FLOOD", "a" * 65, "%00", "-", "flood%0A"]
 
 def _caller_for(method: str, path: str) -> tuple[str, str | None]:
     """A caller who passes the route's role check, so the path itself is what is judged."""
+    if method != "GET" and "/library/" in path:
+        return ("manager", "thika")  # a city's manager, acting for the seeded city
     if method == "GET" or path.startswith((f"{API}/networks", f"{API}/cities", f"{API}/tokens")):
         return ("admin", None)
     if "/claims" in path:
@@ -698,6 +730,7 @@ def test_bad_ids_in_every_path_are_422_or_404_never_500(api: Api) -> None:
         "incident_type": "wildfire",
         "endpoint_id": 1,  # a path id is refused before the endpoint is looked up
         "attempt_id": 1,
+        "version_id": 1,  # no version is published: a well-written id is a 404
     }
     bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
     paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
@@ -848,6 +881,7 @@ def _good_ids(api: Api) -> dict[str, Any]:
         # No webhook endpoint exists: a well-written id is a 404, so the id is what is judged.
         "endpoint_id": 1,
         "attempt_id": 1,
+        "version_id": 1,
     }
 
 
@@ -945,6 +979,7 @@ def _body_fields(api: Api, route: BodyRoute) -> list[str]:
     """The fields of a route's body model, as the OpenAPI schema names them."""
     schema = api.client.app.openapi()  # type: ignore[attr-defined]
     template = route.path.replace("/playbooks/wildfire", "/playbooks/{incident_type}")
+    template = template.replace("/library/flood", "/library/{incident_type}")
     operation = schema["paths"][API + template][route.method.lower()]
     ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     return list(schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"])
@@ -976,6 +1011,7 @@ def test_a_repeated_key_is_400_and_the_last_value_never_wins(api: Api) -> None:
 TEXT_OF = {"network": "name", "city": "name", "token": "label", "incident": "title"}
 TEXT_OF |= {"incident update": "title"}
 TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
+TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 

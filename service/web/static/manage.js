@@ -15,6 +15,7 @@ import {
 import { catalogue, cityName, liveTime, resourceLabel, typeLabel, unitsOf } from "./format.js";
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
+import { dryRunView } from "./dryrun.js";
 import {
   badge,
   exerciseBadge,
@@ -94,6 +95,24 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const exercise = h("input", { id: "declare-exercise", name: "exercise", type: "checkbox" });
     const preview = h("div", { class: "preview", id: "playbook-preview", "aria-live": "polite" });
     const submit = h("button", { type: "submit", class: "primary" }, "Declare incident");
+    const dryRun = h("div", { class: "preview", id: "dry-run", "aria-live": "polite" });
+    const previewButton = h("button", { type: "button", class: "secondary", id: "declare-preview" }, "Preview");
+    previewButton.addEventListener("click", () =>
+      busy(previewButton, async () => {
+        const run = await api("/incidents/dry-run", { method: "POST", body: declaration() });
+        dryRun.replaceChildren(dryRunView(run));
+      }),
+    );
+    function declaration() {
+      return {
+        incident_type: type.value,
+        playbook: type.value,
+        title: title.value.trim() || `${city.name} ${typeLabel(type.value).toLowerCase()}`,
+        severity: severity.value,
+        description: description.value.trim(),
+        exercise: exercise.checked,
+      };
+    }
     let titleTouched = false;
     title.addEventListener("input", () => (titleTouched = true));
 
@@ -132,27 +151,22 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       field("What is happening (optional)", description),
       h("div", { class: "check" }, exercise, h("label", { for: "declare-exercise" }, "Exercise (a drill, marked as such everywhere)")),
       preview,
-      submit,
+      dryRun,
+      h("div", { class: "actions" }, submit, previewButton),
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       busy(submit, async () => {
         const created = await api("/incidents", {
           method: "POST",
-          body: {
-            incident_type: type.value,
-            playbook: type.value,
-            title: title.value.trim(),
-            severity: severity.value,
-            description: description.value.trim(),
-            exercise: exercise.checked,
-          },
+          body: { ...declaration(), title: title.value.trim() },
         });
         if (created.last_seq >= book.entry(created.id).lastSeq) book.load(created);
         notify(`Declared “${created.title}” with ${created.requests.length} requests.`, "ok");
         titleTouched = false;
         description.value = "";
         exercise.checked = false;
+        dryRun.replaceChildren();
         declareBox.open = false;
         select(created.id);
       });
