@@ -71,6 +71,12 @@ def test_an_answered_information_request_shows_its_answer_as_text_everywhere_liv
         expect(board_row.locator(".progress-text")).to_have_text("1/1 1 answered")
         expect(board_row.locator(".answers .answer-text")).to_have_text(HOSTILE_ANSWER)
         expect(board_row.locator(".answers figcaption")).to_contain_text("Thika")
+        expect(board.locator("#feed")).to_contain_text(
+            f"Thika answered Hydrological forecast (#{briefing['id']})"
+        )
+        expect(board.locator("#feed")).to_contain_text(
+            f"Hydrological forecast (#{briefing['id']}) answered"
+        )
 
         manage_row = manage.locator(f"#incident-detail {row}")
         expect(manage_row.locator(".answers .answer-text")).to_have_text(
@@ -196,12 +202,18 @@ def test_the_board_prints_light_without_controls_and_with_its_progress_bars(
         assert _computed(board, "body", "color") == "rgb(0, 0, 0)"
         transparent = ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
         assert _computed(board, ".panel", "background-color") in transparent
-        for hidden in (".topbar nav", ".map-tabs", "#closed-more", "#incident-list button"):
+        for hidden in (".topbar nav", ".map-tabs", "#closed-more", ".map-tabs button"):
             assert _computed(board, hidden, "display") == "none", hidden
+        # No control prints; the incident lists print as lines of text, not as buttons.
         shown_buttons = board.eval_on_selector_all(
-            "button", "all => all.filter(b => getComputedStyle(b).display !== 'none').length"
+            "button:not(.incident-item)",
+            "all => all.filter(b => getComputedStyle(b).display !== 'none').length",
         )
         assert shown_buttons == 0
+        item = f'#incident-list li[data-incident-id="{incident["id"]}"] .incident-item'
+        assert _computed(board, item, "display") == "block"
+        assert _computed(board, item, "border-top-style") == "none"
+        expect(board.locator(item)).to_contain_text("Printed flood report")
         assert _computed(board, ".topbar nav", "display") == "none"
         # The bar does not depend on background colours: its segment is a border.
         segment = f"{row} .seg-claimed"
@@ -215,6 +227,18 @@ def test_the_board_prints_light_without_controls_and_with_its_progress_bars(
         pdf = board.pdf(format="A4")
         assert pdf.startswith(b"%PDF") and len(pdf) > 5_000
         board.emulate_media(media="screen")
+
+    # The incident as its manager prints it: the same, without the console's forms.
+    manager = world.token("manager", "nairobi")
+    with signed_in(browser, site, f"/manage#incident={incident['id']}", manager) as manage:
+        row = f'#incident-detail li[data-request-id="{pumps["id"]}"]'
+        expect(manage.locator(f"{row} .seg-claimed")).to_be_visible()
+        manage.emulate_media(media="print")
+        assert _computed(manage, "body", "background-color") == "rgb(255, 255, 255)"
+        for hidden in ("#close-incident", "#edit-incident", f"{row} details.request-edit"):
+            assert _computed(manage, hidden, "display") == "none", hidden
+        assert _computed(manage, f"{row} .seg-claimed", "border-top-width") == "12px"
+        assert manage.pdf(format="A4").startswith(b"%PDF")
 
 
 def test_a_manager_edits_a_request_and_the_board_follows_live(browser: Any, site: Site) -> None:

@@ -170,10 +170,13 @@ export function describeEvent(event, cities) {
     case "request.expired":
       return `${name} expired unfilled`;
     case "request.fulfilled":
-      return `${name} fulfilled`;
+      return `${name} ${req.kind === "information" ? "answered" : "fulfilled"}`;
     case "claim.made":
       return `${cityName(cities, d.claim.city_id)} claimed ${unitsOf(req.resource, d.claim.quantity)} of ${name}`;
     case "claim.changed":
+      if (req.kind === "information" && d.claim.answer && d.claim.status === "released") {
+        return `${cityName(cities, d.claim.city_id)} answered ${name}`;
+      }
       return `${cityName(cities, d.claim.city_id)}: ${unitsOf(req.resource, d.claim.quantity)} of ${name} ${statusLabel(d.claim.status).toLowerCase()}`;
     case "claim.reminder":
       return `Claim #${d.claim.id} by ${cityName(cities, d.claim.city_id)} is waiting for acceptance`;
