@@ -18,6 +18,8 @@ from service.domain.lifecycles import RequestStatus
 from service.domain.request_updates import request_changes, status_after_edit
 from service.models import AidRequestUpdate
 from service.persistence.tables import AidRequest
+from service.web.vocabulary import vocabulary
+from service.webhooks.models import WebhookCreate
 from tests.interop.test_edxl_rm import _find, _messages
 from tests.support import FakeClock, World
 
@@ -280,3 +282,11 @@ def test_an_edit_moves_the_status_only_by_steps_the_lifecycle_allows() -> None:
     assert status_after_edit(RequestStatus.CLAIMED, 6, 4, 0) is RequestStatus.PARTIALLY_CLAIMED
     assert status_after_edit(RequestStatus.OPEN, 9, 0, 0) is RequestStatus.OPEN
     assert status_after_edit(RequestStatus.PARTIALLY_CLAIMED, 3, 3, 1) is RequestStatus.CLAIMED
+
+
+def test_webhooks_and_the_pages_know_the_new_event_type() -> None:
+    assert "request.updated" in vocabulary()["event_types"]
+    chosen = WebhookCreate.model_validate(
+        {"url": "https://eoc.example/hook", "event_types": ["request.updated"]}
+    )
+    assert [str(t) for t in chosen.event_types] == ["request.updated"]
