@@ -94,8 +94,9 @@ async function startBoard({ api, me, cities, main, connect }) {
     for (const e of book.incidents.values()) {
       if (e.incident?.status === "closed") closed.set(e.id, e.incident);
     }
+    // The API's order (newest declared first), so that "Show older" adds below.
     return [...closed.values()].sort(
-      (a, b) => String(b.closed_at).localeCompare(String(a.closed_at)) || b.id - a.id,
+      (a, b) => String(b.declared_at).localeCompare(String(a.declared_at)) || b.id - a.id,
     );
   }
 
