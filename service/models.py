@@ -293,6 +293,27 @@ class AidRequestCreate(Input):
     notes: Note = ""
 
 
+class AidRequestUpdate(Input):
+    """What the requesting city's manager may change after raising: give only what changes."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null)
+
+    quantity: Annotated[
+        Annotated[int, Strict(), Field(ge=1, le=10_000)] | None, NotNull
+    ] = Field(
+        default=None, description="Never below the request's claimed_quantity (409 if it is)."
+    )
+    priority: Annotated[Priority | None, NotNull] = None
+    needed_by: Annotated[UtcTime | None, NotNull] = Field(
+        default=None, description="In the future, with a time zone."
+    )
+    report_to: Annotated[ShortText | None, NotNull] = None
+
+    def asked(self) -> dict[str, object]:
+        """The fields the body gave, by name."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
 class AidRequestPublic(Output):
     id: int
     incident_id: int

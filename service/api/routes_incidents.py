@@ -20,12 +20,13 @@ from service.api.deps import (
     Parts,
     SessionDep,
 )
-from service.commands import aid_requests, claims, incident_updates, incidents
+from service.commands import aid_requests, claims, incident_updates, incidents, request_updates
 from service.commands.presenters import claim_public, incident_public, request_public
 from service.models import (
     MAX_ID,
     AidRequestCreate,
     AidRequestPublic,
+    AidRequestUpdate,
     ClaimCreate,
     ClaimPublic,
     ClaimStatusChange,
@@ -171,6 +172,22 @@ def city_inbox(
 @router.get("/requests/{request_id}", response_model=AidRequestPublic, tags=["requests"])
 def get_request(request_id: IdPath, actor: CurrentActor, session: SessionDep) -> AidRequestPublic:
     return queries.request_detail(session, actor, request_id)
+
+
+@router.patch("/requests/{request_id}", response_model=AidRequestPublic, tags=["requests"])
+async def update_request(
+    request_id: IdPath, body: AidRequestUpdate, actor: ManagerOrAdminActor, parts: Parts
+) -> AidRequestPublic:
+    """Change the request's quantity, priority, needed-by or report-to: give only what changes.
+
+    For the requesting city's manager and the admin. Each edit is recorded in one
+    `request.updated` event (old and new values, and the request as it now is); an
+    edit that changes nothing records nothing. A quantity below what is already claimed
+    is refused (409), as is any edit of a final request or in a closed incident; a
+    needed-by that is not in the future is 422.
+    """
+    request = await parts.executor.run(actor, request_updates.update_request, request_id, body)
+    return request_public(request)
 
 
 @router.post("/requests/{request_id}/cancel", response_model=AidRequestPublic, tags=["requests"])

@@ -8,6 +8,7 @@ DomainError
  └── Conflict             409  the state of the world refuses the change
       ├── IllegalTransition    a lifecycle does not allow current → asked-for
       ├── NotEnoughRemaining   a claim asks for more than is left unclaimed
+      ├── BelowClaimed         an edit asks a request for fewer units than are claimed
       └── IdempotencyMismatch  a retried key carries a different body
 """
 
@@ -70,6 +71,17 @@ class NotEnoughRemaining(Conflict):
         super().__init__(f"cannot claim {asked}: only {remaining} left unclaimed on this request")
         self.asked = asked
         self.remaining = remaining
+
+
+class BelowClaimed(Conflict):
+    def __init__(self, asked: int, claimed: int) -> None:
+        units = "1 unit is" if claimed == 1 else f"{claimed} units are"
+        super().__init__(
+            f"the quantity cannot go below what is already claimed: {units} claimed, "
+            f"{asked} asked"
+        )
+        self.asked = asked
+        self.claimed = claimed
 
 
 class IdempotencyMismatch(Conflict):

@@ -10,6 +10,7 @@ class EventType(StrEnum):
     INCIDENT_UPDATED = "incident.updated"
     INCIDENT_CLOSED = "incident.closed"
     REQUEST_RAISED = "request.raised"
+    REQUEST_UPDATED = "request.updated"
     REQUEST_ESCALATED = "request.escalated"
     REQUEST_CANCELLED = "request.cancelled"
     REQUEST_EXPIRED = "request.expired"

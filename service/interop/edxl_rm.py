@@ -91,6 +91,14 @@ class _Builder:
             self._request(
                 event, request, preceding=preceding, description=f"Escalated to ring {ring}"
             )
+        elif event.type == "request.updated":
+            preceding = self.thread.request_latest.get(request["id"])
+            self._request(
+                event,
+                request,
+                preceding=preceding,
+                description=_describe_changes(event.data.get("changes") or {}),
+            )
         elif event.type in ("request.cancelled", "request.expired") and claim is None:
             self._recall(event, request, self.thread.request_latest.get(request["id"]), None)
         elif event.type == "claim.made" and claim is not None:
@@ -561,3 +569,9 @@ def _schedule(info: ET.Element) -> tuple[datetime | None, str]:
                 raise Invalid("the requested arrival needs an offset")
             return moment, text(schedule, "Location", "LocationDescription") or ""
     return None, ""
+
+
+def _describe_changes(changes: dict[str, Any]) -> str:
+    """'Updated: quantity 4 → 6, priority normal → critical': an edit in the message's words."""
+    words = [f"{name} {c.get('old')} → {c.get('new')}" for name, c in changes.items()]
+    return "Updated: " + ", ".join(words) if words else "Updated"

@@ -228,6 +228,15 @@ ENDPOINTS = [
         body=lambda _, s: {"resource": "high-capacity-pump", "quantity": 1},
     ),
     Endpoint(
+        "update request",
+        "PATCH",
+        "/requests/{request_id}",
+        # As for the incident: the requesting city's manager, and the admin.
+        {OWN_MANAGER: 200, ADMIN: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"quantity": 5, "priority": "critical", "report_to": f"Gate {s.n}"},
+    ),
+    Endpoint(
         "cancel request",
         "POST",
         "/requests/{request_id}/cancel",
@@ -545,7 +554,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 21 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 22 * 12
 
 
 def _route_template(path: str) -> str:
@@ -767,7 +776,8 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
                 f"but missing {missing.status_code} {missing.text[:80]}"
             )
         compared += 1
-    # The incident, its requests, claims and the commands on them (11 routes, the
-    # incident's update among them), and its exports as CAP, EDXL-RM and GeoJSON (3).
-    assert compared == 14 * len(HIDDEN_FROM)
+    # The incident, its requests, claims and the commands on them (12 routes, the
+    # incident's and the request's updates among them), and its exports as CAP, EDXL-RM
+    # and GeoJSON (3).
+    assert compared == 15 * len(HIDDEN_FROM)
     assert wrong == []

@@ -121,6 +121,13 @@ BODY_ROUTES = [
         ("manager", "nairobi"),
     ),
     BodyRoute(
+        "request update",
+        "PATCH",
+        "/requests/{request_id}",
+        {"quantity": 5, "priority": "high"},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
         "claim",
         "POST",
         "/requests/{request_id}/claims",
@@ -363,10 +370,55 @@ BAD_QUANTITIES = [
 
 def test_quantities_that_are_not_an_integer_from_1_to_10000_are_422(api: Api) -> None:
     before = api.state()
-    for name in ("request", "claim"):
+    for name in ("request", "request update", "claim"):
         for quantity in BAD_QUANTITIES:
             r = api.send_with(ROUTES[name], "quantity", quantity)
             api.refused(f"{name} {quantity[:20]!r}", r, 422, loc=["body", "quantity"])
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_a_request_edited_below_what_is_claimed_is_409_and_changes_nothing(api: Api) -> None:
+    more = api.client.post(
+        f"{API}/requests/{api.seeded.request_id}/claims",
+        json={"quantity": 2},
+        headers={**api.world.headers("responder", "thika"), "Idempotency-Key": "two-more"},
+    )
+    assert more.status_code == 201, more.text  # 3 of the 4 pumps claimed
+    before = api.state()
+    for quantity in (b"2", b"1"):
+        r = api.send_with(ROUTES["request update"], "quantity", quantity)
+        api.refused(f"quantity {quantity!r}", r, 409)
+        assert "3 units are claimed" in r.json()["detail"]
+    assert api.problems == []
+    assert api.state() == before
+
+
+BAD_REQUEST_UPDATES: list[tuple[str, bytes]] = [
+    ("quantity", b"null"),
+    ("priority", b'"urgent"'),
+    ("priority", b"null"),
+    ("priority", b"1"),
+    ("needed_by", b"null"),
+    ("needed_by", b'"2026-02-13T08:00:00"'),
+    ("needed_by", b'"tomorrow"'),
+    ("needed_by", b"1770883200"),
+    ("report_to", b"null"),
+    ("report_to", b'"' + b"x" * 501 + b'"'),
+    ("report_to", b"[]"),
+    ("resource", b'"cots"'),
+    ("claimed_quantity", b"0"),
+    ("status", b'"fulfilled"'),
+]
+
+
+def test_a_request_edit_of_the_wrong_type_or_a_field_it_cannot_change_is_422(api: Api) -> None:
+    before = api.state()
+    for field_name, value in BAD_REQUEST_UPDATES:
+        r = api.send_with(ROUTES["request update"], field_name, value)
+        api.refused(f"{field_name}={value[:20]!r}", r, 422, loc=["body", field_name])
+    r = api.send_with(ROUTES["request update"], "needed_by", b'"2026-02-12T07:59:59Z"')
+    api.refused("needed_by in the past", r, 422)
     assert api.problems == []
     assert api.state() == before
 
@@ -1009,7 +1061,7 @@ def test_a_repeated_key_is_400_and_the_last_value_never_wins(api: Api) -> None:
 
 
 TEXT_OF = {"network": "name", "city": "name", "token": "label", "incident": "title"}
-TEXT_OF |= {"incident update": "title"}
+TEXT_OF |= {"incident update": "title", "request update": "report_to"}
 TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
 TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]

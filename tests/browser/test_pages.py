@@ -190,7 +190,7 @@ def test_consoles_raise_answer_cancel_and_close(browser: Any, site: Site) -> Non
             "Highs of 34 °C until Friday; no rain expected."
         )
         briefing_row = board.locator(f'#request-list li[data-request-id="{briefing["id"]}"]')
-        expect(briefing_row.locator(".chip")).to_have_text("Fulfilled")
+        expect(briefing_row.locator(".chip")).to_have_text("Answered")
 
         # Cancelling asks first; so does closing. Both show everywhere at once.
         cooling_card = manage.locator(f'li[data-request-id="{cooling["id"]}"]')
@@ -203,7 +203,7 @@ def test_consoles_raise_answer_cancel_and_close(browser: Any, site: Site) -> Non
         manage.click("#close-incident")
         manage.locator("dialog.confirm").get_by_role("button", name="Close incident").click()
         expect(
-            board.locator(f'#incident-list li[data-incident-id="{incident["id"]}"]')
+            board.locator(f'#closed-list li[data-incident-id="{incident["id"]}"]')
         ).to_contain_text("Closed", timeout=LIVE_WITHIN_MS)
         expect(manage.locator("#close-incident")).to_have_count(0)
 

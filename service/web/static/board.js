@@ -1,15 +1,17 @@
-// The live incident board: active incidents, the selected one's requests and
-// their progress, its map and its event feed, all kept current by the websocket.
+// The live incident board: active incidents and the recently closed ones, the selected
+// one's requests and their progress, its map and its event feed, all kept current by the
+// websocket. `#incident=ID` opens exactly that incident, or says it cannot be shown.
 
 import { h, patch, syncList, throttled } from "./dom.js";
-import { eachLimited, fetchAll } from "./api.js";
+import { ApiError, eachLimited, fetchAll } from "./api.js";
 import { IncidentBook } from "./store.js";
 import { clockTime, describeEvent, typeLabel } from "./format.js";
 import { isEndedClaim, isFinalRequest, priorityRank } from "./vocabulary.js";
-import { notify } from "./notices.js";
+import { busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { drawMap } from "./map.js";
 import {
+  answersBlock,
   badge,
   exerciseBadge,
   incidentItem,
@@ -24,6 +26,8 @@ import {
 } from "./views.js";
 
 const FEED_LIMIT = 300;
+// Closed incidents are history: the newest few, and older ones a page at a time on demand.
+const CLOSED_PAGE = 10;
 
 startPage({
   hint: "Any aidmesh token opens the board: it shows the incidents your city can see (an admin token shows them all).",
@@ -32,9 +36,14 @@ startPage({
 
 async function startBoard({ api, me, cities, main, connect }) {
   const book = new IncidentBook();
-  let selected = Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
+  let selected = hashIncident();
+  let unreachable = null; // an id asked for in the address that is not there or not visible
+  const closedSeen = new Map(); // closed incidents listed from the API, by id
+  let closedNext = 0; // offset of the next page of closed incidents; null when none is left
 
   const incidentList = h("ul", { class: "incident-list", id: "incident-list" });
+  const closedList = h("ul", { class: "incident-list closed-list", id: "closed-list" });
+  const closedMore = h("button", { type: "button", class: "secondary small", id: "closed-more", onclick: (e) => busy(e.currentTarget, loadClosed) }, "Show older");
   const head = h("div", { class: "incident-head", id: "incident-head" });
   const requestList = h("ul", { class: "request-list", id: "request-list" });
   const mapBox = h("div", { class: "map", id: "map" });
@@ -48,6 +57,9 @@ async function startBoard({ api, me, cities, main, connect }) {
       h("section", { class: "panel col-incidents", "aria-labelledby": "incidents-title" },
         h("h2", { id: "incidents-title" }, "Active incidents"),
         incidentList,
+        h("h2", { id: "closed-title", class: "closed-title" }, "Recently closed"),
+        closedList,
+        closedMore,
       ),
       h("section", { class: "panel col-detail", "aria-label": "Selected incident", tabindex: "0" },
         head,
@@ -66,53 +78,109 @@ async function startBoard({ api, me, cities, main, connect }) {
     renderSelected();
   });
 
-  function entries() {
-    return [...book.incidents.values()]
-      .filter((e) => e.incident)
-      .sort(
-        (a, b) =>
-          (a.incident.status === "closed") - (b.incident.status === "closed") ||
-          String(b.incident.declared_at).localeCompare(String(a.incident.declared_at)),
-      );
+  function hashIncident() {
+    return Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
   }
 
-  function select(id) {
+  function entries() {
+    return [...book.incidents.values()]
+      .filter((e) => e.incident?.status === "active")
+      .sort((a, b) => String(b.incident.declared_at).localeCompare(String(a.incident.declared_at)));
+  }
+
+  /** Closed incidents: those listed from the API and those that closed while the board was open. */
+  function closedEntries() {
+    const closed = new Map(closedSeen);
+    for (const e of book.incidents.values()) {
+      if (e.incident?.status === "closed") closed.set(e.id, e.incident);
+    }
+    // The API's order (newest declared first), so that "Show older" adds below.
+    return [...closed.values()].sort(
+      (a, b) => String(b.declared_at).localeCompare(String(a.declared_at)) || b.id - a.id,
+    );
+  }
+
+  async function loadClosed() {
+    if (closedNext === null) return;
+    const page = await api(`/incidents?status=closed&limit=${CLOSED_PAGE}&offset=${closedNext}`);
+    for (const incident of page.data) closedSeen.set(incident.id, incident);
+    closedNext = page.next_offset ?? null;
+    render();
+  }
+
+  /** Show incident `id`: from what the board holds, else fetched (a closed one, say). */
+  async function select(id) {
     selected = id;
-    history.replaceState(null, "", `#incident=${id}`);
+    unreachable = null;
+    if (hashIncident() !== id) history.replaceState(null, "", `#incident=${id}`);
+    render();
+    if (!book.incidents.get(id)?.incident) {
+      try {
+        await book.fetch(api, id);
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 404) {
+          notify(`Could not load incident ${id}: ${error.message}`);
+          return;
+        }
+        if (selected === id) unreachable = id;
+        render();
+        return;
+      }
+    }
     loadHistory(id);
     render();
   }
 
-  function renderIncidents() {
-    const list = entries();
+  function incidentButtons(container, list, empty) {
     if (!list.length) {
-      incidentList.replaceChildren(h("li", { class: "empty" }, "No active incidents. This board updates by itself."));
+      container.replaceChildren(h("li", { class: "empty" }, empty));
       return;
     }
-    incidentList.querySelector(".empty")?.remove();
+    container.querySelector(".empty")?.remove();
     syncList(
-      incidentList,
+      container,
       list,
-      (e) => e.id,
-      (e) => h("li", {}, h("button", { type: "button", class: "incident-item", dataset: { focus: "item" }, onclick: () => select(e.id) })),
-      (li, e) => {
+      (incident) => incident.id,
+      (incident) => h("li", {}, h("button", { type: "button", class: "incident-item", dataset: { focus: "item" }, onclick: () => select(incident.id) })),
+      (li, incident) => {
         const button = li.firstChild;
-        const alerts = [...e.requests.values()].filter(needsAttention).length;
-        li.dataset.incidentId = e.id;
-        button.setAttribute("aria-pressed", String(e.id === selected));
-        patch(button, JSON.stringify([e.incident, alerts]), () =>
-          incidentItem(e.incident, cities, alerts ? badge(`${alerts} critical unclaimed`, "alert") : null),
+        const requests = book.incidents.get(incident.id)?.requests.values() ?? [];
+        const alerts = incident.status === "active" ? [...requests].filter(needsAttention).length : 0;
+        li.dataset.incidentId = incident.id;
+        button.setAttribute("aria-pressed", String(incident.id === selected));
+        patch(button, JSON.stringify([incident, alerts]), () =>
+          incidentItem(incident, cities, alerts ? badge(`${alerts} critical unclaimed`, "alert") : null),
         );
       },
     );
   }
 
+  function renderIncidents() {
+    incidentButtons(incidentList, entries().map((e) => e.incident), "No active incidents. This board updates by itself.");
+    incidentButtons(closedList, closedEntries(), "No closed incidents.");
+    closedMore.hidden = closedNext === null;
+  }
+
   function renderSelected() {
     const entry = selected ? book.incidents.get(selected) : null;
+    if (unreachable !== null && unreachable === selected) {
+      head.replaceChildren(
+        h("h2", { id: "incident-missing" }, `Incident #${selected} cannot be shown`),
+        h("p", { class: "muted" }, "It was not found, or your city cannot see it. Choose an incident from the list."),
+      );
+      head.dataset.sig = "";
+      requestList.replaceChildren();
+      mapBox.replaceChildren();
+      mapBox.dataset.sig = "";
+      feed.replaceChildren();
+      return;
+    }
     if (!entry?.incident) {
+      head.dataset.sig = "";
       head.replaceChildren(h("h2", {}, "No incident selected"), h("p", { class: "muted" }, "Choose an incident to see its requests."));
       requestList.replaceChildren();
       mapBox.replaceChildren();
+      mapBox.dataset.sig = "";
       feed.replaceChildren();
       return;
     }
@@ -147,6 +215,7 @@ async function startBoard({ api, me, cities, main, connect }) {
             requestTitle(request),
             needsAttention(request) ? h("p", { class: "attention-note" }, `Critical: ${request.remaining_quantity} still unclaimed`) : null,
             progressBar(entry, request),
+            answersBlock(entry, request, cities),
             requestTiming(request),
           ]);
         },
@@ -158,12 +227,16 @@ async function startBoard({ api, me, cities, main, connect }) {
 
   function drawMapFor(entry) {
     const reach = book.reach(entry.id);
+    // city id → resource → units: units of unlike resources are never added together.
     const claimers = new Map();
     for (const claim of entry.claims.values()) {
       if (isEndedClaim(claim)) continue;
-      claimers.set(claim.city_id, (claimers.get(claim.city_id) || 0) + claim.quantity);
+      const resource = entry.requests.get(claim.request_id)?.resource ?? "";
+      const units = claimers.get(claim.city_id) ?? new Map();
+      units.set(resource, (units.get(resource) || 0) + claim.quantity);
+      claimers.set(claim.city_id, units);
     }
-    const signature = JSON.stringify([entry.id, [...reach], [...claimers]]);
+    const signature = JSON.stringify([entry.id, [...reach], [...claimers].map(([id, units]) => [id, [...units]])]);
     if (mapBox.dataset.sig === signature) return;
     mapBox.dataset.sig = signature;
     drawMap(mapBox, { cities, originId: entry.incident.city_id, reach, claimers });
@@ -205,7 +278,7 @@ async function startBoard({ api, me, cities, main, connect }) {
   async function loadIncident(id) {
     try {
       if (!(await book.fetch(api, id))) return;
-      if (!selected) select(id);
+      if (!selected && unreachable === null) select(id);
       render();
     } catch (error) {
       notify(`Could not load incident ${id}: ${error.message}`);
@@ -215,7 +288,13 @@ async function startBoard({ api, me, cities, main, connect }) {
   // The snapshot, then the stream from its seqs on.
   const active = await fetchAll(api, "/incidents?status=active");
   await eachLimited(active, 6, async (incident) => book.load(await api(`/incidents/${incident.id}`)));
-  if (!selected || !book.incidents.has(selected)) selected = entries()[0]?.id ?? null;
+  await loadClosed();
+  // The address names an incident: that one, closed or not, and never another instead.
+  if (!selected) selected = entries()[0]?.id ?? null;
+  window.addEventListener("hashchange", () => {
+    const asked = hashIncident();
+    if (asked && asked !== selected) select(asked);
+  });
   connect({
     scopes: () => ["board"],
     since: () => book.since(),
@@ -226,7 +305,7 @@ async function startBoard({ api, me, cities, main, connect }) {
       else if (!known) {
         // Declared just now: its whole history is this stream.
         book.entry(event.incident_id).history = event.seq === 1 ? "done" : "none";
-        if (!selected) select(event.incident_id);
+        if (!selected && unreachable === null) select(event.incident_id);
       }
       render();
     },

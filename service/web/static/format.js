@@ -43,6 +43,32 @@ export function unitsOf(resourceId, quantity) {
   return `${quantity} ${plural}`;
 }
 
+/** A resource's name inside a sentence: "bottled water", but "GIS analyst" keeps its capitals. */
+function inSentence(label) {
+  return /^[A-Z]{2}/.test(label) ? label : label.charAt(0).toLowerCase() + label.slice(1);
+}
+
+/**
+ * Units of one resource, as a person says them: "15 pallets of bottled water", "1 team of
+ * swift-water rescue team"; a resource counted in plain units is named by itself ("150 cots",
+ * "2 excavators", "2 generator 100 kW").
+ */
+export function unitsOfResource(resourceId, quantity) {
+  const name = inSentence(resourceLabel(resourceId));
+  const unit = catalogue.get(resourceId)?.unit || "unit";
+  if (unit !== "unit") return `${unitsOf(resourceId, quantity)} of ${name}`;
+  const counted = quantity === 1 || /(s|[^a-z])$/.test(name) ? name : `${name}s`;
+  return `${quantity} ${counted}`;
+}
+
+/** Units per resource, never added across resources: "15 pallets of bottled water, 150 cots". */
+export function unitsByResource(units) {
+  return [...units.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([resourceId, quantity]) => unitsOfResource(resourceId, quantity))
+    .join(", ");
+}
+
 export function clockTime(iso) {
   if (!iso) return "";
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
@@ -107,6 +133,17 @@ function describeChanges(changes) {
   return words.join(", ") || "no change";
 }
 
+/** What a `request.updated` event changed, in words: "quantity 4 → 6, priority normal → critical". */
+function describeRequestChanges(changes) {
+  const words = [];
+  const time = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "none");
+  if (changes.quantity) words.push(`units ${changes.quantity.old} → ${changes.quantity.new}`);
+  if (changes.priority) words.push(`priority ${changes.priority.old} → ${changes.priority.new}`);
+  if (changes.needed_by) words.push(`needed by ${time(changes.needed_by.new)}`);
+  if (changes.report_to) words.push(changes.report_to.new ? `report to “${changes.report_to.new}”` : "report-to removed");
+  return words.join(", ") || "no change";
+}
+
 /** One line of the feed for an event. */
 export function describeEvent(event, cities) {
   const d = event.data || {};
@@ -122,6 +159,8 @@ export function describeEvent(event, cities) {
       return `${by} closed the incident`;
     case "request.raised":
       return `${by} asked for ${name}: ${unitsOf(req.resource, req.quantity)}, ${req.priority}`;
+    case "request.updated":
+      return `${by} edited ${name}: ${describeRequestChanges(d.changes || {})}`;
     case "request.escalated": {
       const names = (d.reached_city_ids || []).map((id) => cityName(cities, id));
       return `${name} moved to ring ${d.to_ring}${names.length ? `, reaching ${names.join(", ")}` : ""}`;
@@ -131,10 +170,13 @@ export function describeEvent(event, cities) {
     case "request.expired":
       return `${name} expired unfilled`;
     case "request.fulfilled":
-      return `${name} fulfilled`;
+      return `${name} ${req.kind === "information" ? "answered" : "fulfilled"}`;
     case "claim.made":
       return `${cityName(cities, d.claim.city_id)} claimed ${unitsOf(req.resource, d.claim.quantity)} of ${name}`;
     case "claim.changed":
+      if (req.kind === "information" && d.claim.answer && d.claim.status === "released") {
+        return `${cityName(cities, d.claim.city_id)} answered ${name}`;
+      }
       return `${cityName(cities, d.claim.city_id)}: ${unitsOf(req.resource, d.claim.quantity)} of ${name} ${statusLabel(d.claim.status).toLowerCase()}`;
     case "claim.reminder":
       return `Claim #${d.claim.id} by ${cityName(cities, d.claim.city_id)} is waiting for acceptance`;

@@ -1,5 +1,6 @@
 // The manager console: declare an incident from a playbook, edit its severity, title and
-// description, raise extra requests, accept or decline claims, cancel requests and close it.
+// description, raise extra requests and edit them, accept or decline claims, cancel requests
+// and close it.
 
 import { h, keepTyped, patch, syncList, throttled } from "./dom.js";
 import { ApiError, eachLimited, fetchAll } from "./api.js";
@@ -17,7 +18,9 @@ import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { dryRunView } from "./dryrun.js";
 import {
+  answersBlock,
   badge,
+  claimChip,
   exerciseBadge,
   incidentItem,
   incidentLine,
@@ -27,7 +30,6 @@ import {
   requestTiming,
   requestTitle,
   severityBadge,
-  statusChip,
   webhookBanner,
 } from "./views.js";
 
@@ -248,12 +250,17 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     if (!requests.length) list.replaceChildren(h("li", { class: "empty" }, "No requests."));
     else {
       list.querySelector(".empty")?.remove();
-      syncList(list, requests, (r) => r.id, () => h("li", { class: "request" }), (li, request) => {
+      // The card is redrawn as events arrive; the edit form beside it is not, so what is
+      // being typed into it survives them.
+      syncList(list, requests, (r) => r.id, (r) => h("li", { class: "request" }, h("div", { class: "request-card" }), requestEditBox(r.id)), (li, request) => {
         const claims = [...entry.claims.values()].filter((c) => c.request_id === request.id);
+        const [card, edit] = li.children;
         li.dataset.requestId = request.id;
         li.classList.toggle("attention", needsAttention(request));
         li.classList.toggle("final", isFinalRequest(request));
-        patch(li, JSON.stringify([request, claims, incident.status]), () => requestCard(entry, request, claims));
+        edit.hidden = incident.status !== "active" || isFinalRequest(request);
+        if (!edit.open) edit.fill(request);
+        patch(card, JSON.stringify([request, claims, incident.status]), () => requestCard(entry, request, claims));
       });
     }
   }
@@ -299,7 +306,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     return [
       requestTitle(request),
       progressBar(entry, request),
+      answersBlock(entry, request, cities),
       timing,
+      request.report_to ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
       shown.length
         ? h("table", { class: "claims-table" },
             h("caption", { class: "visually-hidden" }, `Claims on ${resourceLabel(request.resource)}`),
@@ -323,7 +332,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     return h("tr", { dataset: { claimId: claim.id, status: claim.status } },
       h("td", {}, cityName(cities, claim.city_id)),
       h("td", {}, String(claim.quantity)),
-      h("td", {}, statusChip(claim.status), claim.answer ? h("div", { class: "answer" }, claim.answer) : null),
+      h("td", {}, claimChip(request, claim)),
       h("td", { class: "row-actions" }, buttons),
     );
   }
@@ -381,6 +390,94 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         // The event brings the same snapshot; until it arrives, show what was saved.
         if (updated.last_seq >= entry.lastSeq) entry.incident = { ...entry.incident, ...updated };
         notify(`Saved the changes to “${updated.title}”.`, "ok");
+        box.open = false;
+        render();
+      } catch (failure) {
+        error.textContent = `Not saved: ${failure.message || String(failure)}`;
+      } finally {
+        submit.disabled = false;
+        submit.removeAttribute("aria-busy");
+      }
+    });
+    return box;
+  }
+
+  /**
+   * "Edit request": units (never fewer than are claimed), priority, needed by and report to.
+   * The fields show the request as it is whenever the form is opened; only what changed is sent.
+   */
+  function requestEditBox(requestId) {
+    const id = (name) => `req-${requestId}-${name}`;
+    const quantity = h("input", { id: id("quantity"), class: "edit-quantity", type: "number", min: 1, max: 10000, required: true, inputmode: "numeric" });
+    const priority = h("select", { id: id("priority"), class: "edit-priority" }, PRIORITIES.map((p) => h("option", { value: p }, p)));
+    const neededBy = h("input", { id: id("needed-by"), class: "edit-needed-by", type: "datetime-local" });
+    const reportTo = h("input", { id: id("report-to"), class: "edit-report-to", maxlength: 500, autocomplete: "off" });
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+    const floor = h("p", { class: "fine edit-floor" });
+    const error = h("p", { class: "form-error edit-error", role: "alert" });
+    const submit = h("button", { type: "submit", class: "primary small edit-save" }, "Save request");
+    const form = h("form", { class: "stack request-edit-form" },
+      h("div", { class: "row" },
+        field("Units", quantity),
+        field("Priority", priority),
+        field(`Needed by (${zone})`, neededBy),
+      ),
+      field("Report to", reportTo),
+      floor,
+      error,
+      submit,
+    );
+    const box = h("details", { class: "edit request-edit" }, h("summary", {}, "Edit request"), form);
+    const current = () => {
+      for (const entry of book.incidents.values()) {
+        if (entry.requests.has(requestId)) return entry.requests.get(requestId);
+      }
+      return null;
+    };
+    box.fill = (request) => {
+      quantity.value = request.quantity;
+      quantity.min = Math.max(1, request.claimed_quantity);
+      priority.value = request.priority;
+      neededBy.value = request.needed_by ? localInput(request.needed_by) : "";
+      reportTo.value = request.report_to;
+      floor.textContent = request.claimed_quantity
+        ? `${unitsOf(request.resource, request.claimed_quantity)} already claimed: the units cannot go below that.`
+        : "";
+      error.textContent = "";
+    };
+    box.addEventListener("toggle", () => {
+      if (box.open && current()) box.fill(current());
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const request = current();
+      const body = {};
+      const units = Number(quantity.value);
+      if (!Number.isInteger(units) || units < 1) {
+        error.textContent = "Units must be a whole number of at least 1.";
+        return quantity.focus();
+      }
+      if (units !== request.quantity) body.quantity = units;
+      if (priority.value !== request.priority) body.priority = priority.value;
+      if (reportTo.value.trim() !== request.report_to) body.report_to = reportTo.value.trim();
+      if (neededBy.value && neededBy.value !== (request.needed_by ? localInput(request.needed_by) : "")) {
+        // The browser's local time, sent with its zone (as UTC).
+        body.needed_by = new Date(neededBy.value).toISOString();
+      }
+      if (!Object.keys(body).length) {
+        error.textContent = "Nothing to save: change the units, priority, needed by or report to first.";
+        return;
+      }
+      error.textContent = "";
+      submit.disabled = true;
+      submit.setAttribute("aria-busy", "true");
+      try {
+        const updated = await api(`/requests/${requestId}`, { method: "PATCH", body });
+        const entry = book.entry(updated.incident_id);
+        const known = entry.requests.get(updated.id);
+        // The event brings the same request; until it arrives, show what was saved.
+        if (!known || String(known.updated_at) <= String(updated.updated_at)) entry.requests.set(updated.id, updated);
+        notify(`Saved the changes to ${resourceLabel(updated.resource).toLowerCase()} (request #${updated.id}).`, "ok");
         box.open = false;
         render();
       } catch (failure) {
@@ -522,6 +619,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   });
   banner.refresh();
   render();
+}
+
+/** An ISO time as a datetime-local input's value, in the browser's time zone. */
+function localInput(iso) {
+  const at = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
 }
 
 function field(label, control, extra = "") {

@@ -2,6 +2,7 @@
 // city, the cities each ring reached, and lines from the cities that claimed.
 
 import { h, svg } from "./dom.js";
+import { unitsByResource } from "./format.js";
 
 const WIDTH = 400;
 const HEIGHT = 240;
@@ -148,9 +149,9 @@ function drawOne({ cities, origin, reach, claimers, title, minSpan, gridStep, la
   );
 }
 
-function describeRole(role, ring, quantity) {
+function describeRole(role, ring, units) {
   if (role === "origin") return "requesting city";
-  if (role === "claimer") return `claimed ${quantity} unit${quantity === 1 ? "" : "s"}`;
+  if (role === "claimer") return `claimed ${unitsByResource(units)}`;
   if (role === "idle") return "not reached";
   return `reached in ring ${ring}`;
 }
@@ -162,7 +163,8 @@ const VIEWS = {
 
 /**
  * Draw the incident's map into `container`: around the requesting city, or the
- * whole network (a toggle). `reach` maps city id → ring; `claimers` city id → units.
+ * whole network (a toggle). `reach` maps city id → ring; `claimers` city id → a Map of
+ * resource id → units claimed (unlike resources are never added together).
  */
 export function drawMap(container, { cities, originId, reach, claimers }) {
   const origin = cities.get(originId);

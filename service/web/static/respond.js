@@ -10,7 +10,7 @@ import { cityName, liveTime, resourceLabel, statusLabel, unitsOf } from "./forma
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
-import { exerciseBadge, requestTiming, requestTitle, severityBadge, statusChip } from "./views.js";
+import { answersBlock, claimChip, exerciseBadge, requestTiming, requestTitle, severityBadge } from "./views.js";
 
 startPage({
   hint: "Sign in with your city's responder token to see the requests aimed at your city.",
@@ -120,11 +120,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           (c) => c.request_id === request.id && c.city_id === me.city_id && !isEndedClaim(c),
         );
         li.classList.toggle("attention", request.priority === "critical" && request.remaining_quantity > 0);
+        const answers = [...entry.claims.values()].filter((c) => c.request_id === request.id && c.answer);
         const waiting = pendingClaim(request.id);
         const sending = waiting ? [waiting.key, outbox.stateOf(waiting)] : null;
         patch(
           li,
-          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, sending, isLive()]),
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive()]),
           () => inboxCard(entry, request, mine, waiting),
         );
       },
@@ -204,6 +205,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         request.delivered_quantity ? ` · ${request.delivered_quantity} delivered` : "",
       ),
       requestTiming(request),
+      answersBlock(entry, request, cities),
       request.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
       request.notes ? h("p", { class: "detail" }, request.notes) : null,
       mine.length
@@ -294,7 +296,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       h("div", { class: "req-title" },
         h("span", { class: "resource" }, request ? resourceLabel(request.resource) : `request #${claim.request_id}`),
         h("span", { class: "qty-text" }, request ? unitsOf(request.resource, claim.quantity) : claim.quantity),
-        statusChip(claim.status),
+        claimChip(request, claim),
       ),
       h("p", { class: "meta" }, h("span", {}, `Claim #${claim.id}`), h("span", {}, entry.incident?.title ?? "")),
       request?.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,

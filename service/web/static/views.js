@@ -3,9 +3,10 @@
 import { h } from "./dom.js";
 import { claimBreakdown } from "./store.js";
 import { isFinalRequest } from "./vocabulary.js";
-import { liveTime, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
+import { cityName, liveTime, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
 
 const STATES = [
+  ["answered", "Answered"],
   ["on_site", "On site"],
   ["en_route", "En route"],
   ["accepted", "Accepted"],
@@ -22,6 +23,40 @@ export const exerciseBadge = (incident) =>
   incident.exercise ? badge("Exercise", "exercise", "A drill: not a real emergency") : null;
 export const statusChip = (status) => h("span", { class: `chip status-${status}` }, statusLabel(status));
 
+/** An information request is answered, not delivered: its claims end with an answer. */
+export const isInformation = (request) => request?.kind === "information";
+
+/** The status a person reads: a fulfilled information request is "Answered". */
+export function shownStatus(request) {
+  return isInformation(request) && request.status === "fulfilled" ? "answered" : request.status;
+}
+
+/** A claim's chip: an information claim released with its answer reads "Answered". */
+export function claimChip(request, claim) {
+  return statusChip(isInformation(request) && claim.status === "released" && claim.answer ? "answered" : claim.status);
+}
+
+/**
+ * The answers an information request received, each with who answered and when, as text
+ * (never markup): null when there is none yet.
+ */
+export function answersBlock(entry, request, cities) {
+  if (!isInformation(request)) return null;
+  const answers = [...entry.claims.values()]
+    .filter((c) => c.request_id === request.id && c.answer)
+    .sort((a, b) => String(a.updated_at).localeCompare(String(b.updated_at)) || a.id - b.id);
+  if (!answers.length) return null;
+  return h("section", { class: "answers", "aria-label": `Answers to ${resourceLabel(request.resource)}` },
+    h("h4", { class: "answers-title" }, answers.length === 1 ? "Answer" : `Answers (${answers.length})`),
+    answers.map((claim) =>
+      h("figure", { class: "answer-item", dataset: { claimId: claim.id } },
+        h("blockquote", { class: "answer answer-text" }, claim.answer),
+        h("figcaption", { class: "fine" }, cityName(cities, claim.city_id), " · ", liveTime(claim.updated_at, "ago")),
+      ),
+    ),
+  );
+}
+
 /** An unclaimed critical request: the one thing an operator must not miss. */
 export function needsAttention(request) {
   return (
@@ -34,9 +69,15 @@ export function needsAttention(request) {
 /** Units by claim state over the quantity, as a bar with its numbers in words beside it. */
 export function progressBar(entry, request) {
   const parts = claimBreakdown(entry, request.id);
+  if (isInformation(request)) {
+    // An information claim is released with its answer: nothing is "on site".
+    parts.answered = parts.on_site;
+    parts.on_site = 0;
+  }
   const committed = Object.values(parts).reduce((a, b) => a + b, 0);
   const words = STATES.filter(([key]) => parts[key]).map(([key, label]) => `${parts[key]} ${label.toLowerCase()}`);
   const summary = `${committed} of ${unitsOf(request.resource, request.quantity)} committed${words.length ? `: ${words.join(", ")}` : ""}`;
+  const figure = `${committed}/${request.quantity}`;
   const bar = h("div", {
     class: "bar",
     role: "img",
@@ -48,6 +89,7 @@ export function progressBar(entry, request) {
       accepted: parts.accepted,
       enRoute: parts.en_route,
       onSite: parts.on_site,
+      answered: parts.answered,
     },
   });
   for (const [key] of STATES) {
@@ -60,7 +102,7 @@ export function progressBar(entry, request) {
     "div",
     { class: "progress" },
     bar,
-    h("span", { class: "progress-text" }, h("strong", {}, `${committed}/${request.quantity}`), ` ${words.length ? words.join(" · ") : "none claimed yet"}`),
+    h("span", { class: "progress-text" }, h("strong", {}, figure), ` ${words.length ? words.join(" · ") : "none claimed yet"}`),
   );
 }
 
@@ -85,7 +127,7 @@ export function requestTitle(request) {
     priorityBadge(request.priority),
     h("span", { class: "resource", title: request.resource }, resourceLabel(request.resource)),
     h("span", { class: "kind" }, request.kind),
-    statusChip(request.status),
+    statusChip(shownStatus(request)),
   );
 }
 
@@ -115,7 +157,7 @@ export function legend() {
   return h(
     "ul",
     { class: "bar-legend", "aria-label": "Progress bar colours" },
-    STATES.map(([key, label]) => h("li", {}, h("span", { class: `seg-key seg-${key}` }), label)),
+    STATES.filter(([key]) => key !== "answered").map(([key, label]) => h("li", {}, h("span", { class: `seg-key seg-${key}` }), label)),
   );
 }
 
