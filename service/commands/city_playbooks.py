@@ -22,13 +22,23 @@ from service.persistence.tables import City, CityPlaybook
 log = logging.getLogger(__name__)
 
 
-def find_playbook(ctx: CommandContext, city_id: int, name: str) -> Playbook | None:
-    """The city's own playbook of that name, else the stock one."""
-    own = ctx.session.exec(
+def city_playbook_row(ctx: CommandContext, city_id: int, name: str) -> CityPlaybook | None:
+    """The city's own stored playbook of that name (incident type), if it has one."""
+    return ctx.session.exec(
         select(CityPlaybook).where(
             col(CityPlaybook.city_id) == city_id, col(CityPlaybook.incident_type) == name
         )
     ).one_or_none()
+
+
+def find_playbook(ctx: CommandContext, city_id: int, name: str) -> Playbook | None:
+    """The city's own playbook of that name, else the stock one."""
+    return playbook_of(ctx, name, city_playbook_row(ctx, city_id, name))
+
+
+def playbook_of(ctx: CommandContext, name: str, own: CityPlaybook | None) -> Playbook | None:
+    """`own` (the city's row for `name`, already read) if it still passes the checks,
+    else the stock playbook of that name."""
     if own is not None and (playbook := _stored(ctx, own)) is not None:
         return playbook
     return ctx.playbooks.get(name)

@@ -17,7 +17,7 @@ from service.commands.incidents import (
     plan_incident,
     playbook_requests,
 )
-from service.commands.library import version_in_use, visible_version
+from service.commands.library import visible_version
 from service.domain.actors import Role
 from service.domain.rings import LAST_RING, next_escalation_at
 from service.models import IncidentCreate
@@ -64,8 +64,7 @@ class DryRun:
 def dry_run_declaration(ctx: CommandContext, body: IncidentCreate) -> DryRun:
     """What `declare_incident(body)` would do for the caller's city now."""
     city_id = require_city(ctx.actor, Role.MANAGER)
-    playbook = find_declared_playbook(ctx, city_id, body)
-    version_id = version_in_use(ctx, city_id, body.playbook) if playbook is not None else None
+    playbook, version_id = find_declared_playbook(ctx, city_id, body)
     return _dry_run(ctx, city_id, body, playbook, version_id)
 
 

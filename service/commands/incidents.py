@@ -13,7 +13,7 @@ from service.commands.aid_requests import (
     end_request,
     resource_kind,
 )
-from service.commands.city_playbooks import find_playbook, playbooks_for
+from service.commands.city_playbooks import city_playbook_row, playbook_of, playbooks_for
 from service.commands.context import (
     CommandContext,
     fresh,
@@ -34,8 +34,7 @@ from service.persistence.tables import AidRequest, City, Incident
 def declare_incident(ctx: CommandContext, body: IncidentCreate) -> Incident:
     """Declare an incident for the caller's city, raising its playbook's requests with it."""
     city_id = require_city(ctx.actor, Role.MANAGER)
-    playbook = find_declared_playbook(ctx, city_id, body)
-    version_id = version_in_use(ctx, city_id, body.playbook) if playbook is not None else None
+    playbook, version_id = find_declared_playbook(ctx, city_id, body)
     incident = plan_incident(ctx, city_id, body, playbook, version_id)
     ctx.session.add(incident)
     ctx.session.flush()
@@ -54,15 +53,17 @@ def declare_incident(ctx: CommandContext, body: IncidentCreate) -> Incident:
 
 def find_declared_playbook(
     ctx: CommandContext, city_id: int, body: IncidentCreate
-) -> Playbook | None:
-    """The playbook a declaration names (the city's own, else the stock one), or None."""
+) -> tuple[Playbook | None, int | None]:
+    """The playbook a declaration names (the city's own, else the stock one) and the
+    published version it is word for word, if any; (None, None) without a playbook."""
     if body.playbook is None:
-        return None
-    playbook = find_playbook(ctx, city_id, body.playbook)
+        return None, None
+    own = city_playbook_row(ctx, city_id, body.playbook)
+    playbook = playbook_of(ctx, body.playbook, own)
     if playbook is None:
         known = ", ".join(sorted(playbooks_for(ctx, city_id))) or "none"
         raise Invalid(f"unknown playbook '{body.playbook}' (known: {known})")
-    return playbook
+    return playbook, version_in_use(ctx, own)
 
 
 def plan_incident(

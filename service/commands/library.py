@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from playbooks import stock_dir
-from service.commands.city_playbooks import check_city_playbook
+from service.commands.city_playbooks import check_city_playbook, city_playbook_row
 from service.commands.context import CommandContext, require_city
 from service.domain import library as lib
 from service.domain.actors import Role
@@ -110,7 +110,7 @@ def publish_version(
 ) -> PlaybookVersion:
     """Publish the city's own playbook for `incident_type` as its next version."""
     _own_city(ctx, city_id)
-    own = _city_playbook(ctx, city_id, incident_type)
+    own = city_playbook_row(ctx, city_id, incident_type)
     if own is None:
         raise NotFound(f"city {city_id} has no playbook '{incident_type}' of its own to publish")
     check_city_playbook(ctx.catalogue, incident_type, own.source)
@@ -149,7 +149,7 @@ def adopt_version(
     version = visible_version(ctx, version_id)
     if version.city_id == city_id:
         lineage = lib.Lineage.PUBLISHED  # taking back one's own version
-    own = _city_playbook(ctx, city_id, version.incident_type)
+    own = city_playbook_row(ctx, city_id, version.incident_type)
     if own is None:
         own = CityPlaybook(
             city_id=city_id,
@@ -172,7 +172,7 @@ def ignore_version(ctx: CommandContext, city_id: int, version_id: int) -> CityPl
     """Keep the adopted version: the notice of `version_id` (and older ones) goes away."""
     _own_city(ctx, city_id)
     version = visible_version(ctx, version_id)
-    own = _city_playbook(ctx, city_id, version.incident_type)
+    own = city_playbook_row(ctx, city_id, version.incident_type)
     based_on = _row(ctx, own.based_on_version_id) if own is not None else None
     if (
         own is None
@@ -330,10 +330,9 @@ def lineages(ctx: CommandContext, city_id: int) -> list[PlaybookLineage]:
     return found
 
 
-def version_in_use(ctx: CommandContext, city_id: int, incident_type: str | None) -> int | None:
-    """The published version the city's playbook for `incident_type` is, word for word;
-    None for the stock playbook or a text changed since."""
-    own = _city_playbook(ctx, city_id, incident_type) if incident_type else None
+def version_in_use(ctx: CommandContext, own: CityPlaybook | None) -> int | None:
+    """The published version a city's playbook row (`own`, already read) is, word for
+    word; None for the stock playbook (no row) or a text changed since."""
     if own is None:
         return None
     based_on = _row(ctx, own.based_on_version_id)
@@ -420,14 +419,6 @@ def _timelines(
 
 
 # Rows -----------------------------------------------------------------------------------------
-
-
-def _city_playbook(ctx: CommandContext, city_id: int, incident_type: str) -> CityPlaybook | None:
-    return ctx.session.exec(
-        select(CityPlaybook).where(
-            col(CityPlaybook.city_id) == city_id, col(CityPlaybook.incident_type) == incident_type
-        )
-    ).one_or_none()
 
 
 def _row(ctx: CommandContext, version_id: int | None) -> PlaybookVersion | None:
