@@ -32,6 +32,7 @@ from contextlib import AsyncExitStack
 
 from realtime.redis_bus import RedisBus
 from service.executor import utc_now
+from service.main import channel_for
 from service.persistence.db import Database, build_engine, migrate
 from service.settings import Settings
 from service.webhooks.sender import Resolver
@@ -65,8 +66,6 @@ async def run_worker(
         stack.callback(engine.dispose)
         migrate(engine)
         db = Database(engine)
-        from service.main import channel_for
-
         bus = RedisBus(redis_url, channel=channel_for(settings, redis_url))
         await bus.start()
         stack.push_async_callback(bus.close)

@@ -59,6 +59,22 @@ class Receiver:
         with self._lock:
             return [r for r in self.received if r.path == path]
 
+    def seq_order_broken(self) -> tuple[int, int, int] | None:
+        """The first event (incident, seq, last seq before) whose first arrival came
+        after a later seq of its incident; None when every incident's events first
+        arrived in seq order (redeliveries of an event already seen do not count)."""
+        seen: set[str] = set()
+        last: dict[int, int] = {}
+        for got in list(self.received):
+            if got.event_id in seen:
+                continue
+            seen.add(got.event_id)
+            incident_id, seq = got.event["incident_id"], got.event["seq"]
+            if seq <= last.get(incident_id, 0):
+                return incident_id, seq, last[incident_id]
+            last[incident_id] = seq
+        return None
+
     def handle(
         self, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], float]:
