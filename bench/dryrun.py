@@ -4,14 +4,11 @@ response time (target: p50 < 50 ms)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import httpx
-
-from bench.harness import aidmesh_replica, log, running
+from bench.declare import timed_posts
+from bench.harness import log
 from bench.seed import World
-from bench.stats import Histogram
 
 TARGET_P50_MS = 50.0
 
@@ -26,42 +23,37 @@ def run(
     count: int = 200,
     warmup: int = 10,
 ) -> dict[str, Any]:
-    server = aidmesh_replica(
-        f"dryrun-{backend}", database_url=database_url, redis_url=redis_url, work=work
-    )
-    latency = Histogram()
-    statuses: dict[int, int] = {}
-    requests_planned = cities_reached = 0
+    planned = {"requests": 0, "cities": 0}
+
+    def tally(preview: dict[str, Any]) -> None:
+        planned["requests"] += len(preview["requests"])
+        planned["cities"] += sum(len(r["cities"]) for r in preview["rings"])
+
     body = {"incident_type": "earthquake", "title": "Dry run", "playbook": "earthquake"}
-    with (
-        running([server]),
-        httpx.Client(base_url=server.url, timeout=60.0, trust_env=False) as client,
-    ):
-        headers = {"Authorization": f"Bearer {world.manager.secret}"}
-        cpu_before = server.cpu()
-        for i in range(warmup + count):
-            at = time.perf_counter()
-            response = client.post("/api/v1/incidents/dry-run", json=body, headers=headers)
-            took = time.perf_counter() - at
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            if i >= warmup:
-                latency.add(took)
-                if response.status_code == 200:
-                    preview = response.json()
-                    requests_planned += len(preview["requests"])
-                    cities_reached += sum(len(r["cities"]) for r in preview["rings"])
-        server_cpu = server.cpu() - cpu_before
-    summary = latency.summary_ms()
+    series = timed_posts(
+        world,
+        name=f"dryrun-{backend}",
+        path="/api/v1/incidents/dry-run",
+        body=lambda _: body,
+        on_ok=tally,
+        ok_status=200,
+        database_url=database_url,
+        redis_url=redis_url,
+        work=work,
+        count=count,
+        warmup=warmup,
+    )
+    summary = series.latency.summary_ms()
     figures = {
         "backend": backend,
         "cities": len(world.city_ids),
         "playbook": "earthquake",
         "dry_runs": count,
-        "statuses": statuses,
-        "requests_per_dry_run": round(requests_planned / count, 1),
-        "cities_reached_per_dry_run": round(cities_reached / count, 1),
+        "statuses": series.statuses,
+        "requests_per_dry_run": round(planned["requests"] / count, 1),
+        "cities_reached_per_dry_run": round(planned["cities"] / count, 1),
         "latency": summary,
-        "server_cpu_ms_per_dry_run": round(1000 * server_cpu / (warmup + count), 1),
+        "server_cpu_ms_per_dry_run": round(1000 * series.server_cpu_s / (warmup + count), 1),
         "target_p50_ms": TARGET_P50_MS,
         "met": summary["p50_ms"] is not None and summary["p50_ms"] < TARGET_P50_MS,
     }
