@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import and_, func, insert, literal, or_, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.models import EventPublic
@@ -98,14 +98,15 @@ def take_leases(db: Database, owner: str, now: datetime, until: datetime, limit:
         return sorted(row[0] for row in won)
 
 
-def renew_lease(
-    db: Database, endpoint_id: int, owner: str, now: datetime, until: datetime
-) -> EndpointView | None:
-    """Keep the lease and read the endpoint; None when it is no longer ours or not active."""
+def renew_leases(
+    db: Database, endpoint_ids: list[int], owner: str, now: datetime, until: datetime
+) -> dict[int, EndpointView]:
+    """Keep the leases and read the endpoints, in one statement for all of them; an
+    endpoint missing from the answer is no longer ours or no longer active."""
     with db.write_connection() as conn:
-        row = conn.execute(
+        rows = conn.execute(
             update(E)
-            .where(E.c.id == endpoint_id, E.c.leased_by == owner, E.c.status == "active")
+            .where(E.c.id.in_(endpoint_ids), E.c.leased_by == owner, E.c.status == "active")
             .values(lease_until=until)
             .returning(
                 E.c.id,
@@ -117,20 +118,21 @@ def renew_lease(
                 E.c.previous_secret_until,
                 E.c.last_success_at,
             )
-        ).first()
-    if row is None:
-        return None
-    keys = [row.secret]
-    if row.previous_secret and row.previous_secret_until and row.previous_secret_until > now:
-        keys.append(row.previous_secret)
-    return EndpointView(
-        row.id,
-        row.city_id,
-        row.url,
-        tuple(row.event_types or ()),
-        tuple(keys),
-        row.last_success_at,
-    )
+        ).all()
+    views = {}
+    for row in rows:
+        keys = [row.secret]
+        if row.previous_secret and row.previous_secret_until and row.previous_secret_until > now:
+            keys.append(row.previous_secret)
+        views[row.id] = EndpointView(
+            row.id,
+            row.city_id,
+            row.url,
+            tuple(row.event_types or ()),
+            tuple(keys),
+            row.last_success_at,
+        )
+    return views
 
 
 def release_lease(db: Database, endpoint_id: int, owner: str) -> None:
@@ -146,82 +148,130 @@ def _insert_ignore(db: Database) -> Any:
     return sqlite.insert if db.is_sqlite else postgresql.insert
 
 
-def backlog(db: Database, endpoint_id: int, per_incident: int, max_incidents: int) -> Backlog:
-    """The incidents with events past the endpoint's cursor, with up to `per_incident` of
-    their next events each. An incident without a cursor (declared after the endpoint was
-    registered) gets one at seq 0 first."""
+def backlogs(
+    db: Database, endpoint_ids: list[int], per_incident: int, max_incidents: int
+) -> dict[int, Backlog]:
+    """For each endpoint, the incidents with events past its cursor, with up to
+    `per_incident` of their next events each. An incident without a cursor (declared
+    after the endpoint was registered) gets one at seq 0 first.
+
+    One transaction for all the endpoints: they usually stand at the same cursor of the
+    same incidents, so each event is read and shaped once however many endpoints take it.
+    """
+    ids = sorted(set(endpoint_ids))
     with db.write_connection() as conn:
-        missing = select(literal(endpoint_id), I.c.id, literal(0), literal(0)).where(
-            ~select(C.c.incident_id)
-            .where(C.c.endpoint_id == endpoint_id, C.c.incident_id == I.c.id)
-            .exists()
+        missing = (
+            select(E.c.id, I.c.id, literal(0), literal(0))
+            .select_from(E)
+            .join(I, true())
+            .where(
+                E.c.id.in_(ids),
+                ~select(C.c.incident_id)
+                .where(C.c.endpoint_id == E.c.id, C.c.incident_id == I.c.id)
+                .exists(),
+            )
         )
         conn.execute(
             _insert_ignore(db)(C)
             .from_select(["endpoint_id", "incident_id", "seq", "failures"], missing)
             .on_conflict_do_nothing()
         )
-        behind = conn.execute(
+        ranked = (
             select(
+                C.c.endpoint_id,
                 C.c.incident_id,
                 C.c.seq,
                 C.c.failures,
                 C.c.failing_since,
                 C.c.next_attempt_at,
                 I.c.last_seq,
-            )
-            .join(I, I.c.id == C.c.incident_id)
-            .where(C.c.endpoint_id == endpoint_id, I.c.last_seq > C.c.seq)
-            .order_by(C.c.next_attempt_at.is_not(None), C.c.incident_id)
-            .limit(max_incidents)
-        ).all()
-        heads = {
-            r.incident_id: Head(
-                r.incident_id, r.seq, r.failures, r.failing_since, r.next_attempt_at
-            )
-            for r in behind
-        }
-        depth = sum(r.last_seq - r.seq for r in behind)
-        if not heads:
-            return Backlog([], 0, None)
-        ranked = (
-            select(
-                EV,
                 func.row_number()
-                .over(partition_by=EV.c.incident_id, order_by=EV.c.seq)
+                .over(
+                    partition_by=C.c.endpoint_id,
+                    order_by=(C.c.next_attempt_at.is_not(None), C.c.incident_id),
+                )
                 .label("rank"),
             )
-            .join(C, and_(C.c.incident_id == EV.c.incident_id, C.c.endpoint_id == endpoint_id))
-            .where(EV.c.incident_id.in_(list(heads)), EV.c.seq > C.c.seq)
+            .join(I, I.c.id == C.c.incident_id)
+            .where(C.c.endpoint_id.in_(ids), I.c.last_seq > C.c.seq)
             .subquery()
         )
-        rows = (
-            conn.execute(
-                select(ranked)
-                .where(ranked.c.rank <= per_incident)
-                .order_by(ranked.c.incident_id, ranked.c.seq)
-            )
-            .mappings()
-            .all()
-        )
-    oldest: datetime | None = None
+        behind = conn.execute(
+            select(ranked)
+            .where(ranked.c.rank <= max_incidents)
+            .order_by(ranked.c.endpoint_id, ranked.c.rank)
+        ).all()
+        starts = sorted({(r.incident_id, r.seq) for r in behind})
+        rows: list[Any] = []
+        for chunk in range(0, len(starts), _RANGES_PER_READ):
+            rows.extend(_events_after(conn, starts[chunk : chunk + _RANGES_PER_READ], per_incident))
+    # Each event shaped once, whichever endpoints take it.
+    events: dict[int, dict[int, tuple[dict[str, Any], datetime]]] = {}
     for row in rows:
-        event = EventPublic.model_validate(dict(row)).model_dump(mode="json")
-        heads[row["incident_id"]].events.append(event)
-        if oldest is None or row["occurred_at"] < oldest:
-            oldest = row["occurred_at"]
-    return Backlog([h for h in heads.values() if h.events], depth, oldest)
+        by_seq = events.setdefault(row["incident_id"], {})
+        if row["seq"] not in by_seq:
+            shaped = EventPublic.model_validate(dict(row)).model_dump(mode="json")
+            by_seq[row["seq"]] = (shaped, row["occurred_at"])
+    ordered = {i: sorted(by_seq.items()) for i, by_seq in events.items()}
+    result = {endpoint_id: Backlog([], 0, None) for endpoint_id in ids}
+    for r in behind:
+        backlog = result[r.endpoint_id]
+        backlog.depth += r.last_seq - r.seq
+        head = Head(r.incident_id, r.seq, r.failures, r.failing_since, r.next_attempt_at)
+        for seq, (event, occurred_at) in ordered.get(r.incident_id, ()):
+            if seq <= r.seq:
+                continue
+            if len(head.events) == per_incident:
+                break
+            head.events.append(event)
+            if backlog.oldest_at is None or occurred_at < backlog.oldest_at:
+                backlog.oldest_at = occurred_at
+        if head.events:
+            backlog.heads.append(head)
+    return result
 
 
-def due_queue(db: Database, endpoint_id: int, now: datetime, limit: int) -> list[QueuedItem]:
+_RANGES_PER_READ = 100  # (incident, cursor) starts read by one statement
+
+
+def _events_after(conn: Any, starts: list[tuple[int, int]], per_incident: int) -> list[Any]:
+    """The first `per_incident` events after each (incident, seq) start, in one UNION ALL
+    of index range reads; events two starts share come back twice (the caller keeps one)."""
+    parts = [
+        select(EV)
+        .where(EV.c.incident_id == incident_id, EV.c.seq > seq)
+        .order_by(EV.c.seq)
+        .limit(per_incident)
+        .subquery()
+        for incident_id, seq in starts
+    ]
+    if not parts:
+        return []
+    return list(conn.execute(union_all(*(select(p) for p in parts))).mappings().all())
+
+
+def due_queues(
+    db: Database, endpoint_ids: list[int], now: datetime, limit: int
+) -> dict[int, list[QueuedItem]]:
+    """Each endpoint's due pings and redeliveries (up to `limit` each), in one read."""
+    ranked = (
+        select(
+            Q,
+            func.row_number().over(partition_by=Q.c.endpoint_id, order_by=Q.c.id).label("rank"),
+        )
+        .where(Q.c.endpoint_id.in_(sorted(set(endpoint_ids))), Q.c.next_attempt_at <= now)
+        .subquery()
+    )
     with db.engine.begin() as conn:
         rows = conn.execute(
-            select(Q)
-            .where(Q.c.endpoint_id == endpoint_id, Q.c.next_attempt_at <= now)
-            .order_by(Q.c.id)
-            .limit(limit)
+            select(ranked).where(ranked.c.rank <= limit).order_by(ranked.c.id)
         ).all()
-    return [QueuedItem(r.id, r.kind, r.event_id, r.body, r.failures, r.failing_since) for r in rows]
+    items: dict[int, list[QueuedItem]] = {endpoint_id: [] for endpoint_id in endpoint_ids}
+    for r in rows:
+        items[r.endpoint_id].append(
+            QueuedItem(r.id, r.kind, r.event_id, r.body, r.failures, r.failing_since)
+        )
+    return items
 
 
 def queued_event(db: Database, event_id: str) -> dict[str, Any] | None:
@@ -247,39 +297,44 @@ class Outcomes:
         return bool(self.attempts or self.cursors or self.queue_done or self.queue_retry)
 
 
-def record(db: Database, endpoint_id: int, owner: str, now: datetime, done: Outcomes) -> None:
+def record_all(db: Database, now: datetime, batches: list[tuple[int, Outcomes]]) -> None:
+    """Write the outcomes of several batches (of one endpoint or several) in one
+    transaction."""
     with db.write_connection() as conn:
-        if done.attempts:
-            conn.execute(insert(A), done.attempts)
-        for incident_id, values in done.cursors.items():
-            seq = values.pop("seq", None)
-            changes: dict[str, Any] = dict(values)
-            if seq is not None:
-                # Monotone: a replica whose lease ran out meanwhile never moves a cursor back.
-                changes["seq"] = (
-                    func.max(C.c.seq, seq) if db.is_sqlite else func.greatest(C.c.seq, seq)
-                )
-            conn.execute(
-                update(C)
-                .where(C.c.endpoint_id == endpoint_id, C.c.incident_id == incident_id)
-                .values(**changes)
-            )
-        if done.queue_done:
-            conn.execute(Q.delete().where(Q.c.id.in_(done.queue_done)))
-        for queued_id, values in done.queue_retry.items():
-            conn.execute(update(Q).where(Q.c.id == queued_id).values(**values))
-        endpoint: dict[str, Any] = {}
-        if done.succeeded_at is not None:
-            endpoint["last_success_at"] = done.succeeded_at
-        if done.failed_at is not None:
-            endpoint["last_failure_at"] = done.failed_at
-        if done.disable is not None:
-            endpoint.update(
-                status="disabled",
-                status_reason=done.disable,
-                updated_at=now,
-                leased_by=None,
-                lease_until=None,
-            )
-        if endpoint:
-            conn.execute(update(E).where(E.c.id == endpoint_id).values(**endpoint))
+        for endpoint_id, done in batches:
+            _record(conn, db, endpoint_id, now, done)
+
+
+def _record(conn: Any, db: Database, endpoint_id: int, now: datetime, done: Outcomes) -> None:
+    if done.attempts:
+        conn.execute(insert(A), done.attempts)
+    for incident_id, values in done.cursors.items():
+        seq = values.pop("seq", None)
+        changes: dict[str, Any] = dict(values)
+        if seq is not None:
+            # Monotone: a replica whose lease ran out meanwhile never moves a cursor back.
+            changes["seq"] = func.max(C.c.seq, seq) if db.is_sqlite else func.greatest(C.c.seq, seq)
+        conn.execute(
+            update(C)
+            .where(C.c.endpoint_id == endpoint_id, C.c.incident_id == incident_id)
+            .values(**changes)
+        )
+    if done.queue_done:
+        conn.execute(Q.delete().where(Q.c.id.in_(done.queue_done)))
+    for queued_id, values in done.queue_retry.items():
+        conn.execute(update(Q).where(Q.c.id == queued_id).values(**values))
+    endpoint: dict[str, Any] = {}
+    if done.succeeded_at is not None:
+        endpoint["last_success_at"] = done.succeeded_at
+    if done.failed_at is not None:
+        endpoint["last_failure_at"] = done.failed_at
+    if done.disable is not None:
+        endpoint.update(
+            status="disabled",
+            status_reason=done.disable,
+            updated_at=now,
+            leased_by=None,
+            lease_until=None,
+        )
+    if endpoint:
+        conn.execute(update(E).where(E.c.id == endpoint_id).values(**endpoint))
