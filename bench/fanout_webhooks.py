@@ -51,9 +51,9 @@ REPLICA_ENV = {
 }
 
 
-def _far_receiver(port: int, seen: Any) -> None:
+def _far_receiver(port: int, seen: Any, repeats: Any) -> None:
     os.nice(19)
-    _receiver(port, seen)
+    _receiver(port, seen, repeats)
 
 
 def _worker(ctx: fanout.Context) -> subprocess.Popen[bytes]:
@@ -110,8 +110,11 @@ def _pause(ctx: fanout.Context, ids: list[int]) -> None:
 def run(ctx: fanout.Context, *, clients: int = CLIENTS, rate: float = RATE) -> dict[str, Any]:
     """The three phases; returns their rows and the comparison."""
     seen = multiprocessing.Value("q", 0)
+    repeats = multiprocessing.Value("q", 0)
     port = procs.free_port()
-    receiver = multiprocessing.Process(target=_far_receiver, args=(port, seen), daemon=True)
+    receiver = multiprocessing.Process(
+        target=_far_receiver, args=(port, seen, repeats), daemon=True
+    )
     receiver.start()
     rows: list[dict[str, Any]] = []
     worker = None
@@ -122,16 +125,20 @@ def run(ctx: fanout.Context, *, clients: int = CLIENTS, rate: float = RATE) -> d
             rows.append(target.phase(rate, label="webhooks off"))
             ids = _register(ctx, port)
             time.sleep(2)  # the worker leases the new endpoints (it polls every 0.5 s)
-            before = seen.value
+            before, repeated = seen.value, repeats.value
             on = target.phase(rate, label=f"webhooks on ({ENDPOINTS} endpoints)")
-            # Deliveries still under way when the phase ends count too: wait for them.
+            # Deliveries still under way when the phase ends count too: wait for them,
+            # then a second more for any beyond them (events besides the clients' own,
+            # or duplicates, which are counted apart).
             expected = on["events"] * ENDPOINTS
             deadline = time.monotonic() + 30
             while seen.value - before < expected and time.monotonic() < deadline:
                 time.sleep(0.25)
+            time.sleep(1)
             on["webhook_endpoints"] = ENDPOINTS
             on["webhook_deliveries"] = seen.value - before
             on["webhook_deliveries_expected"] = expected
+            on["webhook_duplicates"] = repeats.value - repeated
             rows.append(on)
             _pause(ctx, ids)
             time.sleep(1)
@@ -155,6 +162,7 @@ def run(ctx: fanout.Context, *, clients: int = CLIENTS, rate: float = RATE) -> d
         "p50_on_over_off": ratio(on["p50_ms"], off["p50_ms"]),
         "webhook_deliveries": rows[1]["webhook_deliveries"],
         "webhook_deliveries_expected": rows[1]["webhook_deliveries_expected"],
+        "webhook_duplicates": rows[1]["webhook_duplicates"],
         "lost": [r["lost"] for r in rows],
     }
     log(f"fanout-webhooks: {comparison}")
@@ -177,6 +185,7 @@ def print_comparison(result: dict[str, Any]) -> None:
                 r["cpu_pct"].get("servers"),
                 (
                     f"{r['webhook_deliveries']}/{r['webhook_deliveries_expected']}"
+                    f" ({r['webhook_duplicates']} repeated)"
                     if "webhook_deliveries" in r
                     else "-"
                 ),

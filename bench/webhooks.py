@@ -40,19 +40,34 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r
 
 
 async def _serve(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: Any
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    seen: Any,
+    repeats: Any = None,
+    taken: set[bytes] | None = None,
 ) -> None:
-    """A receiver that reads each request (headers, then Content-Length bytes) and says 200."""
+    """A receiver that reads each request (headers, then Content-Length bytes) and says 200.
+
+    With `repeats` and `taken`, it also counts deliveries of a message id to an endpoint
+    path that already had it (the receivers' duplicates)."""
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
+            message = head.split(b" ", 2)[1]  # the endpoint's path
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
+                elif line[:11].lower() == b"webhook-id:":
+                    message += b" " + line[11:].strip()
             await reader.readexactly(length)
             with seen.get_lock():
                 seen.value += 1
+            if taken is not None and repeats is not None:
+                if message in taken:
+                    with repeats.get_lock():
+                        repeats.value += 1
+                taken.add(message)
             writer.write(_OK)
     except (asyncio.IncompleteReadError, ConnectionError):
         pass  # the worker closed its connection: the receiver waits for the next one
@@ -119,11 +134,14 @@ def _behind(db: Database) -> int:
         )
 
 
-def _receiver(port: int, seen: Any) -> None:
+def _receiver(port: int, seen: Any, repeats: Any = None) -> None:
     """The receiver, in a process of its own: it does not share the worker's core."""
+    taken: set[bytes] | None = set() if repeats is not None else None
 
     async def serve() -> None:
-        server = await asyncio.start_server(lambda r, w: _serve(r, w, seen), "127.0.0.1", port)
+        server = await asyncio.start_server(
+            lambda r, w: _serve(r, w, seen, repeats, taken), "127.0.0.1", port
+        )
         async with server:
             await server.serve_forever()
 

@@ -104,6 +104,10 @@ def renew_leases(
     """Keep the leases and read the endpoints, in one statement for all of them; an
     endpoint missing from the answer is no longer ours or no longer active."""
     with db.write_connection() as conn:
+        # Lock in id order, as every writer of these rows does (see record_all).
+        conn.execute(
+            select(E.c.id).where(E.c.id.in_(endpoint_ids)).order_by(E.c.id).with_for_update()
+        )
         rows = conn.execute(
             update(E)
             .where(E.c.id.in_(endpoint_ids), E.c.leased_by == owner, E.c.status == "active")
@@ -299,42 +303,58 @@ class Outcomes:
 
 def record_all(db: Database, now: datetime, batches: list[tuple[int, Outcomes]]) -> None:
     """Write the outcomes of several batches (of one endpoint or several) in one
-    transaction."""
+    transaction. Rows are locked in one order (cursors, queue items, then endpoints,
+    each by id), and each endpoint's row is written once, so two such transactions, or
+    one and a lease renewal, never wait on each other in a cycle."""
+    attempts = [a for _, done in batches for a in done.attempts]
+    cursors: dict[tuple[int, int], dict[str, Any]] = {}
+    queue_done: list[int] = []
+    queue_retry: dict[int, dict[str, Any]] = {}
+    endpoints: dict[int, dict[str, Any]] = {}
+    for endpoint_id, done in batches:
+        for incident_id, values in done.cursors.items():
+            merged = cursors.setdefault((endpoint_id, incident_id), {})
+            seq = max(merged.get("seq", -1), values.get("seq", -1))
+            merged.update(values)
+            if seq >= 0:
+                merged["seq"] = seq
+        queue_done.extend(done.queue_done)
+        queue_retry.update(done.queue_retry)
+        endpoint = endpoints.setdefault(endpoint_id, {})
+        for column, at in (
+            ("last_success_at", done.succeeded_at),
+            ("last_failure_at", done.failed_at),
+        ):
+            if at is not None and (endpoint.get(column) is None or at > endpoint[column]):
+                endpoint[column] = at
+        if done.disable is not None and "status" not in endpoint:
+            endpoint.update(
+                status="disabled",
+                status_reason=done.disable,
+                updated_at=now,
+                leased_by=None,
+                lease_until=None,
+            )
     with db.write_connection() as conn:
-        for endpoint_id, done in batches:
-            _record(conn, db, endpoint_id, now, done)
-
-
-def _record(conn: Any, db: Database, endpoint_id: int, now: datetime, done: Outcomes) -> None:
-    if done.attempts:
-        conn.execute(insert(A), done.attempts)
-    for incident_id, values in done.cursors.items():
-        seq = values.pop("seq", None)
-        changes: dict[str, Any] = dict(values)
-        if seq is not None:
-            # Monotone: a replica whose lease ran out meanwhile never moves a cursor back.
-            changes["seq"] = func.max(C.c.seq, seq) if db.is_sqlite else func.greatest(C.c.seq, seq)
-        conn.execute(
-            update(C)
-            .where(C.c.endpoint_id == endpoint_id, C.c.incident_id == incident_id)
-            .values(**changes)
-        )
-    if done.queue_done:
-        conn.execute(Q.delete().where(Q.c.id.in_(done.queue_done)))
-    for queued_id, values in done.queue_retry.items():
-        conn.execute(update(Q).where(Q.c.id == queued_id).values(**values))
-    endpoint: dict[str, Any] = {}
-    if done.succeeded_at is not None:
-        endpoint["last_success_at"] = done.succeeded_at
-    if done.failed_at is not None:
-        endpoint["last_failure_at"] = done.failed_at
-    if done.disable is not None:
-        endpoint.update(
-            status="disabled",
-            status_reason=done.disable,
-            updated_at=now,
-            leased_by=None,
-            lease_until=None,
-        )
-    if endpoint:
-        conn.execute(update(E).where(E.c.id == endpoint_id).values(**endpoint))
+        if attempts:
+            conn.execute(insert(A), attempts)
+        for (endpoint_id, incident_id), values in sorted(cursors.items()):
+            changes: dict[str, Any] = {k: v for k, v in values.items() if k != "seq"}
+            if "seq" in values:
+                # Monotone: a replica whose lease ran out meanwhile never moves a cursor back.
+                seq = values["seq"]
+                changes["seq"] = (
+                    func.max(C.c.seq, seq) if db.is_sqlite else func.greatest(C.c.seq, seq)
+                )
+            conn.execute(
+                update(C)
+                .where(C.c.endpoint_id == endpoint_id, C.c.incident_id == incident_id)
+                .values(**changes)
+            )
+        if queue_done:
+            conn.execute(Q.delete().where(Q.c.id.in_(sorted(queue_done))))
+        for queued_id, values in sorted(queue_retry.items()):
+            conn.execute(update(Q).where(Q.c.id == queued_id).values(**values))
+        for endpoint_id, values in sorted(endpoints.items()):
+            if values:
+                conn.execute(update(E).where(E.c.id == endpoint_id).values(**values))

@@ -81,17 +81,27 @@ class _Batched(Generic[T, R]):
         future: asyncio.Future[R] = loop.create_future()
         self._items.append(item)
         self._waiting.append(future)
-        if not self._scheduled:
+        self._schedule(loop)
+        return await future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        # One call in flight at a time: what arrives meanwhile goes in the next one.
+        if not self._scheduled and not self._flushing and self._items:
             self._scheduled = True
             loop.call_later(self._window, self._start)
-        return await future
 
     def _start(self) -> None:
         items, waiting = self._items, self._waiting
         self._items, self._waiting, self._scheduled = [], [], False
-        task = asyncio.get_running_loop().create_task(self._flush(items, waiting))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._flush(items, waiting))
         self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._flushing.discard(task)
+            self._schedule(loop)
+
+        task.add_done_callback(done)
 
     async def _flush(self, items: list[T], waiting: list[asyncio.Future[R]]) -> None:
         try:
