@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, true, union_all, update
+from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.models import EventPublic
@@ -289,7 +289,8 @@ class Outcomes:
     """What a batch did, written in one transaction."""
 
     attempts: list[dict[str, Any]] = field(default_factory=list)
-    # incident id -> cursor values (seq only ever moves forward)
+    # incident id -> the cursor's seq, failures, failing_since and next_attempt_at
+    # (seq only ever moves forward)
     cursors: dict[int, dict[str, Any]] = field(default_factory=dict)
     queue_done: list[int] = field(default_factory=list)
     queue_retry: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -301,60 +302,87 @@ class Outcomes:
         return bool(self.attempts or self.cursors or self.queue_done or self.queue_retry)
 
 
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None or (b is not None and b > a) else a
+
+
 def record_all(db: Database, now: datetime, batches: list[tuple[int, Outcomes]]) -> None:
     """Write the outcomes of several batches (of one endpoint or several) in one
-    transaction. Rows are locked in one order (cursors, queue items, then endpoints,
-    each by id), and each endpoint's row is written once, so two such transactions, or
-    one and a lease renewal, never wait on each other in a cycle."""
+    transaction of few statements. Rows are locked in one order (cursors, queue items,
+    then endpoints, each by id; a disabled endpoint's row is written again after, when
+    it is already held), so two such transactions, or one and a lease renewal, never
+    wait on each other in a cycle."""
     attempts = [a for _, done in batches for a in done.attempts]
     cursors: dict[tuple[int, int], dict[str, Any]] = {}
     queue_done: list[int] = []
     queue_retry: dict[int, dict[str, Any]] = {}
-    endpoints: dict[int, dict[str, Any]] = {}
+    endpoints: dict[int, tuple[datetime | None, datetime | None]] = {}
+    disabled: dict[int, str] = {}
     for endpoint_id, done in batches:
         for incident_id, values in done.cursors.items():
-            merged = cursors.setdefault((endpoint_id, incident_id), {})
-            seq = max(merged.get("seq", -1), values.get("seq", -1))
-            merged.update(values)
-            if seq >= 0:
-                merged["seq"] = seq
+            before = cursors.get((endpoint_id, incident_id))
+            if before is None or values["seq"] >= before["seq"]:
+                cursors[(endpoint_id, incident_id)] = values
         queue_done.extend(done.queue_done)
         queue_retry.update(done.queue_retry)
-        endpoint = endpoints.setdefault(endpoint_id, {})
-        for column, at in (
-            ("last_success_at", done.succeeded_at),
-            ("last_failure_at", done.failed_at),
-        ):
-            if at is not None and (endpoint.get(column) is None or at > endpoint[column]):
-                endpoint[column] = at
-        if done.disable is not None and "status" not in endpoint:
-            endpoint.update(
-                status="disabled",
-                status_reason=done.disable,
-                updated_at=now,
-                leased_by=None,
-                lease_until=None,
-            )
+        success, failure = endpoints.get(endpoint_id, (None, None))
+        endpoints[endpoint_id] = (
+            _later(success, done.succeeded_at),
+            _later(failure, done.failed_at),
+        )
+        if done.disable is not None:
+            disabled.setdefault(endpoint_id, done.disable)
     with db.write_connection() as conn:
         if attempts:
             conn.execute(insert(A), attempts)
-        for (endpoint_id, incident_id), values in sorted(cursors.items()):
-            changes: dict[str, Any] = {k: v for k, v in values.items() if k != "seq"}
-            if "seq" in values:
-                # Monotone: a replica whose lease ran out meanwhile never moves a cursor back.
-                seq = values["seq"]
-                changes["seq"] = (
-                    func.max(C.c.seq, seq) if db.is_sqlite else func.greatest(C.c.seq, seq)
-                )
+        if cursors:
+            # One statement for every cursor, in key order. Monotone: a replica whose
+            # lease ran out meanwhile never moves a cursor back.
             conn.execute(
                 update(C)
-                .where(C.c.endpoint_id == endpoint_id, C.c.incident_id == incident_id)
-                .values(**changes)
+                .where(
+                    C.c.endpoint_id == bindparam("b_endpoint"),
+                    C.c.incident_id == bindparam("b_incident"),
+                )
+                .values(
+                    seq=(func.max if db.is_sqlite else func.greatest)(C.c.seq, bindparam("b_seq")),
+                    failures=bindparam("b_failures"),
+                    failing_since=bindparam("b_failing_since"),
+                    next_attempt_at=bindparam("b_next_attempt_at"),
+                ),
+                [
+                    {"b_endpoint": endpoint_id, "b_incident": incident_id}
+                    | {f"b_{k}": v for k, v in values.items()}
+                    for (endpoint_id, incident_id), values in sorted(cursors.items())
+                ],
             )
         if queue_done:
             conn.execute(Q.delete().where(Q.c.id.in_(sorted(queue_done))))
         for queued_id, values in sorted(queue_retry.items()):
             conn.execute(update(Q).where(Q.c.id == queued_id).values(**values))
-        for endpoint_id, values in sorted(endpoints.items()):
-            if values:
-                conn.execute(update(E).where(E.c.id == endpoint_id).values(**values))
+        # Every endpoint's row in one statement, in id order; the disabled ones again
+        # after (rows this transaction already holds).
+        conn.execute(
+            update(E)
+            .where(E.c.id == bindparam("b_id"))
+            .values(
+                last_success_at=func.coalesce(bindparam("b_success"), E.c.last_success_at),
+                last_failure_at=func.coalesce(bindparam("b_failure"), E.c.last_failure_at),
+            ),
+            [
+                {"b_id": endpoint_id, "b_success": at[0], "b_failure": at[1]}
+                for endpoint_id, at in sorted(endpoints.items())
+            ],
+        )
+        for endpoint_id, reason in sorted(disabled.items()):
+            conn.execute(
+                update(E)
+                .where(E.c.id == endpoint_id)
+                .values(
+                    status="disabled",
+                    status_reason=reason,
+                    updated_at=now,
+                    leased_by=None,
+                    lease_until=None,
+                )
+            )

@@ -321,7 +321,13 @@ class WebhookWorker:
     ) -> None:
         async with limit:
             done = store.Outcomes()
-            cursor: dict[str, Any] = {}
+            cursor: dict[str, Any] = {
+                "seq": head.cursor,
+                "failures": head.failures,
+                "failing_since": head.failing_since,
+                "next_attempt_at": head.next_attempt_at,
+            }
+            moved = False
             failures, failing_since = head.failures, head.failing_since
             for event in head.events:
                 if state.disabled or time.monotonic() > deadline:
@@ -331,6 +337,7 @@ class WebhookWorker:
                     and wants(endpoint.event_types, event["type"])
                 ):
                     cursor["seq"] = event["seq"]
+                    moved = True
                     continue
                 decision = await self._attempt(
                     endpoint, event, "stream", failures, failing_since, state, done
@@ -341,10 +348,11 @@ class WebhookWorker:
                     failing_since=failing_since,
                     next_attempt_at=decision.next_attempt_at,
                 )
+                moved = True
                 if not decision.advance:
                     break
                 cursor["seq"] = event["seq"]
-            if cursor:
+            if moved:
                 done.cursors[head.incident_id] = cursor
             if done:
                 await self._record((endpoint.id, done))
