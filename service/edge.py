@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.domain import errors as de
-from service.domain.actors import Actor, Role
+from service.domain.actors import Actor, Role, role_refused
 from service.wire import WireError
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,7 @@ def require_command_role(actor: Actor) -> Actor:
     """The gate for commands a city's people send (claims and their moves): `Forbidden`
     for any other role, with the same sentence on every transport."""
     if actor.role not in COMMAND_ROLES:
-        names = " or ".join(r.value for r in COMMAND_ROLES)
-        raise de.Forbidden(f"this needs a {names} token (yours is {actor.role.value})")
+        raise role_refused(actor, *COMMAND_ROLES)
     return actor
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from starlette.types import Scope
 
 from realtime.bus import EventBus
-from service.domain.actors import Actor, Role
+from service.domain.actors import Actor, Role, role_refused
 from service.edge import (
     IDEMPOTENCY_KEY_MAX,
     IDEMPOTENCY_KEY_PATTERN,
@@ -114,11 +114,7 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 def require_roles(*roles: Role) -> object:
     async def check(actor: CurrentActor) -> Actor:
         if actor.role not in roles:
-            names = " or ".join(r.value for r in roles)
-            raise HTTPException(
-                status_code=status.HTTP_403_FORBIDDEN,
-                detail=f"this needs a {names} token (yours is {actor.role.value})",
-            )
+            raise role_refused(actor, *roles)
         return actor
 
     return Depends(check)

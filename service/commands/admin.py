@@ -8,8 +8,8 @@ import secrets
 from sqlmodel import Session, col, select
 
 from service.commands.context import CommandContext
-from service.domain.actors import Actor, Role
-from service.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from service.domain.actors import Actor, Role, role_refused
+from service.domain.errors import Conflict, Invalid, NotFound
 from service.models import CityCreate, NetworkCreate, TokenCreate
 from service.persistence.tables import ApiToken, City, Network, NetworkMembership
 
@@ -32,7 +32,7 @@ def actor_for_token(session: Session, secret: str) -> Actor | None:
 
 def require_admin(ctx: CommandContext) -> None:
     if not ctx.actor.is_admin:
-        raise Forbidden("this needs an admin token")
+        raise role_refused(ctx.actor, Role.ADMIN)
 
 
 def create_network(ctx: CommandContext, body: NetworkCreate) -> Network:

@@ -17,8 +17,8 @@ from sqlmodel import Session, col, select
 
 from playbooks import Catalogue, Playbook
 from service.domain import claims as claim_rules
-from service.domain.actors import Actor, Role
-from service.domain.errors import Forbidden, NotFound
+from service.domain.actors import Actor, Role, role_refused
+from service.domain.errors import NotFound
 from service.domain.events import EventType
 from service.persistence.tables import (
     AidRequest,
@@ -142,8 +142,7 @@ def fresh(session: Session, model: type[RowT], id_: int, what: str) -> RowT:
 
 def require_city(actor: Actor, *roles: Role) -> int:
     if actor.role not in roles or actor.city_id is None:
-        names = " or ".join(r.value for r in roles)
-        raise Forbidden(f"this needs a {names} token of a city (yours is {actor.role.value})")
+        raise role_refused(actor, *roles)
     return actor.city_id
 
 

@@ -7,7 +7,7 @@ import logging
 from service.commands.context import CommandContext, lock_incident, visible_incident
 from service.commands.presenters import as_json, incident_public
 from service.domain import lifecycles as lc
-from service.domain.actors import Role
+from service.domain.actors import Role, role_refused
 from service.domain.errors import Forbidden
 from service.domain.events import EventType
 from service.domain.incident_updates import EDITABLE_FIELDS, FIXED_FIELDS, incident_changes
@@ -24,7 +24,7 @@ def update_incident(ctx: CommandContext, incident_id: int, body: IncidentUpdate)
     if actor.role not in (Role.MANAGER, Role.ADMIN) or (
         actor.role is Role.MANAGER and actor.city_id is None
     ):
-        raise Forbidden(f"this needs a manager or admin token (yours is {actor.role.value})")
+        raise role_refused(actor, Role.MANAGER, Role.ADMIN)
     visible_incident(ctx.session, actor, incident_id)
     incident = lock_incident(ctx.session, incident_id)
     if not actor.is_admin and incident.city_id != actor.city_id:

@@ -16,7 +16,7 @@ from service.commands.context import (
 )
 from service.commands.presenters import as_json, request_public
 from service.domain import lifecycles as lc
-from service.domain.actors import Role
+from service.domain.actors import Role, role_refused
 from service.domain.errors import Forbidden, NotFound
 from service.domain.events import EventType
 from service.domain.incident_updates import FieldChange
@@ -35,7 +35,7 @@ def update_request(ctx: CommandContext, request_id: int, body: AidRequestUpdate)
     if actor.role not in (Role.MANAGER, Role.ADMIN) or (
         actor.role is Role.MANAGER and actor.city_id is None
     ):
-        raise Forbidden(f"this needs a manager or admin token (yours is {actor.role.value})")
+        raise role_refused(actor, Role.MANAGER, Role.ADMIN)
     _ensure_visible(ctx.session, ctx, request_id)
     incident, request = locked(ctx.session, AidRequest, request_id, "request")
     if not actor.is_admin and request.city_id != actor.city_id:

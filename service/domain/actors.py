@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from service.domain.errors import Forbidden
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -30,3 +32,10 @@ class Actor:
 
 
 SYSTEM = Actor(role=Role.ADMIN, city_id=None, token_id=None)
+
+
+def role_refused(actor: Actor, *roles: Role) -> Forbidden:
+    """The one refusal of a caller whose role (or lack of a city) may not do this: the
+    same sentence from every route, command and websocket op."""
+    names = " or ".join(r.value for r in roles)
+    return Forbidden(f"this needs a {names} token (yours is {actor.role.value})")
