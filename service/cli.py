@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     city_add.add_argument("--lat", type=float, required=True)
     city_add.add_argument("--lon", type=float, required=True)
     city_add.add_argument("--network", action="append", default=[], help="network slug")
+    city_add.add_argument("--time-zone", help="IANA time zone, e.g. Africa/Nairobi")
     city_add.set_defaults(run=_city_add)
 
     tok = adm.add_parser("token", help="tokens").add_subparsers()
@@ -269,6 +270,7 @@ def _city_add(args: argparse.Namespace) -> int:
         country=args.country,
         lat=args.lat,
         lon=args.lon,
+        time_zone=args.time_zone,
         networks=args.network,
     )
     city, _ = _executor(Settings()).run_sync(SYSTEM, create_city, body)

@@ -66,6 +66,9 @@ CITIES: dict[str, tuple[str, str, float, float, list[str]]] = {
     "tshwane": ("Tshwane", "ZA", -25.7479, 28.2293, ["south-africa"]),
 }
 
+# Each demo country has one time zone.
+ZONES = {"KE": "Africa/Nairobi", "DE": "Europe/Berlin", "ZA": "Africa/Johannesburg"}
+
 # What each simulated city offers: resource → most units it claims of one request.
 ROSTERS: dict[str, dict[str, int]] = {
     "machakos": {"sandbags": 15, "cots": 150, "shelter-manager": 1, "swift-water-rescue-team": 1},
@@ -266,6 +269,7 @@ def _seed(http: httpx.Client, world: _World, minutes: float) -> None:
             "country": country,
             "lat": lat,
             "lon": lon,
+            "time_zone": ZONES[country],
             "networks": networks,
         }
         response = _call(http, "POST", "/cities", world.admin, json=body)

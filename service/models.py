@@ -9,7 +9,9 @@ reaches the database. Integers from paths and queries are plain digits.
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -100,6 +102,23 @@ Note = Annotated[str, Strict(), StringConstraints(max_length=2000), _Clean]
 LongText = Annotated[str, Strict(), StringConstraints(max_length=5000), _Clean]
 Answer = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=20000), _Clean]
 
+
+
+def _iana_zone(value: str) -> str:
+    if value not in _zones():
+        raise ValueError("not an IANA time zone name, e.g. 'Africa/Nairobi' or 'Europe/Berlin'")
+    return value
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+TimeZoneName = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=64), AfterValidator(_iana_zone)
+]
+
 Slug = Annotated[
     str, Strict(), StringConstraints(min_length=1, max_length=64, pattern=SLUG_PATTERN)
 ]
@@ -161,6 +180,11 @@ class CityCreate(Input):
     lat: Latitude
     lon: Longitude
     contact_email: Email | None = None
+    time_zone: TimeZoneName | None = Field(
+        default=None,
+        description="IANA time zone of the city (e.g. 'Africa/Nairobi'): the pages show "
+        "its incidents' local time beside each viewer's own.",
+    )
     networks: Annotated[list[Slug], Field(max_length=50)] = []
 
 
@@ -172,6 +196,7 @@ class CityPublic(Output):
     lat: float
     lon: float
     contact_email: str | None
+    time_zone: str | None = None
     created_at: datetime
     network_ids: list[int] = []
 

@@ -129,6 +129,9 @@ CITIES = {
     "berlin": ("Berlin", "DE", 52.5200, 13.4050, ["germany-east"]),
     "augsburg": ("Augsburg", "DE", 48.3705, 10.8978, ["germany"]),
 }
+# The Kenyan cities know their time zone; the German ones leave it unset (the pages then
+# show only the viewer's).
+TIME_ZONES = {"nairobi": "Africa/Nairobi", "thika": "Africa/Nairobi", "mombasa": "Africa/Nairobi"}
 
 
 @dataclass
@@ -158,7 +161,15 @@ def seed_world(executor: Executor) -> World:
         )
         world.network_ids[slug] = network.id
     for slug, (name, country, lat, lon, nets) in CITIES.items():
-        body = CityCreate(slug=slug, name=name, country=country, lat=lat, lon=lon, networks=nets)
+        body = CityCreate(
+            slug=slug,
+            name=name,
+            country=country,
+            lat=lat,
+            lon=lon,
+            time_zone=TIME_ZONES.get(slug),
+            networks=nets,
+        )
         city, _ = executor.run_sync(SYSTEM, create_city, body)
         world.city_ids[slug] = city.id
     return world

@@ -35,6 +35,8 @@ class City(SQLModel, table=True):
     lat: float
     lon: float
     contact_email: str | None = Field(default=None, max_length=254)
+    # IANA name (e.g. "Africa/Nairobi"): its incidents' local time, beside each viewer's.
+    time_zone: str | None = Field(default=None, max_length=64)
     created_at: datetime = _utc()
 
 

@@ -36,10 +36,11 @@ def signed_in(
     token: str,
     viewport: dict[str, int] = DESKTOP,
     init_script: str | None = None,
+    timezone_id: str | None = None,
 ) -> Iterator[Page]:
     """A fresh browser context on `path`, signed in with `token` and live; `init_script`
-    runs in the page before its own scripts."""
-    context = browser.new_context(viewport=viewport)
+    runs in the page before its own scripts; `timezone_id` is the viewer's zone."""
+    context = browser.new_context(viewport=viewport, timezone_id=timezone_id)
     if init_script is not None:
         context.add_init_script(init_script)
     page = context.new_page()

@@ -5,7 +5,7 @@
 import { h, patch, syncList, throttled } from "./dom.js";
 import { ApiError, eachLimited, fetchAll } from "./api.js";
 import { IncidentBook } from "./store.js";
-import { clockTime, describeEvent, typeLabel } from "./format.js";
+import { clockElement, describeEvent, placeOf, typeLabel } from "./format.js";
 import { isEndedClaim, isFinalRequest, priorityRank } from "./vocabulary.js";
 import { busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
@@ -216,7 +216,7 @@ async function startBoard({ api, me, cities, main, connect }) {
             needsAttention(request) ? h("p", { class: "attention-note" }, `Critical: ${request.remaining_quantity} still unclaimed`) : null,
             progressBar(entry, request),
             answersBlock(entry, request, cities),
-            requestTiming(request),
+            requestTiming(request, placeOf(cities, incident.city_id)),
           ]);
         },
       );
@@ -257,7 +257,7 @@ async function startBoard({ api, me, cities, main, connect }) {
       (event) => {
         const li = h("li", { class: `feed-item type-${event.type.replace(".", "-")}${fresh ? " fresh" : ""}`, dataset: { seq: event.seq } },
           h("span", { class: "feed-seq" }, `#${event.seq}`),
-          h("time", { class: "feed-time", datetime: event.occurred_at }, clockTime(event.occurred_at)),
+          clockElement(event.occurred_at, placeOf(cities, entry.incident.city_id), { class: "feed-time" }),
           h("span", { class: "feed-type" }, typeLabel(event.type.replace(".", " "))),
           h("span", { class: "feed-text" }, describeEvent(event, cities)),
         );

@@ -69,9 +69,49 @@ export function unitsByResource(units) {
     .join(", ");
 }
 
+// Every time a page shows carries its zone: the viewer's own (as the browser names it,
+// "CET", "GMT+3"), and on hover the incident's local time where its city has a zone.
+
+const CLOCK = { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
+const DATED = { year: "numeric", month: "2-digit", day: "2-digit", ...CLOCK };
+
+/** "14:03:07 CET": a clock time with the viewer's zone. */
 export function clockTime(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return new Date(iso).toLocaleTimeString([], { ...CLOCK, timeZoneName: "short" });
+}
+
+/** "2024-05-01 14:03:07 GMT+3": a moment with its zone, in the reader's locale (a
+ * different `timeZone`, an IANA name, shows it there instead). */
+export function zonedTime(iso, timeZone = undefined) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString([], { ...DATED, timeZoneName: "short", timeZone });
+}
+
+/** Where an incident's local time is told: its city's zone and name, or null. */
+export function placeOf(cities, cityId) {
+  const city = cities?.get(cityId);
+  return city?.time_zone ? { zone: city.time_zone, name: city.name } : null;
+}
+
+/** The hover text of a time: the viewer's, the incident's local time, and UTC (ISO 8601). */
+export function timeTitle(iso, place = null) {
+  const lines = [`${zonedTime(iso)} (your time)`];
+  if (place) {
+    try {
+      lines.push(`${zonedTime(iso, place.zone)} in ${place.name} (local time)`);
+    } catch {
+      // A zone this browser does not know: the viewer's time and UTC still say it.
+    }
+  }
+  lines.push(new Date(iso).toISOString());
+  return lines.join("\n");
+}
+
+/** A <time> showing the clock time with its zone, the rest on hover. */
+export function clockElement(iso, place = null, attrs = {}) {
+  if (!iso) return "";
+  return h("time", { ...attrs, datetime: iso, title: timeTitle(iso, place) }, clockTime(iso));
 }
 
 function spell(ms) {
@@ -98,12 +138,13 @@ export function until(iso, now = Date.now()) {
   return `in ${spell(ms)}`;
 }
 
-/** A <time> that keeps itself current ("4 min ago", "in 12:04"): see tick(). */
-export function liveTime(iso, mode, prefix = "") {
+/** A <time> that keeps itself current ("4 min ago", "in 12:04"): see tick(). On hover:
+ * the moment in the viewer's zone, in the incident's (`place`, see placeOf) and in UTC. */
+export function liveTime(iso, mode, prefix = "", place = null) {
   if (!iso) return null;
   return h(
     "time",
-    { datetime: iso, title: new Date(iso).toUTCString(), dataset: { [mode]: iso, prefix } },
+    { datetime: iso, title: timeTitle(iso, place), dataset: { [mode]: iso, prefix } },
     prefix + (mode === "ago" ? ago(iso) : until(iso)),
   );
 }

@@ -13,7 +13,7 @@ import {
   priorityRank,
   SEVERITIES,
 } from "./vocabulary.js";
-import { catalogue, cityName, liveTime, resourceLabel, typeLabel, unitsOf } from "./format.js";
+import { catalogue, cityName, liveTime, placeOf, resourceLabel, typeLabel, unitsOf } from "./format.js";
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { dryRunView } from "./dryrun.js";
@@ -271,6 +271,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       .filter((c) => c.status === "claimed")
       .sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)));
     queue.hidden = entry.incident.status !== "active" || waiting.length === 0;
+    const place = placeOf(cities, entry.incident.city_id);
     patch(queue, JSON.stringify(waiting), () => [
       h("h3", {}, `Claims waiting for your decision (${waiting.length})`),
       h("ul", { class: "queue" },
@@ -282,8 +283,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
               h("strong", {}, cityName(cities, claim.city_id)),
               ` · ${request ? unitsOf(request.resource, claim.quantity) : claim.quantity} of ${resource}`,
             ),
-            h("span", { class: "queue-when" }, "claimed ", liveTime(claim.created_at, "ago"),
-              claim.expires_at ? [" · lapses ", liveTime(claim.expires_at, "until")] : null),
+            h("span", { class: "queue-when" }, "claimed ", liveTime(claim.created_at, "ago", "", place),
+              claim.expires_at ? [" · lapses ", liveTime(claim.expires_at, "until", "", place)] : null),
             h("span", { class: "row-actions" },
               h("button", { type: "button", class: "primary small", dataset: { focus: `q-accept-${claim.id}` }, onclick: (e) => busy(e.currentTarget, () => move(claim, "accepted")) }, "Accept"),
               h("button", { type: "button", class: "secondary small", dataset: { focus: `q-decline-${claim.id}` }, onclick: (e) => declineClaim(e.currentTarget, request, claim, "Decline") }, "Decline"),
@@ -301,7 +302,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       active && !isFinalRequest(request)
         ? h("button", { type: "button", class: "secondary small push", dataset: { focus: "cancel" }, onclick: (e) => cancelRequest(e.currentTarget, request) }, "Cancel request")
         : null;
-    const timing = requestTiming(request);
+    const timing = requestTiming(request, placeOf(cities, entry.incident.city_id));
     if (cancel) timing.append(cancel);
     return [
       requestTitle(request),

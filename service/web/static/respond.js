@@ -6,7 +6,7 @@ import { h, keepTyped, patch, syncList, throttled } from "./dom.js";
 import { ApiError, eachLimited, fetchAll } from "./api.js";
 import { byUrgency, IncidentBook } from "./store.js";
 import { claimMoves, isEndedClaim, isFinalRequest } from "./vocabulary.js";
-import { cityName, liveTime, resourceLabel, statusLabel, unitsOf } from "./format.js";
+import { cityName, liveTime, placeOf, resourceLabel, statusLabel, unitsOf } from "./format.js";
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
@@ -204,7 +204,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("strong", {}, `${left} left`), " to claim",
         request.delivered_quantity ? ` · ${request.delivered_quantity} delivered` : "",
       ),
-      requestTiming(request),
+      requestTiming(request, placeOf(cities, incident.city_id)),
       answersBlock(entry, request, cities),
       request.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
       request.notes ? h("p", { class: "detail" }, request.notes) : null,
@@ -290,7 +290,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const waiting =
       claim.status === "claimed"
         ? h("p", { class: "waiting" }, `Waiting for ${cityName(cities, entry.incident?.city_id)} to accept`,
-            claim.expires_at ? [" (lapses ", liveTime(claim.expires_at, "until"), ")"] : null)
+            claim.expires_at ? [" (lapses ", liveTime(claim.expires_at, "until", "", placeOf(cities, entry.incident?.city_id)), ")"] : null)
         : null;
     return [
       h("div", { class: "req-title" },

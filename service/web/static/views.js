@@ -3,7 +3,7 @@
 import { h } from "./dom.js";
 import { claimBreakdown } from "./store.js";
 import { isFinalRequest } from "./vocabulary.js";
-import { cityName, liveTime, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
+import { cityName, liveTime, placeOf, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
 
 const STATES = [
   ["answered", "Answered"],
@@ -106,16 +106,16 @@ export function progressBar(entry, request) {
   );
 }
 
-/** Ring, time to the next ring, needed by. */
-export function requestTiming(request) {
+/** Ring, time to the next ring, needed by (`place`: the incident's, see placeOf). */
+export function requestTiming(request, place = null) {
   const items = [h("span", { class: "ring", title: "Escalation ring: 0 nearby, 1 own networks, 2 networks of networks" }, `Ring ${request.ring}`)];
   if (!isFinalRequest(request)) {
     if (request.next_escalation_at && request.remaining_quantity > 0) {
-      items.push(h("span", { class: "next-ring" }, "next ring ", liveTime(request.next_escalation_at, "until")));
+      items.push(h("span", { class: "next-ring" }, "next ring ", liveTime(request.next_escalation_at, "until", "", place)));
     } else if (request.ring >= 2) {
       items.push(h("span", { class: "next-ring" }, "widest ring"));
     }
-    if (request.needed_by) items.push(h("span", {}, "needed ", liveTime(request.needed_by, "until")));
+    if (request.needed_by) items.push(h("span", {}, "needed ", liveTime(request.needed_by, "until", "", place)));
   }
   return h("div", { class: "timing" }, items);
 }
@@ -149,7 +149,7 @@ export function incidentLine(incident, cities) {
   return [
     h("span", {}, typeLabel(incident.incident_type)),
     h("span", {}, cities.get(incident.city_id)?.name ?? `city ${incident.city_id}`),
-    h("span", {}, "declared ", liveTime(incident.declared_at, "ago")),
+    h("span", {}, "declared ", liveTime(incident.declared_at, "ago", "", placeOf(cities, incident.city_id))),
   ];
 }
 

@@ -4,7 +4,7 @@
 // websocket refreshes at once.
 
 import { h } from "./dom.js";
-import { cityName } from "./format.js";
+import { cityName, timeTitle, zonedTime } from "./format.js";
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { EVENT_TYPES } from "./vocabulary.js";
@@ -19,23 +19,8 @@ const POLL_MS = 3_000;
 const LOG_PAGE = 20;
 const STATUS_KINDS = { active: "waiting", paused: "closed", disabled: "alert" };
 
-/** "2024-05-01 14:03:07 GMT+3": a moment with its zone, in the reader's locale. */
-function zoned(iso) {
-  if (!iso) return "";
-  return new Date(iso).toLocaleString([], {
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-    hour12: false,
-    timeZoneName: "short",
-  });
-}
-
 function timeEl(iso) {
-  return iso ? h("time", { datetime: iso, title: new Date(iso).toISOString() }, zoned(iso)) : "";
+  return iso ? h("time", { datetime: iso, title: timeTitle(iso) }, zonedTime(iso)) : "";
 }
 
 async function startWebhooks({ api, me, cities, main, connect }) {
