@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 LOCK := constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint bench demo clean install install-dev lock
+.PHONY: serve test lint bench demo clean install install-dev lock geography
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,14 @@ lock:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Fetch the map's geography again from the npm registry (see service/web/geography.py)
+# and record the copy's checksum; needs npm.
+geography:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	version=$$(sed -n 's/^VERSION = "\(.*\)"/\1/p' service/web/geography.py); \
+	(cd "$$tmp" && npm pack --silent "world-atlas@$$version" >/dev/null && tar xzf world-atlas-*.tgz); \
+	cp "$$tmp/package/countries-50m.json" service/web/static/natural-earth-50m.json; \
+	sum=$$(sha256sum service/web/static/natural-earth-50m.json | cut -d' ' -f1); \
+	sed -i "s/^SHA256 = .*/SHA256 = \"$$sum\"/" service/web/geography.py; \
+	echo "natural-earth-50m.json: world-atlas $$version, sha256 $$sum"

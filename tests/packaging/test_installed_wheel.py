@@ -230,6 +230,8 @@ class _Refs(HTMLParser):
 
 # `import … from "./x.js"`, `import "./x.js"`, `import("./x.js")`, and CSS `url(…)`.
 _JS_IMPORT = re.compile(r"""\b(?:from|import)\s*\(?\s*["']([^"']+)["']""")
+# Data a module fetches by a literal address (the map's geography).
+_JS_FETCH = re.compile(r'fetch\("(/static/[^"]+)"\)')
 _CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+)["']?\s*\)""")
 
 
@@ -240,7 +242,7 @@ def references(response: httpx.Response) -> list[str]:
         parser.feed(response.text)
         return parser.refs
     if kind.startswith("text/javascript"):
-        return _JS_IMPORT.findall(response.text)
+        return _JS_IMPORT.findall(response.text) + _JS_FETCH.findall(response.text)
     if kind.startswith("text/css"):
         return [u for u in _CSS_URL.findall(response.text) if not u.startswith("data:")]
     return []

@@ -1,5 +1,7 @@
-// The board's map: cities drawn from their coordinates (no tiles), the requesting
-// city, the cities each ring reached, and lines from the cities that claimed.
+// The board's map: land, coastlines and borders (Natural Earth 1:50m, served by aidmesh
+// itself: service/web/geography.py), cities drawn from their coordinates, the requesting
+// city, the cities each ring reached, and lines from the cities that claimed. The map is
+// drawn at once without the geography, and again when it has loaded.
 
 import { h, svg } from "./dom.js";
 import { unitsByResource } from "./format.js";
@@ -38,10 +40,96 @@ function projection(points, minSpan) {
   const scale = innerW / spanX;
   const cx = ((west + east) / 2) * shrink;
   const cy = (south + north) / 2;
-  return {
-    x: (lon) => WIDTH / 2 + (lon * shrink - cx) * scale,
-    y: (lat) => HEIGHT / 2 - (lat - cy) * scale,
+  const x = (lon) => WIDTH / 2 + (lon * shrink - cx) * scale;
+  const y = (lat) => HEIGHT / 2 - (lat - cy) * scale;
+  const lonAt = (px) => ((px - WIDTH / 2) / scale + cx) / shrink;
+  const latAt = (py) => cy - (py - HEIGHT / 2) / scale;
+  // What the map shows, as [west, south, east, north] in degrees.
+  return { x, y, bounds: [lonAt(0), latAt(HEIGHT), lonAt(WIDTH), latAt(0)] };
+}
+
+// Geography ----------------------------------------------------------------------------
+
+let countries = null; // [{ name, rings: [[[lon, lat], ...], ...], box: [w, s, e, n] }]
+const drawn = new Map(); // container → the arguments it was last drawn with
+
+/** Decode a TopoJSON topology's countries into rings of [lon, lat] with their boxes. */
+function decodeCountries(topology) {
+  const { scale: [sx, sy], translate: [tx, ty] } = topology.transform;
+  const arcs = topology.arcs.map((arc) => {
+    let x = 0;
+    let y = 0;
+    return arc.map(([dx, dy]) => {
+      x += dx;
+      y += dy;
+      return [x * sx + tx, y * sy + ty];
+    });
+  });
+  const ring = (indexes) => {
+    const points = [];
+    for (const i of indexes) {
+      const arc = i < 0 ? arcs[~i].slice().reverse() : arcs[i];
+      points.push(...(points.length ? arc.slice(1) : arc));
+    }
+    return points;
   };
+  const shapes = [];
+  for (const geometry of topology.objects.countries.geometries) {
+    const polygons =
+      geometry.type === "Polygon" ? [geometry.arcs] : geometry.type === "MultiPolygon" ? geometry.arcs : [];
+    const rings = polygons.flatMap((polygon) => polygon.map(ring));
+    if (!rings.length) continue;
+    const box = [180, 90, -180, -90];
+    for (const r of rings) {
+      for (const [lon, lat] of r) {
+        box[0] = Math.min(box[0], lon);
+        box[1] = Math.min(box[1], lat);
+        box[2] = Math.max(box[2], lon);
+        box[3] = Math.max(box[3], lat);
+      }
+    }
+    shapes.push({ name: geometry.properties?.name ?? "", rings, box });
+  }
+  return shapes;
+}
+
+/** Load the geography once; every map drawn meanwhile is drawn again with it. */
+export const geographyLoaded = fetch("/static/natural-earth-50m.json")
+  .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
+  .then((topology) => {
+    countries = decodeCountries(topology);
+    for (const [container, args] of drawn) {
+      if (container.isConnected) drawMap(container, args);
+      else drawn.delete(container);
+    }
+  })
+  .catch(() => {
+    // No geography (an old cached page, a failed fetch): the map keeps its grid.
+  });
+
+/** The countries in view as SVG paths; points closer than half a pixel are merged. */
+function land(project) {
+  if (!countries) return null;
+  const [west, south, east, north] = project.bounds;
+  const paths = [];
+  for (const country of countries) {
+    const [w, s, e, n] = country.box;
+    if (e < west || w > east || n < south || s > north) continue;
+    let d = "";
+    for (const r of country.rings) {
+      let last = null;
+      for (const [lon, lat] of r) {
+        const x = project.x(lon);
+        const y = project.y(lat);
+        if (last && Math.abs(x - last[0]) < 0.5 && Math.abs(y - last[1]) < 0.5) continue;
+        d += `${last ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`;
+        last = [x, y];
+      }
+      d += "Z";
+    }
+    paths.push(svg("path", { d, class: "country", dataset: { country: country.name } }));
+  }
+  return svg("g", { class: "land", "aria-hidden": "true" }, paths);
 }
 
 function graticule(project, step) {
@@ -142,6 +230,7 @@ function drawOne({ cities, origin, reach, claimers, title, minSpan, gridStep, la
     "svg",
     { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "map-svg", role: "img", "aria-label": title },
     svg("rect", { x: 0, y: 0, width: WIDTH, height: HEIGHT, class: "sea" }),
+    land(project),
     graticule(project, gridStep),
     lines,
     dots,
@@ -167,6 +256,7 @@ const VIEWS = {
  * resource id → units claimed (unlike resources are never added together).
  */
 export function drawMap(container, { cities, originId, reach, claimers }) {
+  drawn.set(container, { cities, originId, reach, claimers });
   const origin = cities.get(originId);
   if (!origin) {
     container.replaceChildren(h("p", { class: "muted" }, "No map: the requesting city is unknown."));
