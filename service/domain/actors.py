@@ -30,3 +30,6 @@ class Actor:
 
 
 SYSTEM = Actor(role=Role.ADMIN, city_id=None, token_id=None)
+
+# Whoever reads the public observatory feeds: no token, no city, nothing to write with.
+PUBLIC = Actor(role=Role.OBSERVER, city_id=None, token_id=None)
