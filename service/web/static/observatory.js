@@ -11,7 +11,8 @@ class FeedError extends Error {}
 async function getJson(path) {
   let response;
   try {
-    response = await fetch(`/api/v1${path}`, { headers: { Accept: "application/json" } });
+    // The feeds are cacheable for five minutes; the page asks again so it shows the latest.
+    response = await fetch(`/api/v1${path}`, { headers: { Accept: "application/json" }, cache: "no-cache" });
   } catch {
     throw new FeedError("aidmesh cannot be reached; check the connection and retry");
   }
@@ -159,7 +160,7 @@ function draw(summary, networks) {
       ),
     ),
     h("footer", { class: "fine", id: "observatory-licence" },
-      `Data of the ${summary.name} network, licensed ${summary.licence}. Cite aidmesh, ${summary.name}.`),
+      `Data of the ${summary.name} network, licensed ${summary.licence}.`),
   );
 }
 
