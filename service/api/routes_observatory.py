@@ -110,12 +110,6 @@ def _cached(response: Response) -> None:
     response.headers["Cache-Control"] = CACHE_CONTROL
 
 
-def _next_page(published: obs.Published, path: str, limit: int, offset: int) -> str | None:
-    if offset + limit >= published.incident_count:
-        return None
-    return f'<{path}?limit={limit}&offset={offset + limit}>; rel="next"'
-
-
 # Settings -------------------------------------------------------------------------------------
 
 
@@ -202,6 +196,17 @@ async def observatory_summary(
     )
 
 
+def _feed(
+    found: obs.Published, name: str, limit: int, offset: int, content: bytes | str, media_type: str
+) -> Response:
+    """A page of a feed, cacheable, with a link to the next page when there is one."""
+    headers = {"Cache-Control": CACHE_CONTROL}
+    path = f"/api/v1/observatory/networks/{found.network_id}/{name}"
+    if offset + limit < found.incident_count:
+        headers["Link"] = f'<{path}?limit={limit}&offset={offset + limit}>; rel="next"'
+    return Response(content=content, media_type=media_type, headers=headers)
+
+
 @router.get(
     "/observatory/networks/{network_id}/incidents.geojson",
     response_class=Response,
@@ -213,18 +218,8 @@ async def observatory_incidents(
     """The network's closed, non-exercise incidents of cities that opted in, closed longer
     ago than the delay, with aggregate figures and the licence (GeoJSON, RFC 7946)."""
     found = await parts.executor.read(PUBLIC, observatory.published, network_id, limit, offset)
-    body = obs.feature_collection(found)
-    response = Response(
-        content=orjson.dumps(body),
-        media_type="application/geo+json",
-        headers={"Cache-Control": CACHE_CONTROL},
-    )
-    link = _next_page(
-        found, f"/api/v1/observatory/networks/{network_id}/incidents.geojson", limit, offset
-    )
-    if link:
-        response.headers["Link"] = link
-    return response
+    body = orjson.dumps(obs.feature_collection(found))
+    return _feed(found, "incidents.geojson", limit, offset, body, "application/geo+json")
 
 
 @router.get(
@@ -239,13 +234,5 @@ async def observatory_flows(
     that did not opt in summed as "other cities"): a header row, an HXL hashtag row, then
     the data, the licence in its own column."""
     found = await parts.executor.read(PUBLIC, observatory.published, network_id, limit, offset)
-    headers = {
-        "Cache-Control": CACHE_CONTROL,
-        "Content-Disposition": f'inline; filename="aidmesh-{found.network_slug}-flows.csv"',
-    }
-    link = _next_page(found, f"/api/v1/observatory/networks/{network_id}/flows.csv", limit, offset)
-    if link:
-        headers["Link"] = link
-    return Response(
-        content=obs.flows_csv(found), media_type="text/csv; charset=utf-8", headers=headers
-    )
+    body = obs.flows_csv(found)
+    return _feed(found, "flows.csv", limit, offset, body, "text/csv; charset=utf-8")

@@ -147,33 +147,30 @@ def published(
     )
     conditions = (
         col(Incident.city_id).in_(requesters),
-        Incident.status == "closed",
+        col(Incident.status) == "closed",
         col(Incident.exercise).is_(False),
         col(Incident.closed_at) <= through,
     )
     count = ctx.session.exec(select(func.count()).select_from(Incident).where(*conditions)).one()
     page = (
-        select(Incident)
+        select_columns(
+            col(Incident.id),
+            col(Incident.city_id),
+            col(Incident.incident_type),
+            col(Incident.severity),
+            col(Incident.lat),
+            col(Incident.lon),
+            col(Incident.exercise),
+            col(Incident.declared_at),
+            col(Incident.closed_at),
+        )
         .where(*conditions)
         .order_by(col(Incident.closed_at), col(Incident.id))
         .offset(offset)
     )
     if limit is not None:
         page = page.limit(limit)
-    incidents = [
-        obs.IncidentRow(
-            incident_id=i.id or 0,
-            city_id=i.city_id,
-            incident_type=i.incident_type,
-            severity=i.severity,
-            lat=i.lat,
-            lon=i.lon,
-            exercise=i.exercise,
-            declared_at=i.declared_at,
-            closed_at=i.closed_at,
-        )
-        for i in ctx.session.exec(page).all()
-    ]
+    incidents = [obs.IncidentRow(*row) for row in ctx.session.execute(page).all()]
     ids = [i.incident_id for i in incidents]
     return obs.Published(
         network_id=network_id,
@@ -205,11 +202,13 @@ def _requests(ctx: CommandContext, incident_ids: Sequence[int]) -> list[obs.Requ
                 .group_by(col(Claim.request_id))
             ).all()
         )
-        fulfilled = _fulfilled_at(
-            ctx.session.exec(
-                select(Event.occurred_at, Event.data).where(
+        # The request's id read inside the event's JSON by the database, not here.
+        fulfilled_id = col(Event.data)["request"]["id"].as_integer()
+        fulfilled: dict[int, Any] = dict(
+            ctx.session.execute(
+                select_columns(fulfilled_id, col(Event.occurred_at)).where(
                     col(Event.incident_id).in_(ids),
-                    Event.type == EventType.REQUEST_FULFILLED.value,
+                    col(Event.type) == EventType.REQUEST_FULFILLED.value,
                 )
             ).all()
         )
@@ -245,15 +244,6 @@ def _requests(ctx: CommandContext, incident_ids: Sequence[int]) -> list[obs.Requ
                 )
             )
     return rows
-
-
-def _fulfilled_at(events: Sequence[tuple[Any, Any]]) -> dict[int, Any]:
-    found = {}
-    for occurred_at, data in events:
-        request = data.get("request") if isinstance(data, dict) else None
-        if isinstance(request, dict) and isinstance(request.get("id"), int):
-            found[request["id"]] = occurred_at
-    return found
 
 
 def _claims(ctx: CommandContext, incident_ids: Sequence[int]) -> list[obs.ClaimTotal]:

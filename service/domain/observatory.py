@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.domain.track_records import RequestTimeline, percentile, track_record
 
@@ -37,8 +37,7 @@ EARLY_ENDS = frozenset({"withdrawn", "declined", "expired"})
 ON_SITE = frozenset({"on_site", "released"})
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentRow:
+class IncidentRow(NamedTuple):
     incident_id: int
     city_id: int  # the requesting city
     incident_type: str
@@ -50,8 +49,7 @@ class IncidentRow:
     closed_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRow:
+class RequestRow(NamedTuple):
     request_id: int
     incident_id: int
     kind: str
@@ -72,8 +70,7 @@ class RequestRow:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimTotal:
+class ClaimTotal(NamedTuple):
     """One city's claims on one request that did not end early, summed."""
 
     request_id: int
@@ -272,14 +269,24 @@ def aid_flows(published: Published) -> list[AidFlow]:
 def charts(published: Published) -> Charts:
     """The page's three series: aid given and received per city, the median time to fill
     by month, incidents by type."""
+    incidents = _checked(published)
+    names = published.city_names
+    requester = {i.incident_id: names[i.city_id] for i in incidents}
+    requested_by = {
+        r.request_id: requester[r.incident_id]
+        for r in published.requests
+        if r.incident_id in requester
+    }
+    # As the flows count them (`aid_flows`), without building each flow.
     given: Counter[str] = Counter()
     received: Counter[str] = Counter()
-    for flow in aid_flows(published):
-        given[flow.helping_city] += flow.units
-        received[flow.requesting_city] += flow.units
+    for total in published.claims:
+        to = requested_by.get(total.request_id)
+        if to is not None:
+            given[names.get(total.city_id, OTHER_CITIES)] += total.units
+            received[to] += total.units
     cities = sorted(set(given) | set(received), key=lambda c: (-(given[c] + received[c]), c))
-    incidents = _checked(published)
-    kept = {i.incident_id for i in incidents}
+    kept = set(requester)
     months: dict[str, list[RequestTimeline]] = defaultdict(list)
     for request in published.requests:
         if request.incident_id in kept:

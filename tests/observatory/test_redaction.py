@@ -64,7 +64,12 @@ FREE_TEXT_KEYS = {"title", "description", "notes", "report_to", "note", "answer"
 def _string_columns() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for table in SQLModel.metadata.sorted_tables:
-        names = {c.name for c in table.columns if isinstance(c.type, String)}
+        # SQLModel's str columns are a decorator over String.
+        names = {
+            c.name
+            for c in table.columns
+            if isinstance(c.type, String) or isinstance(getattr(c.type, "impl", None), String)
+        }
         if names:
             found[table.name] = names
     return found
