@@ -117,8 +117,7 @@ class IncidentFigures:
     fill_rate: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class AidFlow:
+class AidFlow(NamedTuple):
     incident_id: int
     incident_type: str
     helping_city: str
@@ -379,23 +378,32 @@ def flows_csv(published: Published) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([name for name, _ in FLOW_COLUMNS])
     writer.writerow([tag for _, tag in FLOW_COLUMNS])
-    for f in aid_flows(published):
-        writer.writerow(
-            [
-                f.incident_id,
-                f.incident_type,
-                f.helping_city,
-                f.requesting_city,
-                f.kind,
-                f.resource,
-                f.units,
-                f.units_on_site,
-                _time(f.raised_at),
-                _time(f.first_claimed_at),
-                _time(f.closed_at),
-                _number(f.request_first_claim_s),
-                _number(f.request_fill_s),
-                published.licence,
-            ]
+    stamps: dict[datetime, str] = {}  # flows of one request or incident share their times
+
+    def stamp(at: datetime) -> str:
+        text = stamps.get(at)
+        if text is None:
+            text = stamps[at] = _time(at)
+        return text
+
+    licence = published.licence
+    writer.writerows(
+        (
+            f.incident_id,
+            f.incident_type,
+            f.helping_city,
+            f.requesting_city,
+            f.kind,
+            f.resource,
+            f.units,
+            f.units_on_site,
+            stamp(f.raised_at),
+            stamp(f.first_claimed_at),
+            stamp(f.closed_at),
+            _number(f.request_first_claim_s),
+            _number(f.request_fill_s),
+            licence,
         )
+        for f in aid_flows(published)
+    )
     return out.getvalue()
