@@ -26,7 +26,16 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import claims, declare, dryrun, fanout, fanout_webhooks, memory, webhooks
+from bench import (
+    claims,
+    declare,
+    dryrun,
+    fanout,
+    fanout_webhooks,
+    memory,
+    observatory,
+    webhooks,
+)
 from bench.bustimer import BusTimer
 from bench.harness import (
     PROCS,
@@ -50,6 +59,7 @@ SECTIONS = (
     "claims",
     "declare",
     "dryrun",
+    "observatory",
     "webhooks",
 )
 
@@ -307,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
                 summary["declare"] = section_declare(args, recorder, database, redis.url, work, pg)
             if "dryrun" in args.only:
                 summary["dryrun"] = section_dryrun(args, recorder, database, redis.url, work, pg)
+            if "observatory" in args.only:
+                summary["observatory"] = section_observatory(
+                    args, recorder, database, redis.url, work, pg
+                )
             if "webhooks" in args.only:
                 rows = {
                     backend: webhooks.run(database("webhooks-" + backend, backend))
@@ -526,21 +540,39 @@ def section_declare(args, recorder, database, redis_url, work, pg) -> list[dict[
     return results
 
 
-def section_dryrun(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def per_backend(  # type: ignore[no-untyped-def]
+    name, run_one, *, cities, recorder, database, redis_url, work, pg, **params
+) -> list[dict[str, Any]]:
+    """`run_one(world, ...)` on a fresh world of `cities` cities on PostgreSQL (when there
+    is one), then SQLite; each result recorded under `name`."""
     results = []
     for backend in ("postgresql", "sqlite"):
         if backend == "postgresql" and pg is None:
             continue
-        url = database(f"dryrun_{backend}", backend)
-        world = seed_world(url, cities=100)
+        url = database(f"{name}_{backend}", backend)
+        world = seed_world(url, cities=cities)
         try:
-            figures = dryrun.run(
+            figures = run_one(
                 world, backend=backend, database_url=url, redis_url=redis_url, work=work
             )
         finally:
             world.dispose()
-        recorder.append("dryrun", {"backend": backend, "cities": 100}, figures)
+        recorder.append(name, {"backend": backend, "cities": cities, **params}, figures)
         results.append(figures)
+    return results
+
+
+def section_dryrun(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    results = per_backend(
+        "dryrun",
+        dryrun.run,
+        cities=100,
+        recorder=recorder,
+        database=database,
+        redis_url=redis_url,
+        work=work,
+        pg=pg,
+    )
     table(
         "Dry run: earthquake playbook (10 requests), 100 networked cities, sequential",
         ["backend", "p50 ms", "p99 ms", "max ms", "requests", "cities", "srv cpu ms"],
@@ -555,6 +587,38 @@ def section_dryrun(args, recorder, database, redis_url, work, pg) -> list[dict[s
                 f["server_cpu_ms_per_dry_run"],
             ]
             for f in results
+        ],
+    )
+    return results
+
+
+def section_observatory(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    results = per_backend(
+        "observatory",
+        observatory.run,
+        cities=21,
+        recorder=recorder,
+        database=database,
+        redis_url=redis_url,
+        work=work,
+        pg=pg,
+        incidents=observatory.INCIDENTS,
+    )
+    table(
+        "Observatory: public feeds over 1,000 closed incidents, sequential",
+        ["backend", "feed", "p50 ms", "p99 ms", "max ms", "bytes", "published"],
+        [
+            [
+                f["backend"],
+                feed,
+                f["latency"][feed]["p50_ms"],
+                f["latency"][feed]["p99_ms"],
+                f["latency"][feed]["max_ms"],
+                f["bytes"].get(feed),
+                f["incidents_published"],
+            ]
+            for f in results
+            for feed in f["latency"]
         ],
     )
     return results
@@ -712,6 +776,16 @@ def report(summary: dict[str, Any]) -> dict[str, Any]:
         targets["dry run, 10 requests over 100 cities: p50 < 50 ms"] = {
             "p50_ms": {f["backend"]: f["latency"]["p50_ms"] for f in dry_runs},
             "met": all(f["met"] for f in dry_runs),
+        }
+    observed = summary.get("observatory")
+    if observed:
+        targets["observatory over 1,000 closed incidents: p50 < 500 ms"] = {
+            "p50_ms": {
+                f"{f['backend']}/{feed}": f["latency"][feed]["p50_ms"]
+                for f in observed
+                for feed in f["latency"]
+            },
+            "met": all(f["met"] for f in observed),
         }
     pg_runs = [c for c in summary.get("claims", []) if c["backend"] == "postgresql"]
     if pg_runs:

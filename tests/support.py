@@ -23,6 +23,8 @@ from service.settings import Settings
 from tests.procs import scratch_postgres, scratch_sqlite
 
 TABLES = [
+    "observatory_cities",
+    "observatory_networks",
     "interop_imports",
     "webhook_attempts",
     "webhook_queue",

@@ -33,6 +33,9 @@ class Actor:
 
 SYSTEM = Actor(role=Role.ADMIN, city_id=None, token_id=None)
 
+# Whoever reads the public observatory feeds: no token, no city, nothing to write with.
+PUBLIC = Actor(role=Role.OBSERVER, city_id=None, token_id=None)
+
 
 def role_refused(actor: Actor, *roles: Role) -> Forbidden:
     """The one refusal of a caller whose role (or lack of a city) may not do this: the

@@ -357,3 +357,28 @@ class WsTicket(SQLModel, table=True):
     ticket_hash: str = Field(max_length=64, primary_key=True)
     token_id: int = Field(foreign_key="api_tokens.id")
     expires_at: datetime = _utc(index=True)
+
+
+class ObservatoryNetwork(SQLModel, table=True):
+    """A network's open-data observatory: the licence its feeds carry and how long after
+    an incident closes it may be published. A network without this row publishes nothing."""
+
+    __tablename__ = "observatory_networks"
+    __table_args__ = (
+        CheckConstraint("publication_delay_days >= 0", name="ck_observatory_delay"),
+    )
+
+    network_id: int = Field(foreign_key="networks.id", primary_key=True)
+    licence: str = Field(max_length=64)
+    publication_delay_days: int
+    updated_at: datetime = _utc()
+
+
+class ObservatoryCity(SQLModel, table=True):
+    """A city's choice to appear in the observatories of its networks (no row: it does not)."""
+
+    __tablename__ = "observatory_cities"
+
+    city_id: int = Field(foreign_key="cities.id", primary_key=True)
+    opted_in: bool = False
+    updated_at: datetime = _utc()

@@ -19,6 +19,7 @@ class Page:
     roles: tuple[Role, ...] | None  # the token roles it accepts; None: any
     needs_city: bool = False  # the token must belong to a city
     summary: str = ""  # one line for the index
+    signs_in: bool = True  # False: a public page, read without a token
 
     def public(self) -> dict[str, Any]:
         """The page as the browser sees it, in the shell's data block."""
@@ -30,6 +31,7 @@ class Page:
             "roles": None if self.roles is None else [role.value for role in self.roles],
             "needs_city": self.needs_city,
             "summary": self.summary,
+            "signs_in": self.signs_in,
         }
 
 
@@ -41,6 +43,7 @@ PAGES: tuple[Page, ...] = (
         module="index.js",
         nav_label=None,
         roles=None,
+        signs_in=False,
     ),
     Page(
         page_id="board",
@@ -103,6 +106,20 @@ PAGES: tuple[Page, ...] = (
         summary=(
             "For a city's manager: push aidmesh's events to the city's own systems. Register"
             " signed endpoints, watch their delivery log, redeliver, pause or rotate their secret."
+        ),
+    ),
+    Page(
+        page_id="observatory",
+        path="/observatory",
+        title="Open-data observatory",
+        module="observatory.js",
+        nav_label="Observatory",
+        roles=None,
+        signs_in=False,
+        summary=(
+            "For anyone, no sign-in: each network's closed incidents and the aid its cities"
+            " gave and received, as charts, GeoJSON and HXL-tagged CSV, under the network's"
+            " licence."
         ),
     ),
 )

@@ -24,6 +24,7 @@ from sqlmodel import SQLModel
 
 import playbooks
 from service.api.body_limits import XML_DOCUMENT_ROUTES
+from service.api.routes_observatory import PUBLIC_READS
 from service.commands.admin import add_member, create_city, create_network, mint_token, revoke_token
 from service.domain.actors import SYSTEM, Role
 from service.models import CityCreate, NetworkCreate
@@ -109,7 +110,7 @@ class Endpoint:
     foreign: frozenset[str] = frozenset()
     body: Body | None = None
     idempotency_key: bool = False
-    seeds: str = "incident"  # or "admin", "library": which objects each cell gets fresh
+    seeds: str = "incident"  # or "admin", "library", "city": which objects each cell gets fresh
 
     def expected(self, caller: str) -> frozenset[int]:
         if caller in UNAUTHENTICATED:
@@ -290,6 +291,24 @@ ENDPOINTS = [
         seeds="none",
     ),
     Endpoint(
+        "set a network's observatory",
+        "PUT",
+        "/networks/{network_id}/observatory",
+        {ADMIN: 200},
+        body=lambda _, s: {"licence": "CC-BY-4.0", "publication_delay_days": s.n % 30},
+        seeds="admin",
+    ),
+    Endpoint(
+        "opt a city in or out of the observatory",
+        "PUT",
+        "/cities/{own_city_id}/observatory",
+        # The city's own manager, or the admin.
+        {OWN_MANAGER: 200, ADMIN: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"opted_in": s.n % 2 == 0},
+        seeds="city",
+    ),
+    Endpoint(
         "issue websocket ticket",
         "POST",
         "/ws-ticket",
@@ -345,6 +364,8 @@ class Seeder:
             return self._admin_seed(n)
         if kind == "library":
             return self._library_seed(n)
+        if kind == "city":
+            return Seed(n, own_city_id=self.world.city_ids["nairobi"])
         if kind == "incident":
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
@@ -554,7 +575,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 22 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 24 * 12
 
 
 def _route_template(path: str) -> str:
@@ -587,7 +608,8 @@ def test_a_manager_declares_incidents_only_for_their_own_city(
 
 
 def _read_paths(client: TestClient, seed: Seed) -> list[str]:
-    """Every GET route of the API, with the seeded objects in its path."""
+    """Every GET route of the API but the observatory's public feeds, with the seeded
+    objects in its path."""
     ids = {
         "incident_id": seed.incident_id,
         "request_id": seed.request_id,
@@ -598,7 +620,12 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "endpoint_id": 1,  # refused before it is looked up
         "version_id": 1,
     }
-    return sorted(path.format(**ids) for method, path in _api_routes(client) if method == "GET")
+    public = {API + path for path in PUBLIC_READS}
+    return sorted(
+        path.format(**ids)
+        for method, path in _api_routes(client)
+        if method == "GET" and path not in public
+    )
 
 
 def test_every_read_route_refuses_a_missing_unknown_or_revoked_token_with_401(
@@ -614,6 +641,22 @@ def test_every_read_route_refuses_a_missing_unknown_or_revoked_token_with_401(
         elif not r.json().get("detail"):
             wrong.append(f"{caller}: GET {path}: 401 without detail")
     assert wrong == []
+
+
+def test_the_only_reads_without_a_token_are_the_observatorys_public_feeds(
+    client: TestClient, seed: Seed
+) -> None:
+    # Unauthenticated, each answers (404: the seeded network has no observatory) instead of
+    # 401; every other read is in the test above.
+    gets = {path for method, path in _api_routes(client) if method == "GET"}
+    assert {API + path for path in PUBLIC_READS} <= gets
+    for path in PUBLIC_READS:
+        r = client.get(API + path.format(network_id=seed.network_id))
+        assert r.status_code in (200, 404), (path, r.status_code, r.text)
+        assert "WWW-Authenticate" not in r.headers
+    assert [m for m, p in _api_routes(client) if p.removeprefix(API) in PUBLIC_READS] == [
+        "GET"
+    ] * len(PUBLIC_READS)
 
 
 FOREIGN_READS = [

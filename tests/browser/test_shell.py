@@ -57,6 +57,10 @@ def test_every_page_loads_from_the_one_shell_with_its_nav(browser: Any, site: Si
             if row.page_id == "index":
                 cards = page.locator("#main .cards li")
                 expect(cards.locator("h2 a")).to_have_text([p.title for p in NAV])
+            elif not row.signs_in:
+                # A public page: its module ran and drew its heading, and asks for no token.
+                expect(page.locator("#main h1")).to_have_text(row.title)
+                expect(page.locator("#sign-in")).to_have_count(0)
             else:
                 # The module ran: the shell's sign-in and connection indicator are drawn.
                 expect(page.locator("#sign-in h1")).to_have_text(row.title)
@@ -74,7 +78,8 @@ def test_the_nav_leads_from_the_index_to_each_page(browser: Any, site: Site) -> 
         for row in NAV:
             page.locator("header.topbar nav a", has_text=row.nav_label or "").click()
             expect(page).to_have_url(site.base_url + row.path)
-            expect(page.locator("#sign-in h1")).to_have_text(row.title)
+            heading = "#sign-in h1" if row.signs_in else "#main h1"
+            expect(page.locator(heading)).to_have_text(row.title)
         assert problems == []
     finally:
         context.close()
@@ -83,7 +88,7 @@ def test_the_nav_leads_from_the_index_to_each_page(browser: Any, site: Site) -> 
 def test_each_page_signs_in_only_the_roles_its_row_names(browser: Any, site: Site) -> None:
     observer = site.world.token("observer", "nairobi")
     for row in PAGES:
-        if row.roles is None:
+        if row.roles is None or not row.signs_in:
             continue
         context, page, problems = _open(browser, site, row)
         try:
