@@ -42,7 +42,7 @@ FREE_TEXT = {
 }
 STRUCTURED = {
     "networks": {"slug", "name"},
-    "cities": {"slug", "name", "country"},
+    "cities": {"slug", "name", "country", "time_zone"},
     "api_tokens": {"token_hash", "prefix", "role"},
     "incidents": {"incident_type", "severity", "playbook", "status"},
     "aid_requests": {"kind", "resource", "priority", "status"},
