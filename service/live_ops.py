@@ -92,7 +92,7 @@ def command_ops(executor: Executor) -> dict[str, Op]:
     """The command ops by name, for `WebsocketEndpoint(ops=...)`."""
 
     async def claim(actor: Actor, params: ClaimOp) -> dict[str, Any]:
-        body = ClaimCreate(quantity=params.quantity, note=params.note)
+        body = ClaimCreate(quantity=params.quantity, note=params.note, package_id=params.package_id)
         made, created = await executor.claim(actor, params.request_id, body, params.idempotency_key)
         return {
             "type": "ack",

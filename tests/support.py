@@ -24,6 +24,7 @@ from tests.procs import scratch_postgres, scratch_sqlite
 
 TABLES = [
     "interop_imports",
+    "package_items",
     "webhook_attempts",
     "webhook_queue",
     "webhook_cursors",
@@ -31,6 +32,7 @@ TABLES = [
     "city_playbooks",
     "events",
     "claims",
+    "roster_packages",
     "request_targets",
     "aid_requests",
     "incidents",

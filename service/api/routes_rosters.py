@@ -1,0 +1,56 @@
+"""Cities' rosters of packages: kept by the city's managers, read by its networks' cities."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from service.api.deps import CurrentActor, IdPath, Limit, Offset, Parts
+from service.commands import rosters
+from service.models import PackageCreate, PackagePublic, PackageUpdate, Page
+
+router = APIRouter(tags=["rosters"])
+
+
+@router.get("/cities/{city_id}/roster", response_model=Page[PackagePublic])
+async def list_roster(
+    city_id: IdPath, actor: CurrentActor, parts: Parts, limit: Limit = 50, offset: Offset = 0
+) -> Page[PackagePublic]:
+    """The city's packages, with each resource's units, cap and what claims hold now.
+    Readable by the city and every city of its networks."""
+    return await parts.executor.read(actor, rosters.list_packages, city_id, limit, offset)
+
+
+@router.post(
+    "/cities/{city_id}/roster",
+    response_model=PackagePublic,
+    status_code=status.HTTP_201_CREATED,
+)
+async def add_package(
+    city_id: IdPath, body: PackageCreate, actor: CurrentActor, parts: Parts
+) -> PackagePublic:
+    """Add a package to your city's roster (its managers only)."""
+    return await parts.executor.run(actor, rosters.create_package, city_id, body)
+
+
+@router.get("/cities/{city_id}/roster/{package_id}", response_model=PackagePublic)
+async def get_package(
+    city_id: IdPath, package_id: IdPath, actor: CurrentActor, parts: Parts
+) -> PackagePublic:
+    return await parts.executor.read(actor, rosters.get_package, city_id, package_id)
+
+
+@router.patch("/cities/{city_id}/roster/{package_id}", response_model=PackagePublic)
+async def update_package(
+    city_id: IdPath, package_id: IdPath, body: PackageUpdate, actor: CurrentActor, parts: Parts
+) -> PackagePublic:
+    """Change a package: give only what changes. Units and the cap never drop below what
+    claims hold now (409)."""
+    return await parts.executor.run(actor, rosters.update_package, city_id, package_id, body)
+
+
+@router.delete("/cities/{city_id}/roster/{package_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_package(
+    city_id: IdPath, package_id: IdPath, actor: CurrentActor, parts: Parts
+) -> None:
+    """Remove a package no claim was ever made from (409 otherwise: mark it unavailable)."""
+    await parts.executor.run(actor, rosters.delete_package, city_id, package_id)
