@@ -88,6 +88,7 @@ class Seed:
     new_playbook: str = "wildfire"  # it has none
     own_city_id: int = 0  # library rows: Nairobi, which adopted Thika's flood playbook
     version_id: int = 0  # and a newer version of it, published since
+    package_id: int = 0  # roster rows: a package of Nairobi's (`own_city_id`)
 
 
 Body = Callable[[str, Seed], Any]
@@ -109,7 +110,7 @@ class Endpoint:
     foreign: frozenset[str] = frozenset()
     body: Body | None = None
     idempotency_key: bool = False
-    seeds: str = "incident"  # or "admin", "library": which objects each cell gets fresh
+    seeds: str = "incident"  # or "admin", "library", "roster": the objects each cell gets
 
     def expected(self, caller: str) -> frozenset[int]:
         if caller in UNAUTHENTICATED:
@@ -132,6 +133,15 @@ def stock_playbook(name: str) -> str:
 def _claim_status_body(caller: str, _: Seed) -> dict[str, str]:
     # The requesting manager accepts; the claiming city withdraws. Both are legal from `claimed`.
     return {"status": "accepted" if caller == OWN_MANAGER else "withdrawn"}
+
+
+def _package_body(n: int) -> dict[str, Any]:
+    return {
+        "name": f"Pump team {n}",
+        "items": [{"resource": "high-capacity-pump", "quantity": 4}],
+        "readiness_hours": 4,
+        "self_sufficiency_days": 3,
+    }
 
 
 ENDPOINTS = [
@@ -282,6 +292,33 @@ ENDPOINTS = [
         for verb in ("adopt", "fork", "ignore")
     ),
     Endpoint(
+        "add roster package",
+        "POST",
+        "/cities/{own_city_id}/roster",
+        # A city's managers keep its roster; its networks' cities only read it.
+        {OWN_MANAGER: 201},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: _package_body(s.n),
+        seeds="roster",
+    ),
+    Endpoint(
+        "update roster package",
+        "PATCH",
+        "/cities/{own_city_id}/roster/{package_id}",
+        {OWN_MANAGER: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"cap_percent": 50, "contact": f"Desk {s.n}"},
+        seeds="roster",
+    ),
+    Endpoint(
+        "remove roster package",
+        "DELETE",
+        "/cities/{own_city_id}/roster/{package_id}",
+        {OWN_MANAGER: 204},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        seeds="roster",
+    ),
+    Endpoint(
         "dry run a declaration",
         "POST",
         "/incidents/dry-run",
@@ -345,6 +382,8 @@ class Seeder:
             return self._admin_seed(n)
         if kind == "library":
             return self._library_seed(n)
+        if kind == "roster":
+            return self._roster_seed(n)
         if kind == "incident":
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
@@ -399,6 +438,16 @@ class Seeder:
                 )
                 assert r.status_code == 200, r.text
         return Seed(n, own_city_id=nairobi, version_id=versions[1])
+
+    def _roster_seed(self, n: int) -> Seed:
+        nairobi = self.world.city_ids["nairobi"]
+        r = self.client.post(
+            f"{API}/cities/{nairobi}/roster",
+            json=_package_body(n),
+            headers=self.world.headers("manager", "nairobi"),
+        )
+        assert r.status_code == 201, r.text
+        return Seed(n, own_city_id=nairobi, package_id=int(r.json()["id"]))
 
     @staticmethod
     def _city(slug: str) -> CityCreate:
@@ -554,7 +603,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 22 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 25 * 12
 
 
 def _route_template(path: str) -> str:
@@ -597,6 +646,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "incident_type": seed.city_playbook,
         "endpoint_id": 1,  # refused before it is looked up
         "version_id": 1,
+        "package_id": 1,
     }
     return sorted(path.format(**ids) for method, path in _api_routes(client) if method == "GET")
 
