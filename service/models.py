@@ -507,3 +507,27 @@ class PackagePublic(Output):
     available_now: bool
     created_at: datetime
     updated_at: datetime
+
+
+class LenderPublic(Output):
+    city_id: int
+    ring: int = Field(description="The ring at which the request reaches the city.")
+    reached: bool = Field(description="Whether the request has reached that ring yet.")
+    distance_km: float
+    package_id: int
+    package_name: str
+    readiness_hours: int
+    remaining_quantity: int = Field(description="Units of the resource it can commit now.")
+
+
+class RequestMatches(Output):
+    """Who could help with one open request: the cities it targets whose rosters hold its
+    resource available now, by ring, then distance, then time to readiness."""
+
+    request_id: int
+    resource: str
+    remaining_quantity: int
+    lenders: list[LenderPublic]
+    available_quantity: int = Field(
+        description="What the lenders in the request's current ring could commit now."
+    )

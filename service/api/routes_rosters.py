@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from service.api.deps import CurrentActor, IdPath, Limit, Offset, Parts
-from service.commands import rosters
-from service.models import PackageCreate, PackagePublic, PackageUpdate, Page
+from service.commands import matching, rosters
+from service.models import PackageCreate, PackagePublic, PackageUpdate, Page, RequestMatches
 
 router = APIRouter(tags=["rosters"])
 
@@ -54,3 +54,19 @@ async def delete_package(
 ) -> None:
     """Remove a package no claim was ever made from (409 otherwise: mark it unavailable)."""
     await parts.executor.run(actor, rosters.delete_package, city_id, package_id)
+
+
+@router.get("/incidents/{incident_id}/matches", response_model=Page[RequestMatches])
+async def incident_matches(
+    incident_id: IdPath, actor: CurrentActor, parts: Parts, limit: Limit = 100, offset: Offset = 0
+) -> Page[RequestMatches]:
+    """Who could help with each open request of the incident: the cities it targets whose
+    rosters hold the resource available now, by ring, distance and time to readiness.
+    For the requesting city (any role) and the admin."""
+    return await parts.executor.read(actor, matching.incident_matches, incident_id, limit, offset)
+
+
+@router.get("/requests/{request_id}/matches", response_model=RequestMatches)
+async def request_matches(request_id: IdPath, actor: CurrentActor, parts: Parts) -> RequestMatches:
+    """Who could help with one request (see `GET /incidents/{id}/matches`)."""
+    return await parts.executor.read(actor, matching.request_matches, request_id)

@@ -96,3 +96,29 @@ def check_removable(committed: Iterable[tuple[str, int]]) -> None:
             "units are committed to claims: " + ", ".join(held) + "; they can be removed "
             "once those claims give them back"
         )
+
+
+# Matching -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lender:
+    """A package of a city a request targets that holds the request's resource."""
+
+    city_id: int
+    ring: int  # the ring at which the request reaches the city
+    distance_km: float
+    package_id: int
+    package_name: str
+    readiness_hours: int
+    remaining_quantity: int  # of the resource, under the cap, now
+
+
+def who_could_help(lenders: Iterable[Lender]) -> list[Lender]:
+    """The packages that can lend now (units left under the cap), nearest ring first,
+    then nearest city, then quickest to deploy."""
+    able = [lender for lender in lenders if lender.remaining_quantity > 0]
+    return sorted(
+        able,
+        key=lambda x: (x.ring, x.distance_km, x.readiness_hours, x.city_id, x.package_id),
+    )

@@ -827,7 +827,7 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
             )
         compared += 1
     # The incident, its requests, claims and the commands on them (12 routes, the
-    # incident's and the request's updates among them), and its exports as CAP, EDXL-RM
-    # and GeoJSON (3).
-    assert compared == 15 * len(HIDDEN_FROM)
+    # incident's and the request's updates among them), its exports as CAP, EDXL-RM
+    # and GeoJSON (3), and who could help with its requests (2).
+    assert compared == 17 * len(HIDDEN_FROM)
     assert wrong == []

@@ -84,3 +84,28 @@ def test_an_observer_reads_the_roster_without_editing_it(browser: Any, site: Sit
         expect(card.locator("td.remaining")).to_have_text("2")
         expect(roster.locator("#add-package")).to_be_hidden()
         expect(card.locator("form.package-edit")).to_have_count(0)
+
+
+def test_the_requesting_manager_sees_who_could_help(browser: Any, site: Site) -> None:
+    world = site.world
+    machakos = world.city_ids["machakos"]
+    site.api(
+        "POST",
+        f"/cities/{machakos}/roster",
+        world.token("manager", "machakos"),
+        json={
+            "name": "Machakos generator pool",
+            "items": [{"resource": "generator-100kw", "quantity": 4}],
+            "readiness_hours": 6,
+            "self_sufficiency_days": 5,
+        },
+    )
+    incident, request = site.power_cut("Kibera blackout", generators=3)
+    with signed_in(browser, site, "/manage", world.token("manager", "nairobi")) as manage:
+        manage.locator(f'#incident-list li[data-incident-id="{incident["id"]}"] button').click()
+        helpers = manage.locator(f'.who-could-help[data-request-id="{request["id"]}"]')
+        expect(helpers).to_contain_text("Who could help")
+        expect(helpers.locator(f'li[data-city-id="{machakos}"]')).to_contain_text(
+            "Machakos generator pool"
+        )
+        expect(helpers.locator(f'li[data-city-id="{machakos}"]')).to_contain_text("not reached yet")
