@@ -531,3 +531,23 @@ class RequestMatches(Output):
     available_quantity: int = Field(
         description="What the lenders in the request's current ring could commit now."
     )
+
+
+# Passes -------------------------------------------------------------------------
+
+
+class PassCreate(Input):
+    reason: ShortText = ""
+
+
+class PassPublic(Output):
+    request_id: int
+    city_id: int
+    ring: int
+    reason: str
+    passed_at: datetime
+    escalated_to_ring: int | None = Field(
+        default=None,
+        description="Set when this pass was the last of its ring's: the ring the request "
+        "moved to at once.",
+    )

@@ -31,6 +31,7 @@ TABLES = [
     "webhook_endpoints",
     "city_playbooks",
     "events",
+    "request_passes",
     "claims",
     "roster_packages",
     "request_targets",

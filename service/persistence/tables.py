@@ -228,6 +228,19 @@ class PackageItem(SQLModel, table=True):
     committed_quantity: int = 0
 
 
+class RequestPass(SQLModel, table=True):
+    """A targeted city's "we cannot help with this one", once per request."""
+
+    __tablename__ = "request_passes"
+
+    request_id: int = Field(foreign_key="aid_requests.id", primary_key=True)
+    city_id: int = Field(foreign_key="cities.id", primary_key=True)
+    ring: int  # the ring the request had reached when the city passed
+    reason: str = Field(default="", max_length=500)
+    passed_by_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
+    passed_at: datetime = _utc()
+
+
 class Event(SQLModel, table=True):
     """One recorded change: the outbox row, the audit trail and the replay source."""
 

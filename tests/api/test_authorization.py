@@ -263,6 +263,15 @@ ENDPOINTS = [
         idempotency_key=True,
     ),
     Endpoint(
+        "pass on request",
+        "POST",
+        "/requests/{request_id}/passes",
+        # A city the request reaches says it cannot help; never the requesting city.
+        {TARGETED_RESPONDER: 201, PEER_MANAGER: 201},
+        foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=lambda _, s: {"reason": f"Pumps deployed at home {s.n}"},
+    ),
+    Endpoint(
         "change claim status",
         "POST",
         "/claims/{claim_id}/status",
@@ -603,7 +612,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 25 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 26 * 12
 
 
 def _route_template(path: str) -> str:
@@ -828,6 +837,6 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
         compared += 1
     # The incident, its requests, claims and the commands on them (12 routes, the
     # incident's and the request's updates among them), its exports as CAP, EDXL-RM
-    # and GeoJSON (3), and who could help with its requests (2).
-    assert compared == 17 * len(HIDDEN_FROM)
+    # and GeoJSON (3), who could help with its requests (2), and passes on a request (2).
+    assert compared == 19 * len(HIDDEN_FROM)
     assert wrong == []

@@ -137,6 +137,13 @@ BODY_ROUTES = [
         idempotency_key=True,
     ),
     BodyRoute(
+        "pass",
+        "POST",
+        "/requests/{request_id}/passes",
+        {"reason": "Our pumps are deployed at home"},
+        ("responder", "thika"),
+    ),
+    BodyRoute(
         "claim status",
         "POST",
         "/claims/{claim_id}/status",
@@ -363,7 +370,7 @@ INTERNAL_FIELDS: dict[str, bytes] = {
 def test_internal_fields_in_a_body_are_422_and_nothing_is_stored(api: Api) -> None:
     before = api.state()
     tried = 0
-    for name in ("incident", "incident update", "request", "claim", "claim status"):
+    for name in ("incident", "incident update", "request", "claim", "claim status", "pass"):
         route = ROUTES[name]
         for field_name, value in INTERNAL_FIELDS.items():
             if field_name in route.valid:  # `status` is what a claim status change sets
@@ -373,7 +380,7 @@ def test_internal_fields_in_a_body_are_422_and_nothing_is_stored(api: Api) -> No
             tried += 1
     assert api.problems == []
     assert api.state() == before
-    assert tried == 49
+    assert tried == 59
 
 
 # What a roster's rows hold that only claims change, beyond the fields every row owns.
@@ -889,7 +896,7 @@ def _caller_for(method: str, path: str) -> tuple[str, str | None]:
         return ("manager", "thika")  # a city's manager, acting for the seeded city
     if method == "GET" or path.startswith((f"{API}/networks", f"{API}/cities", f"{API}/tokens")):
         return ("admin", None)
-    if "/claims" in path:
+    if "/claims" in path or "/passes" in path:
         return ("responder", "thika")
     return ("manager", "nairobi")
 
@@ -1189,7 +1196,7 @@ TEXT_OF = {"network": "name", "city": "name", "token": "label", "incident": "tit
 TEXT_OF |= {"incident update": "title", "request update": "report_to"}
 TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
 TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
-TEXT_OF |= {"package": "limitations", "package update": "contact"}
+TEXT_OF |= {"package": "limitations", "package update": "contact", "pass": "reason"}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 

@@ -310,3 +310,24 @@ def test_a_claim_from_a_package_is_answered_alike_on_both_transports(
     ).json()
     assert roster["items"][0]["committed_quantity"] == 2
     assert _claimed(client, world, request_id) == 2
+
+
+def test_a_pass_is_answered_alike_on_both_transports(
+    client: TestClient, world: World, request_id: int
+) -> None:
+    with _authed(client, world.token("responder", "machakos")) as ws:
+        not_yet = _ask(ws, {"op": "pass", "request_id": request_id, "reason": "no pumps"})
+        extra = _ask(ws, {"op": "pass", "request_id": request_id, "ring": 2})
+    over_rest = client.post(
+        f"{API}/requests/{request_id}/passes",
+        json={"reason": "no pumps"},
+        headers=world.headers("responder", "machakos"),
+    )
+    assert over_rest.status_code == not_yet["status"] == 403
+    assert over_rest.json()["detail"] == not_yet["detail"]
+    assert extra["status"] == 422 and [i["loc"] for i in extra["detail"]] == [["ring"]]
+    with _authed(client, world.token("responder", "thika")) as ws:
+        passed = _ask(ws, {"op": "pass", "request_id": request_id, "reason": "deployed"})
+        again = _ask(ws, {"op": "pass", "request_id": request_id})
+    assert passed["type"] == "ack" and passed["result"]["escalated_to_ring"] == 1, passed
+    assert again["status"] == 409

@@ -77,6 +77,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   const isLive = () => live?.state === "live";
 
+  // Requests the city passed on: they stay in the inbox, marked, without claim or pass.
+  const passedByMe = new Set();
+
   // The city's roster: a claim may be made from one of its packages holding the resource.
   let packages = new Map();
   async function loadRoster() {
@@ -164,7 +167,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         const sending = waiting ? [waiting.key, outbox.stateOf(waiting)] : null;
         patch(
           li,
-          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive(), packagesFor(request.resource)]),
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive(), packagesFor(request.resource), passedByMe.has(request.id)]),
           () => inboxCard(entry, request, mine, waiting),
         );
       },
@@ -271,7 +274,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       mine.length
         ? h("p", { class: "mine" }, `Your city has ${mine.map((c) => `${c.quantity} ${statusLabel(c.status).toLowerCase()}`).join(", ")}.`)
         : null,
-      left > 0 && incident.status === "active" ? form : null,
+      passedByMe.has(request.id)
+        ? h("p", { class: "mine passed" }, "Your city passed on this request.")
+        : left > 0 && incident.status === "active" ? [form, passForm(request)] : null,
     ];
   }
 
@@ -366,6 +371,40 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ];
   }
 
+  /** "We cannot help with this one", with an optional reason; once per request. */
+  function passForm(request) {
+    const reason = h("input", {
+      id: `pass-reason-${request.id}`,
+      class: "pass-reason",
+      maxlength: 500,
+      placeholder: "Reason (optional)",
+      dataset: { keep: "pass-reason", focus: "pass-reason" },
+      oninput: keepTyped,
+    });
+    const button = h("button", { type: "submit", class: "secondary small", id: `pass-${request.id}`, dataset: { focus: "pass" } }, "Pass");
+    const form = h("form", { class: "pass-form", "aria-label": `Pass on ${resourceLabel(request.resource)}` }, reason, button);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      busy(button, async () => {
+        const body = { reason: reason.value.trim() };
+        let result;
+        try {
+          if (!live) throw new ApiError(0, "not connected", { transport: true });
+          result = await live.command("pass", { request_id: request.id, ...body });
+        } catch (error) {
+          if (!(error instanceof ApiError) || !error.transport) throw error;
+          result = await api(`/requests/${request.id}/passes`, { method: "POST", body });
+        }
+        passedByMe.add(request.id);
+        notify(result.escalated_to_ring !== null && result.escalated_to_ring !== undefined
+          ? `Passed. Every city of its ring has passed: it moved to ring ${result.escalated_to_ring}.`
+          : "Passed.", "ok");
+        render();
+      });
+    });
+    return form;
+  }
+
   // Commands: over the websocket when live, else REST; a claim keeps its key across both,
   // and across reloads, since the outbox stores it before the first attempt.
 
@@ -427,6 +466,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   }
 
   await loadRoster();
+  async function loadPasses() {
+    await eachLimited([...inbox], 6, async (id) => {
+      const page = await api(`/requests/${id}/passes?limit=500`);
+      if (page.data.some((p) => p.city_id === me.city_id)) passedByMe.add(id);
+    });
+  }
   // The snapshot: seqs first, then the inbox, so replay covers anything in between.
   const active = await fetchAll(api, "/incidents?status=active");
   await eachLimited(active, 6, async (incident) => book.load(await api(`/incidents/${incident.id}`)));
@@ -436,6 +481,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     entry.requests.set(request.id, request);
     if (!entry.incident) loadIncident(request.incident_id);
   }
+  await loadPasses().catch((error) => notify(`Could not read your city's passes: ${error.message}`));
   live = connect({
     onStatus(state) {
       if (state === "live") outbox.flush();
@@ -445,6 +491,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     since: () => book.since(),
     onEvent(event) {
       book.apply(event);
+      if (event.data?.pass?.city_id === me.city_id) passedByMe.add(event.data.pass.request_id);
       if (event.data?.package?.city_id === me.city_id) {
         applyPackage(event.data.package);
         reconcileRoster();

@@ -1,4 +1,5 @@
-"""roster_packages, package_items: cities' rosters of packages; claims.package_id
+"""roster_packages, package_items: cities' rosters of packages; claims.package_id;
+request_passes: targeted cities' passes
 
 Revision ID: 0008_rosters
 Revises: 0007
@@ -75,9 +76,23 @@ def upgrade() -> None:
             "fk_claims_package_id", "claims", "roster_packages", ["package_id"], ["id"]
         )
     op.create_index("ix_claims_package_id", "claims", ["package_id"])
+    op.create_table(
+        "request_passes",
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("city_id", sa.Integer(), nullable=False),
+        sa.Column("ring", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("passed_by_token_id", sa.Integer(), nullable=True),
+        sa.Column("passed_at", _UTC(), nullable=False),
+        sa.ForeignKeyConstraint(["request_id"], ["aid_requests.id"]),
+        sa.ForeignKeyConstraint(["city_id"], ["cities.id"]),
+        sa.ForeignKeyConstraint(["passed_by_token_id"], ["api_tokens.id"]),
+        sa.PrimaryKeyConstraint("request_id", "city_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("request_passes")
     op.drop_index("ix_claims_package_id", table_name="claims")
     if op.get_bind().dialect.name != "sqlite":
         op.drop_constraint("fk_claims_package_id", "claims", type_="foreignkey")
