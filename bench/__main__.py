@@ -26,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import claims, declare, dryrun, fanout, fanout_webhooks, memory, webhooks
+from bench import claims, declare, dryrun, fanout, fanout_webhooks, matching, memory, webhooks
 from bench.bustimer import BusTimer
 from bench.harness import (
     PROCS,
@@ -50,6 +50,7 @@ SECTIONS = (
     "claims",
     "declare",
     "dryrun",
+    "matching",
     "webhooks",
 )
 
@@ -307,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
                 summary["declare"] = section_declare(args, recorder, database, redis.url, work, pg)
             if "dryrun" in args.only:
                 summary["dryrun"] = section_dryrun(args, recorder, database, redis.url, work, pg)
+            if "matching" in args.only:
+                summary["matching"] = section_matching(
+                    args, recorder, database, redis.url, work, pg
+                )
             if "webhooks" in args.only:
                 rows = {
                     backend: webhooks.run(database("webhooks-" + backend, backend))
@@ -553,6 +558,39 @@ def section_dryrun(args, recorder, database, redis_url, work, pg) -> list[dict[s
                 f["requests_per_dry_run"],
                 f["cities_reached_per_dry_run"],
                 f["server_cpu_ms_per_dry_run"],
+            ]
+            for f in results
+        ],
+    )
+    return results
+
+
+def section_matching(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    results = []
+    for backend in ("postgresql", "sqlite"):
+        if backend == "postgresql" and pg is None:
+            continue
+        url = database(f"matching_{backend}", backend)
+        world = seed_world(url, cities=500)
+        try:
+            figures = matching.run(
+                world, backend=backend, database_url=url, redis_url=redis_url, work=work
+            )
+        finally:
+            world.dispose()
+        recorder.append("matching", {"backend": backend, "cities": 500}, figures)
+        results.append(figures)
+    table(
+        "Matching: who could help with 100 open requests, 500 cities' rosters, sequential",
+        ["backend", "p50 ms", "p99 ms", "max ms", "lenders", "srv cpu ms"],
+        [
+            [
+                f["backend"],
+                f["latency"]["p50_ms"],
+                f["latency"]["p99_ms"],
+                f["latency"]["max_ms"],
+                f["lenders_per_answer"],
+                f["server_cpu_ms_per_call"],
             ]
             for f in results
         ],

@@ -298,9 +298,7 @@ class AidRequestUpdate(Input):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null)
 
-    quantity: Annotated[
-        Annotated[int, Strict(), Field(ge=1, le=10_000)] | None, NotNull
-    ] = Field(
+    quantity: Annotated[Annotated[int, Strict(), Field(ge=1, le=10_000)] | None, NotNull] = Field(
         default=None, description="Never below the request's claimed_quantity (409 if it is)."
     )
     priority: Annotated[Priority | None, NotNull] = None
@@ -457,9 +455,9 @@ class PackageUpdate(Input):
 
     name: Annotated[Name | None, NotNull] = None
     items: Annotated[PackageItems | None, NotNull] = None
-    readiness_hours: Annotated[
-        Annotated[int, Strict(), Field(ge=0, le=8760)] | None, NotNull
-    ] = None
+    readiness_hours: Annotated[Annotated[int, Strict(), Field(ge=0, le=8760)] | None, NotNull] = (
+        None
+    )
     self_sufficiency_days: Annotated[
         Annotated[int, Strict(), Field(ge=0, le=365)] | None, NotNull
     ] = None
@@ -527,9 +525,10 @@ class RequestMatches(Output):
     request_id: int
     resource: str
     remaining_quantity: int
-    lenders: list[LenderPublic]
+    lenders: list[LenderPublic] = Field(description="The first lenders (`lenders` asks how many).")
+    lender_count: int = Field(description="How many lenders there are in all.")
     available_quantity: int = Field(
-        description="What the lenders in the request's current ring could commit now."
+        description="What the lenders of the rings the request has reached could commit now."
     )
 
 

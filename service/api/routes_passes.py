@@ -17,12 +17,12 @@ router = APIRouter(tags=["passes"])
     status_code=status.HTTP_201_CREATED,
 )
 async def pass_request(
-    request_id: IdPath, actor: ActingCityActor, parts: Parts, body: PassCreate | None = None
+    request_id: IdPath, body: PassCreate, actor: ActingCityActor, parts: Parts
 ) -> PassPublic:
-    """Pass on a request aimed at your city, with an optional reason (once per city).
+    """Pass on a request aimed at your city (`{}`, or with a `reason`), once per city.
     When every city of the request's current ring has passed, it moves to the next ring
     at once (`escalated_to_ring`)."""
-    return await parts.executor.run(actor, passes.pass_request, request_id, body or PassCreate())
+    return await parts.executor.run(actor, passes.pass_request, request_id, body)
 
 
 @router.get("/requests/{request_id}/passes", response_model=Page[PassPublic])

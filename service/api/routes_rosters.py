@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from service.api.deps import CurrentActor, IdPath, Limit, Offset, Parts
 from service.commands import matching, rosters
-from service.models import PackageCreate, PackagePublic, PackageUpdate, Page, RequestMatches
+from service.models import (
+    PackageCreate,
+    PackagePublic,
+    PackageUpdate,
+    Page,
+    PlainDigits,
+    RequestMatches,
+)
 
 router = APIRouter(tags=["rosters"])
 
@@ -56,17 +65,31 @@ async def delete_package(
     await parts.executor.run(actor, rosters.delete_package, city_id, package_id)
 
 
+Lenders = Annotated[
+    int, PlainDigits, Query(ge=1, le=100, description="Lenders shown per request, first ones.")
+]
+
+
 @router.get("/incidents/{incident_id}/matches", response_model=Page[RequestMatches])
 async def incident_matches(
-    incident_id: IdPath, actor: CurrentActor, parts: Parts, limit: Limit = 100, offset: Offset = 0
+    incident_id: IdPath,
+    actor: CurrentActor,
+    parts: Parts,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    lenders: Lenders = 10,
 ) -> Page[RequestMatches]:
     """Who could help with each open request of the incident: the cities it targets whose
     rosters hold the resource available now, by ring, distance and time to readiness.
     For the requesting city (any role) and the admin."""
-    return await parts.executor.read(actor, matching.incident_matches, incident_id, limit, offset)
+    return await parts.executor.read(
+        actor, matching.incident_matches, incident_id, limit, offset, lenders
+    )
 
 
 @router.get("/requests/{request_id}/matches", response_model=RequestMatches)
-async def request_matches(request_id: IdPath, actor: CurrentActor, parts: Parts) -> RequestMatches:
+async def request_matches(
+    request_id: IdPath, actor: CurrentActor, parts: Parts, lenders: Lenders = 10
+) -> RequestMatches:
     """Who could help with one request (see `GET /incidents/{id}/matches`)."""
-    return await parts.executor.read(actor, matching.request_matches, request_id)
+    return await parts.executor.read(actor, matching.request_matches, request_id, lenders)

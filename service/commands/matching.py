@@ -5,7 +5,9 @@ the same from their own roster on their inbox (your roster has this)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import case, func, or_
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
@@ -31,26 +33,52 @@ def _requesting_city(ctx: CommandContext, incident: Incident) -> None:
         raise Forbidden("who could help is shown to the requesting city")
 
 
-def lenders_of(
-    ctx: CommandContext, requests: Sequence[AidRequest]
-) -> dict[int, list[rules.Lender]]:
-    """Each request's lenders (request id → packages that can lend now, ranked), in one read."""
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A request's first lenders, how many there are, and what the reached ones hold."""
+
+    lenders: list[rules.Lender]
+    count: int = 0
+    reached_quantity: int = 0
+
+
+def lenders_of(ctx: CommandContext, requests: Sequence[AidRequest], top: int) -> dict[int, Found]:
+    """Each request's first `top` lenders, ranked, with the count of all, in one read.
+
+    The ranking and the availability are `rules.who_could_help` and
+    `rules.available_now` as SQL, so that only the first lenders leave the database
+    (a request of a big network has hundreds); the first are ranked again by the rule."""
     ids = [r.id for r in requests if r.id is not None]
-    rows = ctx.session.execute(
+    left = col(PackageItem.cap_quantity) - col(PackageItem.committed_quantity)
+    by_request = col(RequestTarget.request_id)
+    ranked = (
         select_columns(
-            col(RequestTarget.request_id),
-            col(RequestTarget.city_id),
-            col(RequestTarget.ring),
-            col(RequestTarget.distance_km),
-            col(RosterPackage.id),
-            col(RosterPackage.name),
-            col(RosterPackage.readiness_hours),
-            col(RosterPackage.available),
-            col(RosterPackage.unavailable_until),
-            col(PackageItem.cap_quantity),
-            col(PackageItem.committed_quantity),
+            by_request.label("request_id"),
+            col(RequestTarget.city_id).label("city_id"),
+            col(RequestTarget.ring).label("ring"),
+            col(RequestTarget.distance_km).label("distance_km"),
+            col(RosterPackage.id).label("package_id"),
+            col(RosterPackage.name).label("package_name"),
+            col(RosterPackage.readiness_hours).label("readiness_hours"),
+            left.label("remaining"),
+            func.row_number()
+            .over(
+                partition_by=by_request,
+                order_by=(
+                    col(RequestTarget.ring),
+                    col(RequestTarget.distance_km),
+                    col(RosterPackage.readiness_hours),
+                    col(RequestTarget.city_id),
+                    col(RosterPackage.id),
+                ),
+            )
+            .label("rank"),
+            func.count().over(partition_by=by_request).label("total"),
+            func.sum(case((col(RequestTarget.ring) <= col(AidRequest.ring), left), else_=0))
+            .over(partition_by=by_request)
+            .label("reached_quantity"),
         )
-        .join(AidRequest, col(AidRequest.id) == col(RequestTarget.request_id))
+        .join(AidRequest, col(AidRequest.id) == by_request)
         .join(RosterPackage, col(RosterPackage.city_id) == col(RequestTarget.city_id))
         .join(
             PackageItem,
@@ -58,20 +86,38 @@ def lenders_of(
             & (col(PackageItem.resource) == col(AidRequest.resource)),
         )
         .where(
-            col(RequestTarget.request_id).in_(ids),
+            by_request.in_(ids),
             col(PackageItem.committed_quantity) < col(PackageItem.cap_quantity),
+            or_(
+                col(RosterPackage.available),
+                col(RosterPackage.unavailable_until) <= ctx.now,
+            ),
         )
-    ).all()
-    found: dict[int, list[rules.Lender]] = {i: [] for i in ids}
-    for request_id, city, ring, km, pkg, name, ready, available, until, cap, held in rows:
-        if rules.available_now(available, until, ctx.now):
-            found[request_id].append(
-                rules.Lender(city, ring, km, pkg, name, ready, max(cap - held, 0))
-            )
-    return {i: rules.who_could_help(lenders) for i, lenders in found.items()}
+        .subquery()
+    )
+    rows = ctx.session.execute(select_columns(ranked).where(ranked.c.rank <= top)).all()
+    found: dict[int, Found] = {i: Found([]) for i in ids}
+    for row in rows:
+        lender = rules.Lender(
+            row.city_id,
+            row.ring,
+            row.distance_km,
+            row.package_id,
+            row.package_name,
+            row.readiness_hours,
+            row.remaining,
+        )
+        entry = found[row.request_id]
+        found[row.request_id] = Found(
+            [*entry.lenders, lender], int(row.total), int(row.reached_quantity or 0)
+        )
+    return {
+        i: Found(rules.who_could_help(f.lenders), f.count, f.reached_quantity)
+        for i, f in found.items()
+    }
 
 
-def _matches(request: AidRequest, lenders: list[rules.Lender]) -> RequestMatches:
+def _matches(request: AidRequest, found: Found) -> RequestMatches:
     shown = [
         LenderPublic(
             city_id=x.city_id,
@@ -83,19 +129,20 @@ def _matches(request: AidRequest, lenders: list[rules.Lender]) -> RequestMatches
             readiness_hours=x.readiness_hours,
             remaining_quantity=x.remaining_quantity,
         )
-        for x in lenders
+        for x in found.lenders
     ]
     return RequestMatches(
         request_id=request.id or 0,
         resource=request.resource,
         remaining_quantity=request.quantity - request.claimed_quantity,
         lenders=shown,
-        available_quantity=sum(x.remaining_quantity for x in shown if x.reached),
+        lender_count=found.count,
+        available_quantity=found.reached_quantity,
     )
 
 
 def incident_matches(
-    ctx: CommandContext, incident_id: int, limit: int, offset: int
+    ctx: CommandContext, incident_id: int, limit: int, offset: int, top: int
 ) -> Page[RequestMatches]:
     """Who could help with each open request of the incident, in request order."""
     incident = visible_incident(ctx.session, ctx.actor, incident_id)
@@ -105,15 +152,15 @@ def incident_matches(
         select(AidRequest).where(*where).order_by(col(AidRequest.id)).limit(limit).offset(offset)
     ).all()
     total = len(ctx.session.exec(select(AidRequest.id).where(*where)).all())
-    lenders = lenders_of(ctx, requests)
-    data = [_matches(r, lenders[r.id or 0]) for r in requests]
+    found = lenders_of(ctx, requests, top)
+    data = [_matches(r, found[r.id or 0]) for r in requests]
     next_offset = offset + len(data) if offset + len(data) < total else None
     return Page[RequestMatches](
         data=data, count=total, limit=limit, offset=offset, next_offset=next_offset
     )
 
 
-def request_matches(ctx: CommandContext, request_id: int) -> RequestMatches:
+def request_matches(ctx: CommandContext, request_id: int, top: int) -> RequestMatches:
     """Who could help with one request (an empty list once it is no longer open)."""
     request = ctx.session.get(AidRequest, request_id)
     missing = f"request {request_id} not found"
@@ -122,5 +169,5 @@ def request_matches(ctx: CommandContext, request_id: int) -> RequestMatches:
     incident = visible_incident(ctx.session, ctx.actor, request.incident_id, missing)
     _requesting_city(ctx, incident)
     if request.status not in _OPEN:
-        return _matches(request, [])
-    return _matches(request, lenders_of(ctx, [request])[request_id])
+        return _matches(request, Found([]))
+    return _matches(request, lenders_of(ctx, [request], top)[request_id])

@@ -51,6 +51,12 @@ def test_the_requesting_city_sees_who_could_help_in_ring_order(
     assert [x["ring"] for x in found["lenders"]] == [0, 1, 1, 2]
     assert [x["reached"] for x in found["lenders"]] == [True, False, False, False]
     assert found["remaining_quantity"] == 4 and found["available_quantity"] == 6
+    assert found["lender_count"] == 4
+    first = client.get(
+        f"{API}/requests/{request_id}/matches", params={"lenders": 2}, headers=manager
+    ).json()
+    assert [x["package_id"] for x in first["lenders"]] == [thika, machakos]
+    assert first["lender_count"] == 4 and first["available_quantity"] == 6
 
     # Thika commits all 6 elsewhere: it can no longer help; the next incident's page shows it.
     other = raise_request(client, world, declare(client, world, "Second flood"), quantity=6)

@@ -48,7 +48,7 @@ def test_a_pass_is_recorded_once_and_the_last_of_a_ring_escalates_at_once(
     assert r.status_code == 201, r.text
     # Thika is ring 0's only city: its pass moves the request to ring 1 without waiting.
     assert r.json()["reason"] == "pumps deployed" and r.json()["escalated_to_ring"] == 1
-    again = client.post(f"{API}/requests/{request_id}/passes", headers=thika)
+    again = client.post(f"{API}/requests/{request_id}/passes", json={}, headers=thika)
     assert again.status_code == 409
     manager = world.headers("manager", "nairobi")
     request = client.get(f"{API}/requests/{request_id}", headers=manager).json()
@@ -62,11 +62,11 @@ def test_a_pass_is_recorded_once_and_the_last_of_a_ring_escalates_at_once(
     # Ring 1 holds Machakos, Mombasa and Munich: two passes leave it where it is.
     for city in ("machakos", "mombasa"):
         r = client.post(
-            f"{API}/requests/{request_id}/passes", headers=world.headers("manager", city)
+            f"{API}/requests/{request_id}/passes", json={}, headers=world.headers("manager", city)
         )
         assert r.status_code == 201 and r.json()["escalated_to_ring"] is None
     r = client.post(
-        f"{API}/requests/{request_id}/passes", headers=world.headers("responder", "munich")
+        f"{API}/requests/{request_id}/passes", json={}, headers=world.headers("responder", "munich")
     )
     assert r.json()["escalated_to_ring"] == 2
 
@@ -74,10 +74,12 @@ def test_a_pass_is_recorded_once_and_the_last_of_a_ring_escalates_at_once(
 def test_who_may_not_pass(client: TestClient, world: World) -> None:
     request_id = raise_request(client, world, declare(client, world))
     url = f"{API}/requests/{request_id}/passes"
-    assert client.post(url, headers=world.headers("manager", "nairobi")).status_code == 403
-    assert client.post(url, headers=world.headers("responder", "machakos")).status_code == 403
-    assert client.post(url, headers=world.headers("observer", "thika")).status_code == 403
-    hidden = client.post(url, headers=world.headers("responder", "berlin"))
+    assert client.post(url, json={}, headers=world.headers("manager", "nairobi")).status_code == 403
+    assert (
+        client.post(url, json={}, headers=world.headers("responder", "machakos")).status_code == 403
+    )
+    assert client.post(url, json={}, headers=world.headers("observer", "thika")).status_code == 403
+    hidden = client.post(url, json={}, headers=world.headers("responder", "berlin"))
     assert (
         hidden.status_code == 404 and hidden.json()["detail"] == f"request {request_id} not found"
     )
@@ -87,7 +89,7 @@ def test_who_may_not_pass(client: TestClient, world: World) -> None:
     assert r.status_code == 422
     manager = world.headers("manager", "nairobi")
     assert client.post(f"{API}/requests/{request_id}/cancel", headers=manager).status_code == 200
-    assert client.post(url, headers=world.headers("responder", "thika")).status_code == 409
+    assert client.post(url, json={}, headers=world.headers("responder", "thika")).status_code == 409
 
 
 NEARBY = {
