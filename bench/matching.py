@@ -23,7 +23,7 @@ RESOURCES = [
     "high-capacity-pump",
     "generator-100kw",
     "swift-water-rescue-team",
-    "water-tanker",
+    "water-tender",
 ]
 
 
