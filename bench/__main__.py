@@ -32,6 +32,7 @@ from bench import (
     dryrun,
     fanout,
     fanout_webhooks,
+    matching,
     memory,
     observatory,
     webhooks,
@@ -60,6 +61,7 @@ SECTIONS = (
     "declare",
     "dryrun",
     "observatory",
+    "matching",
     "webhooks",
 )
 
@@ -319,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
                 summary["dryrun"] = section_dryrun(args, recorder, database, redis.url, work, pg)
             if "observatory" in args.only:
                 summary["observatory"] = section_observatory(
+                    args, recorder, database, redis.url, work, pg
+                )
+            if "matching" in args.only:
+                summary["matching"] = section_matching(
                     args, recorder, database, redis.url, work, pg
                 )
             if "webhooks" in args.only:
@@ -619,6 +625,39 @@ def section_observatory(args, recorder, database, redis_url, work, pg) -> list[d
             ]
             for f in results
             for feed in f["latency"]
+        ],
+    )
+    return results
+
+
+def section_matching(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    results = []
+    for backend in ("postgresql", "sqlite"):
+        if backend == "postgresql" and pg is None:
+            continue
+        url = database(f"matching_{backend}", backend)
+        world = seed_world(url, cities=500)
+        try:
+            figures = matching.run(
+                world, backend=backend, database_url=url, redis_url=redis_url, work=work
+            )
+        finally:
+            world.dispose()
+        recorder.append("matching", {"backend": backend, "cities": 500}, figures)
+        results.append(figures)
+    table(
+        "Matching: who could help with 100 open requests, 500 cities' rosters, sequential",
+        ["backend", "p50 ms", "p99 ms", "max ms", "lenders", "srv cpu ms"],
+        [
+            [
+                f["backend"],
+                f["latency"]["p50_ms"],
+                f["latency"]["p99_ms"],
+                f["latency"]["max_ms"],
+                f["lenders_per_answer"],
+                f["server_cpu_ms_per_call"],
+            ]
+            for f in results
         ],
     )
     return results

@@ -1,6 +1,6 @@
 """The service's command ops over the websocket, registered with the endpoint when the
-app is wired: `claim` and `claim_status`, the websocket forms of
-`POST /requests/{id}/claims` and `POST /claims/{id}/status`.
+app is wired: `claim`, `claim_status` and `pass`, the websocket forms of
+`POST /requests/{id}/claims`, `POST /claims/{id}/status` and `POST /requests/{id}/passes`.
 
 Each is held to the edge contract (`service.edge`) as its REST route is: the same
 role gate, the same shapes (an idempotency key is the header's), unknown fields
@@ -17,12 +17,12 @@ from pydantic import BaseModel, Strict
 from realtime.connection import Viewer
 from realtime.protocol import Op, Refusal, error
 from service import edge
-from service.commands import claims
+from service.commands import claims, passes
 from service.commands.presenters import claim_public
 from service.domain.actors import Actor
 from service.executor import Executor
 from service.live import actor_of
-from service.models import ClaimCreate, ClaimStatusChange, Id
+from service.models import ClaimCreate, ClaimStatusChange, Id, PassCreate
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -40,6 +40,12 @@ class ClaimStatusOp(ClaimStatusChange):
     """`{"op": "claim_status", ...}`: the REST body, with the path's id."""
 
     claim_id: Id
+
+
+class PassOp(PassCreate):
+    """`{"op": "pass", ...}`: the REST body, with the path's id."""
+
+    request_id: Id
 
 
 class CommandOp(Generic[M]):
@@ -92,7 +98,7 @@ def command_ops(executor: Executor) -> dict[str, Op]:
     """The command ops by name, for `WebsocketEndpoint(ops=...)`."""
 
     async def claim(actor: Actor, params: ClaimOp) -> dict[str, Any]:
-        body = ClaimCreate(quantity=params.quantity, note=params.note)
+        body = ClaimCreate(quantity=params.quantity, note=params.note, package_id=params.package_id)
         made, created = await executor.claim(actor, params.request_id, body, params.idempotency_key)
         return {
             "type": "ack",
@@ -106,7 +112,13 @@ def command_ops(executor: Executor) -> dict[str, Op]:
         claim = await executor.run(actor, claims.change_claim_status, params.claim_id, change)
         return {"type": "ack", "status": 200, "result": claim_public(claim).model_dump(mode="json")}
 
+    async def pass_op(actor: Actor, params: PassOp) -> dict[str, Any]:
+        body = PassCreate(reason=params.reason)
+        made = await executor.run(actor, passes.pass_request, params.request_id, body)
+        return {"type": "ack", "status": 201, "result": made.model_dump(mode="json")}
+
     return {
         "claim": CommandOp("claim", ClaimOp, claim, executor),
         "claim_status": CommandOp("claim_status", ClaimStatusOp, claim_status, executor),
+        "pass": CommandOp("pass", PassOp, pass_op, executor),
     }

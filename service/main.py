@@ -35,7 +35,9 @@ from service.api.routes_interop import router as interop_router
 from service.api.routes_library import router as library_router
 from service.api.routes_live import router as live_router
 from service.api.routes_observatory import router as observatory_router
+from service.api.routes_passes import router as passes_router
 from service.api.routes_playbooks import router as playbooks_router
+from service.api.routes_rosters import router as rosters_router
 from service.api.routes_webhooks import router as webhooks_router
 from service.claim_paths import ClaimPath, GeneralCommand
 from service.drain import Drain
@@ -189,7 +191,9 @@ def create_app(
         library_router,
         live_router,
         observatory_router,
+        passes_router,
         playbooks_router,
+        rosters_router,
         webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)

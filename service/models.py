@@ -323,9 +323,7 @@ class AidRequestUpdate(Input):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null)
 
-    quantity: Annotated[
-        Annotated[int, Strict(), Field(ge=1, le=10_000)] | None, NotNull
-    ] = Field(
+    quantity: Annotated[Annotated[int, Strict(), Field(ge=1, le=10_000)] | None, NotNull] = Field(
         default=None, description="Never below the request's claimed_quantity (409 if it is)."
     )
     priority: Annotated[Priority | None, NotNull] = None
@@ -366,6 +364,12 @@ class AidRequestPublic(Output):
 class ClaimCreate(Input):
     quantity: Annotated[int, Strict(), Field(ge=1, le=10_000)]
     note: Note = ""
+    package_id: Id | None = Field(
+        default=None,
+        description="Claim from this package of your city's roster: its units of the "
+        "request's resource are committed with the claim, and given back when the claim "
+        "is released or ends early.",
+    )
 
 
 class ClaimStatusChange(Input):
@@ -388,6 +392,7 @@ class ClaimPublic(Output):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None
+    package_id: int | None = None
 
 
 class IncidentDetail(IncidentPublic):
@@ -418,4 +423,155 @@ class EventPage(Output):
     last_seq: int = Field(description="The incident's newest seq.")
     next_after: int | None = Field(
         description="Pass as `after` for the next page; null at the end."
+    )
+
+
+# Rosters ----------------------------------------------------------------------
+
+Currency = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{3}$")]
+Units = Annotated[int, Strict(), Field(ge=1, le=10_000)]
+
+
+class PackageItemIn(Input):
+    resource: Slug
+    quantity: Units
+
+
+PackageItems = Annotated[list[PackageItemIn], Field(min_length=1, max_length=50)]
+
+
+class PackageFields(Input):
+    """What describes a package, beyond its resources."""
+
+    readiness_hours: Annotated[int, Strict(), Field(ge=0, le=8760)] = Field(
+        description="Hours from the ask until the package can deploy."
+    )
+    self_sufficiency_days: Annotated[int, Strict(), Field(ge=0, le=365)] = Field(
+        description="Days the package sustains itself once deployed."
+    )
+    limitations: Note = ""
+    cost_estimate: Annotated[int, Strict(), Field(ge=0, le=1_000_000_000)] = Field(
+        default=0, description="In whole units of `cost_currency`."
+    )
+    cost_currency: Currency = "USD"
+    contact: ShortText = ""
+    cap_percent: Annotated[int, Strict(), Field(ge=1, le=100)] = Field(
+        default=100,
+        description="The share of each resource's units that may be committed at once, "
+        "across every incident (rounded down).",
+    )
+
+
+class PackageCreate(PackageFields):
+    name: Name
+    items: PackageItems
+    available: StrictBool = True
+    unavailable_until: UtcTime | None = Field(
+        default=None, description="With `available: false`: when it is available again."
+    )
+    unavailable_reason: ShortText = ""
+
+
+class PackageUpdate(Input):
+    """Give only what changes. `items` replaces the package's resources as a whole; a
+    resource with units committed keeps at least those (409 otherwise)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null)
+
+    name: Annotated[Name | None, NotNull] = None
+    items: Annotated[PackageItems | None, NotNull] = None
+    readiness_hours: Annotated[Annotated[int, Strict(), Field(ge=0, le=8760)] | None, NotNull] = (
+        None
+    )
+    self_sufficiency_days: Annotated[
+        Annotated[int, Strict(), Field(ge=0, le=365)] | None, NotNull
+    ] = None
+    limitations: Annotated[Note | None, NotNull] = None
+    cost_estimate: Annotated[
+        Annotated[int, Strict(), Field(ge=0, le=1_000_000_000)] | None, NotNull
+    ] = None
+    cost_currency: Annotated[Currency | None, NotNull] = None
+    contact: Annotated[ShortText | None, NotNull] = None
+    cap_percent: Annotated[Annotated[int, Strict(), Field(ge=1, le=100)] | None, NotNull] = None
+    available: Annotated[StrictBool | None, NotNull] = None
+    unavailable_until: UtcTime | None = Field(
+        default=None, description="With `available: false`; null clears it."
+    )
+    unavailable_reason: Annotated[ShortText | None, NotNull] = None
+
+    def asked(self) -> dict[str, object]:
+        """The fields the body gave, by name."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+class PackageItemPublic(Output):
+    resource: str
+    quantity: int
+    cap_quantity: int
+    committed_quantity: int
+    remaining_quantity: int
+
+
+class PackagePublic(Output):
+    id: int
+    city_id: int
+    name: str
+    items: list[PackageItemPublic]
+    readiness_hours: int
+    self_sufficiency_days: int
+    limitations: str
+    cost_estimate: int
+    cost_currency: str
+    contact: str
+    cap_percent: int
+    available: bool
+    unavailable_until: datetime | None
+    unavailable_reason: str
+    available_now: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class LenderPublic(Output):
+    city_id: int
+    ring: int = Field(description="The ring at which the request reaches the city.")
+    reached: bool = Field(description="Whether the request has reached that ring yet.")
+    distance_km: float
+    package_id: int
+    package_name: str
+    readiness_hours: int
+    remaining_quantity: int = Field(description="Units of the resource it can commit now.")
+
+
+class RequestMatches(Output):
+    """Who could help with one open request: the cities it targets whose rosters hold its
+    resource available now, by ring, then distance, then time to readiness."""
+
+    request_id: int
+    resource: str
+    remaining_quantity: int
+    lenders: list[LenderPublic] = Field(description="The first lenders (`lenders` asks how many).")
+    lender_count: int = Field(description="How many lenders there are in all.")
+    available_quantity: int = Field(
+        description="What the lenders of the rings the request has reached could commit now."
+    )
+
+
+# Passes -------------------------------------------------------------------------
+
+
+class PassCreate(Input):
+    reason: ShortText = ""
+
+
+class PassPublic(Output):
+    request_id: int
+    city_id: int
+    ring: int
+    reason: str
+    passed_at: datetime
+    escalated_to_ring: int | None = Field(
+        default=None,
+        description="Set when this pass was the last of its ring's: the ring the request "
+        "moved to at once.",
     )

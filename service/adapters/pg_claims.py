@@ -21,8 +21,9 @@ The write only applies where a request is still exactly as it was read, so the
 database stays the arbiter; if any part did not apply, the whole batch rolls back.
 Whenever this path cannot answer a claim by itself (a refusal that needs more
 reading to explain, a reused key with another body, a rolled-back batch, a database
-error, a lost unique-key race) it returns None and the caller runs the general
-command, which then answers — both paths give the same answers, rows and events.
+error, a lost unique-key race, a claim from a roster package) it returns None and the
+caller runs the general command, which then answers — both paths give the same
+answers, rows and events.
 
 `PgTokens` is the same pool's `service.tokens.TokenLookup`: one round trip per
 lookup instead of a worker thread and the ORM, for REST and the websocket alike.
@@ -284,7 +285,9 @@ class PgClaims:
         """Claim as `claims.claim_request` does, or None for the general command to answer.
         Refusals the rules give from what was read are raised here, as the command does;
         so is PoolTimeout (overloaded: 503, not the slower path)."""
-        if not self.usable():
+        if not self.usable() or body.package_id is not None:
+            # A claim from a roster package also commits the package's units (in
+            # `commands.rosters`, in the claim's transaction): the general command makes it.
             return None
         city_id = require_city(actor, Role.RESPONDER, Role.MANAGER)
         answer: asyncio.Future[Answer | None] = self.loop.create_future()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import col, select
 
+from service.commands import rosters
 from service.commands.claims import tally_of
 from service.commands.context import (
     CommandContext,
@@ -22,6 +24,7 @@ from service.commands.context import (
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import claims as rules
 from service.domain import lifecycles as lc
+from service.domain import rosters as roster_rules
 from service.domain.actors import Role
 from service.domain.errors import Forbidden, Invalid, NotFound
 from service.domain.events import EventType
@@ -199,10 +202,16 @@ def end_request(
         set(current_audience(ctx.session, request)) | claim_cities(ctx.session, request.id or 0)
     )
     after = rules.end_request(tally, final, (claim.quantity for claim in claims))
+    packages: dict[int, dict[str, Any]] = {}
     for claim in claims:
+        claim_before = lc.ClaimStatus(claim.status)
         claim.status = end.claim_status.value
         claim.updated_at = ctx.now
         ctx.session.add(claim)
+        if roster_rules.gives_back(claim_before, end.claim_status):
+            package = rosters.give_back(ctx, claim, request.resource)
+            if package is not None:
+                packages[id(claim)] = package
     request.claimed_quantity = after.claimed_quantity
     request.status = after.status.value
     request.next_escalation_at = None
@@ -210,10 +219,8 @@ def end_request(
     ctx.session.add(request)
     ctx.session.flush()
     for claim in claims:
-        ctx.emit(
-            incident,
-            EventType.CLAIM_CHANGED,
-            {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))},
-            cities=audience,
-        )
+        data = {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))}
+        if id(claim) in packages:
+            data["package"] = packages[id(claim)]
+        ctx.emit(incident, EventType.CLAIM_CHANGED, data, cities=audience)
     ctx.emit(incident, event_type, {"request": as_json(request_public(request))}, cities=audience)

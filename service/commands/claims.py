@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
+from service.commands import rosters
 from service.commands.context import (
     CommandContext,
     audience_of,
@@ -31,6 +33,7 @@ from service.commands.context import (
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import claims as rules
 from service.domain import lifecycles as lc
+from service.domain import rosters as roster_rules
 from service.domain.actors import Role
 from service.domain.errors import Forbidden, IllegalTransition
 from service.domain.events import EventType
@@ -39,7 +42,10 @@ from service.persistence.tables import AidRequest, Claim, Incident
 
 
 def fingerprint(request_id: int, body: ClaimCreate) -> str:
-    canonical = json.dumps({"request_id": request_id, **body.model_dump()}, sort_keys=True)
+    fields = body.model_dump()
+    if fields["package_id"] is None:
+        del fields["package_id"]  # a claim not from a roster keeps the fingerprint it had
+    canonical = json.dumps({"request_id": request_id, **fields}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -74,6 +80,11 @@ def claim_request(
         decision = _decide(incident, request, ask, rings, earlier)
         if not isinstance(decision, rules.Take):
             raise IllegalTransition("request", request.status, "claimed")
+    package = None
+    if body.package_id is not None:
+        package = rosters.commit_from_package(
+            ctx, city_id, body.package_id, request.resource, body.quantity
+        )
 
     claim = Claim(
         request_id=request_id,
@@ -88,15 +99,14 @@ def claim_request(
         created_at=ctx.now,
         updated_at=ctx.now,
         expires_at=rules.claim_expires_at(ctx.now, incident.claim_acceptance_timeout_s),
+        package_id=body.package_id,
     )
     ctx.session.add(claim)
     ctx.session.flush()
-    ctx.emit(
-        incident,
-        EventType.CLAIM_MADE,
-        {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))},
-        cities=audience_of(request, rings),
-    )
+    data = {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))}
+    if package is not None:
+        data["package"] = package
+    ctx.emit(incident, EventType.CLAIM_MADE, data, cities=audience_of(request, rings))
     return claim, True
 
 
@@ -196,6 +206,7 @@ def apply_claim_transition(
 ) -> None:
     answer = body.answer if body else None
     before = lc.RequestStatus(request.status)
+    claim_before = lc.ClaimStatus(claim.status)
     after = rules.move_claim(
         tally_of(request),
         current=lc.ClaimStatus(claim.status),
@@ -218,7 +229,10 @@ def apply_claim_transition(
     request.status = after.status.value
     if after.status is lc.RequestStatus.FULFILLED:
         request.next_escalation_at = None
-    _record_change(ctx, incident, request, claim, before)
+    package = None
+    if roster_rules.gives_back(claim_before, asked):
+        package = rosters.give_back(ctx, claim, request.resource)
+    _record_change(ctx, incident, request, claim, before, package)
 
 
 def _record_change(
@@ -227,6 +241,7 @@ def _record_change(
     request: AidRequest,
     claim: Claim,
     before: lc.RequestStatus,
+    package: dict[str, Any] | None,
 ) -> None:
     """Write the claim and its request, and emit what changed."""
     request.updated_at = ctx.now
@@ -236,12 +251,10 @@ def _record_change(
         set(current_audience(ctx.session, request)) | claim_cities(ctx.session, request.id or 0)
     )
     request_data = {"request": as_json(request_public(request))}
-    ctx.emit(
-        incident,
-        EventType.CLAIM_CHANGED,
-        {"claim": as_json(claim_public(claim)), **request_data},
-        cities=audience,
-    )
+    data = {"claim": as_json(claim_public(claim)), **request_data}
+    if package is not None:
+        data["package"] = package
+    ctx.emit(incident, EventType.CLAIM_CHANGED, data, cities=audience)
     if (
         request.status == lc.RequestStatus.FULFILLED.value
         and before is not lc.RequestStatus.FULFILLED

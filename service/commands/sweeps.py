@@ -28,7 +28,7 @@ from service.domain import lifecycles as lc
 from service.domain.errors import NotFound
 from service.domain.events import EventType
 from service.domain.rings import LAST_RING, next_escalation_at
-from service.persistence.tables import AidRequest, Claim, RequestTarget
+from service.persistence.tables import AidRequest, Claim, Incident, RequestTarget
 
 _OPEN = [s.value for s in lc.CLAIMABLE_REQUEST_STATUSES]
 _NOT_FINAL = [s.value for s in lc.RequestStatus if s not in lc.FINAL_REQUEST_STATUSES]
@@ -114,6 +114,17 @@ def escalate_request(ctx: CommandContext, request_id: int, from_ring: int) -> bo
         or request.next_escalation_at > ctx.now
     ):
         return False
+    move_outward(ctx, incident, request, "timer")
+    return True
+
+
+def move_outward(ctx: CommandContext, incident: Incident, request: AidRequest, cause: str) -> int:
+    """Move an open request (its incident locked) to the next ring that reaches someone
+    new, and fan it out there; `cause` is "timer" or "passes". Returns the new ring.
+    Callers check under the lock that the request is still in the ring they saw, so each
+    ring is entered once however many replicas and passes race for it."""
+    request_id = request.id or 0
+    from_ring = request.ring
     to_ring = _next_ring_with_new_cities(ctx, request)
     reached = [
         int(c)
@@ -138,10 +149,11 @@ def escalate_request(ctx: CommandContext, request_id: int, from_ring: int) -> bo
             "from_ring": from_ring,
             "to_ring": to_ring,
             "reached_city_ids": sorted(reached),
+            "cause": cause,
         },
         cities=current_audience(ctx.session, request),
     )
-    return True
+    return to_ring
 
 
 def _next_ring_with_new_cities(ctx: CommandContext, request: AidRequest) -> int:

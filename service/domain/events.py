@@ -15,6 +15,7 @@ class EventType(StrEnum):
     REQUEST_CANCELLED = "request.cancelled"
     REQUEST_EXPIRED = "request.expired"
     REQUEST_FULFILLED = "request.fulfilled"
+    REQUEST_PASSED = "request.passed"
     CLAIM_MADE = "claim.made"
     CLAIM_CHANGED = "claim.changed"
     CLAIM_REMINDER = "claim.reminder"

@@ -172,6 +172,75 @@ class Claim(SQLModel, table=True):
     expires_at: datetime | None = _utc(default=None)
     # When the requesting manager was reminded that this claim awaits acceptance.
     reminded_at: datetime | None = _utc(default=None)
+    # The roster package the claim commits units of (None: not from a roster).
+    package_id: int | None = Field(default=None, foreign_key="roster_packages.id", index=True)
+
+
+class RosterPackage(SQLModel, table=True):
+    """A package of a city's roster (a mission-ready package): what it can lend."""
+
+    __tablename__ = "roster_packages"
+    __table_args__ = (
+        CheckConstraint("cap_percent >= 1 and cap_percent <= 100", name="ck_package_cap"),
+        CheckConstraint("readiness_hours >= 0", name="ck_package_readiness"),
+        CheckConstraint("self_sufficiency_days >= 0", name="ck_package_self_sufficiency"),
+        CheckConstraint("cost_estimate >= 0", name="ck_package_cost"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    city_id: int = Field(foreign_key="cities.id", index=True)
+    name: str = Field(max_length=200)
+    readiness_hours: int
+    self_sufficiency_days: int
+    limitations: str = Field(default="", max_length=2000)
+    cost_estimate: int = 0
+    cost_currency: str = Field(default="USD", max_length=3)
+    contact: str = Field(default="", max_length=500)
+    available: bool = True
+    unavailable_until: datetime | None = _utc(default=None)
+    unavailable_reason: str = Field(default="", max_length=500)
+    # The share of each resource's units that may be committed at once, across incidents.
+    cap_percent: int = 100
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class PackageItem(SQLModel, table=True):
+    """One catalogued resource of a package: its units and how many claims hold now.
+    `cap_quantity` is the package's cap applied to `quantity`; the constraint keeps
+    what is committed within both, on every replica."""
+
+    __tablename__ = "package_items"
+    __table_args__ = (
+        UniqueConstraint("package_id", "resource", name="uq_package_item"),
+        CheckConstraint("quantity > 0", name="ck_package_item_quantity"),
+        CheckConstraint(
+            "committed_quantity >= 0 and committed_quantity <= cap_quantity"
+            " and cap_quantity <= quantity",
+            name="ck_package_item_committed",
+        ),
+        Index("ix_package_items_resource", "resource", "package_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    package_id: int = Field(foreign_key="roster_packages.id", index=True)
+    resource: str = Field(max_length=64)
+    quantity: int
+    cap_quantity: int
+    committed_quantity: int = 0
+
+
+class RequestPass(SQLModel, table=True):
+    """A targeted city's "we cannot help with this one", once per request."""
+
+    __tablename__ = "request_passes"
+
+    request_id: int = Field(foreign_key="aid_requests.id", primary_key=True)
+    city_id: int = Field(foreign_key="cities.id", primary_key=True)
+    ring: int  # the ring the request had reached when the city passed
+    reason: str = Field(default="", max_length=500)
+    passed_by_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
+    passed_at: datetime = _utc()
 
 
 class Event(SQLModel, table=True):

@@ -84,6 +84,19 @@ PAGES: tuple[Page, ...] = (
         ),
     ),
     Page(
+        page_id="roster",
+        path="/roster",
+        title="Roster",
+        module="roster.js",
+        nav_label="Roster",
+        roles=(Role.MANAGER, Role.RESPONDER, Role.OBSERVER),
+        needs_city=True,
+        summary=(
+            "Your city's roster: the packages it can lend, each resource's units, the cap on"
+            " what is committed at once and what claims hold now, live. Managers edit it."
+        ),
+    ),
+    Page(
         page_id="library",
         path="/library",
         title="Playbook library",

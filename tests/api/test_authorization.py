@@ -89,6 +89,7 @@ class Seed:
     new_playbook: str = "wildfire"  # it has none
     own_city_id: int = 0  # library rows: Nairobi, which adopted Thika's flood playbook
     version_id: int = 0  # and a newer version of it, published since
+    package_id: int = 0  # roster rows: a package of Nairobi's (`own_city_id`)
 
 
 Body = Callable[[str, Seed], Any]
@@ -110,7 +111,7 @@ class Endpoint:
     foreign: frozenset[str] = frozenset()
     body: Body | None = None
     idempotency_key: bool = False
-    seeds: str = "incident"  # or "admin", "library", "city": which objects each cell gets fresh
+    seeds: str = "incident"  # or "admin", "library", "city", "roster": what each cell gets
 
     def expected(self, caller: str) -> frozenset[int]:
         if caller in UNAUTHENTICATED:
@@ -133,6 +134,15 @@ def stock_playbook(name: str) -> str:
 def _claim_status_body(caller: str, _: Seed) -> dict[str, str]:
     # The requesting manager accepts; the claiming city withdraws. Both are legal from `claimed`.
     return {"status": "accepted" if caller == OWN_MANAGER else "withdrawn"}
+
+
+def _package_body(n: int) -> dict[str, Any]:
+    return {
+        "name": f"Pump team {n}",
+        "items": [{"resource": "high-capacity-pump", "quantity": 4}],
+        "readiness_hours": 4,
+        "self_sufficiency_days": 3,
+    }
 
 
 ENDPOINTS = [
@@ -254,6 +264,15 @@ ENDPOINTS = [
         idempotency_key=True,
     ),
     Endpoint(
+        "pass on request",
+        "POST",
+        "/requests/{request_id}/passes",
+        # A city the request reaches says it cannot help; never the requesting city.
+        {TARGETED_RESPONDER: 201, PEER_MANAGER: 201},
+        foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=lambda _, s: {"reason": f"Pumps deployed at home {s.n}"},
+    ),
+    Endpoint(
         "change claim status",
         "POST",
         "/claims/{claim_id}/status",
@@ -281,6 +300,33 @@ ENDPOINTS = [
             seeds="library",
         )
         for verb in ("adopt", "fork", "ignore")
+    ),
+    Endpoint(
+        "add roster package",
+        "POST",
+        "/cities/{own_city_id}/roster",
+        # A city's managers keep its roster; its networks' cities only read it.
+        {OWN_MANAGER: 201},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: _package_body(s.n),
+        seeds="roster",
+    ),
+    Endpoint(
+        "update roster package",
+        "PATCH",
+        "/cities/{own_city_id}/roster/{package_id}",
+        {OWN_MANAGER: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"cap_percent": 50, "contact": f"Desk {s.n}"},
+        seeds="roster",
+    ),
+    Endpoint(
+        "remove roster package",
+        "DELETE",
+        "/cities/{own_city_id}/roster/{package_id}",
+        {OWN_MANAGER: 204},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        seeds="roster",
     ),
     Endpoint(
         "dry run a declaration",
@@ -366,6 +412,8 @@ class Seeder:
             return self._library_seed(n)
         if kind == "city":
             return Seed(n, own_city_id=self.world.city_ids["nairobi"])
+        if kind == "roster":
+            return self._roster_seed(n)
         if kind == "incident":
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
@@ -420,6 +468,16 @@ class Seeder:
                 )
                 assert r.status_code == 200, r.text
         return Seed(n, own_city_id=nairobi, version_id=versions[1])
+
+    def _roster_seed(self, n: int) -> Seed:
+        nairobi = self.world.city_ids["nairobi"]
+        r = self.client.post(
+            f"{API}/cities/{nairobi}/roster",
+            json=_package_body(n),
+            headers=self.world.headers("manager", "nairobi"),
+        )
+        assert r.status_code == 201, r.text
+        return Seed(n, own_city_id=nairobi, package_id=int(r.json()["id"]))
 
     @staticmethod
     def _city(slug: str) -> CityCreate:
@@ -575,7 +633,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 24 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 28 * 12
 
 
 def _route_template(path: str) -> str:
@@ -619,6 +677,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "incident_type": seed.city_playbook,
         "endpoint_id": 1,  # refused before it is looked up
         "version_id": 1,
+        "package_id": 1,
     }
     public = {API + path for path in PUBLIC_READS}
     return sorted(
@@ -820,7 +879,7 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
             )
         compared += 1
     # The incident, its requests, claims and the commands on them (12 routes, the
-    # incident's and the request's updates among them), and its exports as CAP, EDXL-RM
-    # and GeoJSON (3).
-    assert compared == 15 * len(HIDDEN_FROM)
+    # incident's and the request's updates among them), its exports as CAP, EDXL-RM
+    # and GeoJSON (3), who could help with its requests (2), and passes on a request (2).
+    assert compared == 19 * len(HIDDEN_FROM)
     assert wrong == []

@@ -39,6 +39,7 @@ class Seeded:
     request_id: int
     claim_id: int
     city_id: int
+    package_id: int
 
 
 @pytest.fixture
@@ -143,6 +144,13 @@ BODY_ROUTES = [
         idempotency_key=True,
     ),
     BodyRoute(
+        "pass",
+        "POST",
+        "/requests/{request_id}/passes",
+        {"reason": "Our pumps are deployed at home"},
+        ("responder", "thika"),
+    ),
+    BodyRoute(
         "claim status",
         "POST",
         "/claims/{claim_id}/status",
@@ -169,6 +177,25 @@ BODY_ROUTES = [
         "/cities/{city_id}/observatory",
         {"opted_in": True},
         ("admin", None),
+    ),
+    BodyRoute(
+        "package",
+        "POST",
+        "/cities/{city_id}/roster",
+        {
+            "name": "Pump team",
+            "items": [{"resource": "high-capacity-pump", "quantity": 4}],
+            "readiness_hours": 4,
+            "self_sufficiency_days": 3,
+        },
+        ("manager", "thika"),
+    ),
+    BodyRoute(
+        "package update",
+        "PATCH",
+        "/cities/{city_id}/roster/{package_id}",
+        {"cap_percent": 50, "readiness_hours": 2},
+        ("manager", "thika"),
     ),
     BodyRoute(
         "city playbook",
@@ -240,6 +267,7 @@ class Api:
             "events": [get(f"/incidents/{i['id']}/events") for i in incidents],
             "playbooks": self._playbooks(),
             "library": get("/library"),
+            "roster": get(f"/cities/{self.seeded.city_id}/roster"),
         }
 
     def _playbooks(self) -> Any:
@@ -250,7 +278,14 @@ class Api:
 
 @pytest.fixture
 def api(client: TestClient, world: World, incident: int, aid_request: int, claim: int) -> Api:
-    api = Api(client, world, Seeded(incident, aid_request, claim, world.city_ids["thika"]))
+    thika = world.city_ids["thika"]
+    r = client.post(
+        f"{API}/cities/{thika}/roster",
+        json=ROUTES["package"].valid,
+        headers=world.headers("manager", "thika"),
+    )
+    assert r.status_code == 201, r.text
+    api = Api(client, world, Seeded(incident, aid_request, claim, thika, int(r.json()["id"])))
     r = client.put(  # Thika's own flood playbook, for it to publish
         f"{API}/cities/{world.city_ids['thika']}/playbooks/flood",
         json={"source": (STOCK_PLAYBOOKS / "flood.yaml").read_text(encoding="utf-8")},
@@ -262,6 +297,7 @@ def api(client: TestClient, world: World, incident: int, aid_request: int, claim
         ("observer", "thika"),
         ("manager", "nairobi"),
         ("manager", "thika"),
+        ("responder", "machakos"),
     ]:
         world.headers(*caller)  # mint up front: a new token is a change too
     return api
@@ -348,7 +384,7 @@ INTERNAL_FIELDS: dict[str, bytes] = {
 def test_internal_fields_in_a_body_are_422_and_nothing_is_stored(api: Api) -> None:
     before = api.state()
     tried = 0
-    for name in ("incident", "incident update", "request", "claim", "claim status"):
+    for name in ("incident", "incident update", "request", "claim", "claim status", "pass"):
         route = ROUTES[name]
         for field_name, value in INTERNAL_FIELDS.items():
             if field_name in route.valid:  # `status` is what a claim status change sets
@@ -358,7 +394,99 @@ def test_internal_fields_in_a_body_are_422_and_nothing_is_stored(api: Api) -> No
             tried += 1
     assert api.problems == []
     assert api.state() == before
-    assert tried == 49
+    assert tried == 59
+
+
+# What a roster's rows hold that only claims change, beyond the fields every row owns.
+PACKAGE_INTERNAL_FIELDS: dict[str, bytes] = {
+    **INTERNAL_FIELDS,
+    "committed_quantity": b"0",
+    "cap_quantity": b"4",
+    "remaining_quantity": b"4",
+    "available_now": b"true",
+    "package_id": b"1",
+}
+
+
+def test_internal_fields_in_a_roster_body_are_422_and_nothing_is_stored(api: Api) -> None:
+    before = api.state()
+    tried = 0
+    for name in ("package", "package update"):
+        for field_name, value in PACKAGE_INTERNAL_FIELDS.items():
+            r = api.send_with(ROUTES[name], field_name, value)
+            api.refused(f"{name} with {field_name}", r, 422, loc=["body", field_name])
+            tried += 1
+        # Nor inside a package's resources.
+        for field_name in ("committed_quantity", "cap_quantity", "package_id", "id"):
+            item = {"resource": "high-capacity-pump", "quantity": 2, field_name: 1}
+            body = {**ROUTES[name].valid, "items": [item]}
+            r = api.send(ROUTES[name], json.dumps(body).encode())
+            api.refused(f"{name} item with {field_name}", r, 422)
+            tried += 1
+    assert api.problems == []
+    assert api.state() == before
+    assert tried == 2 * (len(INTERNAL_FIELDS) + 5 + 4)
+
+
+BAD_PACKAGES: list[tuple[str, bytes]] = [
+    ("items", b"[]"),
+    ("items", b'[{"resource": "high-capacity-pump", "quantity": 0}]'),
+    ("items", b'[{"resource": "high-capacity-pump", "quantity": "3"}]'),
+    ("items", b'[{"resource": "high-capacity-pump", "quantity": 10001}]'),
+    ("items", b'[{"resource": "HIGH", "quantity": 1}]'),
+    ("items", b'[{"resource": "no-such-thing", "quantity": 1}]'),
+    (
+        "items",
+        b"[" + b",".join([b'{"resource": "generator-100kw", "quantity": 1}'] * 2) + b"]",
+    ),
+    ("items", b"[" + b",".join([b'{"resource": "generator-100kw", "quantity": 1}'] * 51) + b"]"),
+    ("cap_percent", b"0"),
+    ("cap_percent", b"101"),
+    ("cap_percent", b"50.5"),
+    ("cap_percent", b"true"),
+    ("readiness_hours", b"-1"),
+    ("readiness_hours", b"8761"),
+    ("self_sufficiency_days", b"366"),
+    ("cost_estimate", b"-5"),
+    ("cost_estimate", b"1e3"),
+    ("cost_currency", b'"usd"'),
+    ("cost_currency", b'"EURO"'),
+    ("available", b'"no"'),
+    ("unavailable_until", b'"tomorrow"'),
+    ("unavailable_reason", b'"' + b"x" * 501 + b'"'),
+    ("name", b'""'),
+]
+
+
+def test_bad_packages_are_422_and_store_nothing(api: Api) -> None:
+    before = api.state()
+    for name in ("package", "package update"):
+        for field_name, raw in BAD_PACKAGES:
+            if name == "package update" and field_name == "name" and raw == b'""':
+                continue
+            r = api.send_with(ROUTES[name], field_name, raw)
+            api.refused(f"{name} {field_name}={raw[:40]!r}", r, 422)
+    # Unavailable fields on an available package say what goes with what.
+    r = api.send_with(ROUTES["package"], "unavailable_reason", b'"deployed"')
+    api.refused("available with a reason", r, 422)
+    assert api.problems == []
+    assert api.state() == before
+
+
+def test_a_claim_from_a_package_of_another_city_or_a_bad_package_id_is_refused(api: Api) -> None:
+    before = api.state()
+    route = ROUTES["claim"]
+    bad = [b"0", b'"1"', b"1.0", b"true", b"2147483648", b"-1"]
+    for raw in bad:
+        api.refused(f"package_id={raw!r}", api.send_with(route, "package_id", raw), 422)
+    # Thika's package, claimed from by Machakos: another city's package is not found.
+    machakos = BodyRoute(
+        route.name, route.method, route.path, route.valid, ("responder", "machakos"), True
+    )
+    r = api.send_with(machakos, "package_id", str(api.seeded.package_id).encode())
+    api.refused("another city's package", r, 403, 404)
+    assert api.problems == []
+    assert api.state() == before
 
 
 # Quantities and numbers --------------------------------------------------------------------
@@ -776,11 +904,13 @@ BAD_SLUGS = ["FLOOD", "a" * 65, "%00", "-", "flood%0A"]
 
 def _caller_for(method: str, path: str) -> tuple[str, str | None]:
     """A caller who passes the route's role check, so the path itself is what is judged."""
+    if method != "GET" and "/roster" in path:
+        return ("manager", "thika")  # the seeded city's manager keeps its roster
     if method != "GET" and "/library/" in path:
         return ("manager", "thika")  # a city's manager, acting for the seeded city
     if method == "GET" or path.startswith((f"{API}/networks", f"{API}/cities", f"{API}/tokens")):
         return ("admin", None)
-    if "/claims" in path:
+    if "/claims" in path or "/passes" in path:
         return ("responder", "thika")
     return ("manager", "nairobi")
 
@@ -797,6 +927,7 @@ def test_bad_ids_in_every_path_are_422_or_404_never_500(api: Api) -> None:
         "endpoint_id": 1,  # a path id is refused before the endpoint is looked up
         "attempt_id": 1,
         "version_id": 1,  # no version is published: a well-written id is a 404
+        "package_id": api.seeded.package_id,
     }
     bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
     paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
@@ -948,6 +1079,7 @@ def _good_ids(api: Api) -> dict[str, Any]:
         "endpoint_id": 1,
         "attempt_id": 1,
         "version_id": 1,
+        "package_id": api.seeded.package_id,
     }
 
 
@@ -1012,7 +1144,7 @@ def test_ids_beyond_the_integer_range_are_422_in_paths_queries_and_bodies(api: A
         for name in _body_fields(api, route)
         if name.endswith("_id")
     ]
-    assert [(r.name, n) for r, n in body_ids] == [("token", "city_id")]
+    assert [(r.name, n) for r, n in body_ids] == [("token", "city_id"), ("claim", "package_id")]
     before = api.state()
 
     @GENERATED
@@ -1078,6 +1210,7 @@ TEXT_OF = {"network": "name", "city": "name", "token": "label", "incident": "tit
 TEXT_OF |= {"incident update": "title", "request update": "report_to"}
 TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
 TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
+TEXT_OF |= {"package": "limitations", "package update": "contact", "pass": "reason"}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 

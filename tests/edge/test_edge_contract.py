@@ -269,3 +269,65 @@ def test_every_error_answered_is_one_the_rest_handlers_are_installed_for() -> No
 
     handled = set(create_app().exception_handlers)
     assert set(edge.MAPPED) <= handled
+
+
+# Claims from a roster package ------------------------------------------------------------
+
+
+def test_a_claim_from_a_package_is_answered_alike_on_both_transports(
+    client: TestClient, world: World, request_id: int
+) -> None:
+    made = client.post(
+        f"{API}/cities/{world.city_ids['thika']}/roster",
+        json={
+            "name": "Pump team",
+            "items": [{"resource": "high-capacity-pump", "quantity": 2}],
+            "readiness_hours": 4,
+            "self_sufficiency_days": 3,
+        },
+        headers=world.headers("manager", "thika"),
+    )
+    assert made.status_code == 201, made.text
+    package_id = made.json()["id"]
+    responder = world.headers("responder", "thika")
+    over_rest = client.post(
+        f"{API}/requests/{request_id}/claims",
+        json={"quantity": 3, "package_id": package_id},
+        headers={**responder, "Idempotency-Key": "too-many-rest"},
+    )
+    with _authed(client, world.token("responder", "thika")) as ws:
+        claim = {"op": "claim", "request_id": request_id, "quantity": 3}
+        too_many = _ask(ws, {**claim, "package_id": package_id, "idempotency_key": "too-many"})
+        bad_id = _ask(ws, {**claim, "package_id": "1", "idempotency_key": "bad-id"})
+        fits = _ask(ws, {**claim, "quantity": 2, "package_id": package_id, "idempotency_key": "ok"})
+    assert over_rest.status_code == too_many["status"] == 409
+    assert over_rest.json()["detail"] == too_many["detail"]
+    assert "2 units left" in too_many["detail"]
+    assert bad_id["status"] == 422 and [i["loc"] for i in bad_id["detail"]] == [["package_id"]]
+    assert fits["type"] == "ack" and fits["result"]["package_id"] == package_id, fits
+    roster = client.get(
+        f"{API}/cities/{world.city_ids['thika']}/roster/{package_id}", headers=responder
+    ).json()
+    assert roster["items"][0]["committed_quantity"] == 2
+    assert _claimed(client, world, request_id) == 2
+
+
+def test_a_pass_is_answered_alike_on_both_transports(
+    client: TestClient, world: World, request_id: int
+) -> None:
+    with _authed(client, world.token("responder", "machakos")) as ws:
+        not_yet = _ask(ws, {"op": "pass", "request_id": request_id, "reason": "no pumps"})
+        extra = _ask(ws, {"op": "pass", "request_id": request_id, "ring": 2})
+    over_rest = client.post(
+        f"{API}/requests/{request_id}/passes",
+        json={"reason": "no pumps"},
+        headers=world.headers("responder", "machakos"),
+    )
+    assert over_rest.status_code == not_yet["status"] == 403
+    assert over_rest.json()["detail"] == not_yet["detail"]
+    assert extra["status"] == 422 and [i["loc"] for i in extra["detail"]] == [["ring"]]
+    with _authed(client, world.token("responder", "thika")) as ws:
+        passed = _ask(ws, {"op": "pass", "request_id": request_id, "reason": "deployed"})
+        again = _ask(ws, {"op": "pass", "request_id": request_id})
+    assert passed["type"] == "ack" and passed["result"]["escalated_to_ring"] == 1, passed
+    assert again["status"] == 409

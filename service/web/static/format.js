@@ -204,8 +204,11 @@ export function describeEvent(event, cities) {
       return `${by} edited ${name}: ${describeRequestChanges(d.changes || {})}`;
     case "request.escalated": {
       const names = (d.reached_city_ids || []).map((id) => cityName(cities, id));
-      return `${name} moved to ring ${d.to_ring}${names.length ? `, reaching ${names.join(", ")}` : ""}`;
+      const why = d.cause === "passes" ? " (every city of its ring passed)" : "";
+      return `${name} moved to ring ${d.to_ring}${why}${names.length ? `, reaching ${names.join(", ")}` : ""}`;
     }
+    case "request.passed":
+      return `${cityName(cities, d.pass.city_id)} passed on ${name}${d.pass.reason ? `: “${d.pass.reason}”` : ""}`;
     case "request.cancelled":
       return `${name} cancelled`;
     case "request.expired":

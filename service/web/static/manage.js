@@ -81,6 +81,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     selected = id;
     history.replaceState(null, "", `#incident=${id}`);
     render();
+    refreshHelpers();
   }
 
   // Declaring ----------------------------------------------------------------------
@@ -202,6 +203,49 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     );
   }
 
+  // Who could help: each open request's lenders from the rosters of the cities it targets,
+  // read again after the incident's events (and every 15 s: other incidents' claims use
+  // the same packages).
+  const helpers = new Map();
+  let helpersFor = null;
+  let helpersTimer = null;
+  async function loadHelpers() {
+    const incidentId = selected;
+    if (!incidentId || book.incidents.get(incidentId)?.incident?.city_id !== me.city_id) return;
+    try {
+      const page = await api(`/incidents/${incidentId}/matches?limit=500`);
+      if (incidentId !== selected) return;
+      helpers.clear();
+      for (const found of page.data) helpers.set(found.request_id, found);
+      helpersFor = incidentId;
+      render();
+    } catch (error) {
+      if (!error.transport) notify(`Could not read who could help: ${error.message}`);
+    }
+  }
+  function refreshHelpers() {
+    clearTimeout(helpersTimer);
+    helpersTimer = setTimeout(loadHelpers, 300);
+  }
+  setInterval(loadHelpers, 15_000);
+
+  function whoCouldHelp(request) {
+    const found = helpersFor === selected ? helpers.get(request.id) : null;
+    if (!found || isFinalRequest(request) || request.remaining_quantity < 1) return null;
+    return h("div", { class: "who-could-help", dataset: { requestId: request.id } },
+      h("p", { class: "label" }, "Who could help"),
+      found.lenders.length
+        ? h("ul", { class: "lenders" },
+            found.lenders.slice(0, 5).map((x) => h("li", { dataset: { cityId: x.city_id, packageId: x.package_id } },
+              h("strong", {}, cityName(cities, x.city_id)),
+              ` · ${x.package_name} · ${unitsOf(request.resource, x.remaining_quantity)} left · ready within ${x.readiness_hours} h · ${x.distance_km} km`,
+              x.reached ? "" : ` · ring ${x.ring}, not reached yet`,
+            )),
+          )
+        : h("p", { class: "muted small" }, "No roster of the cities it targets has this available now."),
+    );
+  }
+
   function renderDetail() {
     const entry = selected ? book.incidents.get(selected) : null;
     if (!entry?.incident || entry.incident.city_id !== me.city_id) {
@@ -260,7 +304,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         li.classList.toggle("final", isFinalRequest(request));
         edit.hidden = incident.status !== "active" || isFinalRequest(request);
         if (!edit.open) edit.fill(request);
-        patch(card, JSON.stringify([request, claims, incident.status]), () => requestCard(entry, request, claims));
+        const found = helpersFor === selected ? helpers.get(request.id) : null;
+        patch(card, JSON.stringify([request, claims, incident.status, found]), () => requestCard(entry, request, claims));
       });
     }
   }
@@ -308,6 +353,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       requestTitle(request),
       progressBar(entry, request),
       answersBlock(entry, request, cities),
+      whoCouldHelp(request),
       timing,
       request.report_to ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
       shown.length
@@ -599,6 +645,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const own = active.filter((incident) => incident.city_id === me.city_id);
   await eachLimited(own, 6, async (incident) => book.load(await api(`/incidents/${incident.id}`)));
   if (!selected || !book.incidents.has(selected)) selected = mine()[0]?.id ?? null;
+  loadHelpers();
   live = connect({
     scopes: () => [`city:${me.city_id}`],
     since: () => book.since(),
@@ -608,6 +655,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       const entry = book.entry(event.incident_id);
       if (!entry.incident) loadIncident(event.incident_id);
       else if (!known && entry.incident.city_id === me.city_id && !selected) select(entry.id);
+      if (event.incident_id === selected) refreshHelpers();
       render();
     },
     onReset(message) {

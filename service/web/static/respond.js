@@ -10,7 +10,7 @@ import { cityName, liveTime, placeOf, resourceLabel, statusLabel, unitsOf } from
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
-import { answersBlock, claimChip, exerciseBadge, requestTiming, requestTitle, severityBadge } from "./views.js";
+import { answersBlock, badge, claimChip, exerciseBadge, requestTiming, requestTitle, severityBadge } from "./views.js";
 
 startPage({
   hint: "Sign in with your city's responder token to see the requests aimed at your city.",
@@ -77,6 +77,48 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   const isLive = () => live?.state === "live";
 
+  // Requests the city passed on: they stay in the inbox, marked, without claim or pass.
+  const passedByMe = new Set();
+
+  // The city's roster: a claim may be made from one of its packages holding the resource.
+  let packages = new Map();
+  async function loadRoster() {
+    try {
+      const page = await api(`/cities/${me.city_id}/roster?limit=200`);
+      packages = new Map(page.data.map((p) => [p.id, p]));
+    } catch (error) {
+      notify(`Could not load your city's roster: ${error.message}`);
+    }
+  }
+
+  /** The packages that can lend `resource` now, with the units they have left for it. */
+  function packagesFor(resource) {
+    const found = [];
+    for (const p of packages.values()) {
+      const item = p.items.find((i) => i.resource === resource);
+      if (item && p.available_now) found.push({ id: p.id, name: p.name, left: item.remaining_quantity });
+    }
+    return found;
+  }
+
+  // Events of different incidents may arrive out of commit order (a replay resumes each
+  // incident by itself): shortly after a package's event, read the roster as it is.
+  let reconciling = null;
+  function reconcileRoster() {
+    clearTimeout(reconciling);
+    reconciling = setTimeout(() => loadRoster().then(render), 500);
+  }
+
+  /** A claim's event carries its package's units as the claim left them. */
+  function applyPackage(state) {
+    const p = packages.get(state?.id);
+    if (!p) return;
+    const items = p.items.map((i) => (i.resource === state.resource
+      ? { ...i, committed_quantity: state.committed_quantity, remaining_quantity: state.remaining_quantity }
+      : i));
+    packages.set(p.id, { ...p, items });
+  }
+
   function pendingClaim(requestId) {
     return outbox.find((action) => action.kind === "claim" && action.body.request_id === requestId);
   }
@@ -125,7 +167,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         const sending = waiting ? [waiting.key, outbox.stateOf(waiting)] : null;
         patch(
           li,
-          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive()]),
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive(), packagesFor(request.resource), passedByMe.has(request.id)]),
           () => inboxCard(entry, request, mine, waiting),
         );
       },
@@ -151,6 +193,19 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       oninput: keepTyped,
       disabled: blocked,
     });
+    const lenders = packagesFor(request.resource);
+    const fromPackage = lenders.length
+      ? h("select", {
+          id: `package-${request.id}`,
+          class: "from-package",
+          dataset: { keep: "package", focus: "package" },
+          onchange: keepTyped,
+          disabled: blocked,
+        },
+          h("option", { value: "" }, "Not from a package"),
+          lenders.map((p) => h("option", { value: p.id, disabled: p.left < 1 }, `From ${p.name} (${p.left} left)`)),
+        )
+      : null;
     const label = waiting
       ? outbox.stateOf(waiting) === "sending" ? "Sending…" : "Waiting to be sent"
       : isLive() ? "Claim" : "Queue claim";
@@ -165,6 +220,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       h("label", { for: `qty-${request.id}` }, "Units"),
       quantity,
       h("span", { class: "of" }, `of ${left} left`),
+      fromPackage,
       claimButton,
       left > 1 && !waiting
         ? h("button", {
@@ -172,7 +228,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
             class: "secondary",
             dataset: { focus: "all" },
             disabled: blocked,
-            onclick: () => queueClaim(request, left),
+            onclick: () => queueClaim(request, left, chosenPackage()),
           }, `Claim all ${left}`)
         : null,
       waiting
@@ -189,8 +245,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         quantity.focus();
         return;
       }
-      queueClaim(request, wanted);
+      queueClaim(request, wanted, chosenPackage());
     });
+    function chosenPackage() {
+      return fromPackage && fromPackage.value ? Number(fromPackage.value) : null;
+    }
     return [
       requestTitle(request),
       h("p", { class: "meta" },
@@ -204,6 +263,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("strong", {}, `${left} left`), " to claim",
         request.delivered_quantity ? ` · ${request.delivered_quantity} delivered` : "",
       ),
+      lenders.length
+        ? h("p", { class: "roster-has" }, badge("your roster has this", "waiting"), " ",
+            lenders.map((p) => `${p.name}: ${p.left} left`).join(" · "))
+        : null,
       requestTiming(request, placeOf(cities, incident.city_id)),
       answersBlock(entry, request, cities),
       request.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
@@ -211,7 +274,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       mine.length
         ? h("p", { class: "mine" }, `Your city has ${mine.map((c) => `${c.quantity} ${statusLabel(c.status).toLowerCase()}`).join(", ")}.`)
         : null,
-      left > 0 && incident.status === "active" ? form : null,
+      passedByMe.has(request.id)
+        ? h("p", { class: "mine passed" }, "Your city passed on this request.")
+        : left > 0 && incident.status === "active" ? [form, passForm(request)] : null,
     ];
   }
 
@@ -306,26 +371,64 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ];
   }
 
+  /** "We cannot help with this one", with an optional reason; once per request. */
+  function passForm(request) {
+    const reason = h("input", {
+      id: `pass-reason-${request.id}`,
+      class: "pass-reason",
+      maxlength: 500,
+      placeholder: "Reason (optional)",
+      dataset: { keep: "pass-reason", focus: "pass-reason" },
+      oninput: keepTyped,
+    });
+    const button = h("button", { type: "submit", class: "secondary small", id: `pass-${request.id}`, dataset: { focus: "pass" } }, "Pass");
+    const form = h("form", { class: "pass-form", "aria-label": `Pass on ${resourceLabel(request.resource)}` }, reason, button);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      busy(button, async () => {
+        const body = { reason: reason.value.trim() };
+        let result;
+        try {
+          if (!live) throw new ApiError(0, "not connected", { transport: true });
+          result = await live.command("pass", { request_id: request.id, ...body });
+        } catch (error) {
+          if (!(error instanceof ApiError) || !error.transport) throw error;
+          result = await api(`/requests/${request.id}/passes`, { method: "POST", body });
+        }
+        passedByMe.add(request.id);
+        notify(result.escalated_to_ring !== null && result.escalated_to_ring !== undefined
+          ? `Passed. Every city of its ring has passed: it moved to ring ${result.escalated_to_ring}.`
+          : "Passed.", "ok");
+        render();
+      });
+    });
+    return form;
+  }
+
   // Commands: over the websocket when live, else REST; a claim keeps its key across both,
   // and across reloads, since the outbox stores it before the first attempt.
 
-  function queueClaim(request, quantity) {
+  function queueClaim(request, quantity, packageId = null) {
     if (pendingClaim(request.id)) return; // already on its way: the same intended claim
-    const what = `claim ${unitsOf(request.resource, quantity)} of ${resourceLabel(request.resource).toLowerCase()} (request #${request.id})`;
-    outbox.add("claim", { request_id: request.id, quantity, resource: request.resource }, what);
+    const from = packageId !== null ? ` from ${packages.get(packageId)?.name ?? `package #${packageId}`}` : "";
+    const what = `claim ${unitsOf(request.resource, quantity)} of ${resourceLabel(request.resource).toLowerCase()} (request #${request.id})${from}`;
+    const body = { request_id: request.id, quantity, resource: request.resource };
+    if (packageId !== null) body.package_id = packageId;
+    outbox.add("claim", body, what);
   }
 
   async function sendAction(action) {
     if (action.kind !== "claim") throw new ApiError(400, `unknown action ${action.kind}`);
-    const { request_id: requestId, quantity } = action.body;
+    const { request_id: requestId, quantity, package_id: packageId } = action.body;
+    const from = packageId ? { package_id: packageId } : {};
     try {
       if (!live) throw new ApiError(0, "not connected", { transport: true });
-      return await live.command("claim", { request_id: requestId, quantity, idempotency_key: action.key });
+      return await live.command("claim", { request_id: requestId, quantity, idempotency_key: action.key, ...from });
     } catch (error) {
       if (!(error instanceof ApiError) || !fateUnknown(error)) throw error;
       return api(`/requests/${requestId}/claims`, {
         method: "POST",
-        body: { quantity },
+        body: { quantity, ...from },
         headers: { "Idempotency-Key": action.key },
       });
     }
@@ -362,6 +465,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     }
   }
 
+  await loadRoster();
+  async function loadPasses() {
+    await eachLimited([...inbox], 6, async (id) => {
+      const page = await api(`/requests/${id}/passes?limit=500`);
+      if (page.data.some((p) => p.city_id === me.city_id)) passedByMe.add(id);
+    });
+  }
   // The snapshot: seqs first, then the inbox, so replay covers anything in between.
   const active = await fetchAll(api, "/incidents?status=active");
   await eachLimited(active, 6, async (incident) => book.load(await api(`/incidents/${incident.id}`)));
@@ -371,6 +481,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     entry.requests.set(request.id, request);
     if (!entry.incident) loadIncident(request.incident_id);
   }
+  await loadPasses().catch((error) => notify(`Could not read your city's passes: ${error.message}`));
   live = connect({
     onStatus(state) {
       if (state === "live") outbox.flush();
@@ -380,6 +491,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     since: () => book.since(),
     onEvent(event) {
       book.apply(event);
+      if (event.data?.pass?.city_id === me.city_id) passedByMe.add(event.data.pass.request_id);
+      if (event.data?.package?.city_id === me.city_id) {
+        applyPackage(event.data.package);
+        reconcileRoster();
+      }
       const request = event.data?.request;
       if (request && request.city_id !== me.city_id && (event.audience?.cities || []).includes(me.city_id)) {
         inbox.add(request.id);

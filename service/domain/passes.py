@@ -1,0 +1,44 @@
+"""Passes: a targeted city's explicit "we cannot help with this one", and when the passes
+of a ring move the request on at once instead of waiting for its timer.
+
+Pure functions over plain values; `service.commands.passes` reads and writes the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from service.domain import lifecycles as lc
+from service.domain.claims import ring_reaches
+from service.domain.errors import Conflict, Forbidden, IllegalTransition
+
+
+def check_pass(
+    *,
+    city_id: int,
+    requesting_city_id: int,
+    city_ring: int | None,
+    request_ring: int,
+    request_status: lc.RequestStatus,
+    incident_status: lc.IncidentStatus,
+    passed_before: bool,
+) -> None:
+    """Refuse a pass the city may not make: its own request, a request that does not
+    reach it (yet), one no longer open, a closed incident, or a second pass."""
+    if city_id == requesting_city_id:
+        raise Forbidden("a city cannot pass on its own request")
+    if not ring_reaches(city_ring, request_ring):
+        raise Forbidden("this request is not aimed at your city (yet)")
+    lc.ensure_incident_active(incident_status, "pass")
+    if request_status not in lc.CLAIMABLE_REQUEST_STATUSES:
+        raise IllegalTransition("request", request_status, "passed", "it is no longer open")
+    if passed_before:
+        raise Conflict("your city has already passed on this request")
+
+
+def ring_exhausted(rings: Mapping[int, int], request_ring: int, passed: Iterable[int]) -> bool:
+    """Whether every city of the request's current ring (`rings`: city → the ring that
+    reaches it) has passed. The cities of the inner rings had their turn when those
+    rings were current; a ring with no city of its own is never exhausted by passes."""
+    current = {city for city, ring in rings.items() if ring == request_ring}
+    return bool(current) and current <= set(passed)
