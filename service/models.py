@@ -99,6 +99,7 @@ ShortText = Annotated[str, Strict(), StringConstraints(max_length=500), _Clean]
 Note = Annotated[str, Strict(), StringConstraints(max_length=2000), _Clean]
 LongText = Annotated[str, Strict(), StringConstraints(max_length=5000), _Clean]
 Answer = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=20000), _Clean]
+Reason = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=500), _Clean]
 
 Slug = Annotated[
     str, Strict(), StringConstraints(min_length=1, max_length=64, pattern=SLUG_PATTERN)
@@ -349,6 +350,20 @@ class ClaimStatusChange(Input):
     answer: Answer | None = Field(
         default=None, description="The answer to an information request (with `released`)."
     )
+    eta: UtcTime | None = Field(
+        default=None, description="With `en_route`: the expected arrival, in the future."
+    )
+    team_lead: Name | None = Field(default=None, description="With `en_route`.")
+    team_size: Annotated[int, Strict(), Field(ge=1, le=10_000)] | None = Field(
+        default=None, description="With `en_route`: how many people travel."
+    )
+    vehicle: Name | None = Field(default=None, description="With `en_route`.")
+    contact: Name | None = Field(
+        default=None, description="With `en_route`: a phone or radio channel to reach the team."
+    )
+    reason: Reason | None = Field(
+        default=None, description="With `declined` or `withdrawn`: why."
+    )
 
 
 class ClaimPublic(Output):
@@ -360,6 +375,13 @@ class ClaimPublic(Output):
     status: str
     note: str
     answer: str | None
+    # Who is coming and when (given with en route), and why a claim ended early.
+    eta_at: datetime | None = None
+    team_lead: str | None = None
+    team_size: int | None = None
+    vehicle: str | None = None
+    contact: str | None = None
+    end_reason: str | None = None
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None

@@ -21,6 +21,7 @@ from service.commands.context import (
 )
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import claims as rules
+from service.domain import dispatch
 from service.domain import lifecycles as lc
 from service.domain.actors import Role
 from service.domain.errors import Forbidden, Invalid, NotFound
@@ -201,6 +202,7 @@ def end_request(
     after = rules.end_request(tally, final, (claim.quantity for claim in claims))
     for claim in claims:
         claim.status = end.claim_status.value
+        claim.end_reason = dispatch.request_end_reason(final)
         claim.updated_at = ctx.now
         ctx.session.add(claim)
     request.claimed_quantity = after.claimed_quantity

@@ -170,6 +170,14 @@ class Claim(SQLModel, table=True):
     expires_at: datetime | None = _utc(default=None)
     # When the requesting manager was reminded that this claim awaits acceptance.
     reminded_at: datetime | None = _utc(default=None)
+    # Who is coming, and when: given with the move to en route.
+    eta_at: datetime | None = _utc(default=None)
+    team_lead: str | None = Field(default=None, max_length=200)
+    team_size: int | None = Field(default=None)
+    vehicle: str | None = Field(default=None, max_length=200)
+    contact: str | None = Field(default=None, max_length=200)
+    # Why the claim was declined, stood down or withdrawn.
+    end_reason: str | None = Field(default=None, max_length=500)
 
 
 class Event(SQLModel, table=True):
