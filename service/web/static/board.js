@@ -21,6 +21,7 @@ import {
   progressBar,
   requestTiming,
   requestTitle,
+  respondersBlock,
   severityBadge,
   webhookBanner,
 } from "./views.js";
@@ -215,6 +216,7 @@ async function startBoard({ api, me, cities, main, connect }) {
             requestTitle(request),
             needsAttention(request) ? h("p", { class: "attention-note" }, `Critical: ${request.remaining_quantity} still unclaimed`) : null,
             progressBar(entry, request),
+            respondersBlock(entry, request, cities),
             answersBlock(entry, request, cities),
             requestTiming(request),
           ]);

@@ -14,16 +14,18 @@ import {
   SEVERITIES,
 } from "./vocabulary.js";
 import { catalogue, cityName, liveTime, resourceLabel, typeLabel, unitsOf } from "./format.js";
-import { busy, confirmAction, notify } from "./notices.js";
+import { askDetails, busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { dryRunView } from "./dryrun.js";
 import {
   answersBlock,
   badge,
+  claimArrival,
   claimChip,
   exerciseBadge,
   incidentItem,
   incidentLine,
+  journeyLine,
   legend,
   needsAttention,
   progressBar,
@@ -312,7 +314,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       shown.length
         ? h("table", { class: "claims-table" },
             h("caption", { class: "visually-hidden" }, `Claims on ${resourceLabel(request.resource)}`),
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "City"), h("th", { scope: "col" }, "Units"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "City"), h("th", { scope: "col" }, "Units"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Arrival"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
             h("tbody", {}, shown.map((claim) => claimRow(request, claim, active))),
           )
         : h("p", { class: "muted small" }, "No claims yet."),
@@ -333,6 +335,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       h("td", {}, cityName(cities, claim.city_id)),
       h("td", {}, String(claim.quantity)),
       h("td", {}, claimChip(request, claim)),
+      h("td", { class: "claim-arrival" }, claimArrival(claim), " ", journeyLine(claim), claim.end_reason ? h("span", { class: "end-reason" }, claim.end_reason) : null),
       h("td", { class: "row-actions" }, buttons),
     );
   }
@@ -542,22 +545,24 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   // Commands ------------------------------------------------------------------------
 
-  async function move(claim, status) {
+  async function move(claim, status, extra = {}) {
     try {
-      await live.command("claim_status", { claim_id: claim.id, status });
+      await live.command("claim_status", { claim_id: claim.id, status, ...extra });
     } catch (error) {
       if (!(error instanceof ApiError) || !error.transport) throw error;
-      await api(`/claims/${claim.id}/status`, { method: "POST", body: { status } });
+      await api(`/claims/${claim.id}/status`, { method: "POST", body: { status, ...extra } });
     }
   }
 
+  /** Decline or stand down a claim, saying why: the responding city sees the reason. */
   async function declineClaim(button, request, claim, label) {
-    const ok = await confirmAction(
+    const asked = await askDetails(
       `${label} ${cityName(cities, claim.city_id)}’s claim of ${unitsOf(request.resource, claim.quantity)}?`,
       label,
+      [["reason", `Why (${cityName(cities, claim.city_id)} sees this)`, { tag: "textarea", rows: 2, maxlength: 500, required: true }]],
       "The units go back to the request for other cities to claim.",
     );
-    if (ok) busy(button, () => move(claim, "declined"));
+    if (asked) busy(button, () => move(claim, "declined", asked));
   }
 
   async function cancelRequest(button, request) {
