@@ -34,6 +34,7 @@ from service.api.routes_incidents import router as incidents_router
 from service.api.routes_interop import router as interop_router
 from service.api.routes_library import router as library_router
 from service.api.routes_live import router as live_router
+from service.api.routes_notes import router as notes_router
 from service.api.routes_playbooks import router as playbooks_router
 from service.api.routes_webhooks import router as webhooks_router
 from service.claim_paths import ClaimPath, GeneralCommand
@@ -187,6 +188,7 @@ def create_app(
         interop_router,
         library_router,
         live_router,
+        notes_router,
         playbooks_router,
         webhooks_router,
     ):

@@ -387,6 +387,36 @@ class ClaimPublic(Output):
     expires_at: datetime | None
 
 
+# Notes -------------------------------------------------------------------------
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class NoteCreate(Input):
+    body: Annotated[
+        str,
+        Strict(),
+        StringConstraints(min_length=1, max_length=2000),
+        _Clean,
+        AfterValidator(_not_blank),
+    ] = Field(description="The note, as text (up to 2,000 characters).")
+
+
+class NotePublic(Output):
+    id: int
+    incident_id: int
+    request_id: int
+    claim_id: int | None = Field(description="Set when the note is on one claim of the request.")
+    city_id: int = Field(description="The author's city.")
+    author_role: str
+    body: str
+    created_at: datetime
+
+
 class IncidentDetail(IncidentPublic):
     requests: list[AidRequestPublic]
     claims: list[ClaimPublic]

@@ -29,6 +29,7 @@ TABLES = [
     "webhook_cursors",
     "webhook_endpoints",
     "city_playbooks",
+    "notes",
     "events",
     "claims",
     "request_targets",

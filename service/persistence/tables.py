@@ -180,6 +180,23 @@ class Claim(SQLModel, table=True):
     end_reason: str | None = Field(default=None, max_length=500)
 
 
+class Note(SQLModel, table=True):
+    """One human entry in the thread of a request, or of one of its claims."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_request_id", "request_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id")
+    request_id: int = Field(foreign_key="aid_requests.id")
+    claim_id: int | None = Field(default=None, foreign_key="claims.id", index=True)
+    city_id: int = Field(foreign_key="cities.id")
+    author_role: str = Field(max_length=16)
+    author_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
+    body: str = Field(max_length=2000)
+    created_at: datetime = _utc()
+
+
 class Event(SQLModel, table=True):
     """One recorded change: the outbox row, the audit trail and the replay source."""
 

@@ -261,6 +261,24 @@ ENDPOINTS = [
         body=_claim_status_body,
     ),
     Endpoint(
+        "add a note to a request",
+        "POST",
+        "/requests/{request_id}/notes",
+        # The requesting city and the cities the request reaches (or that claimed it).
+        {OWN_MANAGER: 201, OWN_RESPONDER: 201, PEER_MANAGER: 201, TARGETED_RESPONDER: 201},
+        foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=lambda _, s: {"body": f"Note {s.n}"},
+    ),
+    Endpoint(
+        "add a note to a claim",
+        "POST",
+        "/claims/{claim_id}/notes",
+        # The requesting city and the claiming city (Thika).
+        {OWN_MANAGER: 201, OWN_RESPONDER: 201, PEER_MANAGER: 201, TARGETED_RESPONDER: 201},
+        foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=lambda _, s: {"body": f"Note {s.n}"},
+    ),
+    Endpoint(
         "publish playbook version",
         "POST",
         "/cities/{own_city_id}/library/{city_playbook}",
@@ -554,7 +572,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 22 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 24 * 12
 
 
 def _route_template(path: str) -> str:
@@ -777,7 +795,7 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
             )
         compared += 1
     # The incident, its requests, claims and the commands on them (12 routes, the
-    # incident's and the request's updates among them), and its exports as CAP, EDXL-RM
-    # and GeoJSON (3).
-    assert compared == 15 * len(HIDDEN_FROM)
+    # incident's and the request's updates among them), the notes of its requests and
+    # claims (4: read and write each), and its exports as CAP, EDXL-RM and GeoJSON (3).
+    assert compared == 19 * len(HIDDEN_FROM)
     assert wrong == []

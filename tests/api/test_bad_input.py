@@ -523,6 +523,7 @@ STRING_LIMITS = [
     ("request", "notes", 2000),
     ("claim", "note", 2000),
     ("claim status", "note", 2000),
+    ("claim status", "reason", 500),
     ("incident dry run", "title", 200),
     ("publish version", "change_note", 2000),
 ]
@@ -617,6 +618,7 @@ TEXT_FIELDS = [
     ("claim", "note"),
     ("claim status", "note"),
     ("claim status", "status"),
+    ("claim status", "reason"),
     ("incident dry run", "playbook"),
     ("publish version", "change_note"),
     ("city playbook", "source"),

@@ -218,3 +218,35 @@ def test_the_websocket_claim_status_op_takes_the_same_fields_and_refuses_the_sam
         assert done["status"] == 200, done
         assert (done["result"]["team_size"], done["result"]["vehicle"]) == (3, "Pickup")
         assert done["result"]["eta_at"] is not None
+
+
+@pytest.mark.parametrize("name", ["team_lead", "vehicle", "contact"])
+@pytest.mark.parametrize("poison", [b'"a\\u0000b"', b'"\\ud800"', b'"' + b"x" * 201 + b'"', b"7"])
+def test_team_text_with_nul_a_lone_surrogate_or_not_text_is_422_and_nothing_moves(
+    client: TestClient, world: World, clock: FakeClock, name: str, poison: bytes
+) -> None:
+    claim = _accepted_claim(client, world)
+    body = json.dumps({"status": "en_route", "eta": _iso(clock, 30), name: "\x1f"}).encode()
+    r = client.post(
+        f"{API}/claims/{claim['id']}/status",
+        content=body.replace(b'"\\u001f"', poison),
+        headers={**world.headers("responder", "thika"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert [i["loc"] for i in r.json()["detail"]] == [["body", name]]
+    got = client.get(f"{API}/claims/{claim['id']}", headers=world.headers("responder", "thika"))
+    assert got.json()["status"] == "accepted"
+
+
+def test_team_text_at_its_limit_is_accepted(
+    client: TestClient, world: World, clock: FakeClock
+) -> None:
+    claim = _accepted_claim(client, world)
+    body = {
+        "status": "en_route",
+        "eta": _iso(clock, 30),
+        **{name: "x" * 200 for name in ("team_lead", "vehicle", "contact")},
+        "team_size": 10_000,
+    }
+    r = _move(client, world, claim["id"], body)
+    assert r.status_code == 200, r.text

@@ -10,6 +10,7 @@ import { isEndedClaim, isFinalRequest, priorityRank } from "./vocabulary.js";
 import { busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { drawMap } from "./map.js";
+import { NoteThreads } from "./notes.js";
 import {
   answersBlock,
   badge,
@@ -74,6 +75,7 @@ async function startBoard({ api, me, cities, main, connect }) {
     ),
   );
 
+  const threads = new NoteThreads(api, () => render());
   const render = throttled(() => {
     renderIncidents();
     renderSelected();
@@ -212,13 +214,14 @@ async function startBoard({ api, me, cities, main, connect }) {
           li.classList.toggle("attention", needsAttention(request));
           li.classList.toggle("final", isFinalRequest(request));
           const claims = [...entry.claims.values()].filter((c) => c.request_id === request.id);
-          patch(li, JSON.stringify([request, claims]), () => [
+          patch(li, JSON.stringify([request, claims, threads.signature(entry, request.id)]), () => [
             requestTitle(request),
             needsAttention(request) ? h("p", { class: "attention-note" }, `Critical: ${request.remaining_quantity} still unclaimed`) : null,
             progressBar(entry, request),
             respondersBlock(entry, request, cities),
             answersBlock(entry, request, cities),
             requestTiming(request),
+            threads.view(entry, request, cities),
           ]);
         },
       );

@@ -16,6 +16,7 @@ import {
 import { catalogue, cityName, liveTime, resourceLabel, typeLabel, unitsOf } from "./format.js";
 import { askDetails, busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
+import { NoteThreads } from "./notes.js";
 import { dryRunView } from "./dryrun.js";
 import {
   answersBlock,
@@ -65,6 +66,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ),
   );
 
+  const threads = new NoteThreads(api, () => render());
   const render = throttled(() => {
     renderIncidents();
     renderDetail();
@@ -262,7 +264,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         li.classList.toggle("final", isFinalRequest(request));
         edit.hidden = incident.status !== "active" || isFinalRequest(request);
         if (!edit.open) edit.fill(request);
-        patch(card, JSON.stringify([request, claims, incident.status]), () => requestCard(entry, request, claims));
+        patch(card, JSON.stringify([request, claims, incident.status, threads.signature(entry, request.id)]), () => requestCard(entry, request, claims));
       });
     }
   }
@@ -318,6 +320,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
             h("tbody", {}, shown.map((claim) => claimRow(request, claim, active))),
           )
         : h("p", { class: "muted small" }, "No claims yet."),
+      threads.view(entry, request, cities, { writable: active }),
     ];
   }
 

@@ -9,6 +9,7 @@ import { claimMoves, isEndedClaim, isFinalRequest } from "./vocabulary.js";
 import { cityName, liveTime, resourceLabel, statusLabel, unitsOf } from "./format.js";
 import { askDetails, busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
+import { NoteThreads } from "./notes.js";
 import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
 import { answersBlock, claimArrival, claimChip, exerciseBadge, journeyLine, requestTiming, requestTitle, severityBadge } from "./views.js";
 
@@ -62,6 +63,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ),
   );
 
+  const threads = new NoteThreads(api, () => render());
   const render = throttled(() => {
     renderOutbox();
     renderInbox();
@@ -125,7 +127,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         const sending = waiting ? [waiting.key, outbox.stateOf(waiting)] : null;
         patch(
           li,
-          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive()]),
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive(), threads.signature(entry, request.id)]),
           () => inboxCard(entry, request, mine, waiting),
         );
       },
@@ -212,6 +214,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         ? h("p", { class: "mine" }, `Your city has ${mine.map((c) => `${c.quantity} ${statusLabel(c.status).toLowerCase()}`).join(", ")}.`)
         : null,
       left > 0 && incident.status === "active" ? form : null,
+      threads.view(entry, request, cities, { writable: incident.status === "active" }),
     ];
   }
 

@@ -29,6 +29,7 @@ export class IncidentBook {
         incident: null,
         requests: new Map(),
         claims: new Map(),
+        notes: new Map(), // by id, from `note.added` events and the threads read
         lastSeq: 0,
         events: new Map(),
         history: "none",
@@ -67,6 +68,8 @@ export class IncidentBook {
   apply(event) {
     const entry = this.entry(event.incident_id);
     entry.events.set(event.seq, event);
+    // A note never changes once written: fold it in whenever it arrives, even from history.
+    if (event.data?.note) entry.notes.set(event.data.note.id, event.data.note);
     if (event.seq <= entry.lastSeq) return false;
     entry.lastSeq = event.seq;
     const data = event.data || {};
