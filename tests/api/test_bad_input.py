@@ -523,7 +523,6 @@ STRING_LIMITS = [
     ("request", "notes", 2000),
     ("claim", "note", 2000),
     ("claim status", "note", 2000),
-    ("claim status", "reason", 500),
     ("incident dry run", "title", 200),
     ("publish version", "change_note", 2000),
 ]

@@ -250,3 +250,15 @@ def test_team_text_at_its_limit_is_accepted(
     }
     r = _move(client, world, claim["id"], body)
     assert r.status_code == 200, r.text
+
+
+def test_a_reason_over_500_characters_is_422_and_at_500_is_kept(
+    client: TestClient, world: World
+) -> None:
+    claim = _accepted_claim(client, world)
+    r = _move(client, world, claim["id"], {"status": "withdrawn", "reason": "x" * 501})
+    assert r.status_code == 422, r.text
+    assert [i["loc"] for i in r.json()["detail"]] == [["body", "reason"]]
+    r = _move(client, world, claim["id"], {"status": "withdrawn", "reason": "é" * 500})
+    assert r.status_code == 200, r.text
+    assert r.json()["end_reason"] == "é" * 500
