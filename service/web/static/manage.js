@@ -17,6 +17,7 @@ import { catalogue, cityName, liveTime, resourceLabel, typeLabel, unitsOf } from
 import { askDetails, busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
+import { Alerts } from "./alerts.js";
 import { dryRunView } from "./dryrun.js";
 import {
   answersBlock,
@@ -54,7 +55,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     declareForm(),
   );
   const banner = webhookBanner(api, me.city_id);
+  const alerts = new Alerts({ me, cities, kinds: ["waiting", "lapse", "escalated"] });
   main.append(
+    alerts.panel,
     banner.el,
     h("div", { class: "console manage" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
@@ -612,6 +615,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onEvent(event) {
       const known = book.incidents.get(event.incident_id)?.incident;
       book.apply(event);
+      alerts.consider(event);
       const entry = book.entry(event.incident_id);
       if (!entry.incident) loadIncident(event.incident_id);
       else if (!known && entry.incident.city_id === me.city_id && !selected) select(entry.id);
@@ -625,6 +629,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       if (notice.kind === "webhook.disabled") banner.refresh();
     },
   });
+  // Claims of the city's own incidents still waiting for acceptance: warn before they lapse.
+  const waitingClaims = () =>
+    [...book.incidents.values()]
+      .filter((entry) => entry.incident?.city_id === me.city_id)
+      .flatMap((entry) => [...entry.claims.values()].filter((c) => c.status === "claimed").map((c) => [c, entry.requests.get(c.request_id)]))
+      .filter(([, request]) => request);
+  setInterval(() => alerts.checkLapses(waitingClaims()), 1000);
   banner.refresh();
   render();
 }

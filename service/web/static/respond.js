@@ -10,6 +10,7 @@ import { cityName, liveTime, resourceLabel, statusLabel, unitsOf } from "./forma
 import { askDetails, busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
+import { Alerts } from "./alerts.js";
 import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
 import { answersBlock, claimArrival, claimChip, exerciseBadge, journeyLine, requestTiming, requestTitle, severityBadge } from "./views.js";
 
@@ -41,7 +42,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onAnswer: answered,
     onChange: () => render(),
   });
+  const alerts = new Alerts({ me, cities, kinds: ["critical", "ended"] });
   main.append(
+    alerts.panel,
     outboxNote,
     h("nav", { class: "jump", "aria-label": "On this page" },
       h("a", { href: "#inbox-title" }, "Inbox", jumpInboxCount),
@@ -409,6 +412,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     since: () => book.since(),
     onEvent(event) {
       book.apply(event);
+      alerts.consider(event);
       const request = event.data?.request;
       if (request && request.city_id !== me.city_id && (event.audience?.cities || []).includes(me.city_id)) {
         inbox.add(request.id);
