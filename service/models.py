@@ -209,6 +209,16 @@ class Me(Output):
 # Incidents -------------------------------------------------------------------
 
 
+class PlaybookRequestChoice(Input):
+    """One of the playbook's requests to raise, by its position, as adjusted."""
+
+    index: Annotated[int, Strict(), Field(ge=0, le=19)] = Field(
+        description="The request's position in the playbook's `requests` (0 is the first)."
+    )
+    quantity: Annotated[int, Strict(), Field(ge=1, le=10_000)]
+    priority: Priority | None = Field(default=None, description="Leave out to keep the playbook's.")
+
+
 class IncidentCreate(Input):
     incident_type: Slug
     title: Name
@@ -219,6 +229,11 @@ class IncidentCreate(Input):
     exercise: StrictBool = False
     playbook: Slug | None = Field(
         default=None, description="Raise this playbook's requests with the declaration."
+    )
+    playbook_requests: Annotated[list[PlaybookRequestChoice], Field(max_length=20)] | None = Field(
+        default=None,
+        description="With `playbook`: raise only these of its requests, each with its "
+        "quantity (and priority); leave out to raise them all as written, [] for none.",
     )
 
 

@@ -42,6 +42,8 @@ startPage({
   start: startConsole,
 });
 
+const CLOSED_PAGE = 10;
+
 async function startConsole({ api, me, city, cities, main, connect }) {
   const book = new IncidentBook();
   let selected = Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
@@ -49,6 +51,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const playbooks = await api("/playbooks");
 
   const incidentList = h("ul", { class: "incident-list", id: "incident-list" });
+  // The city's closed incidents are history: the newest few, older ones a page at a time.
+  let closedNext = 0; // offset of the next page of closed incidents; null when none is left
+  const closedMore = h("button", { type: "button", class: "secondary small", id: "closed-more", hidden: true, onclick: (e) => busy(e.currentTarget, loadClosed) }, "Show older closed incidents");
   const detail = h("div", { class: "manage-detail", id: "incident-detail" });
   const declareBox = h("details", { class: "declare", id: "declare" },
     h("summary", {}, "Declare an incident"),
@@ -64,6 +69,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
         declareBox,
         incidentList,
+        closedMore,
       ),
       h("section", { class: "panel col-main", "aria-label": "Selected incident" }, detail),
     ),
@@ -87,6 +93,32 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   function select(id) {
     selected = id;
     history.replaceState(null, "", `#incident=${id}`);
+    render();
+    const entry = book.incidents.get(id);
+    if (!entry?.incident || entry.partial) openIncident(id);
+  }
+
+  /** Load an incident in full: a closed one listed from its summary, or one named by the address. */
+  async function openIncident(id) {
+    try {
+      await book.fetch(api, id);
+      book.entry(id).partial = false;
+    } catch (error) {
+      notify(`Could not load incident ${id}: ${error.message}`);
+    }
+    render();
+  }
+
+  async function loadClosed() {
+    if (closedNext === null) return;
+    const page = await api(`/incidents?status=closed&city_id=${me.city_id}&limit=${CLOSED_PAGE}&offset=${closedNext}`);
+    for (const incident of page.data) {
+      const entry = book.entry(incident.id);
+      if (entry.incident) continue;
+      entry.incident = incident;
+      entry.partial = true; // its requests and claims are read when it is opened
+    }
+    closedNext = page.next_offset ?? null;
     render();
   }
 
@@ -187,6 +219,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   // Incidents and their requests ---------------------------------------------------
 
   function renderIncidents() {
+    closedMore.hidden = closedNext === null;
     const list = mine();
     if (!list.length) {
       incidentList.replaceChildren(h("li", { class: "empty" }, "No incidents yet. Declare one above."));
@@ -608,7 +641,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   }
   const own = active.filter((incident) => incident.city_id === me.city_id);
   await eachLimited(own, 6, async (incident) => book.load(await api(`/incidents/${incident.id}`)));
-  if (!selected || !book.incidents.has(selected)) selected = mine()[0]?.id ?? null;
+  await loadClosed();
+  // The address names an incident: that one, closed or not.
+  if (selected && (!book.incidents.get(selected)?.incident || book.incidents.get(selected).partial)) {
+    await openIncident(selected);
+  }
+  if (!selected || !book.incidents.get(selected)?.incident) selected = mine()[0]?.id ?? null;
   live = connect({
     scopes: () => [`city:${me.city_id}`],
     since: () => book.since(),

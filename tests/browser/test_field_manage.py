@@ -1,0 +1,62 @@
+"""/manage keeps the city's history: its recently closed incidents are listed (older ones
+a page at a time) and each opens, read only, from the list or from its address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Site
+from tests.browser.test_pages import signed_in
+
+
+def _closed(site: Site, title: str, manager: str) -> dict[str, Any]:
+    incident: dict[str, Any] = site.api(
+        "POST", "/incidents", manager, json={"incident_type": "flood", "title": title}
+    )
+    site.api(
+        "POST",
+        f"/incidents/{incident['id']}/requests",
+        manager,
+        json={"resource": "cots", "quantity": 40},
+    )
+    site.api("POST", f"/incidents/{incident['id']}/close", manager)
+    return incident
+
+
+def test_closed_incidents_are_listed_on_manage_and_open_from_the_list_and_by_link(
+    browser: Any, site: Site
+) -> None:
+    world = site.world
+    manager = world.token("manager", "nairobi")
+    closed = [_closed(site, f"Flood {n}", manager) for n in range(12)]
+    site.api("POST", "/incidents", manager, json={"incident_type": "flood", "title": "Still on"})
+    # Another city's closed incident is not Nairobi's history.
+    _closed(site, "Thika flood", world.token("manager", "thika"))
+
+    with signed_in(browser, site, "/manage", manager) as manage:
+        items = manage.locator("#incident-list li")
+        # The active one first, then the ten closed last.
+        expect(items).to_have_count(11)
+        expect(items.first).to_contain_text("Still on")
+        expect(items.nth(1)).to_contain_text("Flood 11")
+        expect(items.nth(1)).to_contain_text("Closed")
+        manage.locator("#closed-more").click()
+        expect(items).to_have_count(13)
+        expect(manage.locator("#closed-more")).to_be_hidden()
+        assert "Thika flood" not in manage.locator("#incident-list").inner_text()
+
+        items.nth(12).get_by_role("button").click()
+        detail = manage.locator("#incident-detail")
+        expect(detail).to_contain_text("Flood 0")
+        expect(detail.locator("li.request")).to_have_count(1)
+        expect(detail.locator("li.request")).to_contain_text("Cots")
+        # Read only: no request to cancel, nothing to raise.
+        assert detail.get_by_role("button", name="Cancel request").count() == 0
+
+    target = closed[3]
+    with signed_in(browser, site, f"/manage#incident={target['id']}", manager) as manage:
+        detail = manage.locator("#incident-detail")
+        expect(detail.locator("#incident-title, h2").first).to_contain_text("Flood 3")
+        expect(detail.locator("li.request")).to_have_count(1)
