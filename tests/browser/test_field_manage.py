@@ -60,3 +60,36 @@ def test_closed_incidents_are_listed_on_manage_and_open_from_the_list_and_by_lin
         detail = manage.locator("#incident-detail")
         expect(detail.locator("#incident-title, h2").first).to_contain_text("Flood 3")
         expect(detail.locator("li.request")).to_have_count(1)
+
+
+def test_a_playbooks_requests_are_trimmed_and_adjusted_before_declaring(
+    browser: Any, site: Site
+) -> None:
+    world = site.world
+    manager = world.token("manager", "nairobi")
+    flood = site.api("GET", "/playbooks/flood", manager)["playbook"]["requests"]
+    with signed_in(browser, site, "/manage", manager) as manage:
+        declare = manage.locator("#declare")
+        if not declare.get_attribute("open"):
+            declare.locator("summary").click()
+        manage.locator("#declare-playbook").select_option("flood")
+        choices = manage.locator("#playbook-requests li.choice")
+        expect(choices).to_have_count(len(flood))
+        choices.nth(1).locator(".choice-raise").uncheck()
+        choices.nth(0).locator(".choice-quantity").fill("1")
+        choices.nth(2).locator(".choice-priority").select_option("critical")
+        manage.locator("#declare-title").fill("Trimmed flood")
+        manage.get_by_role("button", name="Preview").click()
+        expect(manage.locator("#dry-run")).to_contain_text("Thika")
+        manage.get_by_role("button", name="Declare incident").click()
+        expect(manage.locator("#incident-detail #incident-title")).to_have_text("Trimmed flood")
+        expect(manage.locator("#incident-detail li.request")).to_have_count(len(flood) - 1)
+
+    incidents = site.api("GET", "/incidents?status=active", manager)["data"]
+    trimmed = next(i for i in incidents if i["title"] == "Trimmed flood")
+    raised = site.api("GET", f"/incidents/{trimmed['id']}", manager)["requests"]
+    by_resource = {r["resource"]: r for r in raised}
+    assert flood[1]["resource"] not in by_resource
+    assert by_resource[flood[0]["resource"]]["quantity"] == 1
+    assert by_resource[flood[2]["resource"]]["priority"] == "critical"
+    assert by_resource[flood[3]["resource"]]["quantity"] == flood[3]["quantity"]

@@ -144,8 +144,25 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         dryRun.replaceChildren(dryRunView(run));
       }),
     );
+    /** The playbook's requests as chosen: null when every one is raised as written. */
+    function chosenRequests() {
+      const items = [...preview.querySelectorAll("li.choice")];
+      const chosen = items
+        .filter((li) => li.querySelector(".choice-raise").checked)
+        .map((li) => ({
+          index: Number(li.dataset.index),
+          quantity: Number(li.querySelector(".choice-quantity").value),
+          priority: li.querySelector(".choice-priority").value,
+        }));
+      const asWritten =
+        chosen.length === items.length &&
+        chosen.every((c, i) => c.quantity === Number(items[i].dataset.quantity) && c.priority === items[i].dataset.priority);
+      return asWritten ? null : chosen;
+    }
     function declaration() {
+      const chosen = chosenRequests();
       return {
+        ...(chosen ? { playbook_requests: chosen } : {}),
         incident_type: type.value,
         playbook: type.value,
         title: title.value.trim() || `${city.name} ${typeLabel(type.value).toLowerCase()}`,
@@ -167,14 +184,20 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         severity.value = playbook.default_severity;
         preview.replaceChildren(
           h("h3", {}, `It raises ${playbook.requests.length} requests`, origin === "city" ? badge(`${city.name}’s own playbook`, "exercise") : null),
-          h("ul", { class: "preview-list" },
-            playbook.requests.map((r) =>
-              h("li", {},
-                h("span", { class: `badge priority-${r.priority}` }, r.priority),
-                h("span", { class: "resource" }, `${unitsOf(r.resource, r.quantity)} · ${resourceLabel(r.resource)}`),
+          h("p", { class: "fine" }, "Untick what is not needed and adjust units or priority before declaring."),
+          h("ul", { class: "preview-list", id: "playbook-requests" },
+            playbook.requests.map((r, index) => {
+              const label = resourceLabel(r.resource);
+              return h("li", { class: "choice", dataset: { index, quantity: r.quantity, priority: r.priority } },
+                h("input", { type: "checkbox", class: "choice-raise", checked: true, "aria-label": `Raise ${label}` }),
+                h("select", { class: "choice-priority", "aria-label": `Priority of ${label}` },
+                  PRIORITIES.map((p) => h("option", { value: p, selected: p === r.priority }, p)),
+                ),
+                h("input", { type: "number", class: "choice-quantity", min: 1, max: 10000, value: r.quantity, required: true, inputmode: "numeric", "aria-label": `Units of ${label}` }),
+                h("span", { class: "resource" }, `${unitsOf(r.resource, r.quantity).replace(/^[0-9]+ /, "")} · ${label}`),
                 h("span", { class: "muted" }, `within ${r.needed_within}`),
-              ),
-            ),
+              );
+            }),
           ),
           h("p", { class: "fine" },
             `Ring 0: cities of your networks within ${playbook.escalation.ring0_radius_km} km; ` +
