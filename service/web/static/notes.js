@@ -56,19 +56,23 @@ export class NoteThreads {
     const total = notes.length + (this.earlier.get(id) || 0);
     const count = exact ? `Notes (${total})` : notes.length ? `Notes (${notes.length} new)` : "Notes";
     const older = this.earlier.get(id);
-    const details = h("details", { class: "notes", open: this.open.has(id), dataset: { requestId: id } },
+    const open = this.open.has(id);
+    // A closed thread holds only its summary: its notes and form are drawn when it opens.
+    const details = h("details", { class: "notes", open, dataset: { requestId: id } },
       h("summary", {}, count),
-      older ? h("p", { class: "muted small" }, `${older} earlier notes not shown`) : null,
-      notes.length
-        ? h("ol", { class: "note-list" }, notes.map((note) => noteItem(note, cities)))
+      open && older ? h("p", { class: "muted small" }, `${older} earlier notes not shown`) : null,
+      !open ? null
+        : notes.length ? h("ol", { class: "note-list" }, notes.map((note) => noteItem(note, cities)))
         : loaded ? h("p", { class: "muted small empty-notes" }, "No notes yet.") : null,
-      writable ? this.form(entry, request) : null,
+      open && writable ? this.form(entry, request) : null,
     );
     details.addEventListener("toggle", () => {
+      if (details.open === this.open.has(id)) return;
       if (details.open) {
         this.open.add(id);
         this.load(entry, id);
       } else this.open.delete(id);
+      this.render();
     });
     return details;
   }
