@@ -29,6 +29,7 @@ from service.api.deps import AppParts
 from service.api.rate_limit import RateLimit
 from service.api.request_log import RequestLog, log_ws_session
 from service.api.routes_admin import router as admin_router
+from service.api.routes_checklists import router as checklists_router
 from service.api.routes_health import router as health_router
 from service.api.routes_incidents import router as incidents_router
 from service.api.routes_interop import router as interop_router
@@ -184,6 +185,7 @@ def create_app(
     app.include_router(health_router)
     for router in (
         admin_router,
+        checklists_router,
         incidents_router,
         interop_router,
         library_router,

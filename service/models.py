@@ -432,9 +432,36 @@ class NotePublic(Output):
     created_at: datetime
 
 
+class ChecklistItemPublic(Output):
+    text: str
+    done: bool
+    done_at: datetime | None
+    done_by_city_id: int | None
+
+
+class ChecklistPublic(Output):
+    title: str
+    items: list[ChecklistItemPublic]
+
+
+class ChecklistTick(Input):
+    """Tick (`done: true`) or untick one item of one of the incident's checklists."""
+
+    checklist: Annotated[int, Strict(), Field(ge=0, le=19)] = Field(
+        description="The checklist's position (0 is the first)."
+    )
+    item: Annotated[int, Strict(), Field(ge=0, le=49)] = Field(
+        description="The item's position in its checklist."
+    )
+    done: StrictBool
+
+
 class IncidentDetail(IncidentPublic):
     requests: list[AidRequestPublic]
     claims: list[ClaimPublic]
+    checklists: list[ChecklistPublic] = Field(
+        default_factory=list, description="The playbook's checklists, as ticked off."
+    )
 
 
 # Events ------------------------------------------------------------------------

@@ -130,6 +130,7 @@ def incident_detail(session: Session, actor: Actor, incident_id: int) -> Inciden
             **incident_public(incident).model_dump(),
             "requests": [request_public(r) for r in requests],
             "claims": [claim_public(c) for c in claims],
+            "checklists": incident.checklists,
         }
     )
 

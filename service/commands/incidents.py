@@ -26,6 +26,7 @@ from service.commands.presenters import as_json, incident_public
 from service.domain import declaring
 from service.domain import lifecycles as lc
 from service.domain.actors import Role
+from service.domain.checklists import checklists_from
 from service.domain.errors import Forbidden, Invalid
 from service.domain.events import EventType
 from service.models import AidRequestCreate, IncidentCreate
@@ -108,6 +109,9 @@ def plan_incident(
         ),
         declared_by_token_id=ctx.actor.token_id,
         declared_at=ctx.now,
+        checklists=checklists_from(
+            [(c.title, c.items) for c in playbook.checklists] if playbook else []
+        ),
     )
 
 

@@ -19,3 +19,4 @@ class EventType(StrEnum):
     CLAIM_CHANGED = "claim.changed"
     CLAIM_REMINDER = "claim.reminder"
     NOTE_ADDED = "note.added"
+    CHECKLIST_TICKED = "checklist.ticked"

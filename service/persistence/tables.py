@@ -91,6 +91,10 @@ class Incident(SQLModel, table=True):
     last_seq: int = 0
     ring0_radius_km: float
     ring_intervals_s: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+    # The playbook's checklists, copied at declaration, with what is ticked off.
+    checklists: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     claim_acceptance_timeout_s: int
     declared_by_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
     declared_at: datetime = _utc()

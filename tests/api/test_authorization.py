@@ -261,6 +261,15 @@ ENDPOINTS = [
         body=_claim_status_body,
     ),
     Endpoint(
+        "tick a checklist item",
+        "POST",
+        "/incidents/{incident_id}/checklist",
+        {OWN_MANAGER: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"checklist": 0, "item": 0, "done": True},
+        seeds="playbook incident",
+    ),
+    Endpoint(
         "add a note to a request",
         "POST",
         "/requests/{request_id}/notes",
@@ -327,10 +336,10 @@ class Seeder:
     revoked: dict[str, str] = field(default_factory=dict)
     counter: Iterator[int] = field(default_factory=itertools.count)
 
-    def incident(self) -> int:
+    def incident(self, **extra: Any) -> int:
         r = self.client.post(
             f"{API}/incidents",
-            json={"incident_type": "flood", "title": "Nairobi River flood"},
+            json={"incident_type": "flood", "title": "Nairobi River flood", **extra},
             headers=self.world.headers("manager", "nairobi"),
         )
         assert r.status_code == 201, r.text
@@ -363,6 +372,8 @@ class Seeder:
             return self._admin_seed(n)
         if kind == "library":
             return self._library_seed(n)
+        if kind == "playbook incident":  # declared from the flood playbook: its checklists
+            return Seed(n, incident_id=self.incident(playbook="flood", playbook_requests=[]))
         if kind == "incident":
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
@@ -572,7 +583,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 24 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 25 * 12
 
 
 def _route_template(path: str) -> str:
@@ -796,6 +807,7 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
         compared += 1
     # The incident, its requests, claims and the commands on them (12 routes, the
     # incident's and the request's updates among them), the notes of its requests and
-    # claims (4: read and write each), and its exports as CAP, EDXL-RM and GeoJSON (3).
-    assert compared == 19 * len(HIDDEN_FROM)
+    # claims (4: read and write each), ticking its checklists (1), and its exports as CAP,
+    # EDXL-RM and GeoJSON (3).
+    assert compared == 20 * len(HIDDEN_FROM)
     assert wrong == []

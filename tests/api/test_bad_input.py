@@ -127,6 +127,21 @@ BODY_ROUTES = [
         {"quantity": 5, "priority": "high"},
         ("manager", "nairobi"),
     ),
+    # Before the claim routes: `_id_routes` keys bodies by path prefix, the last one winning.
+    BodyRoute(
+        "request note",
+        "POST",
+        "/requests/{request_id}/notes",
+        {"body": "Pumps need 3-phase power"},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
+        "claim note",
+        "POST",
+        "/claims/{claim_id}/notes",
+        {"body": "Generator comes along"},
+        ("manager", "nairobi"),
+    ),
     BodyRoute(
         "claim",
         "POST",
@@ -523,6 +538,8 @@ STRING_LIMITS = [
     ("request", "notes", 2000),
     ("claim", "note", 2000),
     ("claim status", "note", 2000),
+    ("request note", "body", 2000),
+    ("claim note", "body", 2000),
     ("incident dry run", "title", 200),
     ("publish version", "change_note", 2000),
 ]
@@ -618,6 +635,8 @@ TEXT_FIELDS = [
     ("claim status", "note"),
     ("claim status", "status"),
     ("claim status", "reason"),
+    ("request note", "body"),
+    ("claim note", "body"),
     ("incident dry run", "playbook"),
     ("publish version", "change_note"),
     ("city playbook", "source"),

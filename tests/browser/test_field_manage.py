@@ -8,7 +8,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Site
-from tests.browser.test_pages import signed_in
+from tests.browser.test_pages import LIVE_WITHIN_MS, signed_in
 
 
 def _closed(site: Site, title: str, manager: str) -> dict[str, Any]:
@@ -93,3 +93,48 @@ def test_a_playbooks_requests_are_trimmed_and_adjusted_before_declaring(
     assert by_resource[flood[0]["resource"]]["quantity"] == 1
     assert by_resource[flood[2]["resource"]]["priority"] == "critical"
     assert by_resource[flood[3]["resource"]]["quantity"] == flood[3]["quantity"]
+
+
+def test_the_playbooks_checklists_are_ticked_off_on_manage_and_the_board_follows_live(
+    browser: Any, site: Site
+) -> None:
+    world = site.world
+    manager = world.token("manager", "nairobi")
+    incident = site.api(
+        "POST",
+        "/incidents",
+        manager,
+        json={
+            "incident_type": "flood",
+            "title": "Checklist flood",
+            "playbook": "flood",
+            "playbook_requests": [],
+        },
+    )
+    first = incident["checklists"][0]
+    total = sum(len(c["items"]) for c in incident["checklists"])
+    at = f"#incident={incident['id']}"
+    with (
+        signed_in(browser, site, f"/board{at}", world.token("observer", "thika")) as board,
+        signed_in(browser, site, f"/manage{at}", manager) as manage,
+    ):
+        checks = manage.locator("#incident-detail #checklists")
+        expect(checks.locator("summary")).to_have_text(f"Checklists (0 of {total} done)")
+        checks.get_by_label(first["items"][1]["text"]).check()
+        expect(checks.locator("summary")).to_have_text(f"Checklists (1 of {total} done)")
+        board_checks = board.locator("#incident-head #checklists")
+        expect(board_checks.locator("summary")).to_have_text(
+            f"Checklists (1 of {total} done)", timeout=LIVE_WITHIN_MS
+        )
+        done = board_checks.locator('section[data-checklist="0"] li[data-item="1"]')
+        expect(done).to_have_attribute("data-done", "true")
+        expect(done).to_contain_text("(Nairobi)")
+        assert board_checks.locator("input").count() == 0  # the board reads only
+        expect(board.locator("#feed")).to_contain_text(
+            f"Nairobi ticked off “{first['items'][1]['text']}” ({first['title']})"
+        )
+        # Unticked, it is undone everywhere.
+        checks.get_by_label(first["items"][1]["text"]).uncheck()
+        expect(done).to_have_attribute("data-done", "false", timeout=LIVE_WITHIN_MS)
+    state = site.api("GET", f"/incidents/{incident['id']}", manager)["checklists"]
+    assert not any(item["done"] for c in state for item in c["items"])

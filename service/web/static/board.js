@@ -14,6 +14,7 @@ import { NoteThreads } from "./notes.js";
 import {
   answersBlock,
   badge,
+  checklistsBlock,
   exerciseBadge,
   incidentItem,
   incidentLine,
@@ -197,6 +198,7 @@ async function startBoard({ api, me, cities, main, connect }) {
       ),
       h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`)),
       incident.description ? h("p", { class: "description" }, incident.description) : null,
+      checklistsBlock(incident, cities),
     ]);
     const requests = [...entry.requests.values()].sort(
       (a, b) => needsAttention(b) - needsAttention(a) || priorityRank(a.priority) - priorityRank(b.priority) || a.id - b.id,

@@ -197,6 +197,8 @@ export function describeEvent(event, cities) {
         return `${cityName(cities, d.claim.city_id)} answered ${name}`;
       }
       return `${cityName(cities, d.claim.city_id)}: ${unitsOf(req.resource, d.claim.quantity)} of ${name} ${statusLabel(d.claim.status).toLowerCase()}`;
+    case "checklist.ticked":
+      return `${by} ${d.done ? "ticked off" : "unticked"} “${d.text}” (${d.title})`;
     case "note.added": {
       const on = d.note.claim_id ? `claim #${d.note.claim_id}` : `request #${d.note.request_id}`;
       return `${cityName(cities, d.note.city_id)} on ${on}: “${d.note.body}”`;

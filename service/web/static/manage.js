@@ -22,6 +22,7 @@ import { dryRunView } from "./dryrun.js";
 import {
   answersBlock,
   badge,
+  checklistsBlock,
   claimArrival,
   claimChip,
   exerciseBadge,
@@ -282,13 +283,21 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("div", { class: "incident-head" }),
         editBox(entry.id),
         h("section", { class: "to-accept", id: "to-accept", "aria-live": "polite" }),
+        h("div", { class: "checklists-box" }),
         h("div", { class: "section-head" }, h("h3", {}, "Requests"), legend()),
         h("ul", { class: "request-list manage-requests" }),
         h("details", { class: "raise" }, h("summary", {}, "Raise another request"), raiseForm(entry.id)),
       );
     }
     const incident = entry.incident;
-    const [head, edit, queue, , list, raiseBox] = detail.children;
+    const [head, edit, queue, checks, , list, raiseBox] = detail.children;
+    patch(checks, JSON.stringify([incident.checklists, incident.status]), () =>
+      checklistsBlock(incident, cities, incident.status === "active" ? (c, i, done, box) =>
+        busy(box, () => tick(incident, c, i, done).catch((error) => {
+          box.checked = !done; // refused: the box shows what is recorded
+          throw error;
+        })) : null),
+    );
     raiseBox.hidden = incident.status !== "active";
     edit.hidden = incident.status !== "active";
     if (!edit.open) edit.fill(incident);
@@ -625,6 +634,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       "The units go back to the request for other cities to claim.",
     );
     if (asked) busy(button, () => move(claim, "declined", asked));
+  }
+
+  async function tick(incident, checklist, item, done) {
+    const checklists = await api(`/incidents/${incident.id}/checklist`, { method: "POST", body: { checklist, item, done } });
+    const entry = book.entry(incident.id);
+    entry.incident = { ...entry.incident, checklists };
+    render();
   }
 
   async function cancelRequest(button, request) {

@@ -74,6 +74,7 @@ export class IncidentBook {
     entry.lastSeq = event.seq;
     const data = event.data || {};
     if (data.incident) entry.incident = { ...entry.incident, ...data.incident };
+    if (data.checklists) entry.incident = { ...entry.incident, checklists: data.checklists };
     if (data.request) entry.requests.set(data.request.id, data.request);
     if (data.claim) entry.claims.set(data.claim.id, data.claim);
     if (entry.incident && entry.incident.last_seq < event.seq) {

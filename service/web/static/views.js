@@ -96,6 +96,38 @@ export function respondersBlock(entry, request, cities) {
   );
 }
 
+/**
+ * The incident's checklists (copied from its playbook), each item ticked off or not; with
+ * `onTick(checklist, item, done)` the items are checkboxes, else read only. Null when none.
+ */
+export function checklistsBlock(incident, cities, onTick = null) {
+  const lists = incident.checklists || [];
+  if (!lists.length) return null;
+  const done = lists.reduce((n, c) => n + c.items.filter((i) => i.done).length, 0);
+  const total = lists.reduce((n, c) => n + c.items.length, 0);
+  return h("details", { class: "checklists", id: "checklists", open: true },
+    h("summary", {}, `Checklists (${done} of ${total} done)`),
+    lists.map((list, c) =>
+      h("section", { class: "checklist", dataset: { checklist: c } },
+        h("h4", {}, list.title),
+        h("ul", { class: "checklist-items" },
+          list.items.map((item, i) => {
+            const by = item.done ? ` (${cityName(cities, item.done_by_city_id)})` : "";
+            const box = onTick
+              ? h("input", { type: "checkbox", id: `check-${c}-${i}`, checked: item.done, dataset: { focus: `check-${c}-${i}` }, onchange: (e) => onTick(c, i, e.currentTarget.checked, e.currentTarget) })
+              : h("span", { class: "tick", "aria-hidden": "true" }, item.done ? "☑" : "☐");
+            return h("li", { class: `checklist-item${item.done ? " done" : ""}`, dataset: { item: i, done: item.done } },
+              onTick ? h("label", { class: "check", for: `check-${c}-${i}` }, box, ` ${item.text}`) : [box, ` ${item.text}`],
+              item.done ? h("span", { class: "fine" }, by, " ", liveTime(item.done_at, "ago")) : null,
+              !onTick ? h("span", { class: "visually-hidden" }, item.done ? " (done)" : " (not done)") : null,
+            );
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
 /** An unclaimed critical request: the one thing an operator must not miss. */
 export function needsAttention(request) {
   return (
