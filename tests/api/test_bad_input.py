@@ -1084,6 +1084,7 @@ TEXT_OF = {"network": "name", "city": "name", "token": "label", "incident": "tit
 TEXT_OF |= {"incident update": "title", "request update": "report_to"}
 TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
 TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
+TEXT_OF |= {"request note": "body", "claim note": "body"}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 
