@@ -108,7 +108,7 @@ def command_ops(executor: Executor) -> dict[str, Op]:
         }
 
     async def claim_status(actor: Actor, params: ClaimStatusOp) -> dict[str, Any]:
-        change = ClaimStatusChange(status=params.status, note=params.note, answer=params.answer)
+        change = ClaimStatusChange.model_validate(params.model_dump(exclude={"claim_id"}))
         claim = await executor.run(actor, claims.change_claim_status, params.claim_id, change)
         return {"type": "ack", "status": 200, "result": claim_public(claim).model_dump(mode="json")}
 

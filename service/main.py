@@ -29,11 +29,13 @@ from service.api.deps import AppParts
 from service.api.rate_limit import RateLimit
 from service.api.request_log import RequestLog, log_ws_session
 from service.api.routes_admin import router as admin_router
+from service.api.routes_checklists import router as checklists_router
 from service.api.routes_health import router as health_router
 from service.api.routes_incidents import router as incidents_router
 from service.api.routes_interop import router as interop_router
 from service.api.routes_library import router as library_router
 from service.api.routes_live import router as live_router
+from service.api.routes_notes import router as notes_router
 from service.api.routes_observatory import router as observatory_router
 from service.api.routes_passes import router as passes_router
 from service.api.routes_playbooks import router as playbooks_router
@@ -186,12 +188,14 @@ def create_app(
     app.include_router(health_router)
     for router in (
         admin_router,
+        checklists_router,
         incidents_router,
         interop_router,
         library_router,
         live_router,
         observatory_router,
         passes_router,
+        notes_router,
         playbooks_router,
         rosters_router,
         webhooks_router,

@@ -101,6 +101,7 @@ ShortText = Annotated[str, Strict(), StringConstraints(max_length=500), _Clean]
 Note = Annotated[str, Strict(), StringConstraints(max_length=2000), _Clean]
 LongText = Annotated[str, Strict(), StringConstraints(max_length=5000), _Clean]
 Answer = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=20000), _Clean]
+Reason = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=500), _Clean]
 
 
 
@@ -233,6 +234,16 @@ class Me(Output):
 # Incidents -------------------------------------------------------------------
 
 
+class PlaybookRequestChoice(Input):
+    """One of the playbook's requests to raise, by its position, as adjusted."""
+
+    index: Annotated[int, Strict(), Field(ge=0, le=19)] = Field(
+        description="The request's position in the playbook's `requests` (0 is the first)."
+    )
+    quantity: Annotated[int, Strict(), Field(ge=1, le=10_000)]
+    priority: Priority | None = Field(default=None, description="Leave out to keep the playbook's.")
+
+
 class IncidentCreate(Input):
     incident_type: Slug
     title: Name
@@ -243,6 +254,11 @@ class IncidentCreate(Input):
     exercise: StrictBool = False
     playbook: Slug | None = Field(
         default=None, description="Raise this playbook's requests with the declaration."
+    )
+    playbook_requests: Annotated[list[PlaybookRequestChoice], Field(max_length=20)] | None = Field(
+        default=None,
+        description="With `playbook`: raise only these of its requests, each with its "
+        "quantity (and priority); leave out to raise them all as written, [] for none.",
     )
 
 
@@ -378,6 +394,20 @@ class ClaimStatusChange(Input):
     answer: Answer | None = Field(
         default=None, description="The answer to an information request (with `released`)."
     )
+    eta: UtcTime | None = Field(
+        default=None, description="With `en_route`: the expected arrival, in the future."
+    )
+    team_lead: Name | None = Field(default=None, description="With `en_route`.")
+    team_size: Annotated[int, Strict(), Field(ge=1, le=10_000)] | None = Field(
+        default=None, description="With `en_route`: how many people travel."
+    )
+    vehicle: Name | None = Field(default=None, description="With `en_route`.")
+    contact: Name | None = Field(
+        default=None, description="With `en_route`: a phone or radio channel to reach the team."
+    )
+    reason: Reason | None = Field(
+        default=None, description="With `declined` or `withdrawn`: why."
+    )
 
 
 class ClaimPublic(Output):
@@ -389,15 +419,79 @@ class ClaimPublic(Output):
     status: str
     note: str
     answer: str | None
+    # Who is coming and when (given with en route), and why a claim ended early.
+    eta_at: datetime | None = None
+    team_lead: str | None = None
+    team_size: int | None = None
+    vehicle: str | None = None
+    contact: str | None = None
+    end_reason: str | None = None
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None
     package_id: int | None = None
 
 
+# Notes -------------------------------------------------------------------------
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class NoteCreate(Input):
+    body: Annotated[
+        str,
+        Strict(),
+        StringConstraints(min_length=1, max_length=2000),
+        _Clean,
+        AfterValidator(_not_blank),
+    ] = Field(description="The note, as text (up to 2,000 characters).")
+
+
+class NotePublic(Output):
+    id: int
+    incident_id: int
+    request_id: int
+    claim_id: int | None = Field(description="Set when the note is on one claim of the request.")
+    city_id: int = Field(description="The author's city.")
+    author_role: str
+    body: str
+    created_at: datetime
+
+
+class ChecklistItemPublic(Output):
+    text: str
+    done: bool
+    done_at: datetime | None
+    done_by_city_id: int | None
+
+
+class ChecklistPublic(Output):
+    title: str
+    items: list[ChecklistItemPublic]
+
+
+class ChecklistTick(Input):
+    """Tick (`done: true`) or untick one item of one of the incident's checklists."""
+
+    checklist: Annotated[int, Strict(), Field(ge=0, le=19)] = Field(
+        description="The checklist's position (0 is the first)."
+    )
+    item: Annotated[int, Strict(), Field(ge=0, le=49)] = Field(
+        description="The item's position in its checklist."
+    )
+    done: StrictBool
+
+
 class IncidentDetail(IncidentPublic):
     requests: list[AidRequestPublic]
     claims: list[ClaimPublic]
+    checklists: list[ChecklistPublic] = Field(
+        default_factory=list, description="The playbook's checklists, as ticked off."
+    )
 
 
 # Events ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
 from service.commands.context import target_reached, visible_incident
-from service.commands.presenters import claim_public, incident_public, request_public
+from service.commands.presenters import claim_public, incident_public, note_public, request_public
 from service.domain import lifecycles as lc
 from service.domain.actors import Actor
 from service.domain.errors import Forbidden, NotFound
@@ -23,6 +23,7 @@ from service.models import (
     IncidentDetail,
     IncidentPublic,
     NetworkPublic,
+    NotePublic,
     Page,
     TokenPublic,
 )
@@ -35,6 +36,7 @@ from service.persistence.tables import (
     Incident,
     Network,
     NetworkMembership,
+    Note,
     RequestTarget,
 )
 
@@ -128,6 +130,7 @@ def incident_detail(session: Session, actor: Actor, incident_id: int) -> Inciden
             **incident_public(incident).model_dump(),
             "requests": [request_public(r) for r in requests],
             "claims": [claim_public(c) for c in claims],
+            "checklists": incident.checklists,
         }
     )
 
@@ -282,3 +285,27 @@ def list_tokens(session: Session, limit: int, offset: int) -> Page[TokenPublic]:
     rows, total = _page(session, select(ApiToken).order_by(col(ApiToken.id)), limit, offset)
     items = [TokenPublic.model_validate(t) for t in rows]
     return Page[TokenPublic].model_validate(_make_page(items, total, limit, offset))
+
+
+def request_notes(
+    session: Session, actor: Actor, request_id: int, limit: int, offset: int
+) -> Page[NotePublic]:
+    """A request's thread, its claims' notes included, oldest first."""
+    request_detail(session, actor, request_id)
+    query = select(Note).where(col(Note.request_id) == request_id).order_by(col(Note.id))
+    return _notes_page(session, query, limit, offset)
+
+
+def claim_notes(
+    session: Session, actor: Actor, claim_id: int, limit: int, offset: int
+) -> Page[NotePublic]:
+    """A claim's thread, oldest first."""
+    claim_detail(session, actor, claim_id)
+    query = select(Note).where(col(Note.claim_id) == claim_id).order_by(col(Note.id))
+    return _notes_page(session, query, limit, offset)
+
+
+def _notes_page(session: Session, query: Select[Any], limit: int, offset: int) -> Page[NotePublic]:
+    rows, total = _page(session, query, limit, offset)
+    items = [note_public(n) for n in rows]
+    return Page[NotePublic].model_validate(_make_page(items, total, limit, offset))

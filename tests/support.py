@@ -32,6 +32,7 @@ TABLES = [
     "webhook_cursors",
     "webhook_endpoints",
     "city_playbooks",
+    "notes",
     "events",
     "request_passes",
     "claims",

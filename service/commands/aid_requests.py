@@ -23,6 +23,7 @@ from service.commands.context import (
 )
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import claims as rules
+from service.domain import dispatch
 from service.domain import lifecycles as lc
 from service.domain import rosters as roster_rules
 from service.domain.actors import Role
@@ -206,6 +207,7 @@ def end_request(
     for claim in claims:
         claim_before = lc.ClaimStatus(claim.status)
         claim.status = end.claim_status.value
+        claim.end_reason = dispatch.request_end_reason(final)
         claim.updated_at = ctx.now
         ctx.session.add(claim)
         if roster_rules.gives_back(claim_before, end.claim_status):

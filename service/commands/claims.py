@@ -32,6 +32,7 @@ from service.commands.context import (
 )
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import claims as rules
+from service.domain import dispatch
 from service.domain import lifecycles as lc
 from service.domain import rosters as roster_rules
 from service.domain.actors import Role
@@ -205,6 +206,9 @@ def apply_claim_transition(
     body: ClaimStatusChange | None = None,
 ) -> None:
     answer = body.answer if body else None
+    journey = _journey(body)
+    reason = body.reason if body else None
+    dispatch.check_move_details(asked, journey, reason, now=ctx.now)
     before = lc.RequestStatus(request.status)
     claim_before = lc.ClaimStatus(claim.status)
     after = rules.move_claim(
@@ -222,6 +226,11 @@ def apply_claim_transition(
         claim.note = body.note
     if answer is not None:
         claim.answer = answer
+    if asked is lc.ClaimStatus.EN_ROUTE:
+        for name in journey.__slots__:
+            setattr(claim, name, getattr(journey, name))
+    if reason is not None:
+        claim.end_reason = reason
     if not rules.claim_keeps_expiry(asked):
         claim.expires_at = None
     request.claimed_quantity = after.claimed_quantity
@@ -233,6 +242,18 @@ def apply_claim_transition(
     if roster_rules.gives_back(claim_before, asked):
         package = rosters.give_back(ctx, claim, request.resource)
     _record_change(ctx, incident, request, claim, before, package)
+
+
+def _journey(body: ClaimStatusChange | None) -> dispatch.Dispatch:
+    if body is None:
+        return dispatch.Dispatch()
+    return dispatch.Dispatch(
+        eta_at=body.eta,
+        team_lead=body.team_lead,
+        team_size=body.team_size,
+        vehicle=body.vehicle,
+        contact=body.contact,
+    )
 
 
 def _record_change(

@@ -95,7 +95,7 @@ def _dry_run(
 ) -> DryRun:
     incident = plan_incident(ctx, city_id, body, playbook, version_id)
     targets = compute_targets(ctx, incident)
-    requests = playbook_requests(ctx, playbook) if playbook is not None else []
+    requests = playbook_requests(ctx, playbook, body) if playbook is not None else []
     names = dict(
         ctx.session.exec(
             select(City.id, City.name).where(col(City.id).in_({t.city_id for t in targets}))

@@ -23,8 +23,10 @@ from service.commands.context import (
 )
 from service.commands.library import version_in_use
 from service.commands.presenters import as_json, incident_public
+from service.domain import declaring
 from service.domain import lifecycles as lc
 from service.domain.actors import Role
+from service.domain.checklists import checklists_from
 from service.domain.errors import Forbidden, Invalid
 from service.domain.events import EventType
 from service.models import AidRequestCreate, IncidentCreate
@@ -45,9 +47,8 @@ def declare_incident(ctx: CommandContext, body: IncidentCreate) -> Incident:
         cities=[city_id],
     )
     if playbook is not None:
-        add_requests(
-            ctx, incident, compute_targets(ctx, incident), playbook_requests(ctx, playbook)
-        )
+        chosen = playbook_requests(ctx, playbook, body)
+        add_requests(ctx, incident, compute_targets(ctx, incident), chosen)
     return incident
 
 
@@ -57,6 +58,8 @@ def find_declared_playbook(
     """The playbook a declaration names (the city's own, else the stock one) and the
     published version it is word for word, if any; (None, None) without a playbook."""
     if body.playbook is None:
+        if body.playbook_requests is not None:
+            raise Invalid("playbook_requests go with a playbook")
         return None, None
     own = city_playbook_row(ctx, city_id, body.playbook)
     playbook = playbook_of(ctx, body.playbook, own)
@@ -106,26 +109,37 @@ def plan_incident(
         ),
         declared_by_token_id=ctx.actor.token_id,
         declared_at=ctx.now,
+        checklists=checklists_from(
+            [(c.title, c.items) for c in playbook.checklists] if playbook else []
+        ),
     )
 
 
 def playbook_requests(
-    ctx: CommandContext, playbook: Playbook
+    ctx: CommandContext, playbook: Playbook, body: IncidentCreate
 ) -> list[tuple[AidRequestCreate, lc.RequestKind]]:
-    """The requests a playbook raises when declared now."""
-    return [
-        (
-            AidRequestCreate(
-                resource=item.resource,
-                quantity=item.quantity,
-                priority=item.priority,
-                needed_by=ctx.now + item.needed_within,
-                notes=item.notes or "",
-            ),
-            resource_kind(ctx, item.resource, None),
+    """The requests a playbook raises when declared now: those `body` chose, as adjusted
+    (see `service.domain.declaring`), or all of them as written."""
+    choices = (
+        None
+        if body.playbook_requests is None
+        else [declaring.Choice(c.index, c.quantity, c.priority) for c in body.playbook_requests]
+    )
+    written = [(item.quantity, item.priority) for item in playbook.requests]
+    requests = []
+    for chosen in declaring.choose(written, choices):
+        item = playbook.requests[chosen.index]
+        create = AidRequestCreate.model_validate(
+            {
+                "resource": item.resource,
+                "quantity": chosen.quantity,
+                "priority": chosen.priority,
+                "needed_by": ctx.now + item.needed_within,
+                "notes": item.notes or "",
+            }
         )
-        for item in playbook.requests
-    ]
+        requests.append((create, resource_kind(ctx, item.resource, None)))
+    return requests
 
 
 def close_incident(ctx: CommandContext, incident_id: int) -> Incident:

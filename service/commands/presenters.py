@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.domain.quantities import remaining
-from service.models import AidRequestPublic, ClaimPublic, IncidentPublic
-from service.persistence.tables import AidRequest, Claim, Incident
+from service.models import AidRequestPublic, ClaimPublic, IncidentPublic, NotePublic
+from service.persistence.tables import AidRequest, Claim, Incident, Note
 
 
 def incident_public(incident: Incident) -> IncidentPublic:
@@ -27,6 +27,10 @@ def request_public_of(row: Mapping[str, Any]) -> AidRequestPublic:
 
 def claim_public(claim: Claim) -> ClaimPublic:
     return ClaimPublic.model_validate(claim)
+
+
+def note_public(note: Note) -> NotePublic:
+    return NotePublic.model_validate(note)
 
 
 def as_json(model: Any) -> dict[str, Any]:

@@ -19,3 +19,5 @@ class EventType(StrEnum):
     CLAIM_MADE = "claim.made"
     CLAIM_CHANGED = "claim.changed"
     CLAIM_REMINDER = "claim.reminder"
+    NOTE_ADDED = "note.added"
+    CHECKLIST_TICKED = "checklist.ticked"

@@ -93,6 +93,10 @@ class Incident(SQLModel, table=True):
     last_seq: int = 0
     ring0_radius_km: float
     ring_intervals_s: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+    # The playbook's checklists, copied at declaration, with what is ticked off.
+    checklists: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     claim_acceptance_timeout_s: int
     declared_by_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
     declared_at: datetime = _utc()
@@ -174,6 +178,14 @@ class Claim(SQLModel, table=True):
     reminded_at: datetime | None = _utc(default=None)
     # The roster package the claim commits units of (None: not from a roster).
     package_id: int | None = Field(default=None, foreign_key="roster_packages.id", index=True)
+    # Who is coming, and when: given with the move to en route.
+    eta_at: datetime | None = _utc(default=None)
+    team_lead: str | None = Field(default=None, max_length=200)
+    team_size: int | None = Field(default=None)
+    vehicle: str | None = Field(default=None, max_length=200)
+    contact: str | None = Field(default=None, max_length=200)
+    # Why the claim was declined, stood down or withdrawn.
+    end_reason: str | None = Field(default=None, max_length=500)
 
 
 class RosterPackage(SQLModel, table=True):
@@ -241,6 +253,23 @@ class RequestPass(SQLModel, table=True):
     reason: str = Field(default="", max_length=500)
     passed_by_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
     passed_at: datetime = _utc()
+
+
+class Note(SQLModel, table=True):
+    """One human entry in the thread of a request, or of one of its claims."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_request_id", "request_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id")
+    request_id: int = Field(foreign_key="aid_requests.id")
+    claim_id: int | None = Field(default=None, foreign_key="claims.id", index=True)
+    city_id: int = Field(foreign_key="cities.id")
+    author_role: str = Field(max_length=16)
+    author_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
+    body: str = Field(max_length=2000)
+    created_at: datetime = _utc()
 
 
 class Event(SQLModel, table=True):

@@ -281,6 +281,33 @@ ENDPOINTS = [
         body=_claim_status_body,
     ),
     Endpoint(
+        "tick a checklist item",
+        "POST",
+        "/incidents/{incident_id}/checklist",
+        {OWN_MANAGER: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"checklist": 0, "item": 0, "done": True},
+        seeds="playbook incident",
+    ),
+    Endpoint(
+        "add a note to a request",
+        "POST",
+        "/requests/{request_id}/notes",
+        # The requesting city and the cities the request reaches (or that claimed it).
+        {OWN_MANAGER: 201, OWN_RESPONDER: 201, PEER_MANAGER: 201, TARGETED_RESPONDER: 201},
+        foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=lambda _, s: {"body": f"Note {s.n}"},
+    ),
+    Endpoint(
+        "add a note to a claim",
+        "POST",
+        "/claims/{claim_id}/notes",
+        # The requesting city and the claiming city (Thika).
+        {OWN_MANAGER: 201, OWN_RESPONDER: 201, PEER_MANAGER: 201, TARGETED_RESPONDER: 201},
+        foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=lambda _, s: {"body": f"Note {s.n}"},
+    ),
+    Endpoint(
         "publish playbook version",
         "POST",
         "/cities/{own_city_id}/library/{city_playbook}",
@@ -374,10 +401,10 @@ class Seeder:
     revoked: dict[str, str] = field(default_factory=dict)
     counter: Iterator[int] = field(default_factory=itertools.count)
 
-    def incident(self) -> int:
+    def incident(self, **extra: Any) -> int:
         r = self.client.post(
             f"{API}/incidents",
-            json={"incident_type": "flood", "title": "Nairobi River flood"},
+            json={"incident_type": "flood", "title": "Nairobi River flood", **extra},
             headers=self.world.headers("manager", "nairobi"),
         )
         assert r.status_code == 201, r.text
@@ -414,6 +441,8 @@ class Seeder:
             return Seed(n, own_city_id=self.world.city_ids["nairobi"])
         if kind == "roster":
             return self._roster_seed(n)
+        if kind == "playbook incident":  # declared from the flood playbook: its checklists
+            return Seed(n, incident_id=self.incident(playbook="flood", playbook_requests=[]))
         if kind == "incident":
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
@@ -633,7 +662,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 28 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 31 * 12
 
 
 def _route_template(path: str) -> str:
@@ -879,7 +908,9 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
             )
         compared += 1
     # The incident, its requests, claims and the commands on them (12 routes, the
-    # incident's and the request's updates among them), its exports as CAP, EDXL-RM
-    # and GeoJSON (3), who could help with its requests (2), and passes on a request (2).
-    assert compared == 19 * len(HIDDEN_FROM)
+    # incident's and the request's updates among them), the notes of its requests and
+    # claims (4: read and write each), ticking its checklists (1), its exports as CAP,
+    # EDXL-RM and GeoJSON (3), who could help with its requests (2), and passes on a
+    # request (2).
+    assert compared == 24 * len(HIDDEN_FROM)
     assert wrong == []

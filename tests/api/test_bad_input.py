@@ -135,6 +135,21 @@ BODY_ROUTES = [
         {"quantity": 5, "priority": "high"},
         ("manager", "nairobi"),
     ),
+    # Before the claim routes: `_id_routes` keys bodies by path prefix, the last one winning.
+    BodyRoute(
+        "request note",
+        "POST",
+        "/requests/{request_id}/notes",
+        {"body": "Pumps need 3-phase power"},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
+        "claim note",
+        "POST",
+        "/claims/{claim_id}/notes",
+        {"body": "Generator comes along"},
+        ("manager", "nairobi"),
+    ),
     BodyRoute(
         "claim",
         "POST",
@@ -665,6 +680,8 @@ STRING_LIMITS = [
     ("request", "notes", 2000),
     ("claim", "note", 2000),
     ("claim status", "note", 2000),
+    ("request note", "body", 2000),
+    ("claim note", "body", 2000),
     ("incident dry run", "title", 200),
     ("publish version", "change_note", 2000),
 ]
@@ -759,6 +776,9 @@ TEXT_FIELDS = [
     ("claim", "note"),
     ("claim status", "note"),
     ("claim status", "status"),
+    ("claim status", "reason"),
+    ("request note", "body"),
+    ("claim note", "body"),
     ("incident dry run", "playbook"),
     ("publish version", "change_note"),
     ("city playbook", "source"),
@@ -1211,6 +1231,7 @@ TEXT_OF |= {"incident update": "title", "request update": "report_to"}
 TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
 TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
 TEXT_OF |= {"package": "limitations", "package update": "contact", "pass": "reason"}
+TEXT_OF |= {"request note": "body", "claim note": "body"}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 

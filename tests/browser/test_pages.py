@@ -133,6 +133,15 @@ def test_declare_claim_and_progress_reach_every_page_live(browser: Any, site: Si
             "data-accepted", "1", timeout=LIVE_WITHIN_MS
         )
         respond.locator("#my-claims").get_by_role("button", name="En route").click()
+        # Setting off asks when the team arrives.
+        set_off = respond.locator("dialog.ask")
+        set_off.get_by_label("Expected arrival").fill(
+            respond.evaluate(
+                "() => { const d = new Date(Date.now() + 3600e3);"
+                " return new Date(d - d.getTimezoneOffset() * 6e4).toISOString().slice(0, 16); }"
+            )
+        )
+        set_off.get_by_role("button", name="Set off").click()
         expect(board.locator(f"{row} .bar")).to_have_attribute(
             "data-en-route", "1", timeout=LIVE_WITHIN_MS
         )

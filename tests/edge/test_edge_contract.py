@@ -151,7 +151,7 @@ def test_an_unknown_field_in_a_claim_is_a_422_naming_it_on_both_transports(
 @pytest.mark.parametrize(
     "message",
     [
-        {"op": "claim_status", "claim_id": 1, "status": "withdrawn", "reason": "x"},
+        {"op": "claim_status", "claim_id": 1, "status": "withdrawn", "excuse": "x"},
         {"op": "subscribe", "scopes": ["board"], "sinse": {"1": 0}},
         {"op": "unsubscribe", "scopes": [], "all": True},
         {"op": "ping", "payload": 1},

@@ -10,9 +10,11 @@ import { isEndedClaim, isFinalRequest, priorityRank } from "./vocabulary.js";
 import { busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { drawMap } from "./map.js";
+import { NoteThreads } from "./notes.js";
 import {
   answersBlock,
   badge,
+  checklistsBlock,
   exerciseBadge,
   incidentItem,
   incidentLine,
@@ -21,6 +23,7 @@ import {
   progressBar,
   requestTiming,
   requestTitle,
+  respondersBlock,
   severityBadge,
   webhookBanner,
 } from "./views.js";
@@ -73,6 +76,7 @@ async function startBoard({ api, me, cities, main, connect }) {
     ),
   );
 
+  const threads = new NoteThreads(api, () => render());
   const render = throttled(() => {
     renderIncidents();
     renderSelected();
@@ -194,6 +198,7 @@ async function startBoard({ api, me, cities, main, connect }) {
       ),
       h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`)),
       incident.description ? h("p", { class: "description" }, incident.description) : null,
+      checklistsBlock(incident, cities),
     ]);
     const requests = [...entry.requests.values()].sort(
       (a, b) => needsAttention(b) - needsAttention(a) || priorityRank(a.priority) - priorityRank(b.priority) || a.id - b.id,
@@ -211,12 +216,14 @@ async function startBoard({ api, me, cities, main, connect }) {
           li.classList.toggle("attention", needsAttention(request));
           li.classList.toggle("final", isFinalRequest(request));
           const claims = [...entry.claims.values()].filter((c) => c.request_id === request.id);
-          patch(li, JSON.stringify([request, claims]), () => [
+          patch(li, JSON.stringify([request, claims, threads.signature(entry, request.id)]), () => [
             requestTitle(request),
             needsAttention(request) ? h("p", { class: "attention-note" }, `Critical: ${request.remaining_quantity} still unclaimed`) : null,
             progressBar(entry, request),
+            respondersBlock(entry, request, cities),
             answersBlock(entry, request, cities),
             requestTiming(request, placeOf(cities, incident.city_id)),
+            threads.view(entry, request, cities),
           ]);
         },
       );

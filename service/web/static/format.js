@@ -149,10 +149,29 @@ export function liveTime(iso, mode, prefix = "", place = null) {
   );
 }
 
+/** An arrival time: "arrives in 12:04", or "overdue 5 min" once passed (see tick()). */
+export function arrival(iso, now = Date.now()) {
+  const ms = now - new Date(iso).getTime();
+  return ms > 0 ? `overdue ${ms < 60_000 ? "<1 min" : spell(ms)}` : `arrives ${until(iso, now)}`;
+}
+
+/** A <time> for an ETA that keeps itself current and turns `overdue` when it passes. */
+export function etaTime(iso) {
+  if (!iso) return null;
+  const el = h("time", { class: "eta", datetime: iso, title: `ETA ${new Date(iso).toLocaleString()}`, dataset: { eta: iso } });
+  showArrival(el, Date.now());
+  return el;
+}
+
+function showArrival(el, now) {
+  el.textContent = arrival(el.dataset.eta, now);
+  el.classList.toggle("overdue", new Date(el.dataset.eta).getTime() < now);
+}
 
 /** Bring every live <time> of the page up to date: the shell runs it each second. */
 export function tick() {
   const now = Date.now();
+  for (const el of document.querySelectorAll("[data-eta]")) showArrival(el, now);
   for (const el of document.querySelectorAll("[data-ago]")) {
     el.textContent = (el.dataset.prefix || "") + ago(el.dataset.ago, now);
   }
@@ -222,6 +241,12 @@ export function describeEvent(event, cities) {
         return `${cityName(cities, d.claim.city_id)} answered ${name}`;
       }
       return `${cityName(cities, d.claim.city_id)}: ${unitsOf(req.resource, d.claim.quantity)} of ${name} ${statusLabel(d.claim.status).toLowerCase()}`;
+    case "checklist.ticked":
+      return `${by} ${d.done ? "ticked off" : "unticked"} “${d.text}” (${d.title})`;
+    case "note.added": {
+      const on = d.note.claim_id ? `claim #${d.note.claim_id}` : `request #${d.note.request_id}`;
+      return `${cityName(cities, d.note.city_id)} on ${on}: “${d.note.body}”`;
+    }
     case "claim.reminder":
       return `Claim #${d.claim.id} by ${cityName(cities, d.claim.city_id)} is waiting for acceptance`;
     default:

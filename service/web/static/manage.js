@@ -14,16 +14,21 @@ import {
   SEVERITIES,
 } from "./vocabulary.js";
 import { catalogue, cityName, liveTime, placeOf, resourceLabel, typeLabel, unitsOf } from "./format.js";
-import { busy, confirmAction, notify } from "./notices.js";
+import { askDetails, busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
+import { NoteThreads } from "./notes.js";
+import { Alerts } from "./alerts.js";
 import { dryRunView } from "./dryrun.js";
 import {
   answersBlock,
   badge,
+  checklistsBlock,
+  claimArrival,
   claimChip,
   exerciseBadge,
   incidentItem,
   incidentLine,
+  journeyLine,
   legend,
   needsAttention,
   progressBar,
@@ -38,6 +43,8 @@ startPage({
   start: startConsole,
 });
 
+const CLOSED_PAGE = 10;
+
 async function startConsole({ api, me, city, cities, main, connect }) {
   const book = new IncidentBook();
   let selected = Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
@@ -45,24 +52,31 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const playbooks = await api("/playbooks");
 
   const incidentList = h("ul", { class: "incident-list", id: "incident-list" });
+  // The city's closed incidents are history: the newest few, older ones a page at a time.
+  let closedNext = 0; // offset of the next page of closed incidents; null when none is left
+  const closedMore = h("button", { type: "button", class: "secondary small", id: "closed-more", hidden: true, onclick: (e) => busy(e.currentTarget, loadClosed) }, "Show older closed incidents");
   const detail = h("div", { class: "manage-detail", id: "incident-detail" });
   const declareBox = h("details", { class: "declare", id: "declare" },
     h("summary", {}, "Declare an incident"),
     declareForm(),
   );
   const banner = webhookBanner(api, me.city_id);
+  const alerts = new Alerts({ me, cities, kinds: ["waiting", "lapse", "escalated"] });
   main.append(
+    alerts.panel,
     banner.el,
     h("div", { class: "console manage" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
         h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
         declareBox,
         incidentList,
+        closedMore,
       ),
       h("section", { class: "panel col-main", "aria-label": "Selected incident" }, detail),
     ),
   );
 
+  const threads = new NoteThreads(api, () => render());
   const render = throttled(() => {
     renderIncidents();
     renderDetail();
@@ -82,6 +96,32 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     history.replaceState(null, "", `#incident=${id}`);
     render();
     refreshHelpers();
+    const entry = book.incidents.get(id);
+    if (!entry?.incident || entry.partial) openIncident(id);
+  }
+
+  /** Load an incident in full: a closed one listed from its summary, or one named by the address. */
+  async function openIncident(id) {
+    try {
+      await book.fetch(api, id);
+      book.entry(id).partial = false;
+    } catch (error) {
+      notify(`Could not load incident ${id}: ${error.message}`);
+    }
+    render();
+  }
+
+  async function loadClosed() {
+    if (closedNext === null) return;
+    const page = await api(`/incidents?status=closed&city_id=${me.city_id}&limit=${CLOSED_PAGE}&offset=${closedNext}`);
+    for (const incident of page.data) {
+      const entry = book.entry(incident.id);
+      if (entry.incident) continue;
+      entry.incident = incident;
+      entry.partial = true; // its requests and claims are read when it is opened
+    }
+    closedNext = page.next_offset ?? null;
+    render();
   }
 
   // Declaring ----------------------------------------------------------------------
@@ -106,8 +146,25 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         dryRun.replaceChildren(dryRunView(run));
       }),
     );
+    /** The playbook's requests as chosen: null when every one is raised as written. */
+    function chosenRequests() {
+      const items = [...preview.querySelectorAll("li.choice")];
+      const chosen = items
+        .filter((li) => li.querySelector(".choice-raise").checked)
+        .map((li) => ({
+          index: Number(li.dataset.index),
+          quantity: Number(li.querySelector(".choice-quantity").value),
+          priority: li.querySelector(".choice-priority").value,
+        }));
+      const asWritten =
+        chosen.length === items.length &&
+        chosen.every((c, i) => c.quantity === Number(items[i].dataset.quantity) && c.priority === items[i].dataset.priority);
+      return asWritten ? null : chosen;
+    }
     function declaration() {
+      const chosen = chosenRequests();
       return {
+        ...(chosen ? { playbook_requests: chosen } : {}),
         incident_type: type.value,
         playbook: type.value,
         title: title.value.trim() || `${city.name} ${typeLabel(type.value).toLowerCase()}`,
@@ -129,14 +186,20 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         severity.value = playbook.default_severity;
         preview.replaceChildren(
           h("h3", {}, `It raises ${playbook.requests.length} requests`, origin === "city" ? badge(`${city.name}’s own playbook`, "exercise") : null),
-          h("ul", { class: "preview-list" },
-            playbook.requests.map((r) =>
-              h("li", {},
-                h("span", { class: `badge priority-${r.priority}` }, r.priority),
-                h("span", { class: "resource" }, `${unitsOf(r.resource, r.quantity)} · ${resourceLabel(r.resource)}`),
+          h("p", { class: "fine" }, "Untick what is not needed and adjust units or priority before declaring."),
+          h("ul", { class: "preview-list", id: "playbook-requests" },
+            playbook.requests.map((r, index) => {
+              const label = resourceLabel(r.resource);
+              return h("li", { class: "choice", dataset: { index, quantity: r.quantity, priority: r.priority } },
+                h("input", { type: "checkbox", class: "choice-raise", checked: true, "aria-label": `Raise ${label}` }),
+                h("select", { class: "choice-priority", "aria-label": `Priority of ${label}` },
+                  PRIORITIES.map((p) => h("option", { value: p, selected: p === r.priority }, p)),
+                ),
+                h("input", { type: "number", class: "choice-quantity", min: 1, max: 10000, value: r.quantity, required: true, inputmode: "numeric", "aria-label": `Units of ${label}` }),
+                h("span", { class: "resource" }, `${unitsOf(r.resource, r.quantity).replace(/^[0-9]+ /, "")} · ${label}`),
                 h("span", { class: "muted" }, `within ${r.needed_within}`),
-              ),
-            ),
+              );
+            }),
           ),
           h("p", { class: "fine" },
             `Ring 0: cities of your networks within ${playbook.escalation.ring0_radius_km} km; ` +
@@ -181,6 +244,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   // Incidents and their requests ---------------------------------------------------
 
   function renderIncidents() {
+    closedMore.hidden = closedNext === null;
     const list = mine();
     if (!list.length) {
       incidentList.replaceChildren(h("li", { class: "empty" }, "No incidents yet. Declare one above."));
@@ -263,13 +327,21 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("div", { class: "incident-head" }),
         editBox(entry.id),
         h("section", { class: "to-accept", id: "to-accept", "aria-live": "polite" }),
+        h("div", { class: "checklists-box" }),
         h("div", { class: "section-head" }, h("h3", {}, "Requests"), legend()),
         h("ul", { class: "request-list manage-requests" }),
         h("details", { class: "raise" }, h("summary", {}, "Raise another request"), raiseForm(entry.id)),
       );
     }
     const incident = entry.incident;
-    const [head, edit, queue, , list, raiseBox] = detail.children;
+    const [head, edit, queue, checks, , list, raiseBox] = detail.children;
+    patch(checks, JSON.stringify([incident.checklists, incident.status]), () =>
+      checklistsBlock(incident, cities, incident.status === "active" ? (c, i, done, box) =>
+        busy(box, () => tick(incident, c, i, done).catch((error) => {
+          box.checked = !done; // refused: the box shows what is recorded
+          throw error;
+        })) : null),
+    );
     raiseBox.hidden = incident.status !== "active";
     edit.hidden = incident.status !== "active";
     if (!edit.open) edit.fill(incident);
@@ -305,7 +377,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         edit.hidden = incident.status !== "active" || isFinalRequest(request);
         if (!edit.open) edit.fill(request);
         const found = helpersFor === selected ? helpers.get(request.id) : null;
-        patch(card, JSON.stringify([request, claims, incident.status, found]), () => requestCard(entry, request, claims));
+        patch(card, JSON.stringify([request, claims, incident.status, found, threads.signature(entry, request.id)]), () => requestCard(entry, request, claims));
       });
     }
   }
@@ -359,10 +431,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       shown.length
         ? h("table", { class: "claims-table" },
             h("caption", { class: "visually-hidden" }, `Claims on ${resourceLabel(request.resource)}`),
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "City"), h("th", { scope: "col" }, "Units"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "City"), h("th", { scope: "col" }, "Units"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Arrival"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
             h("tbody", {}, shown.map((claim) => claimRow(request, claim, active))),
           )
         : h("p", { class: "muted small" }, "No claims yet."),
+      threads.view(entry, request, cities, { writable: active }),
     ];
   }
 
@@ -380,6 +453,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       h("td", {}, cityName(cities, claim.city_id)),
       h("td", {}, String(claim.quantity)),
       h("td", {}, claimChip(request, claim)),
+      h("td", { class: "claim-arrival" }, claimArrival(claim), " ", journeyLine(claim), claim.end_reason ? h("span", { class: "end-reason" }, claim.end_reason) : null),
       h("td", { class: "row-actions" }, buttons),
     );
   }
@@ -589,22 +663,31 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   // Commands ------------------------------------------------------------------------
 
-  async function move(claim, status) {
+  async function move(claim, status, extra = {}) {
     try {
-      await live.command("claim_status", { claim_id: claim.id, status });
+      await live.command("claim_status", { claim_id: claim.id, status, ...extra });
     } catch (error) {
       if (!(error instanceof ApiError) || !error.transport) throw error;
-      await api(`/claims/${claim.id}/status`, { method: "POST", body: { status } });
+      await api(`/claims/${claim.id}/status`, { method: "POST", body: { status, ...extra } });
     }
   }
 
+  /** Decline or stand down a claim, saying why: the responding city sees the reason. */
   async function declineClaim(button, request, claim, label) {
-    const ok = await confirmAction(
+    const asked = await askDetails(
       `${label} ${cityName(cities, claim.city_id)}’s claim of ${unitsOf(request.resource, claim.quantity)}?`,
       label,
+      [["reason", `Why (${cityName(cities, claim.city_id)} sees this)`, { tag: "textarea", rows: 2, maxlength: 500, required: true }]],
       "The units go back to the request for other cities to claim.",
     );
-    if (ok) busy(button, () => move(claim, "declined"));
+    if (asked) busy(button, () => move(claim, "declined", asked));
+  }
+
+  async function tick(incident, checklist, item, done) {
+    const checklists = await api(`/incidents/${incident.id}/checklist`, { method: "POST", body: { checklist, item, done } });
+    const entry = book.entry(incident.id);
+    entry.incident = { ...entry.incident, checklists };
+    render();
   }
 
   async function cancelRequest(button, request) {
@@ -644,7 +727,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   }
   const own = active.filter((incident) => incident.city_id === me.city_id);
   await eachLimited(own, 6, async (incident) => book.load(await api(`/incidents/${incident.id}`)));
-  if (!selected || !book.incidents.has(selected)) selected = mine()[0]?.id ?? null;
+  await loadClosed();
+  // The address names an incident: that one, closed or not.
+  if (selected && (!book.incidents.get(selected)?.incident || book.incidents.get(selected).partial)) {
+    await openIncident(selected);
+  }
+  if (!selected || !book.incidents.get(selected)?.incident) selected = mine()[0]?.id ?? null;
   loadHelpers();
   live = connect({
     scopes: () => [`city:${me.city_id}`],
@@ -652,6 +740,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onEvent(event) {
       const known = book.incidents.get(event.incident_id)?.incident;
       book.apply(event);
+      alerts.consider(event);
       const entry = book.entry(event.incident_id);
       if (!entry.incident) loadIncident(event.incident_id);
       else if (!known && entry.incident.city_id === me.city_id && !selected) select(entry.id);
@@ -666,6 +755,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       if (notice.kind === "webhook.disabled") banner.refresh();
     },
   });
+  // Claims of the city's own incidents still waiting for acceptance: warn before they lapse.
+  const waitingClaims = () =>
+    [...book.incidents.values()]
+      .filter((entry) => entry.incident?.city_id === me.city_id)
+      .flatMap((entry) => [...entry.claims.values()].filter((c) => c.status === "claimed").map((c) => [c, entry.requests.get(c.request_id)]))
+      .filter(([, request]) => request);
+  setInterval(() => alerts.checkLapses(waitingClaims()), 1000);
   banner.refresh();
   render();
 }

@@ -39,6 +39,41 @@ export function confirmAction(question, confirmLabel, details = "") {
   });
 }
 
+/**
+ * A modal form: `fields` are [name, label, props] for inputs (props as h()'s, e.g.
+ * `{ type: "number", required: true }`, or `{ tag: "textarea" }`). Resolves to the
+ * values typed, by name (blank ones left out), or null when kept as is.
+ */
+export function askDetails(question, confirmLabel, fields, details = "") {
+  return new Promise((resolve) => {
+    const inputs = fields.map(([name, label, { tag = "input", ...props } = {}]) => {
+      const id = `ask-${name}`;
+      return [name, h("label", { for: id }, label), h(tag, { id, name, ...props })];
+    });
+    const form = h("form", { method: "dialog" },
+      h("p", { id: "ask-q", class: "question" }, question),
+      details ? h("p", { class: "muted" }, details) : null,
+      inputs.map(([, label, input]) => h("div", { class: "field" }, label, input)),
+      h("div", { class: "actions" },
+        h("button", { value: "no", class: "secondary", formnovalidate: true }, "Keep as is"),
+        h("button", { value: "yes", class: "primary" }, confirmLabel),
+      ),
+    );
+    const dialog = h("dialog", { class: "confirm ask", "aria-labelledby": "ask-q" }, form);
+    dialog.addEventListener("close", () => {
+      const values = {};
+      for (const [name, , input] of inputs) {
+        if (input.value.trim()) values[name] = input.value.trim();
+      }
+      resolve(dialog.returnValue === "yes" ? values : null);
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    inputs[0]?.[2].focus();
+  });
+}
+
 /** Disable a button while `work` runs, and report its error. */
 export async function busy(button, work) {
   button.disabled = true;

@@ -7,10 +7,12 @@ import { ApiError, eachLimited, fetchAll } from "./api.js";
 import { byUrgency, IncidentBook } from "./store.js";
 import { claimMoves, isEndedClaim, isFinalRequest } from "./vocabulary.js";
 import { cityName, liveTime, placeOf, resourceLabel, statusLabel, unitsOf } from "./format.js";
-import { busy, confirmAction, notify } from "./notices.js";
+import { askDetails, busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
+import { NoteThreads } from "./notes.js";
+import { Alerts } from "./alerts.js";
 import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
-import { answersBlock, badge, claimChip, exerciseBadge, requestTiming, requestTitle, severityBadge } from "./views.js";
+import { answersBlock, badge, claimArrival, claimChip, exerciseBadge, journeyLine, requestTiming, requestTitle, severityBadge } from "./views.js";
 
 startPage({
   hint: "Sign in with your city's responder token to see the requests aimed at your city.",
@@ -40,7 +42,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onAnswer: answered,
     onChange: () => render(),
   });
+  const alerts = new Alerts({ me, cities, kinds: ["critical", "ended"] });
   main.append(
+    alerts.panel,
     outboxNote,
     h("nav", { class: "jump", "aria-label": "On this page" },
       h("a", { href: "#inbox-title" }, "Inbox", jumpInboxCount),
@@ -62,6 +66,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ),
   );
 
+  const threads = new NoteThreads(api, () => render());
   const render = throttled(() => {
     renderOutbox();
     renderInbox();
@@ -167,7 +172,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         const sending = waiting ? [waiting.key, outbox.stateOf(waiting)] : null;
         patch(
           li,
-          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive(), packagesFor(request.resource), passedByMe.has(request.id)]),
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive(), packagesFor(request.resource), passedByMe.has(request.id), threads.signature(entry, request.id)]),
           () => inboxCard(entry, request, mine, waiting),
         );
       },
@@ -277,6 +282,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       passedByMe.has(request.id)
         ? h("p", { class: "mine passed" }, "Your city passed on this request.")
         : left > 0 && incident.status === "active" ? [form, passForm(request)] : null,
+      threads.view(entry, request, cities, { writable: incident.status === "active" }),
     ];
   }
 
@@ -329,7 +335,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
             type: "button",
             class: "primary",
             dataset: { focus: status },
-            onclick: (event) => busy(event.currentTarget, () => move(claim, status)),
+            onclick: (event) =>
+              status === "en_route" ? setOff(event.currentTarget, claim, request) : busy(event.currentTarget, () => move(claim, status)),
           }, label),
         );
       }
@@ -342,12 +349,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           dataset: { focus: "withdraw" },
           onclick: async (event) => {
             const button = event.currentTarget;
-            const ok = await confirmAction(
+            const asked = await askDetails(
               `Withdraw claim #${claim.id}?`,
               "Withdraw",
+              [["reason", "Why (optional; the requesting city sees it)", { tag: "textarea", rows: 2, maxlength: 500 }]],
               `${unitsOf(request?.resource ?? "", claim.quantity)} go back to the request for other cities to claim.`,
             );
-            if (ok) busy(button, () => move(claim, "withdrawn"));
+            if (asked) busy(button, () => move(claim, "withdrawn", asked));
           },
         }, "Withdraw"),
       );
@@ -366,6 +374,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       h("p", { class: "meta" }, h("span", {}, `Claim #${claim.id}`), h("span", {}, entry.incident?.title ?? "")),
       request?.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
       waiting,
+      claim.status === "en_route" ? h("p", { class: "detail arrival" }, h("span", { class: "label" }, "ETA "), claimArrival(claim), " ", journeyLine(claim)) : null,
+      claim.end_reason ? h("p", { class: "detail end-reason" }, h("span", { class: "label" }, "Reason "), claim.end_reason) : null,
       claim.answer ? h("p", { class: "detail answer" }, h("span", { class: "label" }, "Answer "), claim.answer) : null,
       actions.length ? h("div", { class: "actions" }, actions) : null,
     ];
@@ -403,6 +413,28 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       });
     });
     return form;
+  }
+
+  /** En route: ask when the team arrives (required) and who is coming (optional). */
+  async function setOff(button, claim, request) {
+    const local = (date) => new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    const soon = new Date(Date.now() + 60_000);
+    const asked = await askDetails(
+      `${unitsOf(request?.resource ?? "", claim.quantity)} en route: when do they arrive?`,
+      "Set off",
+      [
+        ["eta", "Expected arrival (your time)", { type: "datetime-local", required: true, min: local(soon) }],
+        ["team_lead", "Team lead (optional)", { maxlength: 200, autocomplete: "name" }],
+        ["team_size", "People travelling (optional)", { type: "number", min: 1, max: 10000, inputmode: "numeric" }],
+        ["vehicle", "Vehicle (optional)", { maxlength: 200 }],
+        ["contact", "Contact on the way (optional)", { maxlength: 200, autocomplete: "tel" }],
+      ],
+      request?.report_to ? `Report to: ${request.report_to}` : "",
+    );
+    if (!asked) return;
+    const extra = { ...asked, eta: new Date(asked.eta).toISOString() };
+    if (extra.team_size) extra.team_size = Number(extra.team_size);
+    await busy(button, () => move(claim, "en_route", extra));
   }
 
   // Commands: over the websocket when live, else REST; a claim keeps its key across both,
@@ -496,6 +528,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         applyPackage(event.data.package);
         reconcileRoster();
       }
+      alerts.consider(event);
       const request = event.data?.request;
       if (request && request.city_id !== me.city_id && (event.audience?.cities || []).includes(me.city_id)) {
         inbox.add(request.id);

@@ -29,6 +29,7 @@ export class IncidentBook {
         incident: null,
         requests: new Map(),
         claims: new Map(),
+        notes: new Map(), // by id, from `note.added` events and the threads read
         lastSeq: 0,
         events: new Map(),
         history: "none",
@@ -67,10 +68,13 @@ export class IncidentBook {
   apply(event) {
     const entry = this.entry(event.incident_id);
     entry.events.set(event.seq, event);
+    // A note never changes once written: fold it in whenever it arrives, even from history.
+    if (event.data?.note) entry.notes.set(event.data.note.id, event.data.note);
     if (event.seq <= entry.lastSeq) return false;
     entry.lastSeq = event.seq;
     const data = event.data || {};
     if (data.incident) entry.incident = { ...entry.incident, ...data.incident };
+    if (data.checklists) entry.incident = { ...entry.incident, checklists: data.checklists };
     if (data.request) entry.requests.set(data.request.id, data.request);
     if (data.claim) entry.claims.set(data.claim.id, data.claim);
     if (entry.incident && entry.incident.last_seq < event.seq) {

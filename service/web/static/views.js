@@ -2,8 +2,8 @@
 
 import { h } from "./dom.js";
 import { claimBreakdown } from "./store.js";
-import { isFinalRequest } from "./vocabulary.js";
-import { cityName, liveTime, placeOf, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
+import { isEndedClaim, isFinalRequest } from "./vocabulary.js";
+import { cityName, etaTime, liveTime, placeOf, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
 
 const STATES = [
   ["answered", "Answered"],
@@ -52,6 +52,77 @@ export function answersBlock(entry, request, cities) {
       h("figure", { class: "answer-item", dataset: { claimId: claim.id } },
         h("blockquote", { class: "answer answer-text" }, claim.answer),
         h("figcaption", { class: "fine" }, cityName(cities, claim.city_id), " · ", liveTime(claim.updated_at, "ago")),
+      ),
+    ),
+  );
+}
+
+/** Who travels with a claim en route, in words: "lead Wanjiru · 6 people · truck · +254…". */
+export function journeyLine(claim) {
+  const parts = [
+    claim.team_lead ? `lead ${claim.team_lead}` : null,
+    claim.team_size ? `${claim.team_size} ${claim.team_size === 1 ? "person" : "people"}` : null,
+    claim.vehicle,
+    claim.contact,
+  ].filter(Boolean);
+  return parts.length ? h("span", { class: "journey" }, parts.join(" · ")) : null;
+}
+
+/** When a claim's units arrive: its ETA while en route (overdue once passed). */
+export function claimArrival(claim) {
+  if (claim.status !== "en_route") return null;
+  return claim.eta_at ? etaTime(claim.eta_at) : h("span", { class: "eta muted" }, "no ETA given");
+}
+
+/**
+ * Who is coming, and when: each city responding to a request with its units, status
+ * and ETA, soonest arrival first; null when no claim is active.
+ */
+export function respondersBlock(entry, request, cities) {
+  const claims = [...entry.claims.values()]
+    .filter((c) => c.request_id === request.id && !isEndedClaim(c) && c.status !== "released")
+    .sort((a, b) => String(a.eta_at ?? "~").localeCompare(String(b.eta_at ?? "~")) || a.id - b.id);
+  if (!claims.length || isInformation(request)) return null;
+  return h("ul", { class: "responders", "aria-label": `Who is coming: ${resourceLabel(request.resource)}` },
+    claims.map((claim) =>
+      h("li", { class: "responder", dataset: { claimId: claim.id, status: claim.status } },
+        h("span", { class: "responder-city" }, cityName(cities, claim.city_id)),
+        h("span", { class: "responder-units" }, unitsOf(request.resource, claim.quantity)),
+        claimChip(request, claim),
+        claimArrival(claim),
+        journeyLine(claim),
+      ),
+    ),
+  );
+}
+
+/**
+ * The incident's checklists (copied from its playbook), each item ticked off or not; with
+ * `onTick(checklist, item, done)` the items are checkboxes, else read only. Null when none.
+ */
+export function checklistsBlock(incident, cities, onTick = null) {
+  const lists = incident.checklists || [];
+  if (!lists.length) return null;
+  const done = lists.reduce((n, c) => n + c.items.filter((i) => i.done).length, 0);
+  const total = lists.reduce((n, c) => n + c.items.length, 0);
+  return h("details", { class: "checklists", id: "checklists", open: true },
+    h("summary", {}, `Checklists (${done} of ${total} done)`),
+    lists.map((list, c) =>
+      h("section", { class: "checklist", dataset: { checklist: c } },
+        h("h4", {}, list.title),
+        h("ul", { class: "checklist-items" },
+          list.items.map((item, i) => {
+            const by = item.done ? ` (${cityName(cities, item.done_by_city_id)})` : "";
+            const box = onTick
+              ? h("input", { type: "checkbox", id: `check-${c}-${i}`, checked: item.done, dataset: { focus: `check-${c}-${i}` }, onchange: (e) => onTick(c, i, e.currentTarget.checked, e.currentTarget) })
+              : h("span", { class: "tick", "aria-hidden": "true" }, item.done ? "☑" : "☐");
+            return h("li", { class: `checklist-item${item.done ? " done" : ""}`, dataset: { item: i, done: item.done } },
+              onTick ? h("label", { class: "check", for: `check-${c}-${i}` }, box, ` ${item.text}`) : [box, ` ${item.text}`],
+              item.done ? h("span", { class: "fine" }, by, " ", liveTime(item.done_at, "ago")) : null,
+              !onTick ? h("span", { class: "visually-hidden" }, item.done ? " (done)" : " (not done)") : null,
+            );
+          }),
+        ),
       ),
     ),
   );
