@@ -35,6 +35,7 @@ from service.api.routes_interop import router as interop_router
 from service.api.routes_library import router as library_router
 from service.api.routes_live import router as live_router
 from service.api.routes_playbooks import router as playbooks_router
+from service.api.routes_reports import router as reports_router
 from service.api.routes_webhooks import router as webhooks_router
 from service.claim_paths import ClaimPath, GeneralCommand
 from service.drain import Drain
@@ -188,6 +189,7 @@ def create_app(
         library_router,
         live_router,
         playbooks_router,
+        reports_router,
         webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)

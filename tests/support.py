@@ -23,6 +23,7 @@ from service.settings import Settings
 from tests.procs import scratch_postgres, scratch_sqlite
 
 TABLES = [
+    "sitreps",
     "interop_imports",
     "webhook_attempts",
     "webhook_queue",

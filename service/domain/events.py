@@ -18,3 +18,4 @@ class EventType(StrEnum):
     CLAIM_MADE = "claim.made"
     CLAIM_CHANGED = "claim.changed"
     CLAIM_REMINDER = "claim.reminder"
+    SITREP_PUBLISHED = "sitrep.published"

@@ -355,3 +355,26 @@ class WsTicket(SQLModel, table=True):
     ticket_hash: str = Field(max_length=64, primary_key=True)
     token_id: int = Field(foreign_key="api_tokens.id")
     expires_at: datetime = _utc(index=True)
+
+
+class Sitrep(SQLModel, table=True):
+    """A numbered situation report of an incident, frozen when published: `body` is the
+    EDXL-SitRep-shaped document as it was (no route updates or deletes one; a trigger
+    refuses UPDATE)."""
+
+    __tablename__ = "sitreps"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "number", name="uq_sitrep_number"),
+        CheckConstraint("number >= 1", name="ck_sitrep_number"),
+        CheckConstraint("period_from < period_to", name="ck_sitrep_period"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    number: int
+    period_from: datetime = _utc()
+    period_to: datetime = _utc()
+    prepared_by_token_id: int | None = Field(default=None)
+    prepared_by_city_id: int = Field(foreign_key="cities.id")
+    published_at: datetime = _utc()
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -180,6 +180,8 @@ export function describeEvent(event, cities) {
       return `${cityName(cities, d.claim.city_id)}: ${unitsOf(req.resource, d.claim.quantity)} of ${name} ${statusLabel(d.claim.status).toLowerCase()}`;
     case "claim.reminder":
       return `Claim #${d.claim.id} by ${cityName(cities, d.claim.city_id)} is waiting for acceptance`;
+    case "sitrep.published":
+      return `${by} published situation report ${d.sitrep.number}`;
     default:
       return event.type;
   }

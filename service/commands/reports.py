@@ -1,0 +1,62 @@
+"""After-action reports: read an incident's events (after the visibility check) and hand
+them to the pure fold in `service.domain.reports`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from service.commands.context import CommandContext, visible_incident
+from service.domain.report_charts import report_charts
+from service.domain.reports import AfterActionReport, ReportEvent, after_action_report
+from service.persistence.tables import City, Event, Incident
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentReport:
+    incident: Incident
+    report: AfterActionReport
+    city_names: dict[int, str]
+    charts: dict[str, str]
+
+
+def report_events(session: Session, incident_id: int) -> list[ReportEvent]:
+    """Every event of the incident, in seq order, as the report reads it (one statement,
+    only the columns it needs)."""
+    rows = session.execute(
+        sa.select(
+            col(Event.seq),
+            col(Event.type),
+            col(Event.occurred_at),
+            col(Event.actor_city_id),
+            col(Event.data),
+        )
+        .where(col(Event.incident_id) == incident_id)
+        .order_by(col(Event.seq))
+    ).all()
+    return [ReportEvent(seq, type_, at, city, data) for seq, type_, at, city, data in rows]
+
+
+def city_names(session: Session, city_ids: Iterable[int]) -> dict[int, str]:
+    ids = set(city_ids)
+    if not ids:
+        return {}
+    rows = session.execute(sa.select(col(City.id), col(City.name)).where(col(City.id).in_(ids)))
+    return {int(city_id): str(name) for city_id, name in rows.all()}
+
+
+def incident_report(ctx: CommandContext, incident_id: int, charts: bool = True) -> IncidentReport:
+    """The after-action report of an incident the actor may see (else NotFound)."""
+    incident = visible_incident(ctx.session, ctx.actor, incident_id)
+    events = report_events(ctx.session, incident_id)
+    report = after_action_report(incident_id, incident.city_id, events, ctx.now)
+    names = city_names(
+        ctx.session,
+        [incident.city_id, *(c.city_id for c in report.cities)]
+        + [e.city_id for e in report.timeline if e.city_id is not None],
+    )
+    drawn = report_charts(report, names) if charts else {}
+    return IncidentReport(incident, report, names, drawn)
