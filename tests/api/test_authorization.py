@@ -282,6 +282,15 @@ ENDPOINTS = [
         for verb in ("adopt", "fork", "ignore")
     ),
     Endpoint(
+        "publish situation report",
+        "POST",
+        "/incidents/{incident_id}/sitreps",
+        # A manager of the incident's city; a peer reads the reports but may not publish.
+        {OWN_MANAGER: 201},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"period_from": "2026-02-12T07:00:00+00:00"},
+    ),
+    Endpoint(
         "dry run a declaration",
         "POST",
         "/incidents/dry-run",
@@ -554,7 +563,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 22 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 23 * 12
 
 
 def _route_template(path: str) -> str:
@@ -597,6 +606,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "incident_type": seed.city_playbook,
         "endpoint_id": 1,  # refused before it is looked up
         "version_id": 1,
+        "number": 1,
     }
     return sorted(path.format(**ids) for method, path in _api_routes(client) if method == "GET")
 
@@ -622,6 +632,9 @@ FOREIGN_READS = [
     "/requests/{request_id}",
     "/requests/{request_id}/claims",
     "/claims/{claim_id}",
+    "/incidents/{incident_id}/report",
+    "/incidents/{incident_id}/report.csv",
+    "/incidents/{incident_id}/sitreps",
 ]
 
 
@@ -729,6 +742,7 @@ def test_a_revoked_token_stops_working_at_once(client: TestClient, world: World)
 # An id far above anything the tests create, yet within the database's integer range.
 MISSING_ID = 2_147_480_000
 HIDDEN_FROM = [FOREIGN_MANAGER, FOREIGN_RESPONDER, ("observer", "berlin")]
+OTHER_PARAMS = {"number": 1}  # a situation report's number within its incident
 
 
 def _hidden_and_missing(
@@ -751,7 +765,12 @@ def _hidden_and_missing(
     who = OWN_MANAGER if isinstance(caller, tuple) else caller
     body = endpoint.body(who, seed) if endpoint is not None and endpoint.body else None
     answers = [
-        client.request(method, template.format(**{**params, name: id_}), json=body, headers=headers)
+        client.request(
+            method,
+            template.format(**{**params, **OTHER_PARAMS, name: id_}),
+            json=body,
+            headers=headers,
+        )
         for id_ in (params[name], MISSING_ID)
     ]
     return answers[0], answers[1], params[name]
@@ -778,6 +797,7 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
         compared += 1
     # The incident, its requests, claims and the commands on them (12 routes, the
     # incident's and the request's updates among them), and its exports as CAP, EDXL-RM
-    # and GeoJSON (3).
-    assert compared == 15 * len(HIDDEN_FROM)
+    # and GeoJSON (3), its after-action report as JSON and CSV (2), and its situation
+    # reports: publish, list, read one (3).
+    assert compared == 20 * len(HIDDEN_FROM)
     assert wrong == []
