@@ -29,6 +29,10 @@ def _svg(kind: str, height: int, title: str, body: list[str]) -> str:
     )
 
 
+def _label(at: datetime) -> str:
+    return escape(at.replace(microsecond=0).isoformat())
+
+
 def _colour(i: int) -> str:
     return _PALETTE[i % len(_PALETTE)]
 
@@ -53,9 +57,9 @@ def fill_chart(report: AfterActionReport) -> str:
         f'<line x1="{_PAD}" y1="{y(0)}" x2="{_PAD}" y2="{y(1)}" stroke="#888"/>',
         f'<text x="{_PAD - 4}" y="{y(1) + 4}" text-anchor="end" font-size="10">100%</text>',
         f'<text x="{_PAD - 4}" y="{y(0) + 4}" text-anchor="end" font-size="10">0</text>',
-        f'<text x="{_PAD}" y="{height - 8}" font-size="10">{escape(start.isoformat())}</text>',
+        f'<text x="{_PAD}" y="{height - 8}" font-size="10">{_label(start)}</text>',
         f'<text x="{WIDTH - _PAD}" y="{height - 8}" text-anchor="end" font-size="10">'
-        f"{escape(end.isoformat())}</text>",
+        f"{_label(end)}</text>",
     ]
     for i, r in enumerate(report.requests):
         body.append(_fill_line(r, x, y, end, _colour(i)))

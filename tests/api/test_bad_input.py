@@ -114,6 +114,13 @@ BODY_ROUTES = [
         ("manager", "nairobi"),
     ),
     BodyRoute(
+        "sitrep",
+        "POST",
+        "/incidents/{incident_id}/sitreps",
+        {"period_from": "2026-02-12T07:00:00Z"},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
         "request",
         "POST",
         "/incidents/{incident_id}/requests",
@@ -783,6 +790,7 @@ def test_bad_ids_in_every_path_are_422_or_404_never_500(api: Api) -> None:
         "endpoint_id": 1,  # a path id is refused before the endpoint is looked up
         "attempt_id": 1,
         "version_id": 1,  # no version is published: a well-written id is a 404
+        "number": 1,  # no situation report is published: a well-written number is a 404
     }
     bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
     paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
@@ -823,6 +831,9 @@ BAD_QUERIES = [
     ("/incidents/{incident_id}/events", {"after": "-1"}),
     ("/incidents/{incident_id}/events", {"after": str(2**63)}),
     ("/incidents/{incident_id}/events", {"limit": "1001"}),
+    ("/incidents/{incident_id}/sitreps", {"limit": "0"}),
+    ("/incidents/{incident_id}/sitreps", {"offset": "-1"}),
+    ("/incidents/{incident_id}/report", {"charts": "maybe"}),
     ("/networks", {"limit": "-5"}),
     ("/cities", {"offset": "1.5"}),
     ("/tokens", {"limit": "1e3"}),
@@ -934,6 +945,7 @@ def _good_ids(api: Api) -> dict[str, Any]:
         "endpoint_id": 1,
         "attempt_id": 1,
         "version_id": 1,
+        "number": 1,
     }
 
 
@@ -1064,6 +1076,7 @@ TEXT_OF = {"network": "name", "city": "name", "token": "label", "incident": "tit
 TEXT_OF |= {"incident update": "title", "request update": "report_to"}
 TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
 TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
+TEXT_OF |= {"sitrep": "period_from"}  # no free text: any field shows the encoding is refused
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 

@@ -19,6 +19,7 @@ import {
   legend,
   needsAttention,
   progressBar,
+  requestClocks,
   requestTiming,
   requestTitle,
   severityBadge,
@@ -192,7 +193,8 @@ async function startBoard({ api, me, cities, main, connect }) {
         exerciseBadge(incident),
         incident.status === "closed" ? badge("Closed", "closed") : null,
       ),
-      h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`)),
+      h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`),
+        h("a", { href: `/incidents/${incident.id}/report`, class: "report-link" }, "After-action report")),
       incident.description ? h("p", { class: "description" }, incident.description) : null,
     ]);
     const requests = [...entry.requests.values()].sort(
@@ -217,6 +219,7 @@ async function startBoard({ api, me, cities, main, connect }) {
             progressBar(entry, request),
             answersBlock(entry, request, cities),
             requestTiming(request),
+            requestClocks(request, claims, cities),
           ]);
         },
       );

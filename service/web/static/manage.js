@@ -17,6 +17,7 @@ import { catalogue, cityName, liveTime, resourceLabel, typeLabel, unitsOf } from
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { dryRunView } from "./dryrun.js";
+import { sitrepPanel } from "./sitreps.js";
 import {
   answersBlock,
   badge,
@@ -42,6 +43,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const book = new IncidentBook();
   let selected = Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
   let live = null;
+  let sitreps = null; // the selected incident's situation reports panel
   const playbooks = await api("/playbooks");
 
   const incidentList = h("ul", { class: "incident-list", id: "incident-list" });
@@ -223,6 +225,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("ul", { class: "request-list manage-requests" }),
         h("details", { class: "raise" }, h("summary", {}, "Raise another request"), raiseForm(entry.id)),
       );
+      sitreps = sitrepPanel(api, entry.incident);
+      detail.append(sitreps.el);
+      sitreps.refresh();
     }
     const incident = entry.incident;
     const [head, edit, queue, , list, raiseBox] = detail.children;
@@ -604,6 +609,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onEvent(event) {
       const known = book.incidents.get(event.incident_id)?.incident;
       book.apply(event);
+      if (event.type === "sitrep.published" && event.incident_id === selected) sitreps?.refresh();
       const entry = book.entry(event.incident_id);
       if (!entry.incident) loadIncident(event.incident_id);
       else if (!known && entry.incident.city_id === me.city_id && !selected) select(entry.id);
