@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
@@ -218,13 +219,16 @@ async def get_report(
     actor: CurrentActor,
     parts: Parts,
     charts: Annotated[bool, Query(description="Draw the SVG charts.")] = True,
-) -> dict[str, Any]:
+) -> Response:
     """The after-action report: the timeline, each request's clocks (raised, first claim,
     filled, all on site) and rings, who helped with what and when, declines, expiries and
     escalations, each city's contribution, and the charts. Readable by whoever may read
     the incident, during it as well as after."""
     found = await parts.executor.read(actor, reports.incident_report, incident_id, charts)
-    return report_json(found)
+    # Built as plain JSON values of the documented shape and encoded once: validating a
+    # report of tens of thousands of rows against its model again would cost more than
+    # computing it (tests/reports check the shape against ReportPublic).
+    return Response(orjson.dumps(report_json(found)), media_type="application/json")
 
 
 @router.get(

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.domain.events import EventType
 from service.domain.track_records import TrackRecord, request_timelines, track_record
 
 
-@dataclass(frozen=True, slots=True)
-class ReportEvent:
-    """One event as the report reads it."""
+class ReportEvent(NamedTuple):
+    """One event as the report reads it (a tuple: a large incident has tens of thousands)."""
 
     seq: int
     type: str
@@ -31,8 +31,7 @@ class ReportEvent:
     data: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class RingEntry:
+class RingEntry(NamedTuple):
     ring: int
     entered_at: datetime
 
@@ -88,8 +87,7 @@ class CityContribution:
     resources: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
+class TimelineEntry(NamedTuple):
     seq: int
     at: datetime
     type: str
@@ -126,6 +124,9 @@ class AfterActionReport:
 
 
 _ENDS_OF_CLAIM = {"declined": "declined_count", "withdrawn": "withdrawn_count"}
+# Plain strings: the fold compares every event's type with them.
+_ESCALATED = EventType.REQUEST_ESCALATED.value
+_ENDS_OF_REQUEST = frozenset({EventType.REQUEST_CANCELLED.value, EventType.REQUEST_EXPIRED.value})
 
 
 @dataclass
@@ -153,13 +154,14 @@ class _Fold:
                 fill_series=[(at, 0)],
             )
             self.requests[request_id] = clocks
-        clocks.quantity = int(snapshot.get("quantity", clocks.quantity))
-        clocks.status = str(snapshot.get("status", clocks.status))
-        claimed = int(snapshot.get("claimed_quantity", clocks.claimed_quantity))
+        # The snapshots are the service's own public models: their types are known.
+        clocks.quantity = snapshot.get("quantity", clocks.quantity)
+        clocks.status = snapshot.get("status", clocks.status)
+        claimed = snapshot.get("claimed_quantity", clocks.claimed_quantity)
         if claimed != clocks.claimed_quantity:
             clocks.fill_series.append((at, claimed))
         clocks.claimed_quantity = claimed
-        clocks.delivered_quantity = int(snapshot.get("delivered_quantity", 0))
+        clocks.delivered_quantity = snapshot.get("delivered_quantity", 0)
         if clocks.filled_at is None and clocks.quantity and claimed >= clocks.quantity:
             clocks.filled_at = at
         return clocks
@@ -169,7 +171,7 @@ class _Fold:
         if not isinstance(claim_id, int):
             return None
         history = self.claims.get(claim_id)
-        status = str(snapshot.get("status", ""))
+        status = snapshot.get("status", "")
         if history is None:
             history = ClaimHistory(
                 claim_id=claim_id,
@@ -189,29 +191,29 @@ class _Fold:
         request_data = event.data.get("request")
         claim_data = event.data.get("claim")
         at = event.occurred_at
-        clocks = self.request(request_data, at) if isinstance(request_data, Mapping) else None
-        history = self.claim(claim_data, at) if isinstance(claim_data, Mapping) else None
+        clocks = self.request(request_data, at) if isinstance(request_data, dict) else None
+        history = self.claim(claim_data, at) if isinstance(claim_data, dict) else None
         if clocks is not None:
-            if event.type == EventType.REQUEST_ESCALATED:
+            if event.type == _ESCALATED:
                 clocks.rings.append(
                     RingEntry(
                         int(event.data.get("to_ring", clocks.rings[-1].ring + 1)), event.occurred_at
                     )
                 )
-            elif event.type in (EventType.REQUEST_CANCELLED, EventType.REQUEST_EXPIRED):
+            elif event.type in _ENDS_OF_REQUEST:
                 clocks.ended_at = event.occurred_at
             if history is not None and history.city_id not in clocks.helping_city_ids:
                 clocks.helping_city_ids.append(history.city_id)
         status = history.status if history is not None else (clocks.status if clocks else None)
         self.timeline.append(
             TimelineEntry(
-                seq=event.seq,
-                at=event.occurred_at,
-                type=event.type,
-                city_id=event.actor_city_id,
-                request_id=clocks.request_id if clocks else None,
-                claim_id=history.claim_id if history else None,
-                status=status,
+                event.seq,
+                at,
+                event.type,
+                event.actor_city_id,
+                clocks.request_id if clocks else None,
+                history.claim_id if history else None,
+                status,
             )
         )
 
@@ -284,17 +286,18 @@ def contributions(
 def _counts(
     events: Sequence[ReportEvent], requests: list[RequestClocks], claims: list[ClaimHistory]
 ) -> ReportCounts:
-    types = [e.type for e in events]
+    types = Counter(e.type for e in events)
+    ends = Counter(c.status for c in claims)
     return ReportCounts(
         requests=len(requests),
         claims=len(claims),
-        escalations=types.count(EventType.REQUEST_ESCALATED),
-        declines=sum(1 for c in claims if c.status == "declined"),
-        withdrawals=sum(1 for c in claims if c.status == "withdrawn"),
-        claim_expiries=sum(1 for c in claims if c.status == "expired"),
-        request_expiries=types.count(EventType.REQUEST_EXPIRED),
-        cancellations=types.count(EventType.REQUEST_CANCELLED),
-        fulfilled=types.count(EventType.REQUEST_FULFILLED),
+        escalations=types[EventType.REQUEST_ESCALATED.value],
+        declines=ends["declined"],
+        withdrawals=ends["withdrawn"],
+        claim_expiries=ends["expired"],
+        request_expiries=types[EventType.REQUEST_EXPIRED.value],
+        cancellations=types[EventType.REQUEST_CANCELLED.value],
+        fulfilled=types[EventType.REQUEST_FULFILLED.value],
     )
 
 

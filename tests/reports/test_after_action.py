@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from service.api.routes_reports import ReportPublic
 from tests.library.support import API
 from tests.reports.support import Scripted, iso, run_scripted_incident
 from tests.support import FakeClock, World
@@ -61,6 +62,8 @@ def test_the_whole_incident_is_counted_and_each_city_credited(
     s = run_scripted_incident(client, world, clock)
     report = _report(client, world, s)
 
+    # The route encodes the report itself: it must be exactly the documented shape.
+    assert ReportPublic.model_validate(report).model_dump() == report
     assert report["generated_at"] == iso(90)
     assert report["incident"]["declared_at"] == iso(0)
     assert report["counts"] == {
