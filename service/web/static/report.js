@@ -142,7 +142,7 @@ async function startReport({ api, cities, main, connect }) {
       ),
       h("section", { class: "panel", id: "report-claims" },
         h("h2", {}, "Who helped"),
-        table("claims-table", ["Claim", "City", "Request", "Units", "Status", "Claimed", "Since"],
+        table("claims-table", ["Claim", "City", "Request", "Units", "Status", "Claimed", "Then"],
           report.claims.map((x) => h("tr", { dataset: { claimId: x.claim_id, status: x.status } },
             h("td", {}, String(x.claim_id)), h("td", {}, x.city_name), h("td", {}, String(x.request_id)),
             h("td", {}, String(x.quantity)), h("td", {}, statusLabel(x.status)), h("td", {}, utc(x.made_at)),
