@@ -20,7 +20,7 @@ from service.domain.errors import Forbidden, Invalid, NotFound
 from service.domain.events import EventType
 from service.domain.reports import iso, resource_totals
 from service.interop.edxl_sitrep import Preparer, SitrepHeader, sitrep_document
-from service.persistence.tables import Sitrep
+from service.persistence.tables import ApiToken, Sitrep
 
 
 def publish_sitrep(
@@ -43,6 +43,7 @@ def publish_sitrep(
     ).one()
     number = int(last or 0) + 1
     names = city_names(ctx.session, [city_id])
+    token = ctx.session.get(ApiToken, ctx.actor.token_id) if ctx.actor.token_id else None
     header = SitrepHeader(
         incident_id=incident_id,
         incident_title=incident.title,
@@ -53,7 +54,11 @@ def publish_sitrep(
         period_to=end,
         published_at=ctx.now,
         prepared_by=Preparer(
-            city_id, names.get(city_id, ""), ctx.actor.role.value, ctx.actor.token_id
+            city_id,
+            names.get(city_id, ""),
+            ctx.actor.role.value,
+            ctx.actor.token_id,
+            token.label if token is not None else "",
         ),
     )
     totals = resource_totals(report_events(ctx.session, incident_id), period_from, end)

@@ -25,6 +25,7 @@ class Preparer:
     city_name: str
     role: str
     token_id: int | None
+    token_label: str  # what the admin called the token ("Nairobi EOC duty desk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ def sitrep_document(header: SitrepHeader, totals: Sequence[ResourceTotals]) -> d
             "OrganizationName": p.city_name,
             "Role": p.role,
             "TokenID": p.token_id,
+            "TokenLabel": p.token_label,
         },
         "ReportPurpose": f"Situation report {header.number}: response resource totals",
         "ReportNumber": header.number,

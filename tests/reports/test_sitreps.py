@@ -40,6 +40,8 @@ def test_a_sitrep_freezes_the_resource_totals_of_its_period(
     assert doc["ReportVersion"] == "Initial"
     assert doc["ForTimePeriod"] == {"FromDateTime": iso(0), "ToDateTime": iso(45)}
     assert doc["PreparedBy"]["OrganizationName"] == "Nairobi"
+    assert doc["PreparedBy"]["Role"] == "manager"
+    assert doc["PreparedBy"]["TokenLabel"] == "manager:nairobi"  # the token's label
     assert doc["IncidentID"] == f"aidmesh-incident-{s.incident_id}"
     totals = doc["Report"]["ResponseResourcesTotals"]
     # At 08:45: the sandbags on site, the pump and cots asked for and uncommitted.
