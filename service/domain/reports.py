@@ -21,14 +21,46 @@ from service.domain.events import EventType
 from service.domain.track_records import TrackRecord, request_timelines, track_record
 
 
+class RequestSnapshot(NamedTuple):
+    """The fields of an event's `request` the report reads."""
+
+    id: int
+    resource: str
+    kind: str
+    quantity: int
+    claimed_quantity: int
+    delivered_quantity: int
+    status: str
+    ring: int
+
+
+class ClaimSnapshot(NamedTuple):
+    """The fields of an event's `claim` the report reads."""
+
+    id: int
+    request_id: int
+    city_id: int
+    quantity: int
+    status: str
+
+
 class ReportEvent(NamedTuple):
-    """One event as the report reads it (a tuple: a large incident has tens of thousands)."""
+    """One event as the report reads it: only the fields it needs, so a store can hand
+    them over without decoding whole event bodies (a large incident has tens of
+    thousands of events). Tuples, for the same reason."""
 
     seq: int
     type: str
     occurred_at: datetime
     actor_city_id: int | None
-    data: Mapping[str, Any]
+    request: RequestSnapshot | None = None
+    claim: ClaimSnapshot | None = None
+    to_ring: int | None = None  # `request.escalated`
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """As much of the event's body as `request_timelines` reads."""
+        return {"request": {"id": self.request.id}} if self.request is not None else {}
 
 
 class RingEntry(NamedTuple):
@@ -135,70 +167,60 @@ class _Fold:
     claims: dict[int, ClaimHistory] = field(default_factory=dict)
     timeline: list[TimelineEntry] = field(default_factory=list)
 
-    def request(self, snapshot: Mapping[str, Any], at: datetime) -> RequestClocks | None:
-        request_id = snapshot.get("id")
-        if not isinstance(request_id, int):
-            return None
-        clocks = self.requests.get(request_id)
+    def request(self, snapshot: RequestSnapshot, at: datetime) -> RequestClocks:
+        clocks = self.requests.get(snapshot.id)
         if clocks is None:
             clocks = RequestClocks(
-                request_id=request_id,
-                resource=str(snapshot.get("resource", "")),
-                kind=str(snapshot.get("kind", "")),
-                quantity=int(snapshot.get("quantity", 0)),
-                status=str(snapshot.get("status", "")),
+                request_id=snapshot.id,
+                resource=snapshot.resource,
+                kind=snapshot.kind,
+                quantity=snapshot.quantity,
+                status=snapshot.status,
                 claimed_quantity=0,
                 delivered_quantity=0,
                 raised_at=at,
-                rings=[RingEntry(int(snapshot.get("ring", 0)), at)],
+                rings=[RingEntry(snapshot.ring, at)],
                 fill_series=[(at, 0)],
             )
-            self.requests[request_id] = clocks
-        # The snapshots are the service's own public models: their types are known.
-        clocks.quantity = snapshot.get("quantity", clocks.quantity)
-        clocks.status = snapshot.get("status", clocks.status)
-        claimed = snapshot.get("claimed_quantity", clocks.claimed_quantity)
+            self.requests[snapshot.id] = clocks
+        clocks.quantity = snapshot.quantity
+        clocks.status = snapshot.status
+        claimed = snapshot.claimed_quantity
         if claimed != clocks.claimed_quantity:
             clocks.fill_series.append((at, claimed))
         clocks.claimed_quantity = claimed
-        clocks.delivered_quantity = snapshot.get("delivered_quantity", 0)
+        clocks.delivered_quantity = snapshot.delivered_quantity
         if clocks.filled_at is None and clocks.quantity and claimed >= clocks.quantity:
             clocks.filled_at = at
         return clocks
 
-    def claim(self, snapshot: Mapping[str, Any], at: datetime) -> ClaimHistory | None:
-        claim_id = snapshot.get("id")
-        if not isinstance(claim_id, int):
-            return None
-        history = self.claims.get(claim_id)
-        status = snapshot.get("status", "")
+    def claim(self, snapshot: ClaimSnapshot, at: datetime) -> ClaimHistory:
+        history = self.claims.get(snapshot.id)
+        status = snapshot.status
         if history is None:
             history = ClaimHistory(
-                claim_id=claim_id,
-                request_id=int(snapshot.get("request_id", 0)),
-                city_id=int(snapshot.get("city_id", 0)),
-                quantity=int(snapshot.get("quantity", 0)),
+                claim_id=snapshot.id,
+                request_id=snapshot.request_id,
+                city_id=snapshot.city_id,
+                quantity=snapshot.quantity,
                 status=status,
                 made_at=at,
             )
-            self.claims[claim_id] = history
+            self.claims[snapshot.id] = history
         elif status != history.status:
             history.status_at.setdefault(status, at)
         history.status = status
         return history
 
     def add(self, event: ReportEvent) -> None:
-        request_data = event.data.get("request")
-        claim_data = event.data.get("claim")
         at = event.occurred_at
-        clocks = self.request(request_data, at) if isinstance(request_data, dict) else None
-        history = self.claim(claim_data, at) if isinstance(claim_data, dict) else None
+        clocks = self.request(event.request, at) if event.request is not None else None
+        history = self.claim(event.claim, at) if event.claim is not None else None
         if clocks is not None:
             if event.type == _ESCALATED:
+                to_ring = event.to_ring
                 clocks.rings.append(
-                    RingEntry(
-                        int(event.data.get("to_ring", clocks.rings[-1].ring + 1)), event.occurred_at
-                    )
+                    RingEntry(clocks.rings[-1].ring + 1 if to_ring is None else to_ring, at)
                 )
             elif event.type in _ENDS_OF_REQUEST:
                 clocks.ended_at = event.occurred_at

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.domain.report_charts import report_charts
-from service.domain.reports import ReportEvent, after_action_report, report_csv, resource_totals
+from service.domain.reports import (
+    ClaimSnapshot,
+    ReportEvent,
+    RequestSnapshot,
+    after_action_report,
+    report_csv,
+    resource_totals,
+)
 
 T0 = datetime(2026, 2, 12, 8, 0, tzinfo=UTC)
 
@@ -17,30 +24,21 @@ def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def request(id_: int, claimed: int, delivered: int = 0, status: str = "open") -> dict[str, Any]:
-    return {
-        "id": id_,
-        "resource": "cots",
-        "kind": "infrastructure",
-        "quantity": 4,
-        "claimed_quantity": claimed,
-        "delivered_quantity": delivered,
-        "status": status,
-        "ring": 0,
-    }
+def request(id_: int, claimed: int, delivered: int = 0, status: str = "open") -> RequestSnapshot:
+    return RequestSnapshot(id_, "cots", "infrastructure", 4, claimed, delivered, status, 0)
 
 
-def claim(id_: int, city: int, quantity: int, status: str) -> dict[str, Any]:
-    return {"id": id_, "request_id": 1, "city_id": city, "quantity": quantity, "status": status}
+def claim(id_: int, city: int, quantity: int, status: str) -> ClaimSnapshot:
+    return ClaimSnapshot(id_, 1, city, quantity, status)
 
 
-def event(seq: int, type_: str, minute: int, city: int, **data: Any) -> ReportEvent:
-    return ReportEvent(seq, type_, at(minute), city, data)
+def event(seq: int, type_: str, minute: int, city: int, **parts: Any) -> ReportEvent:
+    return ReportEvent(seq, type_, at(minute), city, **parts)
 
 
 PARTLY, FULL = "partially_claimed", "claimed"
 EVENTS = [
-    event(1, "incident.declared", 0, 1, incident={"id": 9}),
+    event(1, "incident.declared", 0, 1),
     event(2, "request.raised", 0, 1, request=request(1, 0)),
     event(3, "claim.made", 5, 2, claim=claim(1, 2, 3, "claimed"), request=request(1, 3, 0, PARTLY)),
     event(4, "claim.made", 7, 3, claim=claim(2, 3, 1, "claimed"), request=request(1, 4, 0, FULL)),
