@@ -39,6 +39,7 @@ from service.api.routes_notes import router as notes_router
 from service.api.routes_observatory import router as observatory_router
 from service.api.routes_passes import router as passes_router
 from service.api.routes_playbooks import router as playbooks_router
+from service.api.routes_reports import router as reports_router
 from service.api.routes_rosters import router as rosters_router
 from service.api.routes_webhooks import router as webhooks_router
 from service.claim_paths import ClaimPath, GeneralCommand
@@ -198,6 +199,7 @@ def create_app(
         notes_router,
         playbooks_router,
         rosters_router,
+        reports_router,
         webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)

@@ -25,6 +25,7 @@ from tests.procs import scratch_postgres, scratch_sqlite
 TABLES = [
     "observatory_cities",
     "observatory_networks",
+    "sitreps",
     "interop_imports",
     "package_items",
     "webhook_attempts",

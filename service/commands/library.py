@@ -4,10 +4,8 @@ versions of what they adopted. Each version carries its track record."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from sqlmodel import col, select
 
@@ -17,8 +15,13 @@ from service.commands.context import CommandContext, require_city
 from service.domain import library as lib
 from service.domain.actors import Role
 from service.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from service.domain.events import EventType
-from service.domain.track_records import RequestTimeline, TrackRecord, track_record
+from service.domain.track_records import (
+    TIMED_EVENT_TYPES,
+    RequestTimeline,
+    TrackRecord,
+    request_timelines,
+    track_record,
+)
 from service.persistence.tables import (
     City,
     CityPlaybook,
@@ -343,14 +346,6 @@ def version_in_use(ctx: CommandContext, own: CityPlaybook | None) -> int | None:
 
 # Track records --------------------------------------------------------------------------------
 
-_TIMED = (
-    EventType.REQUEST_RAISED,
-    EventType.CLAIM_MADE,
-    EventType.REQUEST_FULFILLED,
-    EventType.REQUEST_EXPIRED,
-    EventType.REQUEST_ESCALATED,
-)
-
 
 def track_records(ctx: CommandContext, version_ids: Iterable[int]) -> dict[int, TrackRecord]:
     """Each version's record over the incidents declared with it, exercises apart, read
@@ -366,11 +361,11 @@ def track_records(ctx: CommandContext, version_ids: Iterable[int]) -> dict[int, 
         select(Event.incident_id, Event.type, Event.occurred_at, Event.data)
         .where(
             col(Event.incident_id).in_(list(version_of)),
-            col(Event.type).in_([t.value for t in _TIMED]),
+            col(Event.type).in_(TIMED_EVENT_TYPES),
         )
         .order_by(col(Event.incident_id), col(Event.seq))
     ).all()
-    timelines = _timelines(events)
+    timelines = request_timelines(events)
     per_version: dict[int, list[RequestTimeline]] = {v: [] for v in ids}
     counts = dict.fromkeys(ids, 0)
     for version_id in version_of.values():
@@ -381,41 +376,6 @@ def track_records(ctx: CommandContext, version_ids: Iterable[int]) -> dict[int, 
         if version_id is not None:
             per_version[version_id].append(timeline)
     return {v: track_record(counts[v], per_version[v]) for v in ids}
-
-
-def _timelines(
-    events: Iterable[tuple[int, str, datetime, Mapping[str, Any]]],
-) -> dict[tuple[int, int], RequestTimeline]:
-    raised: dict[tuple[int, int], datetime] = {}
-    first_claim: dict[tuple[int, int], datetime] = {}
-    fulfilled: dict[tuple[int, int], datetime] = {}
-    expired: set[tuple[int, int]] = set()
-    escalations: dict[tuple[int, int], int] = {}
-    for incident_id, type_, at, data in events:
-        request = data.get("request")
-        if not isinstance(request, dict) or not isinstance(request.get("id"), int):
-            continue
-        key = (incident_id, request["id"])
-        if type_ == EventType.REQUEST_RAISED:
-            raised[key] = at
-        elif type_ == EventType.CLAIM_MADE:
-            first_claim.setdefault(key, at)
-        elif type_ == EventType.REQUEST_FULFILLED:
-            fulfilled[key] = at
-        elif type_ == EventType.REQUEST_EXPIRED:
-            expired.add(key)
-        elif type_ == EventType.REQUEST_ESCALATED:
-            escalations[key] = escalations.get(key, 0) + 1
-    return {
-        key: RequestTimeline(
-            raised_at=at,
-            first_claim_at=first_claim.get(key),
-            fulfilled_at=fulfilled.get(key),
-            expired=key in expired,
-            escalation_count=escalations.get(key, 0),
-        )
-        for key, at in raised.items()
-    }
 
 
 # Rows -----------------------------------------------------------------------------------------

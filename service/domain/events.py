@@ -21,3 +21,4 @@ class EventType(StrEnum):
     CLAIM_REMINDER = "claim.reminder"
     NOTE_ADDED = "note.added"
     CHECKLIST_TICKED = "checklist.ticked"
+    SITREP_PUBLISHED = "sitrep.published"

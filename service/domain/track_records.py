@@ -4,9 +4,12 @@ events carry. Pure: the command that reads the events hands plain timelines in."
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from service.domain.events import EventType
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +69,50 @@ def track_record(incident_count: int, requests: Iterable[RequestTimeline]) -> Tr
         expired_unfilled_count=sum(1 for r in timelines if r.expired and r.fulfilled_at is None),
         escalation_count=sum(r.escalation_count for r in timelines),
     )
+
+
+# The event types a timeline reads.
+TIMED_EVENT_TYPES: tuple[str, ...] = (
+    EventType.REQUEST_RAISED,
+    EventType.CLAIM_MADE,
+    EventType.REQUEST_FULFILLED,
+    EventType.REQUEST_EXPIRED,
+    EventType.REQUEST_ESCALATED,
+)
+
+
+def request_timelines(
+    events: Iterable[tuple[int, str, datetime, Mapping[str, Any]]],
+) -> dict[tuple[int, int], RequestTimeline]:
+    """Each request's timeline, keyed by (incident id, request id), from its incidents'
+    events as (incident id, type, occurred at, data), in seq order."""
+    raised: dict[tuple[int, int], datetime] = {}
+    first_claim: dict[tuple[int, int], datetime] = {}
+    fulfilled: dict[tuple[int, int], datetime] = {}
+    expired: set[tuple[int, int]] = set()
+    escalations: dict[tuple[int, int], int] = {}
+    for incident_id, type_, at, data in events:
+        request = data.get("request")
+        if not isinstance(request, dict) or not isinstance(request.get("id"), int):
+            continue
+        key = (incident_id, request["id"])
+        if type_ == EventType.REQUEST_RAISED:
+            raised[key] = at
+        elif type_ == EventType.CLAIM_MADE:
+            first_claim.setdefault(key, at)
+        elif type_ == EventType.REQUEST_FULFILLED:
+            fulfilled[key] = at
+        elif type_ == EventType.REQUEST_EXPIRED:
+            expired.add(key)
+        elif type_ == EventType.REQUEST_ESCALATED:
+            escalations[key] = escalations.get(key, 0) + 1
+    return {
+        key: RequestTimeline(
+            raised_at=at,
+            first_claim_at=first_claim.get(key),
+            fulfilled_at=fulfilled.get(key),
+            expired=key in expired,
+            escalation_count=escalations.get(key, 0),
+        )
+        for key, at in raised.items()
+    }

@@ -480,3 +480,26 @@ class ObservatoryCity(SQLModel, table=True):
     city_id: int = Field(foreign_key="cities.id", primary_key=True)
     opted_in: bool = False
     updated_at: datetime = _utc()
+
+
+class Sitrep(SQLModel, table=True):
+    """A numbered situation report of an incident, frozen when published: `body` is the
+    EDXL-SitRep-shaped document as it was (no route updates or deletes one; a trigger
+    refuses UPDATE)."""
+
+    __tablename__ = "sitreps"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "number", name="uq_sitrep_number"),
+        CheckConstraint("number >= 1", name="ck_sitrep_number"),
+        CheckConstraint("period_from < period_to", name="ck_sitrep_period"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    number: int
+    period_from: datetime = _utc()
+    period_to: datetime = _utc()
+    prepared_by_token_id: int | None = Field(default=None)
+    prepared_by_city_id: int = Field(foreign_key="cities.id")
+    published_at: datetime = _utc()
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -109,6 +109,24 @@ PAGES: tuple[Page, ...] = (
             " each with its track record; diff, dry-run, adopt or fork them; publish yours."
         ),
     ),
+    # Pages of one incident: not in the navigation; the board and the manager console link
+    # to them, and they sign in any role that may read the incident.
+    Page(
+        page_id="report",
+        path="/incidents/{incident_id}/report",
+        title="After-action report",
+        module="report.js",
+        nav_label=None,
+        roles=None,
+    ),
+    Page(
+        page_id="sitrep",
+        path="/incidents/{incident_id}/sitreps/{number}",
+        title="Situation report",
+        module="sitrep.js",
+        nav_label=None,
+        roles=None,
+    ),
     Page(
         page_id="webhooks",
         path="/webhooks",

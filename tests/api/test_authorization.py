@@ -356,6 +356,15 @@ ENDPOINTS = [
         seeds="roster",
     ),
     Endpoint(
+        "publish situation report",
+        "POST",
+        "/incidents/{incident_id}/sitreps",
+        # A manager of the incident's city; a peer reads the reports but may not publish.
+        {OWN_MANAGER: 201},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"period_from": "2026-02-12T07:00:00+00:00"},
+    ),
+    Endpoint(
         "dry run a declaration",
         "POST",
         "/incidents/dry-run",
@@ -662,7 +671,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 31 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 32 * 12
 
 
 def _route_template(path: str) -> str:
@@ -707,6 +716,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "endpoint_id": 1,  # refused before it is looked up
         "version_id": 1,
         "package_id": 1,
+        "number": 1,
     }
     public = {API + path for path in PUBLIC_READS}
     return sorted(
@@ -753,6 +763,9 @@ FOREIGN_READS = [
     "/requests/{request_id}",
     "/requests/{request_id}/claims",
     "/claims/{claim_id}",
+    "/incidents/{incident_id}/report",
+    "/incidents/{incident_id}/report.csv",
+    "/incidents/{incident_id}/sitreps",
 ]
 
 
@@ -860,6 +873,7 @@ def test_a_revoked_token_stops_working_at_once(client: TestClient, world: World)
 # An id far above anything the tests create, yet within the database's integer range.
 MISSING_ID = 2_147_480_000
 HIDDEN_FROM = [FOREIGN_MANAGER, FOREIGN_RESPONDER, ("observer", "berlin")]
+OTHER_PARAMS = {"number": 1}  # a situation report's number within its incident
 
 
 def _hidden_and_missing(
@@ -882,7 +896,12 @@ def _hidden_and_missing(
     who = OWN_MANAGER if isinstance(caller, tuple) else caller
     body = endpoint.body(who, seed) if endpoint is not None and endpoint.body else None
     answers = [
-        client.request(method, template.format(**{**params, name: id_}), json=body, headers=headers)
+        client.request(
+            method,
+            template.format(**{**params, **OTHER_PARAMS, name: id_}),
+            json=body,
+            headers=headers,
+        )
         for id_ in (params[name], MISSING_ID)
     ]
     return answers[0], answers[1], params[name]
@@ -910,7 +929,8 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
     # The incident, its requests, claims and the commands on them (12 routes, the
     # incident's and the request's updates among them), the notes of its requests and
     # claims (4: read and write each), ticking its checklists (1), its exports as CAP,
-    # EDXL-RM and GeoJSON (3), who could help with its requests (2), and passes on a
-    # request (2).
-    assert compared == 24 * len(HIDDEN_FROM)
+    # EDXL-RM and GeoJSON (3), its after-action report as JSON and CSV (2), its
+    # situation reports: publish, list, read one (3), who could help with its requests
+    # (2), and passes on a request (2).
+    assert compared == 29 * len(HIDDEN_FROM)
     assert wrong == []

@@ -122,6 +122,13 @@ BODY_ROUTES = [
         ("manager", "nairobi"),
     ),
     BodyRoute(
+        "sitrep",
+        "POST",
+        "/incidents/{incident_id}/sitreps",
+        {"period_from": "2026-02-12T07:00:00Z"},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
         "request",
         "POST",
         "/incidents/{incident_id}/requests",
@@ -948,6 +955,7 @@ def test_bad_ids_in_every_path_are_422_or_404_never_500(api: Api) -> None:
         "attempt_id": 1,
         "version_id": 1,  # no version is published: a well-written id is a 404
         "package_id": api.seeded.package_id,
+        "number": 1,  # no situation report is published: a well-written number is a 404
     }
     bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
     paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
@@ -988,6 +996,9 @@ BAD_QUERIES = [
     ("/incidents/{incident_id}/events", {"after": "-1"}),
     ("/incidents/{incident_id}/events", {"after": str(2**63)}),
     ("/incidents/{incident_id}/events", {"limit": "1001"}),
+    ("/incidents/{incident_id}/sitreps", {"limit": "0"}),
+    ("/incidents/{incident_id}/sitreps", {"offset": "-1"}),
+    ("/incidents/{incident_id}/report", {"charts": "maybe"}),
     ("/networks", {"limit": "-5"}),
     ("/cities", {"offset": "1.5"}),
     ("/tokens", {"limit": "1e3"}),
@@ -1100,6 +1111,7 @@ def _good_ids(api: Api) -> dict[str, Any]:
         "attempt_id": 1,
         "version_id": 1,
         "package_id": api.seeded.package_id,
+        "number": 1,
     }
 
 
@@ -1232,6 +1244,7 @@ TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
 TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
 TEXT_OF |= {"package": "limitations", "package update": "contact", "pass": "reason"}
 TEXT_OF |= {"request note": "body", "claim note": "body"}
+TEXT_OF |= {"sitrep": "period_from"}  # no free text: any field shows the encoding is refused
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 

@@ -21,7 +21,7 @@ from sqlmodel import select
 
 from playbooks import load_catalogue, load_stock_playbooks
 from service import queries
-from service.commands import admin, aid_requests, city_playbooks, claims, incidents
+from service.commands import admin, aid_requests, city_playbooks, claims, incidents, sitreps
 from service.demo import CITIES, FORECAST_ANSWER, NETWORKS
 from service.domain.actors import SYSTEM, Actor, Role
 from service.domain.errors import DomainError
@@ -112,6 +112,14 @@ def realistic_run(
         clock.advance(TICK)
         if tick > DECLARATIONS[-1][2] and _event_count(executor) >= events:
             break
+    # A situation report of the last hour before Berlin closes its incident.
+    executor.run_sync(
+        run.actor("manager:berlin"),
+        sitreps.publish_sitrep,
+        run.incidents["berlin"],
+        clock.now - timedelta(hours=1),
+        None,
+    )
     executor.run_sync(
         run.actor("manager:berlin"), incidents.close_incident, run.incidents["berlin"]
     )

@@ -26,7 +26,8 @@ function describeDetail(detail) {
 
 /** A client of /api/v1 that sends the token `getToken()` returns as a bearer header. */
 export function makeApi(getToken) {
-  return async function api(path, { method = "GET", body, headers = {} } = {}) {
+  // `as: "text"` answers the body as text (a CSV, say) instead of parsing JSON.
+  return async function api(path, { method = "GET", body, headers = {}, as = "json" } = {}) {
     const init = {
       method,
       headers: { Accept: "application/json", Authorization: `Bearer ${getToken()}`, ...headers },
@@ -45,6 +46,7 @@ export function makeApi(getToken) {
       });
     }
     if (response.status === 204) return null;
+    if (as === "text" && response.ok) return response.text();
     const data = await response.json().catch(() => null);
     if (!response.ok) {
       throw new ApiError(response.status, data?.detail ?? response.statusText, {

@@ -21,6 +21,7 @@ import {
   legend,
   needsAttention,
   progressBar,
+  requestClocks,
   requestTiming,
   requestTitle,
   respondersBlock,
@@ -196,7 +197,8 @@ async function startBoard({ api, me, cities, main, connect }) {
         exerciseBadge(incident),
         incident.status === "closed" ? badge("Closed", "closed") : null,
       ),
-      h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`)),
+      h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`),
+        h("a", { href: `/incidents/${incident.id}/report`, class: "report-link" }, "After-action report")),
       incident.description ? h("p", { class: "description" }, incident.description) : null,
       checklistsBlock(incident, cities),
     ]);
@@ -224,6 +226,7 @@ async function startBoard({ api, me, cities, main, connect }) {
             answersBlock(entry, request, cities),
             requestTiming(request, placeOf(cities, incident.city_id)),
             threads.view(entry, request, cities),
+            requestClocks(request, claims, cities),
           ]);
         },
       );

@@ -138,14 +138,47 @@ export function until(iso, now = Date.now()) {
   return `in ${spell(ms)}`;
 }
 
-/** A <time> that keeps itself current ("4 min ago", "in 12:04"): see tick(). On hover:
- * the moment in the viewer's zone, in the incident's (`place`, see placeOf) and in UTC. */
+/** An ISO time as reports print it: date and time in UTC, seconds included. */
+export function utc(iso) {
+  return iso ? iso.replace("T", " ").replace(/(\.\d+)?(\+00:00|Z)$/, " UTC") : "—";
+}
+
+/** Seconds as a duration: "45 s", "10 min", "10 min 5 s", "1 h 5 min". */
+export function seconds(value) {
+  if (value === null || value === undefined) return "—";
+  const s = Math.round(value);
+  if (s < 60) return `${s} s`;
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) return s % 60 ? `${minutes} min ${s % 60} s` : `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** A span of time as a clock: "4:05", "1:02:03"; never negative. */
+export function clock(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const hours = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(hours ? 2 : 1, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return hours ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** The time from `fromIso` to `toIso` as a clock. */
+export const between = (fromIso, toIso) => clock(new Date(toIso).getTime() - new Date(fromIso).getTime());
+
+/** The time since `iso` as a running clock. */
+export const since = (iso, now = Date.now()) => clock(now - new Date(iso).getTime());
+
+const LIVE_TEXT = { ago, until, since };
+
+/** A <time> that keeps itself current ("4 min ago", "in 12:04", "12:04" since): see
+ * tick(). On hover: the moment in the viewer's zone, in the incident's (`place`, see
+ * placeOf) and in UTC. */
 export function liveTime(iso, mode, prefix = "", place = null) {
   if (!iso) return null;
   return h(
     "time",
     { datetime: iso, title: timeTitle(iso, place), dataset: { [mode]: iso, prefix } },
-    prefix + (mode === "ago" ? ago(iso) : until(iso)),
+    prefix + LIVE_TEXT[mode](iso),
   );
 }
 
@@ -177,6 +210,9 @@ export function tick() {
   }
   for (const el of document.querySelectorAll("[data-until]")) {
     el.textContent = (el.dataset.prefix || "") + until(el.dataset.until, now);
+  }
+  for (const el of document.querySelectorAll("[data-since]")) {
+    el.textContent = (el.dataset.prefix || "") + since(el.dataset.since, now);
   }
 }
 
@@ -249,6 +285,8 @@ export function describeEvent(event, cities) {
     }
     case "claim.reminder":
       return `Claim #${d.claim.id} by ${cityName(cities, d.claim.city_id)} is waiting for acceptance`;
+    case "sitrep.published":
+      return `${by} published situation report ${d.sitrep.number}`;
     default:
       return event.type;
   }

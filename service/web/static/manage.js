@@ -19,6 +19,7 @@ import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
 import { Alerts } from "./alerts.js";
 import { dryRunView } from "./dryrun.js";
+import { sitrepPanel } from "./sitreps.js";
 import {
   answersBlock,
   badge,
@@ -49,6 +50,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const book = new IncidentBook();
   let selected = Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
   let live = null;
+  let sitreps = null; // the selected incident's situation reports panel
   const playbooks = await api("/playbooks");
 
   const incidentList = h("ul", { class: "incident-list", id: "incident-list" });
@@ -332,6 +334,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("ul", { class: "request-list manage-requests" }),
         h("details", { class: "raise" }, h("summary", {}, "Raise another request"), raiseForm(entry.id)),
       );
+      sitreps = sitrepPanel(api, entry.incident);
+      detail.append(sitreps.el);
+      sitreps.refresh();
     }
     const incident = entry.incident;
     const [head, edit, queue, checks, , list, raiseBox] = detail.children;
@@ -741,6 +746,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       const known = book.incidents.get(event.incident_id)?.incident;
       book.apply(event);
       alerts.consider(event);
+      if (event.type === "sitrep.published" && event.incident_id === selected) sitreps?.refresh();
       const entry = book.entry(event.incident_id);
       if (!entry.incident) loadIncident(event.incident_id);
       else if (!known && entry.incident.city_id === me.city_id && !selected) select(entry.id);

@@ -3,7 +3,7 @@
 import { h } from "./dom.js";
 import { claimBreakdown } from "./store.js";
 import { isEndedClaim, isFinalRequest } from "./vocabulary.js";
-import { cityName, etaTime, liveTime, placeOf, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
+import { between, cityName, etaTime, liveTime, placeOf, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
 
 const STATES = [
   ["answered", "Answered"],
@@ -189,6 +189,39 @@ export function requestTiming(request, place = null) {
     if (request.needed_by) items.push(h("span", {}, "needed ", liveTime(request.needed_by, "until", "", place)));
   }
   return h("div", { class: "timing" }, items);
+}
+
+/**
+ * A request's clocks, for every watcher: the time since it was raised (running until it
+ * ends), the time to its first claim (running until there is one), and each claim's
+ * countdown to acceptance while it waits for the requesting manager.
+ */
+export function requestClocks(request, claims, cities) {
+  const final = isFinalRequest(request);
+  const first = claims.reduce((a, c) => (a === null || c.created_at < a ? c.created_at : a), null);
+  const raised = final
+    ? h("span", { class: "clock clock-raised" }, `raised ${between(request.created_at, request.updated_at)} before it ended`)
+    : h("span", { class: "clock clock-raised" }, "raised ", liveTime(request.created_at, "since"), " ago");
+  const toFirst = first
+    ? h("span", { class: "clock clock-first-claim", dataset: { seconds: Math.round((new Date(first) - new Date(request.created_at)) / 1000) } },
+        `first claim after ${between(request.created_at, first)}`)
+    : final
+      ? h("span", { class: "clock clock-first-claim" }, "never claimed")
+      : h("span", { class: "clock clock-first-claim" }, "first claim: waiting ", liveTime(request.created_at, "since"));
+  const waiting = claims
+    .filter((c) => c.status === "claimed" && c.expires_at)
+    .sort((a, b) => String(a.expires_at).localeCompare(String(b.expires_at)))
+    .map((c) =>
+      h("li", { class: "clock clock-acceptance", dataset: { claimId: c.id } },
+        `${cityName(cities, c.city_id)} (${unitsOf(request.resource, c.quantity)}): accept `,
+        liveTime(c.expires_at, "until"),
+      ),
+    );
+  return h("div", { class: "clocks", "aria-label": "Clocks" },
+    raised,
+    toFirst,
+    waiting.length ? h("ul", { class: "acceptance-clocks" }, waiting) : null,
+  );
 }
 
 export function requestTitle(request) {

@@ -1,0 +1,204 @@
+// The after-action report of one incident, printable: its figures, the charts the service
+// drew (inline SVG), each request's clocks and rings, who helped, and the timeline. It
+// follows the incident live: new events redraw it.
+
+import { h } from "./dom.js";
+import { resourceLabel, seconds, statusLabel, typeLabel, utc } from "./format.js";
+import { notify } from "./notices.js";
+import { startPage } from "./shell.js";
+
+const CHARTS = [
+  ["fill", "Fill over time per request"],
+  ["claims", "Claims per city"],
+  ["flow", "Aid flow to the requesting city"],
+];
+
+startPage({
+  hint: "Any aidmesh token of a city that can see the incident opens its report.",
+  start: startReport,
+});
+
+/** The incident id of `/incidents/<id>/report`, or null. */
+function incidentIdOf(path) {
+  const match = /^\/incidents\/(\d+)\/report$/.exec(path);
+  return match ? Number(match[1]) : null;
+}
+
+/** A chart the service drew, parsed as SVG (never as HTML) and adopted into the page. */
+function chart(markup) {
+  const doc = new DOMParser().parseFromString(markup, "image/svg+xml");
+  const root = doc.documentElement;
+  if (root.nodeName !== "svg") return h("p", { class: "fine" }, "This chart could not be drawn.");
+  return document.importNode(root, true);
+}
+
+function table(id, headings, rows) {
+  return h("div", { class: "table-scroll" },
+    h("table", { class: "report-table", id },
+      h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+async function startReport({ api, cities, main, connect }) {
+  const id = incidentIdOf(location.pathname);
+  if (id === null) {
+    main.replaceChildren(h("div", { class: "panel", role: "alert" },
+      h("h1", {}, "No such report"), h("p", {}, "A report's address is /incidents/<number>/report.")));
+    return;
+  }
+  const body = h("div", { class: "report", id: "report" });
+  main.replaceChildren(body);
+
+  async function load() {
+    try {
+      draw(await api(`/incidents/${id}/report`));
+    } catch (error) {
+      body.replaceChildren(h("div", { class: "panel", role: "alert" },
+        h("h1", {}, `Incident #${id} cannot be reported`), h("p", {}, error.message)));
+    }
+  }
+
+  async function downloadCsv() {
+    try {
+      const text = await api(`/incidents/${id}/report.csv`, { headers: { Accept: "text/csv" }, as: "text" });
+      const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+      const a = h("a", { href: url, download: `incident-${id}-report.csv` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (error) {
+      notify(`Could not download the CSV: ${error.message}`);
+    }
+  }
+
+  function draw(report) {
+    const incident = report.incident;
+    const c = report.counts;
+    const k = report.clocks;
+    const cityOf = (cityId) => cities.get(cityId)?.name ?? `city ${cityId}`;
+    body.replaceChildren(
+      h("header", { class: "report-head" },
+        h("h1", { id: "report-title" }, `After-action report: ${incident.title}`),
+        h("p", { class: "meta" },
+          `${typeLabel(incident.incident_type)} · ${incident.city_name} · ${incident.severity}`,
+          incident.exercise ? " · exercise" : "",
+          ` · declared ${utc(incident.declared_at)}`,
+          incident.closed_at ? ` · closed ${utc(incident.closed_at)}` : " · still active",
+        ),
+        h("p", { class: "fine" }, `Generated ${utc(report.generated_at)}. Times in UTC.`),
+        h("p", { class: "no-print actions" },
+          h("button", { type: "button", class: "secondary small", id: "print-report", onclick: () => window.print() }, "Print"),
+          h("button", { type: "button", class: "secondary small", id: "download-csv", onclick: downloadCsv }, "Download CSV"),
+          h("a", { href: `/board#incident=${incident.id}` }, "Open on the board"),
+        ),
+      ),
+      h("section", { class: "panel report-figures", id: "report-figures" },
+        h("h2", {}, "In figures"),
+        h("dl", { class: "figures" },
+          [
+            ["Requests", c.requests], ["Claims", c.claims], ["Fulfilled", c.fulfilled],
+            ["Escalations", c.escalations], ["Declines", c.declines], ["Withdrawals", c.withdrawals],
+            ["Claims expired", c.claim_expiries], ["Requests expired", c.request_expiries], ["Cancelled", c.cancellations],
+            ["First claim, median", seconds(k.first_claim_p50_s)], ["First claim, 90th pct", seconds(k.first_claim_p90_s)],
+            ["All on site, median", seconds(k.fill_p50_s)], ["Fill rate", k.fill_rate === null ? "—" : `${Math.round(k.fill_rate * 100)}%`],
+          ].map(([term, value]) => h("div", {}, h("dt", {}, term), h("dd", {}, String(value)))),
+        ),
+      ),
+      h("section", { class: "panel report-charts", id: "report-charts" },
+        h("h2", {}, "Charts"),
+        Object.keys(report.charts).length === 0
+          ? h("p", { class: "fine" }, "No charts.")
+          : CHARTS.map(([name, title]) => h("figure", { class: "chart-box", dataset: { chart: name } },
+              chart(report.charts[name]), h("figcaption", {}, title))),
+      ),
+      h("section", { class: "panel", id: "report-requests" },
+        h("h2", {}, "Requests and their clocks"),
+        table("requests-table", ["#", "Resource", "Units", "Status", "Raised", "First claim", "Filled", "All on site", "Rings"],
+          report.requests.map((r) => h("tr", { dataset: { requestId: r.request_id } },
+            h("td", {}, String(r.request_id)),
+            h("td", {}, resourceLabel(r.resource)),
+            h("td", {}, `${r.claimed_quantity}/${r.quantity} (${r.delivered_quantity} on site)`),
+            h("td", {}, statusLabel(r.status)),
+            h("td", {}, utc(r.raised_at)),
+            h("td", { class: "clock-first" }, r.first_claim_at ? `after ${seconds(r.seconds_to_first_claim)}` : "—"),
+            h("td", { class: "clock-fill" }, r.filled_at ? `after ${seconds(r.seconds_to_fill)}` : "—"),
+            h("td", { class: "clock-on-site" }, r.all_on_site_at ? `after ${seconds(r.seconds_to_all_on_site)}` : "—"),
+            h("td", {}, r.rings.map((e) => `ring ${e.ring} at ${utc(e.entered_at)}`).join("; ")),
+          )),
+        ),
+      ),
+      h("section", { class: "panel", id: "report-cities" },
+        h("h2", {}, "Each city's contribution"),
+        table("cities-table", ["City", "Claims", "Units claimed", "Units on site", "Declined", "Withdrawn", "Expired", "First claim", "Last change"],
+          report.cities.map((x) => h("tr", { dataset: { cityId: x.city_id } },
+            h("td", {}, x.city_name), h("td", {}, String(x.claim_count)), h("td", {}, String(x.units_claimed)),
+            h("td", {}, String(x.units_on_site)), h("td", {}, String(x.declined_count)), h("td", {}, String(x.withdrawn_count)),
+            h("td", {}, String(x.expired_count)), h("td", {}, utc(x.first_claim_at)), h("td", {}, utc(x.last_change_at)),
+          )),
+        ),
+      ),
+      h("section", { class: "panel", id: "report-claims" },
+        h("h2", {}, "Who helped"),
+        table("claims-table", ["Claim", "City", "Request", "Units", "Status", "Claimed", "Then"],
+          report.claims.map((x) => h("tr", { dataset: { claimId: x.claim_id, status: x.status } },
+            h("td", {}, String(x.claim_id)), h("td", {}, x.city_name), h("td", {}, String(x.request_id)),
+            h("td", {}, String(x.quantity)), h("td", {}, statusLabel(x.status)), h("td", {}, utc(x.made_at)),
+            h("td", {}, Object.entries(x.status_at).map(([s, at]) => `${statusLabel(s)} ${utc(at)}`).join("; ")),
+          )),
+        ),
+      ),
+      h("section", { class: "panel", id: "report-timeline" },
+        h("h2", {}, "Timeline"),
+        h("ol", { class: "timeline" },
+          report.timeline.map((e) => h("li", { dataset: { seq: e.seq, type: e.type } },
+            h("span", { class: "when" }, utc(e.at)), " ",
+            h("span", {}, describeTimeline(e, cityOf)),
+          )),
+        ),
+      ),
+    );
+  }
+
+  const reload = coalesced(load);
+  await load();
+  connect({
+    scopes: () => [`incident:${id}`],
+    since: () => ({}),
+    onEvent: reload,
+    onReset: reload,
+    onStatus: (state) => {
+      if (state === "live") reload();
+    },
+  });
+}
+
+/** `fn` run at most once at a time: calls while it runs make one more run after it. */
+function coalesced(fn) {
+  let running = null;
+  let again = false;
+  return function run() {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await fn();
+      } while (again);
+      running = null;
+    })();
+    return running;
+  };
+}
+
+/** A timeline line in words, from the report's entry (its event's type and objects). */
+function describeTimeline(e, cityOf) {
+  const who = e.city_id ? cityOf(e.city_id) : "aidmesh";
+  const what = e.type.replace(".", " ");
+  const objects = [e.request_id ? `request #${e.request_id}` : null, e.claim_id ? `claim #${e.claim_id}` : null].filter(Boolean).join(", ");
+  return `${who}: ${what}${objects ? ` (${objects})` : ""}${e.status ? ` → ${statusLabel(e.status)}` : ""}`;
+}
