@@ -170,7 +170,7 @@ async def sign_out_everywhere(actor: CurrentActor, parts: Parts, response: Respo
 def _session_of(actor: Actor) -> int:
     if actor.session_id is None:
         raise HTTPException(
-            status_code=status.HTTP_409_CONFLICT,
+            status_code=status.HTTP_403_FORBIDDEN,
             detail="signing out is for sessions: a token is revoked instead",
         )
     return actor.session_id

@@ -22,7 +22,7 @@ async def ws_ticket(actor: CurrentActor, request: Request) -> WsTicket:
     For tokens; a signed-in browser opens `/ws` with its session cookie instead."""
     if actor.token_id is None:
         raise HTTPException(
-            status_code=status.HTTP_409_CONFLICT,
+            status_code=status.HTTP_403_FORBIDDEN,
             detail="tickets are for tokens: a signed-in page opens /ws with its session cookie",
         )
     parts = request.app.state.parts
