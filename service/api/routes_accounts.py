@@ -60,7 +60,8 @@ async def invite_person(
         {
             **accounts.person_public(person).model_dump(),
             "invite_code": code,
-            "invite_url": f"{request.base_url}signup#code={code}",
+            # In the fragment, so the code never reaches a server log or a Referer.
+            "invite_url": f"{request.base_url}board#signup={code}",
             "invite_expires_at": person.invite_expires_at,
         }
     )

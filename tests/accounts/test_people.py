@@ -29,7 +29,7 @@ def test_a_manager_invites_into_their_own_city_and_the_code_signs_up_once(
     assert invited["city_id"] == world.city_ids["nairobi"]
     assert invited["email"] == "wanjiru@nairobi.example"
     assert invited["signed_up"] is False
-    assert invited["invite_url"].endswith(f"/signup#code={invited['invite_code']}")
+    assert invited["invite_url"].endswith(f"/board#signup={invited['invite_code']}")
     code = invited["invite_code"]
     r = client.post(f"{API}/auth/sign-up", json={"code": code, "password": PASSWORD})
     assert r.status_code == 200, r.text

@@ -17,6 +17,7 @@ import { catalogue, cityName, liveTime, resourceLabel, typeLabel, unitsOf } from
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { dryRunView } from "./dryrun.js";
+import { peopleSection } from "./people.js";
 import {
   answersBlock,
   badge,
@@ -34,7 +35,7 @@ import {
 } from "./views.js";
 
 startPage({
-  hint: "Sign in with your city's manager token to declare incidents and run their requests.",
+  hint: "Sign in with your city's manager account to declare incidents and run their requests.",
   start: startConsole,
 });
 
@@ -51,8 +52,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     declareForm(),
   );
   const banner = webhookBanner(api, me.city_id);
+  const people = peopleSection(api, me);
   main.append(
     banner.el,
+    people.el,
     h("div", { class: "console manage" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
         h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
@@ -618,6 +621,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     },
   });
   banner.refresh();
+  people.load().catch((error) => notify(error.message || String(error)));
   render();
 }
 

@@ -245,8 +245,48 @@ export function startPage({ hint, start }) {
     location.reload();
   });
 
+  /** The invitation's sign-up: choose a password, then sign in with it. */
+  function showSignUp(code) {
+    const password = h("input", { id: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: 12 });
+    const again = h("input", { id: "new-password-again", type: "password", autocomplete: "new-password", required: true });
+    const error = h("p", { class: "form-error", id: "sign-up-error", role: "alert" });
+    const form = h(
+      "form",
+      { class: "panel sign-in", id: "sign-up" },
+      h("h1", {}, "Choose your password"),
+      h("p", { class: "muted" }, "At least 12 characters, and not easy to guess: a few unrelated words work well."),
+      h("label", { for: "new-password" }, "Password"),
+      password,
+      h("label", { for: "new-password-again" }, "Password, again"),
+      again,
+      error,
+      h("button", { type: "submit", class: "primary" }, "Create account"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (password.value !== again.value) {
+        error.textContent = "The two passwords differ.";
+        return;
+      }
+      try {
+        const person = await api("/auth/sign-up", { method: "POST", body: { code, password: password.value } });
+        history.replaceState(null, "", location.pathname);
+        showSignIn();
+        document.getElementById("email").value = person.email;
+        document.getElementById("sign-in-error").textContent = "Your account is ready: sign in.";
+        document.getElementById("password").focus();
+      } catch (failure) {
+        error.textContent = failure.message;
+      }
+    });
+    main.replaceChildren(form);
+    password.focus();
+  }
+
   setInterval(tick, 1000);
-  // A token of this tab, else the browser's session if it has one, else the form.
-  enter();
+  const signupCode = new URLSearchParams(location.hash.slice(1)).get("signup");
+  // An invitation, else a token of this tab, else the browser's session, else the form.
+  if (signupCode) showSignUp(signupCode);
+  else enter();
 }
 
