@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
@@ -115,8 +116,8 @@ async def _session_actor(
     if found is None:
         raise _unauthorized("session expired or signed out: sign in again")
     if method not in SAFE_METHODS:
-        sent = headers.get(CSRF_HEADER, "")
-        if not secrets.compare_digest(sent.encode(), found.csrf_token.encode()):
+        sent = headers.get(CSRF_HEADER, "").encode("utf-8", "replace")
+        if not secrets.compare_digest(sha256(sent).hexdigest(), found.csrf_hash):
             raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=CSRF_REFUSED)
     actor: Actor = found.actor
     note_caller(actor.role.value, actor.city_id)

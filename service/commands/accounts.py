@@ -284,7 +284,7 @@ def start_session(ctx: CommandContext, person_id: int, account_key: str) -> Star
         UserSession(
             id_hash=digest(secret),
             person_id=person_id,
-            csrf_token=csrf,
+            csrf_hash=digest(csrf),
             created_at=ctx.now,
             last_seen_at=ctx.now,
         )
@@ -299,7 +299,7 @@ def start_session(ctx: CommandContext, person_id: int, account_key: str) -> Star
 @dataclass(frozen=True)
 class SessionActor:
     actor: Actor
-    csrf_token: str
+    csrf_hash: str  # the SHA-256 of the CSRF token its writes must send
     # The session was last seen long enough ago to be worth writing down again.
     stale: bool
 
@@ -340,7 +340,7 @@ def actor_for_session(
     # Written down at most every tenth of the idle timeout (and every minute at most),
     # not on every request.
     stale = ctx.now - record.last_seen_at >= min(times.idle / 10, timedelta(minutes=1))
-    return SessionActor(actor, record.csrf_token, stale)
+    return SessionActor(actor, record.csrf_hash, stale)
 
 
 def touch_session(ctx: CommandContext, session_id: int) -> None:

@@ -87,14 +87,14 @@ class Person(SQLModel, table=True):
 
 class UserSession(SQLModel, table=True):
     """A browser's signed-in session: the cookie holds its id, this row only the id's
-    SHA-256, with the CSRF token the session's pages send back on every write."""
+    SHA-256, and the SHA-256 of the CSRF token its pages send back on every write."""
 
     __tablename__ = "user_sessions"
 
     id: int | None = Field(default=None, primary_key=True)
     id_hash: str = Field(max_length=64, unique=True, index=True)
     person_id: int = Field(foreign_key="people.id", index=True)
-    csrf_token: str = Field(max_length=64)
+    csrf_hash: str = Field(max_length=64)
     created_at: datetime = _utc()
     last_seen_at: datetime = _utc()
     ended_at: datetime | None = _utc(default=None)

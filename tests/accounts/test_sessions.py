@@ -64,10 +64,12 @@ def test_only_a_hash_of_the_session_id_is_stored_and_each_sign_in_gets_a_new_id(
     second = sign_in(client, person.email)
     assert len({planted, first.session, second.session}) == 3
     with executor.db.engine.connect() as conn:
-        stored = conn.execute(text("SELECT id_hash, csrf_token FROM user_sessions")).all()
+        stored = conn.execute(text("SELECT id_hash, csrf_hash FROM user_sessions")).all()
     assert len(stored) == 2
     for session in (first.session, second.session):
         assert all(session not in row.id_hash for row in stored)
+    for csrf in (first.csrf, second.csrf):
+        assert all(csrf != row.csrf_hash for row in stored)
     assert (
         client.get(f"{API}/me", headers={"Cookie": f"{SESSION_COOKIE}={planted}"}).status_code
         == 401

@@ -2,7 +2,7 @@
 // table of pages (service/web/pages.py); this adds sign-in, who is signed in and the
 // connection indicator, then hands the page's module its context.
 
-import { makeApi, fetchAll } from "./api.js";
+import { cookie, makeApi, fetchAll } from "./api.js";
 import { h, shellData } from "./dom.js";
 import { loadCatalogue, tick } from "./format.js";
 import { Live } from "./live.js";
@@ -287,6 +287,8 @@ export function startPage({ hint, start }) {
   const signupCode = new URLSearchParams(location.hash.slice(1)).get("signup");
   // An invitation, else a token of this tab, else the browser's session, else the form.
   if (signupCode) showSignUp(signupCode);
-  else enter();
+  // The session cookie is out of the page's reach; its CSRF cookie says there is one.
+  else if (token || cookie("aidmesh_csrf")) enter();
+  else showSignIn();
 }
 

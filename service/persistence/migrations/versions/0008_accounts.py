@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("id_hash", sa.String(length=64), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("csrf_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", _UTC(), nullable=False),
         sa.Column("last_seen_at", _UTC(), nullable=False),
         sa.Column("ended_at", _UTC(), nullable=True),
