@@ -157,6 +157,13 @@ BODY_ROUTES = [
         ("manager", "thika"),
     ),
     BodyRoute(
+        "person",
+        "POST",
+        "/people",
+        {"email": "invited@nairobi.example", "display_name": "Invited", "roles": ["observer"]},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
         "city playbook",
         "PUT",
         "/cities/{city_id}/playbooks/wildfire",
@@ -226,6 +233,7 @@ class Api:
             "events": [get(f"/incidents/{i['id']}/events") for i in incidents],
             "playbooks": self._playbooks(),
             "library": get("/library"),
+            "people": get("/people"),
         }
 
     def _playbooks(self) -> Any:
@@ -525,6 +533,8 @@ STRING_LIMITS = [
     ("claim status", "note", 2000),
     ("incident dry run", "title", 200),
     ("publish version", "change_note", 2000),
+    ("person", "display_name", 200),
+    ("person", "email", 254),
 ]
 
 
@@ -551,6 +561,8 @@ def test_strings_at_their_limit_are_accepted(api: Api) -> None:
         route = ROUTES[name]
         if "slug" in route.valid:  # a second network or city needs a slug of its own
             route = replace(route, valid={**route.valid, "slug": f"at-limit-{i}"})
+        if "email" in route.valid:  # and a second person an email of their own
+            route = replace(route, valid={**route.valid, "email": f"at-limit-{i}@x.example"})
         at_limit = json.dumps(_text(field_name, limit)).encode()
         r = api.send_with(route, field_name, at_limit)
         assert 200 <= r.status_code < 300, (name, field_name, r.text[:300])
@@ -934,6 +946,7 @@ def _good_ids(api: Api) -> dict[str, Any]:
         "endpoint_id": 1,
         "attempt_id": 1,
         "version_id": 1,
+        "person_id": 1,  # nobody: the id is what is judged
     }
 
 
@@ -960,6 +973,7 @@ def test_path_ids_written_other_than_plain_digits_are_422_on_every_route(api: Ap
 
 QUERY_NUMBERS = [
     ("/incidents", "city_id", ("admin", None)),
+    ("/people", "city_id", ("admin", None)),
     ("/requests", "incident_id", ("responder", "thika")),
     ("/incidents", "limit", ("admin", None)),
     ("/incidents", "offset", ("admin", None)),
@@ -998,7 +1012,7 @@ def test_ids_beyond_the_integer_range_are_422_in_paths_queries_and_bodies(api: A
         for name in _body_fields(api, route)
         if name.endswith("_id")
     ]
-    assert [(r.name, n) for r, n in body_ids] == [("token", "city_id")]
+    assert [(r.name, n) for r, n in body_ids] == [("token", "city_id"), ("person", "city_id")]
     before = api.state()
 
     @GENERATED
@@ -1064,6 +1078,7 @@ TEXT_OF = {"network": "name", "city": "name", "token": "label", "incident": "tit
 TEXT_OF |= {"incident update": "title", "request update": "report_to"}
 TEXT_OF |= {"request": "notes", "claim": "note", "claim status": "note"}
 TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
+TEXT_OF |= {"person": "display_name"}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 
