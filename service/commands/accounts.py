@@ -73,6 +73,19 @@ def invite_person(ctx: CommandContext, body: PersonInvite) -> tuple[Person, str]
     return person, code
 
 
+def has_admin_account(ctx: CommandContext) -> bool:
+    admins = ctx.session.exec(select(Person.roles).where(col(Person.city_id).is_(None))).all()
+    return any("admin" in roles for roles in admins)
+
+
+def bootstrap_admin(ctx: CommandContext, email: str, name: str) -> tuple[Person, str]:
+    """The first admin account, with a one-time sign-up code; refused once one exists."""
+    if has_admin_account(ctx):
+        raise Conflict("an admin account exists already: that admin invites the next ones")
+    body = PersonInvite(email=email, display_name=name, roles=["admin"])
+    return invite_person(ctx, body)
+
+
 def managed_person(ctx: CommandContext, person_id: int) -> Person:
     """A person the actor may manage, or NotFound / Forbidden as the rules say."""
     person = ctx.session.get(Person, person_id)
