@@ -5,7 +5,6 @@ disabled, closes every open socket of that person with 4001 "signed out"."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from service.main import create_app
 from service.sessions import SESSION_COOKIE
 from service.settings import Settings
 from tests.accounts.people import API, Signed, make_person, sign_in
+from tests.realtime.test_ws_revocation import _closed_within
 from tests.support import FakeClock, World
 
 # Heartbeats every 50 ms: a socket never closed fails its read instead of blocking.
@@ -37,18 +37,6 @@ def _reply(ws: WebSocketTestSession) -> dict[str, Any]:
         message: dict[str, Any] = ws.receive_json()
         if message["type"] != "heartbeat":
             return message
-
-
-def _closed(ws: WebSocketTestSession, bound_s: float = 5.0) -> WebSocketDisconnect:
-    """Read until the server closes the socket (failing if it is still open after a
-    generous bound: this is about whether it closes, not how fast)."""
-    deadline = time.monotonic() + bound_s
-    try:
-        while time.monotonic() < deadline:
-            ws.receive_json()
-    except WebSocketDisconnect as closed:
-        return closed
-    raise AssertionError("the socket was never closed")
 
 
 def _open(client: TestClient, signed: Signed, origin: str = ORIGIN) -> Any:
@@ -108,7 +96,7 @@ def test_signing_out_everywhere_closes_every_socket_of_that_person_and_no_one_el
         r = client.post(f"{API}/auth/sign-out-everywhere", headers=desk.write)
         assert r.status_code == 200 and r.json() == {"sessions_ended": 3}
         for ws in (first, second):
-            closed = _closed(ws)
+            closed = _closed_within(ws, 5.0)
             assert (closed.code, closed.reason) == (4001, "signed out")
         for ws in (colleague, machine):
             ws.send_text('{"op": "ping"}')
@@ -128,7 +116,7 @@ def test_disabling_a_person_closes_their_sockets_and_refuses_their_commands(
             headers=world.headers("manager", "thika"),
         )
         assert r.status_code == 200, r.text
-        closed = _closed(ws)
+        closed = _closed_within(ws, 5.0)
     assert (closed.code, closed.reason) == (4001, "signed out")
 
 
