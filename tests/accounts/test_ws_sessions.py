@@ -18,7 +18,7 @@ from service.main import create_app
 from service.sessions import SESSION_COOKIE
 from service.settings import Settings
 from tests.accounts.people import API, Signed, make_person, sign_in
-from tests.realtime.test_ws_revocation import _closed_within
+from tests.realtime.test_ws_revocation import ControlLosingBus, _closed_within
 from tests.support import FakeClock, World
 
 # Heartbeats every 50 ms: a socket never closed fails its read instead of blocking.
@@ -145,3 +145,23 @@ def test_a_claim_over_the_websocket_names_the_person(
     events = client.get(f"{API}/incidents/{incident}/events", headers=manager).json()["data"]
     made = [e for e in events if e["type"] == "claim.made"]
     assert [(e["actor_user_id"], e["actor_name"]) for e in made] == [(person.id, "Wambui K.")]
+
+
+def test_a_replica_that_lost_the_news_of_a_sign_out_closes_the_socket_after_reconnecting(
+    settings: Settings, world: World, clock: FakeClock, executor: Executor
+) -> None:
+    bus = ControlLosingBus()
+    app = create_app(settings.model_copy(update=BEATING), clock=clock, bus=bus)
+    person = make_person(executor, world, ["responder"], "thika", "lost@thika.example")
+    with TestClient(app) as client:
+        signed = sign_in(client, person.email)
+        with _open(client, signed) as ws:
+            assert _reply(ws)["type"] == "welcome"
+            r = client.post(f"{API}/auth/sign-out", headers=signed.write)
+            assert r.status_code == 200
+            # The control message was lost: the socket is still open, its commands refused.
+            ws.send_text(json.dumps({"op": "claim_status", "claim_id": 1, "status": "withdrawn"}))
+            assert _reply(ws)["status"] == 401
+            client.portal.call(bus.reconnected)  # type: ignore[union-attr]
+            closed = _closed_within(ws, 5.0)
+    assert (closed.code, closed.reason) == (4001, "signed out")
