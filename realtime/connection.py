@@ -33,6 +33,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013  # also: a service the handshake needs is unavailable
 CLOSE_REVOKED = 4001  # the connection's token was revoked (as HTTP's 401)
 REVOKED_REASON = "token revoked"
+SIGNED_OUT_REASON = "signed out"  # the same close for a session that ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,10 @@ class Viewer:
     city_id: int | None
     token_id: int | None
     is_admin: bool = False
+    # A signed-in person's session (None for a token), and who the person is.
+    session_id: int | None = None
+    user_id: int | None = None
+    display_name: str | None = None
 
 
 class Connection:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 TOKEN_REVOKED = "token_revoked"  # noqa: S105 (a message name, not a secret)
+SESSIONS_ENDED = "sessions_ended"
 
 
 def token_revoked(token_id: int) -> bytes:
@@ -30,3 +31,20 @@ def revoked_token_id(message: dict[str, Any]) -> int | None:
     if not isinstance(token_id, int) or isinstance(token_id, bool):
         return None
     return token_id
+
+
+def sessions_ended(session_ids: list[int]) -> bytes:
+    """The message that closes the sockets of these sessions (signed out) everywhere."""
+    return orjson.dumps(
+        {"type": "control", "control": SESSIONS_ENDED, "session_ids": sorted(session_ids)}
+    )
+
+
+def ended_session_ids(message: dict[str, Any]) -> list[int] | None:
+    """The session ids of a `sessions_ended` message, else None."""
+    if message.get("type") != "control" or message.get("control") != SESSIONS_ENDED:
+        return None
+    ids = message.get("session_ids")
+    if not isinstance(ids, list):
+        return None
+    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]

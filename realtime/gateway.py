@@ -32,6 +32,7 @@ from realtime.connection import (
     DIRECT,
     QUEUED,
     REVOKED_REASON,
+    SIGNED_OUT_REASON,
     Connection,
     Viewer,
     count_deliveries,
@@ -84,6 +85,10 @@ class EventStore(Protocol):
         revocations may have been missed)."""
         ...
 
+    async def ended_sessions_among(self, session_ids: set[int]) -> set[int]:
+        """Those of `session_ids` that have ended (after a lost bus connection)."""
+        ...
+
 
 class Gateway:
     def __init__(
@@ -105,6 +110,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._revoked: dict[int, None] = {}  # insertion-ordered, bounded
+        self._ended_sessions: dict[int, None] = {}  # the same, for signed-out sessions
 
     # Lifecycle -----------------------------------------------------------------
 
@@ -141,7 +147,26 @@ class Gateway:
         metrics.CONNECTED.set(len(self.connections))
 
     def is_revoked(self, viewer: Viewer) -> bool:
+        if viewer.session_id is not None:
+            return viewer.session_id in self._ended_sessions
         return viewer.token_id is not None and viewer.token_id in self._revoked
+
+    def end_sessions(self, session_ids: list[int]) -> int:
+        """Close every connection of these sessions (4001: signed out, or the person was
+        disabled). Returns how many connections were closed."""
+        for session_id in session_ids:
+            self._ended_sessions[session_id] = None
+        while len(self._ended_sessions) > _REVOKED_REMEMBERED:
+            del self._ended_sessions[next(iter(self._ended_sessions))]
+        ended = set(session_ids)
+        closed = 0
+        for conn in list(self.connections):
+            if conn.viewer.session_id in ended and conn.closed_reason is None:
+                conn.drop(CLOSE_REVOKED, SIGNED_OUT_REASON)
+                closed += 1
+        if closed:
+            log.info("%d session(s) ended: closed %d websocket(s)", len(ended), closed)
+        return closed
 
     def revoke_token(self, token_id: int) -> int:
         """Close every connection of the token (4001) and refuse its commands from now
@@ -187,8 +212,11 @@ class Gateway:
 
     def _on_control(self, envelope: dict[str, Any]) -> None:
         token_id = control.revoked_token_id(envelope)
+        session_ids = control.ended_session_ids(envelope)
         if token_id is not None:
             self.revoke_token(token_id)
+        elif session_ids is not None:
+            self.end_sessions(session_ids)
         else:
             log.warning("ignoring an unknown control message: %.100r", envelope)
 
@@ -210,6 +238,19 @@ class Gateway:
         incident, and every connected token (a revocation may have been missed)."""
         self._spawn(self._check_all(force=True))
         self._spawn(self._check_tokens())
+        self._spawn(self._check_sessions())
+
+    async def _check_sessions(self) -> None:
+        held = {c.viewer.session_id for c in self.connections if c.viewer.session_id is not None}
+        if not held:
+            return
+        try:
+            ended = await self.store.ended_sessions_among(held)
+        except Exception as exc:
+            log.warning("could not check the connected sessions: %s", exc)
+            return
+        if ended:
+            self.end_sessions(sorted(ended))
 
     async def _check_tokens(self) -> None:
         held = {c.viewer.token_id for c in self.connections if c.viewer.token_id is not None}

@@ -6,7 +6,7 @@ Protocol (JSON text frames; every client op may carry a `ref` echoed in its repl
 Beside the protocol's own ops, the service registers its command ops (`Op`, by
 name) when it wires the endpoint; this package names none of them.
 
-    → {"op": "auth", "token": "amk_…"}              (unless connected with ?ticket=…)
+    → {"op": "auth", "token": "amk_…"}   (unless connected with ?ticket=… or a session cookie)
     ← {"type": "welcome", "role": …, "city_id": …}
     → {"op": "subscribe", "scopes": ["incident:12", "city:3", "board"], "since": {"12": 40}}
     ← replayed events, or {"type": "reset", "incident_id": 12, "last_seq": …, "snapshot": {…}}
@@ -32,7 +32,8 @@ error frame 503, never a dropped socket.
 Closes, each with a close frame and a reason: 1009 for a frame over
 `max_message_bytes`; 1008 for frames faster than `messages_per_s` (burst
 `message_burst`) or a refused handshake; 4001 "token revoked" within a second
-of the connection's token being revoked on any replica; 1013 for a client that
+of the connection's token being revoked on any replica, and 4001 "signed out" when
+its session ends (sign-out, sign-out everywhere, the person disabled); 1013 for a client that
 cannot keep up (resume with your last seqs) or a ticket that cannot be checked now.
 """
 
@@ -107,6 +108,11 @@ class Authority(Protocol):
 
     async def authenticate(self, token: str | None, ticket: str | None) -> Viewer | None: ...
 
+    async def authenticate_session(self, session: str) -> Viewer | None:
+        """The viewer of a browser's session cookie (asked only when the endpoint's
+        `Limits.session_cookie` names the cookie); None for an ended or unknown one."""
+        ...
+
     async def authorize(self, viewer: Viewer, scope: Scope) -> tuple[int, str] | None:
         """None when allowed, else (status, detail)."""
         ...
@@ -132,6 +138,7 @@ class Limits:
         allowed_origins: tuple[str, ...] = (),
         max_id: int = 2**31 - 1,
         max_since_keys: int = 1000,
+        session_cookie: str | None = None,
     ) -> None:
         # `max_id` bounds every id a client names; the service passes its own (the
         # range of its database's integer ids).
@@ -145,6 +152,8 @@ class Limits:
         self.allowed_origins = allowed_origins
         self.max_id = max_id
         self.max_since_keys = max_since_keys
+        # The cookie a signed-in browser's handshake carries (None: cookies are ignored).
+        self.session_cookie = session_cookie
 
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -228,8 +237,22 @@ class WebsocketEndpoint:
             await websocket.close(code=CLOSE_POLICY, reason="origin not allowed")
             return None
         ticket = websocket.query_params.get("ticket")
+        cookie = None
+        if self.limits.session_cookie is not None:
+            cookie = websocket.cookies.get(self.limits.session_cookie)
         viewer = None
-        if ticket is not None:
+        if ticket is None and cookie:
+            # A browser's session: its Origin was checked above, so a page of another
+            # site cannot ride on the cookie.
+            try:
+                viewer = await self.authority.authenticate_session(cookie)
+            except Refusal as exc:
+                await websocket.close(code=CLOSE_TRY_LATER, reason=_reason(exc.detail))
+                return None
+            if viewer is None:
+                await websocket.close(code=CLOSE_POLICY, reason="session expired or signed out")
+                return None
+        elif ticket is not None:
             try:
                 viewer = await self.authority.authenticate(None, ticket)
             except Refusal as exc:

@@ -67,8 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     db_copy.set_defaults(run=_db_copy)
 
     adm = sub.add_parser("admin", help="administer the network").add_subparsers()
-    boot = adm.add_parser("bootstrap", help="issue an admin token and print it")
-    boot.add_argument("--label", default="bootstrap")
+    boot = adm.add_parser(
+        "bootstrap",
+        help="create the first admin account (with --email), or issue an admin token for scripts",
+    )
+    boot.add_argument(
+        "--email",
+        help="the first admin's email: prints a one-time link to choose the password",
+    )
+    boot.add_argument("--name", help="the first admin's display name (default: from the email)")
+    boot.add_argument("--label", default="bootstrap", help="the token's label (without --email)")
     boot.set_defaults(run=_bootstrap)
 
     net = adm.add_parser("network", help="networks").add_subparsers()
@@ -159,6 +167,7 @@ def _webhooks(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from service.admin_token import hand_over
+    from service.commands.accounts import has_admin_account
     from service.commands.admin import has_admin_token, mint_token
     from service.drain import Drain, DrainingServer
     from service.logs import configure_logging
@@ -183,8 +192,10 @@ def _serve(args: argparse.Namespace) -> int:
                 SYSTEM, mint_token, Role.ADMIN, None, "first start"
             )
             hand_over(secret, settings.data_dir)
+        has_account, _ = executor.run_sync(SYSTEM, has_admin_account)
         executor.db.dispose()
         url = base_url(host, port)
+        print(_how_to_sign_in(url, has_account), flush=True)
         drain = Drain()
         config = server_config(
             create_app(settings, tune_gc=True, drain=drain),
@@ -205,6 +216,16 @@ def _serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
     return 0 if server.started else 3
+
+
+def _how_to_sign_in(url: str, has_account: bool) -> str:
+    if has_account:
+        return f"Sign in at {url}/board with your email and password."
+    return (
+        "No account can sign in yet: create the first admin with\n"
+        "  aidmesh admin bootstrap --email you@example.org\n"
+        f"and open the one-time link it prints (then sign in at {url}/board)."
+    )
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -243,10 +264,38 @@ def _db_copy(args: argparse.Namespace) -> int:
 def _bootstrap(args: argparse.Namespace) -> int:
     from service.commands.admin import mint_token
 
-    (_token, secret), _ = _executor(Settings()).run_sync(
+    settings = Settings()
+    if args.email:
+        return _bootstrap_account(settings, args.email, args.name)
+    (_token, secret), _ = _executor(settings).run_sync(
         SYSTEM, mint_token, Role.ADMIN, None, args.label
     )
     print(secret)
+    return 0
+
+
+def _bootstrap_account(settings: Settings, email: str, name: str | None) -> int:
+    """The first admin account, and its one-time sign-up link, printed once."""
+    from service.commands.accounts import bootstrap_admin
+    from service.domain.errors import DomainError
+    from service.serving import base_url
+
+    try:
+        (person, code), _ = _executor(settings).run_sync(
+            SYSTEM, bootstrap_admin, email, name or email.split("@")[0]
+        )
+    except DomainError as exc:
+        print(f"aidmesh: {exc.detail}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # an email or name that is no such thing
+        print(f"aidmesh: {exc}", file=sys.stderr)
+        return 1
+    url = base_url(settings.host, settings.port)
+    print(
+        f"Admin account {person.email} created. Open this link once to choose its password"
+        f" (good until {person.invite_expires_at:%Y-%m-%d %H:%M} UTC; shown only now):\n\n"
+        f"  {url}/board#signup={code}\n"
+    )
     return 0
 
 

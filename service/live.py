@@ -28,6 +28,7 @@ from service.models import EventPublic
 from service.persistence.db import Database
 from service.persistence.tables import Incident
 from service.queries import incident_detail, incident_visibility, stored_events_after
+from service.sessions import Sessions
 from service.tickets import TicketStore
 
 T = TypeVar("T")
@@ -39,23 +40,39 @@ def viewer_of(actor: Actor) -> Viewer:
         city_id=actor.city_id,
         token_id=actor.token_id,
         is_admin=actor.is_admin,
+        session_id=actor.session_id,
+        user_id=actor.user_id,
+        display_name=actor.display_name,
     )
 
 
 def actor_of(viewer: Viewer) -> Actor:
-    return Actor(role=Role(viewer.role), city_id=viewer.city_id, token_id=viewer.token_id)
+    return Actor(
+        role=Role(viewer.role),
+        city_id=viewer.city_id,
+        token_id=viewer.token_id,
+        user_id=viewer.user_id,
+        display_name=viewer.display_name,
+        session_id=viewer.session_id,
+    )
 
 
 class LiveService:
     """Implements `realtime.ws_endpoint.Authority` and `realtime.gateway.EventStore`."""
 
     def __init__(
-        self, db: Database, executor: Executor, tickets: TicketStore, replay_window: int
+        self,
+        db: Database,
+        executor: Executor,
+        tickets: TicketStore,
+        replay_window: int,
+        sessions: Sessions | None = None,
     ) -> None:
         self.db = db
         self.executor = executor
         self.tickets = tickets
         self.replay_window = replay_window
+        self.sessions = sessions or Sessions(executor)
 
     # EventStore ------------------------------------------------------------------
 
@@ -77,6 +94,9 @@ class LiveService:
     async def revoked_among(self, token_ids: set[int]) -> set[int]:
         return await self.executor.tokens.revoked_among(token_ids)
 
+    async def ended_sessions_among(self, session_ids: set[int]) -> set[int]:
+        return await self.sessions.ended_among(session_ids)
+
     # Authority -----------------------------------------------------------------------
 
     async def authenticate(self, token: str | None, ticket: str | None) -> Viewer | None:
@@ -91,6 +111,10 @@ class LiveService:
             return None
         actor = await _answerable(self.executor.tokens.actor_for_secret(token))
         return viewer_of(actor) if actor else None
+
+    async def authenticate_session(self, session: str) -> Viewer | None:
+        found = await _answerable(self.sessions.by_secret(session))
+        return viewer_of(found.actor) if found else None
 
     async def authorize(self, viewer: Viewer, scope: Scope) -> tuple[int, str] | None:
         if scope.kind == "board":

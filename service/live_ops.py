@@ -23,6 +23,7 @@ from service.domain.actors import Actor
 from service.executor import Executor
 from service.live import actor_of
 from service.models import ClaimCreate, ClaimStatusChange, Id, PassCreate
+from service.sessions import Sessions
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -77,14 +78,21 @@ class CommandOp(Generic[M]):
     async def run(self, viewer: Viewer, params: M) -> dict[str, Any]:
         actor = actor_of(viewer)
         try:
-            # The token is checked again: one revoked since the handshake is refused.
-            if actor.token_id is None or not await self.executor.tokens.actor_for_token_id(
-                actor.token_id
-            ):
+            # The token or session is checked again: one revoked or ended since the
+            # handshake is refused.
+            if not await self._still_valid(actor):
                 return error(401, REVOKED)
             return await self.execute(actor, params)
         except Exception as exc:
             raise _refusal(exc, self.name) from None
+
+
+    async def _still_valid(self, actor: Actor) -> bool:
+        if actor.session_id is not None:
+            return await Sessions(self.executor).actor_by_id(actor.session_id) is not None
+        if actor.token_id is None:
+            return False
+        return await self.executor.tokens.actor_for_token_id(actor.token_id) is not None
 
 
 def _refusal(exc: Exception, op: str) -> Exception:

@@ -7,8 +7,9 @@ request) are held at WARNING unless the level asked for is DEBUG.
 
 Redaction is the formatter's last step, so it covers the message, every extra
 field and any traceback alike, in either format: a bearer token (`amk_…`), a
-websocket ticket (`wst_…`), `token=`/`ticket=` query values and `Authorization`
-headers never reach the log, whoever wrote the line.
+websocket ticket (`wst_…`), a session id (`ams_…`), a sign-up code (`ami_…`),
+`token=`/`ticket=` query values, `Authorization`, `Cookie`, `Set-Cookie` and
+`X-CSRF-Token` headers never reach the log, whoever wrote the line.
 """
 
 from __future__ import annotations
@@ -27,8 +28,17 @@ from service.settings import Settings
 REDACTED = "[redacted]"
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Anything shaped like an aidmesh token or websocket ticket, wherever it sits.
-    (re.compile(r"\b(amk|wst)_[A-Za-z0-9_\-]{8,}"), r"\1_" + REDACTED),
+    # Anything shaped like an aidmesh token, websocket ticket, session id or sign-up
+    # code, wherever it sits.
+    (re.compile(r"\b(amk|wst|ams|ami)_[A-Za-z0-9_\-]{8,}"), r"\1_" + REDACTED),
+    # Cookies (a session id, a CSRF token) and the CSRF header: the whole value.
+    (
+        re.compile(
+            r"(?i)(\\?[\"']?(?:set-)?cookie\\?[\"']?\s*[:=]\s*\\?[\"']?|x-csrf-token\\?[\"']?\s*[:=]"
+            r"\s*\\?[\"']?|aidmesh_(?:session|csrf)=)[^\"'\\\r\n,}]+"
+        ),
+        r"\1" + REDACTED,
+    ),
     # Query strings and form bodies: ?ticket=…, &token=…, access_token=…
     (
         re.compile(

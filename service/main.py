@@ -28,6 +28,8 @@ from service.api.body_limits import BodyLimits
 from service.api.deps import AppParts
 from service.api.rate_limit import RateLimit
 from service.api.request_log import RequestLog, log_ws_session
+from service.api.routes_accounts import PUBLIC_WRITES
+from service.api.routes_accounts import router as accounts_router
 from service.api.routes_admin import router as admin_router
 from service.api.routes_checklists import router as checklists_router
 from service.api.routes_health import router as health_router
@@ -50,6 +52,7 @@ from service.live import LiveService
 from service.live_ops import command_ops
 from service.persistence.db import Database, build_engine, migrate
 from service.scheduler import Sweeper, start_scheduler
+from service.sessions import SESSION_COOKIE, Sessions
 from service.settings import Settings
 from service.tickets import DatabaseTickets
 from service.tokens import DatabaseTokens, TokenLookup
@@ -129,7 +132,8 @@ def create_app(
             stack.push_async_callback(claim_path.aclose)
             # In the database, not Redis: the pages connect by ticket during a Redis outage.
             tickets = DatabaseTickets(db, settings.ws_ticket_ttl_s, clock)
-            live = LiveService(db, executor, tickets, settings.replay_window)
+            sessions = Sessions(executor)
+            live = LiveService(db, executor, tickets, settings.replay_window, sessions)
             gateway = Gateway(live, gap_poll_interval_s=settings.gap_poll_interval_s)
             await gateway.start()
             stack.push_async_callback(gateway.close)
@@ -162,6 +166,7 @@ def create_app(
                 sweeper=sweeper,
                 drain=drain,
                 webhooks=webhooks,
+                sessions=sessions,
             )
             if tune_gc:
                 _tune_gc()
@@ -180,7 +185,7 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(  # inside the rate limit
-        BodyLimits, prefix=API_PREFIX, xml_cap=settings.interop_max_xml_bytes
+        BodyLimits, prefix=API_PREFIX, xml_cap=settings.interop_max_xml_bytes, public=PUBLIC_WRITES
     )
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     # Outermost, so its line and metrics cover what the rate limit refuses too.
@@ -188,6 +193,7 @@ def create_app(
     routes_docs.install(app)
     app.include_router(health_router)
     for router in (
+        accounts_router,
         admin_router,
         checklists_router,
         incidents_router,
@@ -243,6 +249,7 @@ def _limits(settings: Settings) -> Limits:
         max_since_keys=settings.ws_max_since_keys,
         allowed_origins=tuple(settings.allowed_origins),
         max_id=MAX_ID,
+        session_cookie=SESSION_COOKIE,
     )
 
 

@@ -229,6 +229,9 @@ class Me(Output):
     token_id: int | None
     role: Role
     city_id: int | None
+    # A signed-in person (null for a token).
+    user_id: int | None = None
+    display_name: str | None = None
 
 
 # Incidents -------------------------------------------------------------------
@@ -505,6 +508,9 @@ class EventPublic(Output):
     occurred_at: datetime
     actor_role: str
     actor_city_id: int | None
+    # The person who acted (user id and display name); null for tokens and the service.
+    actor_user_id: int | None = None
+    actor_name: str | None = None
     data: dict[str, Any]
     audience: dict[str, list[int]] = Field(
         default_factory=dict,

@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     shutdown_delay_s: float = 0.0
     shutdown_grace_s: float = 10.0
 
+    # Accounts and sign-in (see service/commands/accounts.py). A session ends after this
+    # long without a request, and this long after sign-in whatever happens.
+    session_idle_timeout_s: float = Field(default=2 * 3600.0, gt=0)
+    session_absolute_timeout_s: float = Field(default=12 * 3600.0, gt=0)
+    # How long an invitation's sign-up code stays good.
+    invite_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Failed sign-ins per account name and per address: this many pass unhindered, each
+    # later one waits twice as long as the last (from 1 s), and this many lock the
+    # account name or the address for `sign_in_lock_s`.
+    sign_in_free_failures: int = Field(default=3, ge=0)
+    sign_in_lock_after: int = Field(default=10, ge=1)
+    sign_in_lock_s: float = Field(default=900.0, gt=0)
+
     # Scheduler sweeps.
     scheduler_enabled: bool = True
     sweep_interval_s: float = 5.0

@@ -164,12 +164,13 @@ WITH taken AS (
     RETURNING id
 ), recorded AS (
     INSERT INTO events (event_id, incident_id, seq, type, occurred_at, actor_token_id,
-                        actor_city_id, actor_role, data, audience)
+                        actor_city_id, actor_role, actor_user_id, actor_name, data, audience)
     SELECT e.event_id, e.incident_id, e.seq, e.type, e.at, e.token_id, e.city_id,
-           e.role, e.data, e.audience
+           e.role, e.user_id, e.name, e.data, e.audience
       FROM json_to_recordset(%(events)s::json)
            AS e(event_id text, incident_id integer, seq integer, type text, at timestamptz,
-                token_id integer, city_id integer, role text, data json, audience json)
+                token_id integer, city_id integer, role text, user_id integer, name text,
+                data json, audience json)
     RETURNING id
 ), numbered AS (
     UPDATE incidents i SET last_seq = u.last
@@ -586,6 +587,8 @@ class _BatchState:
             occurred_at=ask.now,
             actor_role=ask.actor.event_role,
             actor_city_id=ask.city_id,
+            actor_user_id=ask.actor.user_id,
+            actor_name=ask.actor.display_name,
             data={"claim": as_json(claim), "request": as_json(public_after)},
             audience={
                 "cities": audience_of(public_after, rings),
@@ -636,6 +639,8 @@ class _BatchState:
                 "token_id": ask.actor.token_id,
                 "city_id": event.actor_city_id,
                 "role": event.actor_role,
+                "user_id": event.actor_user_id,
+                "name": event.actor_name,
                 "data": event.data,
                 "audience": event.audience,
             }

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from email.message import Message as MimeMessage
 
 from fastapi import HTTPException, status
@@ -72,9 +72,13 @@ class BodyLimits:
         caps: Mapping[tuple[str, str], int] = BODY_CAPS,
         default_cap: int = DEFAULT_CAP,
         xml_cap: int = DEFAULT_CAP,
+        public: Collection[tuple[str, str]] = (),
     ) -> None:
+        """`public`: (method, path) of the routes that take a body from callers who
+        are not signed in yet (sign-in, sign-up); their body is read without a caller."""
         self.app = app
         self.prefix = prefix.rstrip("/")
+        self.public = frozenset((method, self.prefix + path) for method, path in public)
         self.default_cap = default_cap
         self._caps = [
             (method, compile_path(self.prefix + template)[0], cap, False)
@@ -119,7 +123,9 @@ class BodyLimits:
     ) -> bytes:
         """The body, read once the token and the declared length allow; or an exception."""
         cap, xml = self._route(scope["method"], scope["path"])
-        remember_actor(scope, await authenticate(scope["app"].state.parts, headers))
+        if (scope["method"], scope["path"]) not in self.public:
+            parts = scope["app"].state.parts
+            remember_actor(scope, await authenticate(parts, headers, scope["method"]))
         if declared is not None and declared > cap:
             raise _too_large(cap)
         if not xml:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlmodel import Session
+from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from realtime.bus import EventBus
@@ -25,6 +28,7 @@ from service.executor import Executor
 from service.logs import note_caller
 from service.models import PlainDigits
 from service.persistence.db import Database
+from service.sessions import CSRF_HEADER, SESSION_COOKIE
 from service.settings import Settings
 
 
@@ -40,6 +44,7 @@ class AppParts:
     gateway: Any = None
     sweeper: Any = None
     drain: Any = None  # service.drain.Drain: set while the replica shuts down
+    sessions: Any = None  # service.sessions.Sessions
     webhooks: Any = None  # service.webhooks.WebhookParts
 
 
@@ -75,9 +80,22 @@ MISSING_TOKEN = "missing bearer token: send 'Authorization: Bearer <token>'"  # 
 _ACTOR = "aidmesh.actor"  # where a request's scope keeps the actor it was authenticated as
 
 
-async def authenticate(parts: AppParts, headers: Mapping[str, str]) -> Actor:
-    """The actor of the request's bearer token, or a 401."""
-    scheme, secret = get_authorization_scheme_param(headers.get("authorization"))
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_REFUSED = (
+    "missing or wrong X-CSRF-Token header: a write made with a session cookie sends the "
+    "token its sign-in gave (also in the aidmesh_csrf cookie)"
+)
+
+
+async def authenticate(parts: AppParts, headers: Mapping[str, str], method: str = "GET") -> Actor:
+    """The actor of the request's bearer token or, without one, of its session cookie
+    (a write must then carry the session's CSRF token); or a 401 (403 for CSRF)."""
+    authorization = headers.get("authorization")
+    if authorization is None:
+        cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
+        if cookie:
+            return await _session_actor(parts, cookie, headers, method)
+    scheme, secret = get_authorization_scheme_param(authorization)
     if scheme.lower() != "bearer" or not secret:
         raise _unauthorized(MISSING_TOKEN)
     if not token_shaped(secret):
@@ -87,6 +105,21 @@ async def authenticate(parts: AppParts, headers: Mapping[str, str]) -> Actor:
     actor = await parts.executor.tokens.actor_for_secret(secret)
     if actor is None:
         raise _unauthorized("invalid or revoked token")
+    note_caller(actor.role.value, actor.city_id)
+    return actor
+
+
+async def _session_actor(
+    parts: AppParts, cookie: str, headers: Mapping[str, str], method: str
+) -> Actor:
+    found = await parts.sessions.by_secret(cookie)
+    if found is None:
+        raise _unauthorized("session expired or signed out: sign in again")
+    if method not in SAFE_METHODS:
+        sent = headers.get(CSRF_HEADER, "").encode("utf-8", "replace")
+        if not secrets.compare_digest(sha256(sent).hexdigest(), found.csrf_hash):
+            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=CSRF_REFUSED)
+    actor: Actor = found.actor
     note_caller(actor.role.value, actor.city_id)
     return actor
 
@@ -105,7 +138,7 @@ async def current_actor(
     known = request.scope.get("state", {}).get(_ACTOR)
     if isinstance(known, Actor):
         return known
-    return await authenticate(parts, request.headers)
+    return await authenticate(parts, request.headers, request.method)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -25,8 +25,14 @@ router = APIRouter()
 
 @router.get("/me", response_model=Me, tags=["tokens"])
 def me(actor: CurrentActor) -> Me:
-    """Who the presented token speaks for."""
-    return Me(token_id=actor.token_id, role=actor.role, city_id=actor.city_id)
+    """Who the presented token or session speaks for."""
+    return Me(
+        token_id=actor.token_id,
+        role=actor.role,
+        city_id=actor.city_id,
+        user_id=actor.user_id,
+        display_name=actor.display_name,
+    )
 
 
 @router.post(

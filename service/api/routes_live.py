@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
 from service.api.deps import CurrentActor
@@ -18,8 +18,13 @@ class WsTicket(BaseModel):
 
 @router.post("/ws-ticket", response_model=WsTicket, tags=["live"])
 async def ws_ticket(actor: CurrentActor, request: Request) -> WsTicket:
-    """A ticket for one websocket connection: open `/ws?ticket=…` within `expires_in_s`."""
-    assert actor.token_id is not None
+    """A ticket for one websocket connection: open `/ws?ticket=…` within `expires_in_s`.
+    For tokens; a signed-in browser opens `/ws` with its session cookie instead."""
+    if actor.token_id is None:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="tickets are for tokens: a signed-in page opens /ws with its session cookie",
+        )
     parts = request.app.state.parts
     ticket = await parts.tickets.issue(actor.token_id)
     return WsTicket(

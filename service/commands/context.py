@@ -71,6 +71,8 @@ class CommandContext:
             actor_token_id=self.actor.token_id,
             actor_city_id=self.actor.city_id,
             actor_role=self.actor.event_role,
+            actor_user_id=self.actor.user_id,
+            actor_name=self.actor.display_name,
             data=data,
             audience={
                 "cities": sorted(set(cities)),

@@ -220,6 +220,8 @@ def ping_body(endpoint: WebhookEndpoint, event_id: str, now: datetime) -> dict[s
             "occurred_at": now.isoformat(),
             "actor_role": "system",
             "actor_city_id": None,
+            "actor_user_id": None,
+            "actor_name": None,
             "data": {"endpoint_id": endpoint.id, "city_id": endpoint.city_id},
             "audience": {"cities": [endpoint.city_id], "viewers": []},
         },

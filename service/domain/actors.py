@@ -1,4 +1,4 @@
-"""Who is acting: a token's role and city, as the domain sees them."""
+"""Who is acting: a token's or a signed-in person's role and city, as the domain sees them."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ class Actor:
     role: Role
     city_id: int | None
     token_id: int | None = None
+    # A person signed in with a session (tokens are for machines and have no person).
+    user_id: int | None = None
+    display_name: str | None = None
+    session_id: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -27,8 +31,11 @@ class Actor:
 
     @property
     def event_role(self) -> str:
-        """The role an event records: a token's role, or "system" for the service itself."""
-        return self.role.value if self.token_id is not None else "system"
+        """The role an event records: a token's or a person's role, or "system" for the
+        service itself."""
+        if self.token_id is None and self.user_id is None:
+            return "system"
+        return self.role.value
 
 
 SYSTEM = Actor(role=Role.ADMIN, city_id=None, token_id=None)

@@ -66,6 +66,54 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = _utc(default=None)
 
 
+class Person(SQLModel, table=True):
+    """An account: someone of one city (an admin of none) with roles, who signs in.
+
+    Only the Argon2id hash of the password is kept, and only the SHA-256 of a pending
+    invitation's code."""
+
+    __tablename__ = "people"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    display_name: str = Field(max_length=200)
+    city_id: int | None = Field(default=None, foreign_key="cities.id", index=True)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    disabled: bool = False
+    password_hash: str | None = Field(default=None, max_length=200)
+    invite_hash: str | None = Field(default=None, max_length=64, unique=True)
+    invite_expires_at: datetime | None = _utc(default=None)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class UserSession(SQLModel, table=True):
+    """A browser's signed-in session: the cookie holds its id, this row only the id's
+    SHA-256, and the SHA-256 of the CSRF token its pages send back on every write."""
+
+    __tablename__ = "user_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    id_hash: str = Field(max_length=64, unique=True, index=True)
+    person_id: int = Field(foreign_key="people.id", index=True)
+    csrf_hash: str = Field(max_length=64)
+    created_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+    ended_at: datetime | None = _utc(default=None)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per account name and per address (`key`), whether or
+    not the account exists, so the answers never tell which accounts do."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: str = Field(max_length=300, primary_key=True)
+    failures: int = 0
+    last_failure_at: datetime = _utc()
+    locked_until: datetime | None = _utc(default=None)
+
+
 class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
     __table_args__ = (
@@ -287,6 +335,9 @@ class Event(SQLModel, table=True):
     actor_token_id: int | None = Field(default=None)
     actor_city_id: int | None = Field(default=None)
     actor_role: str = Field(max_length=16)
+    # The person who acted (signed in with a session), as they were named then.
+    actor_user_id: int | None = Field(default=None)
+    actor_name: str | None = Field(default=None, max_length=200)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # {"cities": inboxes it concerns, "viewers": cities that could see the incident}.
     audience: dict[str, Any] = Field(

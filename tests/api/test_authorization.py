@@ -23,12 +23,17 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 import playbooks
+from service.account_models import PersonInvite
 from service.api.body_limits import XML_DOCUMENT_ROUTES
+from service.api.routes_accounts import PUBLIC_WRITES
 from service.api.routes_observatory import PUBLIC_READS
+from service.commands.accounts import invite_person
 from service.commands.admin import add_member, create_city, create_network, mint_token, revoke_token
 from service.domain.actors import SYSTEM, Role
 from service.models import CityCreate, NetworkCreate
 from service.persistence import tables  # noqa: F401 (registers every table in the metadata)
+from service.sessions import SESSION_COOKIE
+from tests.accounts.people import Signed, make_person, sign_in
 from tests.support import World
 from tests.webhooks.test_webhook_routes import ROUTES as WEBHOOK_ROUTES
 
@@ -90,6 +95,7 @@ class Seed:
     own_city_id: int = 0  # library rows: Nairobi, which adopted Thika's flood playbook
     version_id: int = 0  # and a newer version of it, published since
     package_id: int = 0  # roster rows: a package of Nairobi's (`own_city_id`)
+    person_id: int = 0  # people rows: an observer of Nairobi, invited
 
 
 Body = Callable[[str, Seed], Any]
@@ -111,7 +117,17 @@ class Endpoint:
     foreign: frozenset[str] = frozenset()
     body: Body | None = None
     idempotency_key: bool = False
-    seeds: str = "incident"  # or "admin", "library", "city", "roster": what each cell gets
+    seeds: str = "incident"  # or "admin", "library", "city", "roster", "person": per cell
+    # Who may use the route when callers are signed-in people instead of tokens (None:
+    # the same as `allowed`), and whether a call ends the caller's session.
+    session_allowed: dict[str, int] | None = None
+    ends_session: bool = False
+
+    def as_called(self, via: str) -> Endpoint:
+        """The row as it stands for callers with tokens or with session cookies."""
+        if via == "session" and self.session_allowed is not None:
+            return replace(self, allowed=self.session_allowed)
+        return self
 
     def expected(self, caller: str) -> frozenset[int]:
         if caller in UNAUTHENTICATED:
@@ -124,7 +140,7 @@ class Endpoint:
 
     @property
     def revoked_identity(self) -> str:
-        return next(iter(self.allowed))
+        return next(iter(self.allowed), OWN_MANAGER)
 
 
 def stock_playbook(name: str) -> str:
@@ -397,6 +413,47 @@ ENDPOINTS = [
         # Any valid token may open the live feed; what it then sees is scoped by the gateway.
         dict.fromkeys(IDENTITIES, 200),
         seeds="none",
+        # A signed-in page opens the websocket with its cookie: tickets are for tokens.
+        session_allowed={},
+    ),
+    Endpoint(
+        "invite person",
+        "POST",
+        "/people",
+        # A manager invites into their own city; the admin names the city.
+        {ADMIN: 201, OWN_MANAGER: 201, PEER_MANAGER: 201, FOREIGN_MANAGER: 201},
+        body=lambda caller, s: {
+            "email": f"invited-{s.n}@matrix.example",
+            "display_name": "Invited",
+            "roles": ["observer"],
+            **({"city_id": s.member_city_id or 1} if caller == ADMIN else {}),
+        },
+        seeds="none",
+    ),
+    Endpoint(
+        "change person",
+        "PATCH",
+        "/people/{person_id}",
+        {ADMIN: 200, OWN_MANAGER: 200},
+        foreign=frozenset({PEER_MANAGER, FOREIGN_MANAGER}),
+        body=lambda _, s: {"display_name": f"Renamed {s.n}", "roles": ["responder"]},
+        seeds="person",
+    ),
+    *(
+        Endpoint(
+            name,
+            "POST",
+            path,
+            # Signing out is for sessions: a token is revoked instead.
+            {},
+            seeds="none",
+            session_allowed=dict.fromkeys(IDENTITIES, 200),
+            ends_session=True,
+        )
+        for name, path in (
+            ("sign out", "/auth/sign-out"),
+            ("sign out everywhere", "/auth/sign-out-everywhere"),
+        )
     ),
 ]
 
@@ -409,6 +466,10 @@ class Seeder:
     world: World
     revoked: dict[str, str] = field(default_factory=dict)
     counter: Iterator[int] = field(default_factory=itertools.count)
+    # "token": callers hold tokens; "session": they are people signed in with cookies.
+    via: str = "token"
+    people: dict[str, str] = field(default_factory=dict)  # identity -> email
+    sessions: dict[str, Signed] = field(default_factory=dict)
 
     def incident(self, **extra: Any) -> int:
         r = self.client.post(
@@ -452,6 +513,16 @@ class Seeder:
             return self._roster_seed(n)
         if kind == "playbook incident":  # declared from the flood playbook: its checklists
             return Seed(n, incident_id=self.incident(playbook="flood", playbook_requests=[]))
+        if kind == "person":
+            body = PersonInvite(
+                email=f"seeded-{n}@matrix.example",
+                display_name="Seeded",
+                roles=["observer"],
+                city_id=self.world.city_ids["nairobi"],
+            )
+            (person, _), _ = self.world.executor.run_sync(SYSTEM, invite_person, body)
+            assert person.id is not None
+            return Seed(n, person_id=person.id)
         if kind == "incident":
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
@@ -532,7 +603,37 @@ class Seeder:
             self.revoked[identity] = secret
         return self.revoked[identity]
 
+    def use_sessions(self) -> None:
+        """From now on, callers are people signed in with session cookies: one person
+        per identity, signed in up front (a sign-in is a change too)."""
+        self.via = "session"
+        for identity, (role, city) in IDENTITIES.items():
+            email = f"{role}.{city or 'network'}@matrix.example"
+            make_person(self.world.executor, self.world, [role], city, email)
+            self.people[identity] = email
+            self.session_headers(identity)
+
+    def session_headers(self, identity: str) -> dict[str, str]:
+        if identity not in self.sessions:
+            self.sessions[identity] = sign_in(self.client, self.people[identity])
+        return self.sessions[identity].write
+
+    def forget_session(self, caller: str) -> None:
+        """The caller signed out: its next cell signs in again."""
+        self.sessions.pop(caller, None)
+
+    def ended_session(self, identity: str) -> dict[str, str]:
+        if identity not in self.revoked:
+            signed = sign_in(self.client, self.people[identity])
+            r = self.client.post(f"{API}/auth/sign-out", headers=signed.write)
+            assert r.status_code == 200, r.text
+            self.revoked[identity] = signed.session
+            self.client.cookies.clear()
+        return {"Cookie": f"{SESSION_COOKIE}={self.revoked[identity]}", "X-CSRF-Token": "x"}
+
     def headers(self, caller: str, endpoint: Endpoint | None = None) -> dict[str, str]:
+        if self.via == "session":
+            return self._session_caller(caller, endpoint)
         if caller == NO_TOKEN:
             return {}
         if caller == UNKNOWN_TOKEN:
@@ -542,6 +643,16 @@ class Seeder:
             return {"Authorization": f"Bearer {self.revoked_token(identity)}"}
         role, city = IDENTITIES[caller]
         return self.world.headers(role, city)
+
+    def _session_caller(self, caller: str, endpoint: Endpoint | None) -> dict[str, str]:
+        if caller == NO_TOKEN:
+            return {}
+        if caller == UNKNOWN_TOKEN:
+            unknown = f"ams_{secrets.token_urlsafe(32)}"
+            return {"Cookie": f"{SESSION_COOKIE}={unknown}", "X-CSRF-Token": "x"}
+        if caller == REVOKED_TOKEN:
+            return self.ended_session(endpoint.revoked_identity if endpoint else OWN_MANAGER)
+        return self.session_headers(caller)
 
     def snapshot(self) -> dict[str, list[str]]:
         """Every row of every table: a refused write must not change any of them."""
@@ -618,6 +729,8 @@ def run_row(endpoint: Endpoint, seeder: Seeder) -> list[Cell]:
         headers = seeder.headers(caller, endpoint)
         before = seeder.snapshot()
         r = _call(seeder.client, endpoint, caller, seed, headers)
+        if endpoint.ends_session and 200 <= r.status_code < 300:
+            seeder.forget_session(caller)
         problems = _problems(endpoint, caller, r)
         if not 200 <= r.status_code < 300 and seeder.snapshot() != before:
             problems.append("refused, yet something changed")
@@ -627,10 +740,16 @@ def run_row(endpoint: Endpoint, seeder: Seeder) -> list[Cell]:
     return cells
 
 
+@pytest.mark.parametrize("via", ["token", "session"])
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name.replace(" ", "-"))
 def test_write_route_answers_each_caller_as_the_matrix_says(
-    endpoint: Endpoint, seeder: Seeder
+    endpoint: Endpoint, via: str, seeder: Seeder
 ) -> None:
+    """Callers hold tokens, or are people signed in with session cookies (who send the
+    session's CSRF token; tests/accounts/test_csrf.py refuses writes without it)."""
+    if via == "session":
+        seeder.use_sessions()
+    endpoint = endpoint.as_called(via)
     cells = run_row(endpoint, seeder)
 
     assert len(cells) == len(CALLERS)
@@ -663,15 +782,17 @@ WEBHOOK_WRITES = {
     for method, template, _, _ in WEBHOOK_ROUTES.values()
     if method != "GET"
 } | {("POST", "/webhooks")}
+# Sign-in and sign-up are made before there is a caller: tests/accounts/ tries them.
+SIGN_IN_WRITES = set(PUBLIC_WRITES)
 
 
 def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> None:
     writes = {(m, p.removeprefix(API)) for m, p in _api_routes(client) if m != "GET"}
-    writes -= XML_IMPORTS | WEBHOOK_WRITES
+    writes -= XML_IMPORTS | WEBHOOK_WRITES | SIGN_IN_WRITES
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 32 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 36 * 12
 
 
 def _route_template(path: str) -> str:
@@ -717,6 +838,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "version_id": 1,
         "package_id": 1,
         "number": 1,
+        "person_id": 1,  # refused before it is looked up
     }
     public = {API + path for path in PUBLIC_READS}
     return sorted(

@@ -220,6 +220,13 @@ BODY_ROUTES = [
         ("manager", "thika"),
     ),
     BodyRoute(
+        "person",
+        "POST",
+        "/people",
+        {"email": "invited@nairobi.example", "display_name": "Invited", "roles": ["observer"]},
+        ("manager", "nairobi"),
+    ),
+    BodyRoute(
         "city playbook",
         "PUT",
         "/cities/{city_id}/playbooks/wildfire",
@@ -290,6 +297,7 @@ class Api:
             "playbooks": self._playbooks(),
             "library": get("/library"),
             "roster": get(f"/cities/{self.seeded.city_id}/roster"),
+            "people": get("/people"),
         }
 
     def _playbooks(self) -> Any:
@@ -691,6 +699,8 @@ STRING_LIMITS = [
     ("claim note", "body", 2000),
     ("incident dry run", "title", 200),
     ("publish version", "change_note", 2000),
+    ("person", "display_name", 200),
+    ("person", "email", 254),
 ]
 
 
@@ -717,6 +727,8 @@ def test_strings_at_their_limit_are_accepted(api: Api) -> None:
         route = ROUTES[name]
         if "slug" in route.valid:  # a second network or city needs a slug of its own
             route = replace(route, valid={**route.valid, "slug": f"at-limit-{i}"})
+        if "email" in route.valid:  # and a second person an email of their own
+            route = replace(route, valid={**route.valid, "email": f"at-limit-{i}@x.example"})
         at_limit = json.dumps(_text(field_name, limit)).encode()
         r = api.send_with(route, field_name, at_limit)
         assert 200 <= r.status_code < 300, (name, field_name, r.text[:300])
@@ -1112,6 +1124,7 @@ def _good_ids(api: Api) -> dict[str, Any]:
         "version_id": 1,
         "package_id": api.seeded.package_id,
         "number": 1,
+        "person_id": 1,  # nobody: the id is what is judged
     }
 
 
@@ -1138,6 +1151,7 @@ def test_path_ids_written_other_than_plain_digits_are_422_on_every_route(api: Ap
 
 QUERY_NUMBERS = [
     ("/incidents", "city_id", ("admin", None)),
+    ("/people", "city_id", ("admin", None)),
     ("/requests", "incident_id", ("responder", "thika")),
     ("/incidents", "limit", ("admin", None)),
     ("/incidents", "offset", ("admin", None)),
@@ -1176,7 +1190,11 @@ def test_ids_beyond_the_integer_range_are_422_in_paths_queries_and_bodies(api: A
         for name in _body_fields(api, route)
         if name.endswith("_id")
     ]
-    assert [(r.name, n) for r, n in body_ids] == [("token", "city_id"), ("claim", "package_id")]
+    assert [(r.name, n) for r, n in body_ids] == [
+        ("token", "city_id"),
+        ("claim", "package_id"),
+        ("person", "city_id"),
+    ]
     before = api.state()
 
     @GENERATED
@@ -1245,6 +1263,7 @@ TEXT_OF |= {"incident dry run": "title", "publish version": "change_note"}
 TEXT_OF |= {"package": "limitations", "package update": "contact", "pass": "reason"}
 TEXT_OF |= {"request note": "body", "claim note": "body"}
 TEXT_OF |= {"sitrep": "period_from"}  # no free text: any field shows the encoding is refused
+TEXT_OF |= {"person": "display_name"}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 

@@ -49,6 +49,7 @@ def signed_in(
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
         page.goto(site.base_url + path)
+        page.click("#advanced-sign-in summary")
         page.fill("#token", token)
         page.press("#token", "Enter")
         expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)

@@ -24,14 +24,33 @@ function describeDetail(detail) {
 }
 
 
-/** A client of /api/v1 that sends the token `getToken()` returns as a bearer header. */
+/** The value of a cookie of this page's origin (the session's CSRF token). */
+export function cookie(name) {
+  const found = document.cookie.split("; ").find((c) => c.startsWith(`${name}=`));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * A client of /api/v1: with a token (`getToken()`), sent as a bearer header; without
+ * one, the browser's session cookie goes along, and every write carries the session's
+ * CSRF token as `X-CSRF-Token`.
+ */
 export function makeApi(getToken) {
   // `as: "text"` answers the body as text (a CSV, say) instead of parsing JSON.
   return async function api(path, { method = "GET", body, headers = {}, as = "json" } = {}) {
+    const token = getToken();
+    const auth = token
+      ? { Authorization: `Bearer ${token}` }
+      : SAFE_METHODS.has(method)
+        ? {}
+        : { "X-CSRF-Token": cookie("aidmesh_csrf") };
     const init = {
       method,
-      headers: { Accept: "application/json", Authorization: `Bearer ${getToken()}`, ...headers },
+      headers: { Accept: "application/json", ...auth, ...headers },
       cache: "no-store",
+      credentials: "same-origin",
     };
     if (body !== undefined) {
       init.body = JSON.stringify(body);

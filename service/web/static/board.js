@@ -34,7 +34,7 @@ const FEED_LIMIT = 300;
 const CLOSED_PAGE = 10;
 
 startPage({
-  hint: "Any aidmesh token opens the board: it shows the incidents your city can see (an admin token shows them all).",
+  hint: "Any aidmesh account opens the board: it shows the incidents your city can see (an admin sees them all).",
   start: startBoard,
 });
 

@@ -19,8 +19,8 @@ const COMMAND_TIMEOUT_MS = 10_000;
  * States: connecting → live → reconnecting (→ offline after a while) → live.
  */
 export class Live {
-  constructor({ api, scopes, since, onEvent, onReset, onStatus, onAuthLost, onNotice }) {
-    Object.assign(this, { api, scopes, since, onEvent, onReset, onStatus, onAuthLost, onNotice });
+  constructor({ api, scopes, since, onEvent, onReset, onStatus, onAuthLost, onNotice, session = false }) {
+    Object.assign(this, { api, scopes, since, onEvent, onReset, onStatus, onAuthLost, onNotice, session });
     this.state = "connecting";
     this.ws = null;
     this.failures = 0;
@@ -90,7 +90,9 @@ export class Live {
     this.connecting = true;
     let ticket;
     try {
-      ticket = await this.api("/ws-ticket", { method: "POST" });
+      // A signed-in page connects with its session cookie (checked first, so an
+      // ended session signs the page out instead of retrying); a token, by ticket.
+      ticket = this.session ? (await this.api("/me"), { url: "/ws" }) : await this.api("/ws-ticket", { method: "POST" });
     } catch (error) {
       if (error.status === 401) {
         this.stop();

@@ -20,6 +20,7 @@ import { NoteThreads } from "./notes.js";
 import { Alerts } from "./alerts.js";
 import { dryRunView } from "./dryrun.js";
 import { sitrepPanel } from "./sitreps.js";
+import { peopleSection } from "./people.js";
 import {
   answersBlock,
   badge,
@@ -40,7 +41,7 @@ import {
 } from "./views.js";
 
 startPage({
-  hint: "Sign in with your city's manager token to declare incidents and run their requests.",
+  hint: "Sign in with your city's manager account to declare incidents and run their requests.",
   start: startConsole,
 });
 
@@ -64,9 +65,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   );
   const banner = webhookBanner(api, me.city_id);
   const alerts = new Alerts({ me, cities, kinds: ["waiting", "lapse", "escalated"] });
+  const people = peopleSection(api, me);
   main.append(
     alerts.panel,
     banner.el,
+    people.el,
     h("div", { class: "console manage" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
         h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
@@ -769,6 +772,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       .filter(([, request]) => request);
   setInterval(() => alerts.checkLapses(waitingClaims()), 1000);
   banner.refresh();
+  people.load().catch((error) => notify(error.message || String(error)));
   render();
 }
 

@@ -15,7 +15,7 @@ import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
 import { answersBlock, badge, claimArrival, claimChip, exerciseBadge, journeyLine, requestTiming, requestTitle, severityBadge } from "./views.js";
 
 startPage({
-  hint: "Sign in with your city's responder token to see the requests aimed at your city.",
+  hint: "Sign in with your city's responder account to see the requests aimed at your city.",
   start: startConsole,
 });
 

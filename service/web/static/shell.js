@@ -2,7 +2,7 @@
 // table of pages (service/web/pages.py); this adds sign-in, who is signed in and the
 // connection indicator, then hands the page's module its context.
 
-import { makeApi, fetchAll } from "./api.js";
+import { cookie, makeApi, fetchAll } from "./api.js";
 import { h, shellData } from "./dom.js";
 import { loadCatalogue, tick } from "./format.js";
 import { Live } from "./live.js";
@@ -27,7 +27,8 @@ const STATE_LABELS = {
  * Finish the shell the server drew (header, navigation, main) and sign in. The page's
  * title, the token roles it accepts and whether the token must be a city's come from the
  * table of pages; `start(ctx)` runs once signed in, with the API, who is signed in and
- * the cities, and returns nothing. The token stays in this tab's sessionStorage.
+ * the cities, and returns nothing. A person signs in with email and password (a session
+ * cookie); a machine token, the advanced option, stays in this tab's sessionStorage.
  */
 export function startPage({ hint, start }) {
   const page = thisPage();
@@ -61,14 +62,67 @@ export function startPage({ hint, start }) {
     indicator.onclick = state === "offline" ? () => connection?.retryNow() : null;
   }
 
-  function showSignIn(message = "") {
+  /** The sign-in form; `tokenMessage` opens the machine-token option with that error. */
+  function showSignIn(message = "", tokenMessage = "") {
     live?.stop();
     live = null;
     who.textContent = "";
     signOut.hidden = true;
     setIndicator("offline");
     indicator.querySelector(".conn-label").textContent = "Signed out";
-    const input = h("input", {
+    const email = h("input", {
+      id: "email",
+      name: "email",
+      type: "email",
+      autocomplete: "username",
+      spellcheck: "false",
+      required: true,
+    });
+    const password = h("input", {
+      id: "password",
+      name: "password",
+      type: "password",
+      autocomplete: "current-password",
+      required: true,
+    });
+    const error = h("p", { class: "form-error", id: "sign-in-error", role: "alert" }, message);
+    const form = h(
+      "form",
+      { class: "panel sign-in", id: "sign-in" },
+      h("h1", {}, title),
+      h("p", { class: "muted" }, hint),
+      h("label", { for: "email" }, "Email"),
+      email,
+      h("label", { for: "password" }, "Password"),
+      password,
+      error,
+      h("button", { type: "submit", class: "primary" }, "Sign in"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        await api("/auth/sign-in", {
+          method: "POST",
+          body: { email: email.value.trim(), password: password.value },
+        });
+        password.value = "";
+        token = "";
+        await enter();
+      } catch (failure) {
+        password.value = "";
+        error.textContent =
+          failure.status === 401
+            ? "Wrong email or password."
+            : failure.status === 429
+              ? `Too many failed sign-ins: ${failure.message}.`
+              : failure.message;
+      } finally {
+        button.disabled = false;
+      }
+    });
+    const tokenInput = h("input", {
       id: "token",
       name: "token",
       type: "password",
@@ -77,26 +131,23 @@ export function startPage({ hint, start }) {
       required: true,
       placeholder: "amk_…",
     });
-    const error = h("p", { class: "form-error", id: "token-error", role: "alert" }, message);
-    const form = h(
+    const tokenForm = h(
       "form",
-      { class: "panel sign-in", id: "sign-in" },
-      h("h1", {}, title),
-      h("p", { class: "muted" }, hint),
-      h("label", { for: "token" }, "Access token"),
-      input,
-      error,
-      h("button", { type: "submit", class: "primary" }, "Sign in"),
+      { id: "token-sign-in" },
+      h("label", { for: "token" }, "Machine token"),
+      tokenInput,
+      h("p", { class: "form-error", id: "token-error", role: "alert" }, tokenMessage),
+      h("button", { type: "submit", class: "secondary" }, "Use token"),
       h(
         "p",
         { class: "fine" },
-        "The token stays in this browser tab only (session storage) and is sent as a bearer header, never in an address.",
+        "Tokens are for machine accounts. The token stays in this browser tab only (session storage) and is sent as a bearer header, never in an address.",
       ),
     );
-    form.addEventListener("submit", async (event) => {
+    tokenForm.addEventListener("submit", async (event) => {
       event.preventDefault();
-      token = input.value.trim();
-      const button = form.querySelector("button[type=submit]");
+      token = tokenInput.value.trim();
+      const button = tokenForm.querySelector("button[type=submit]");
       button.disabled = true;
       try {
         await enter();
@@ -104,8 +155,14 @@ export function startPage({ hint, start }) {
         button.disabled = false;
       }
     });
-    main.replaceChildren(form);
-    input.focus();
+    const advanced = h(
+      "details",
+      { class: "panel sign-in advanced", id: "advanced-sign-in", open: Boolean(tokenMessage) },
+      h("summary", {}, "Advanced: machine token"),
+      tokenForm,
+    );
+    main.replaceChildren(form, advanced);
+    (tokenMessage ? tokenInput : email).focus();
   }
 
   async function enter() {
@@ -114,24 +171,31 @@ export function startPage({ hint, start }) {
       me = await api("/me");
     } catch (error) {
       sessionStorage.removeItem(storageKey);
-      showSignIn(error.status === 401 ? "That token is not valid (or was revoked)." : error.message);
+      if (!token) showSignIn(error.status === 401 ? "" : error.message);
+      else showSignIn("", error.status === 401 ? "That token is not valid (or was revoked)." : error.message);
       return;
     }
-    if (roles && !roles.includes(me.role)) {
+    // A refusal of a token is shown by the token's field, of an account by the form's.
+    const refuse = (message) => {
       sessionStorage.removeItem(storageKey);
-      showSignIn(`This page needs a ${roles.join(" or ")} token; this one is a ${me.role} token.`);
+      if (token) showSignIn("", message);
+      else showSignIn(message);
+    };
+    const what = me.user_id ? "account" : "token";
+    if (roles && !roles.includes(me.role)) {
+      refuse(`This page needs a ${roles.join(" or ")} ${what}; this one is a ${me.role} ${what}.`);
       return;
     }
     if (needsCity && me.city_id === null) {
-      sessionStorage.removeItem(storageKey);
-      showSignIn("This page needs a token of a city.");
+      refuse(`This page needs a ${what} of a city.`);
       return;
     }
-    sessionStorage.setItem(storageKey, token);
+    if (token) sessionStorage.setItem(storageKey, token);
     const cities = new Map((await fetchAll(api, "/cities")).map((c) => [c.id, c]));
     await loadCatalogue(api);
     const city = me.city_id !== null ? cities.get(me.city_id) : null;
     who.replaceChildren(
+      ...(me.display_name ? [h("span", { class: "who-name", id: "who-name" }, me.display_name)] : []),
       h("span", { class: "who-city" }, city ? city.name : "All cities"),
       h("span", { class: "who-role" }, me.role),
     );
@@ -147,7 +211,11 @@ export function startPage({ hint, start }) {
         connect(options) {
           live = new Live({
             api,
-            onAuthLost: () => showSignIn("The token is no longer valid; sign in again."),
+            session: !token,
+            onAuthLost: () =>
+              token
+                ? showSignIn("", "The token is no longer valid; sign in again.")
+                : showSignIn("You were signed out; sign in again."),
             ...options,
             onStatus(state, connection) {
               setIndicator(state, connection);
@@ -170,14 +238,57 @@ export function startPage({ hint, start }) {
     }
   }
 
-  signOut.addEventListener("click", () => {
+  signOut.addEventListener("click", async () => {
     sessionStorage.removeItem(storageKey);
+    if (!token) await api("/auth/sign-out", { method: "POST" }).catch(() => null);
     token = "";
     location.reload();
   });
 
+  /** The invitation's sign-up: choose a password, then sign in with it. */
+  function showSignUp(code) {
+    const password = h("input", { id: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: 12 });
+    const again = h("input", { id: "new-password-again", type: "password", autocomplete: "new-password", required: true });
+    const error = h("p", { class: "form-error", id: "sign-up-error", role: "alert" });
+    const form = h(
+      "form",
+      { class: "panel sign-in", id: "sign-up" },
+      h("h1", {}, "Choose your password"),
+      h("p", { class: "muted" }, "At least 12 characters, and not easy to guess: a few unrelated words work well."),
+      h("label", { for: "new-password" }, "Password"),
+      password,
+      h("label", { for: "new-password-again" }, "Password, again"),
+      again,
+      error,
+      h("button", { type: "submit", class: "primary" }, "Create account"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (password.value !== again.value) {
+        error.textContent = "The two passwords differ.";
+        return;
+      }
+      try {
+        const person = await api("/auth/sign-up", { method: "POST", body: { code, password: password.value } });
+        history.replaceState(null, "", location.pathname);
+        showSignIn();
+        document.getElementById("email").value = person.email;
+        document.getElementById("sign-in-error").textContent = "Your account is ready: sign in.";
+        document.getElementById("password").focus();
+      } catch (failure) {
+        error.textContent = failure.message;
+      }
+    });
+    main.replaceChildren(form);
+    password.focus();
+  }
+
   setInterval(tick, 1000);
-  if (token) enter();
+  const signupCode = new URLSearchParams(location.hash.slice(1)).get("signup");
+  // An invitation, else a token of this tab, else the browser's session, else the form.
+  if (signupCode) showSignUp(signupCode);
+  // The session cookie is out of the page's reach; its CSRF cookie says there is one.
+  else if (token || cookie("aidmesh_csrf")) enter();
   else showSignIn();
 }
 

@@ -1,0 +1,205 @@
+"""People and sign-in: invitations, roles and disabling by a city's managers (the admin
+for any city), sign-up with an invitation's code, password sign-in into a session
+cookie, sign-out and sign-out everywhere."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from anyio import to_thread
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from realtime import control
+from service import passwords
+from service.account_models import (
+    PersonInvite,
+    PersonInvited,
+    PersonPublic,
+    PersonUpdate,
+    SessionStarted,
+    SignedOut,
+    SignIn,
+    SignUp,
+)
+from service.api.deps import (
+    CurrentActor,
+    IdPath,
+    IdQuery,
+    Limit,
+    ManagerOrAdminActor,
+    Offset,
+    Parts,
+)
+from service.commands import accounts
+from service.domain.accounts import acting_role
+from service.domain.actors import SYSTEM, Actor
+from service.models import Page
+from service.sessions import CSRF_COOKIE, SESSION_COOKIE
+
+router = APIRouter()
+
+SIGN_IN = "/auth/sign-in"
+SIGN_UP = "/auth/sign-up"
+# The writes a caller makes before it has a session or a token.
+PUBLIC_WRITES = (("POST", SIGN_IN), ("POST", SIGN_UP))
+WRONG_CREDENTIALS = "wrong email or password"
+
+
+@router.post(
+    "/people", response_model=PersonInvited, status_code=status.HTTP_201_CREATED, tags=["people"]
+)
+async def invite_person(
+    body: PersonInvite, actor: ManagerOrAdminActor, parts: Parts, request: Request
+) -> PersonInvited:
+    """Invite a person: a city's manager into their own city, the admin into any city
+    (or as another admin). The answer carries the one-time sign-up code, shown once."""
+    person, code = await parts.executor.run(actor, accounts.invite_person, body)
+    assert person.invite_expires_at is not None
+    return PersonInvited.model_validate(
+        {
+            **accounts.person_public(person).model_dump(),
+            "invite_code": code,
+            # In the fragment, so the code never reaches a server log or a Referer.
+            "invite_url": f"{request.base_url}board#signup={code}",
+            "invite_expires_at": person.invite_expires_at,
+        }
+    )
+
+
+@router.get("/people", response_model=Page[PersonPublic], tags=["people"])
+async def list_people(
+    actor: ManagerOrAdminActor,
+    parts: Parts,
+    city_id: IdQuery = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[PersonPublic]:
+    """A manager's own city's people; the admin's of every city, or of `city_id`."""
+    return await parts.executor.read(actor, accounts.list_people, city_id, limit, offset)
+
+
+@router.get("/people/{person_id}", response_model=PersonPublic, tags=["people"])
+async def get_person(person_id: IdPath, actor: CurrentActor, parts: Parts) -> PersonPublic:
+    """One person: yourself, or someone you manage."""
+    return await parts.executor.read(actor, accounts.get_person, person_id)
+
+
+@router.patch("/people/{person_id}", response_model=PersonPublic, tags=["people"])
+async def update_person(
+    person_id: IdPath, body: PersonUpdate, actor: ManagerOrAdminActor, parts: Parts
+) -> PersonPublic:
+    """Change a person's name or roles, or disable them: a disabled person's sessions
+    end at once, and their open websockets close."""
+    person, ended = await parts.executor.run(actor, accounts.update_person, person_id, body)
+    _announce_ended(parts, ended)
+    return accounts.person_public(person)
+
+
+@router.post(SIGN_UP, response_model=PersonPublic, tags=["sign-in"])
+async def sign_up(body: SignUp, parts: Parts) -> PersonPublic:
+    """Use an invitation's code to choose a password (at least 12 characters, and not
+    guessable). The code works once."""
+    invited = await parts.executor.read(SYSTEM, accounts.find_invited, body.code)
+    passwords.check_strength(body.password, [invited.email, invited.display_name])
+    hashed = await to_thread.run_sync(passwords.hash_password, body.password)
+    person = await parts.executor.run(SYSTEM, accounts.complete_sign_up, body.code, hashed)
+    return accounts.person_public(person)
+
+
+@router.post(SIGN_IN, response_model=SessionStarted, tags=["sign-in"])
+async def sign_in(
+    body: SignIn, parts: Parts, request: Request, response: Response
+) -> SessionStarted:
+    """Sign in with email and password: a new session in an HttpOnly cookie, and the
+    CSRF token its writes must send as `X-CSRF-Token`.
+
+    Failed sign-ins are counted per account name and per address, whether the account
+    exists or not: past a few, each try must wait longer (429 with Retry-After), and
+    then the name or address is locked for a while (429 as well)."""
+    account_key = "account:" + accounts.normal_email(body.email)
+    keys = [account_key, "address:" + (request.client.host if request.client else "?")]
+    wait = await parts.executor.read(SYSTEM, accounts.wait_before_sign_in, keys)
+    if wait > timedelta(0):
+        raise _too_many(wait)
+    found = await parts.executor.read(SYSTEM, accounts.credentials_of, body.email)
+    # The same work whether or not the account exists (a decoy hash when it does not).
+    matches = await to_thread.run_sync(
+        passwords.verify_password, found.password_hash, body.password
+    )
+    if not matches or found.person_id is None:
+        await parts.executor.run(SYSTEM, accounts.record_failed_sign_in, keys)
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=WRONG_CREDENTIALS,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    started = await parts.executor.run(SYSTEM, accounts.start_session, found.person_id, account_key)
+    _set_cookies(response, request, started.secret, started.csrf_token)
+    person = started.person
+    return SessionStarted(
+        user_id=person.id,
+        display_name=person.display_name,
+        role=acting_role(person.roles).value,
+        roles=person.roles,
+        city_id=person.city_id,
+        csrf_token=started.csrf_token,
+    )
+
+
+@router.post("/auth/sign-out", response_model=SignedOut, tags=["sign-in"])
+async def sign_out(actor: CurrentActor, parts: Parts, response: Response) -> SignedOut:
+    """End this session (its websockets close too)."""
+    session_id = _session_of(actor)
+    ended = await parts.executor.run(actor, accounts.end_session, session_id)
+    _announce_ended(parts, ended)
+    _clear_cookies(response)
+    return SignedOut(sessions_ended=len(ended))
+
+
+@router.post("/auth/sign-out-everywhere", response_model=SignedOut, tags=["sign-in"])
+async def sign_out_everywhere(actor: CurrentActor, parts: Parts, response: Response) -> SignedOut:
+    """End every session of yours, on every device, and close their websockets."""
+    _session_of(actor)
+    assert actor.user_id is not None
+    ended = await parts.executor.run(actor, accounts.end_sessions_of, actor.user_id)
+    _announce_ended(parts, ended)
+    _clear_cookies(response)
+    return SignedOut(sessions_ended=len(ended))
+
+
+def _session_of(actor: Actor) -> int:
+    if actor.session_id is None:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="signing out is for sessions: a token is revoked instead",
+        )
+    return actor.session_id
+
+
+def _announce_ended(parts: Parts, session_ids: list[int]) -> None:
+    if session_ids:
+        parts.executor.announce(control.sessions_ended(session_ids))
+
+
+def _too_many(wait: timedelta) -> HTTPException:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    return HTTPException(
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"too many failed sign-ins: try again in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def _set_cookies(response: Response, request: Request, secret: str, csrf: str) -> None:
+    secure = request.url.scheme == "https"
+    common = {"path": "/", "samesite": "lax", "secure": secure}
+    # The session id: never readable by scripts. The CSRF token: read by the pages,
+    # which send it back as a header (a cross-site page can neither read nor set it).
+    response.set_cookie(SESSION_COOKIE, secret, httponly=True, **common)  # type: ignore[arg-type]
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)  # type: ignore[arg-type]
+
+
+def _clear_cookies(response: Response) -> None:
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        response.delete_cookie(name, path="/")

@@ -1,0 +1,105 @@
+// The people of the manager's city, on /manage: invite someone (the one-time sign-up
+// link is shown once, to pass on), change their roles, disable or enable them, and
+// sign yourself out everywhere.
+
+import { h } from "./dom.js";
+import { fetchAll } from "./api.js";
+import { busy, notify } from "./notices.js";
+
+const ROLES = ["manager", "responder", "observer"];
+
+/** The people section; `el` goes on the page, `load()` fills it. */
+export function peopleSection(api, me) {
+  const list = h("ul", { class: "people-list", id: "people-list" });
+  const invited = h("div", { id: "invited", "aria-live": "polite" });
+  const email = h("input", { id: "invite-email", type: "email", required: true, autocomplete: "off" });
+  const name = h("input", { id: "invite-name", required: true, autocomplete: "off" });
+  const role = h("select", { id: "invite-role" }, ...ROLES.map((r) => h("option", { value: r }, r)));
+  const form = h(
+    "form",
+    { class: "invite-form", id: "invite-form" },
+    h("label", { for: "invite-email" }, "Email"),
+    email,
+    h("label", { for: "invite-name" }, "Name"),
+    name,
+    h("label", { for: "invite-role" }, "Role"),
+    role,
+    h("button", { type: "submit", class: "primary small" }, "Invite"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form.querySelector("button"), async () => {
+      const person = await api("/people", {
+        method: "POST",
+        body: { email: email.value.trim(), display_name: name.value.trim(), roles: [role.value] },
+      });
+      const link = new URL(person.invite_url, location.href).href;
+      invited.replaceChildren(
+        h("p", {}, `Invited ${person.display_name}. Send them this sign-up link (shown once):`),
+        h("code", { class: "invite-link", id: "invite-link" }, link),
+      );
+      form.reset();
+      await load();
+    });
+  });
+  const everywhere = me.user_id
+    ? h("button", { type: "button", class: "secondary small", id: "sign-out-everywhere" }, "Sign out everywhere")
+    : null;
+  everywhere?.addEventListener("click", () =>
+    busy(everywhere, async () => {
+      await api("/auth/sign-out-everywhere", { method: "POST" });
+      location.reload();
+    }),
+  );
+  const el = h(
+    "details",
+    { class: "panel people", id: "people" },
+    h("summary", {}, "People of your city"),
+    list,
+    h("h3", {}, "Invite someone"),
+    form,
+    invited,
+    everywhere,
+  );
+
+  function row(person) {
+    const roles = h(
+      "select",
+      { class: "person-roles", "aria-label": `Role of ${person.display_name}`, disabled: person.id === me.user_id },
+      ...ROLES.map((r) => h("option", { value: r, selected: person.roles.includes(r) }, r)),
+    );
+    roles.addEventListener("change", () =>
+      busy(roles, async () => {
+        await api(`/people/${person.id}`, { method: "PATCH", body: { roles: [roles.value] } });
+        notify(`${person.display_name} is now ${roles.value}.`, "info");
+      }),
+    );
+    const toggle = h(
+      "button",
+      { type: "button", class: "secondary small", disabled: person.id === me.user_id },
+      person.disabled ? "Enable" : "Disable",
+    );
+    toggle.addEventListener("click", () =>
+      busy(toggle, async () => {
+        await api(`/people/${person.id}`, { method: "PATCH", body: { disabled: !person.disabled } });
+        await load();
+      }),
+    );
+    return h(
+      "li",
+      { class: "person", dataset: { personId: person.id, disabled: String(person.disabled) } },
+      h("span", { class: "person-name" }, person.display_name),
+      h("span", { class: "muted" }, person.email),
+      h("span", { class: "muted" }, person.signed_up ? "" : "invited"),
+      roles,
+      toggle,
+    );
+  }
+
+  async function load() {
+    const people = await fetchAll(api, "/people");
+    list.replaceChildren(...people.map(row));
+  }
+
+  return { el, load };
+}

@@ -1,0 +1,89 @@
+"""No password, sign-up code, session id or CSRF token in any log line (issue #19): a
+served aidmesh, logging at debug level, goes through invitation, sign-up, a failed and a
+good sign-in, a write and a websocket on the session, and sign-out; then its whole log
+is searched for each secret."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from service.sessions import CSRF_COOKIE, SESSION_COOKIE
+from tests.accounts.people import API, PASSWORD
+from tests.browser.conftest import Site
+from tests.realtime.live_client import open_ws
+
+WRONG_PASSWORD = "wrong-guess-violet-harbour-93"
+
+
+def _served_at_debug(site: Site) -> None:
+    site.server.stop()
+    site.server.log_path.unlink(missing_ok=True)
+    site.server.env["AIDMESH_LOG_LEVEL"] = "debug"
+    site.server.start()
+
+
+async def _welcome(site: Site, session: str) -> str:
+    ws = await open_ws(
+        site.base_url.replace("http", "ws") + "/ws",
+        additional_headers={"Cookie": f"{SESSION_COOKIE}={session}", "Origin": site.base_url},
+    )
+    try:
+        return str(await asyncio.wait_for(ws.recv(), timeout=10))
+    finally:
+        await ws.close()
+
+
+def test_no_secret_of_sign_in_reaches_the_log(site: Site) -> None:
+    _served_at_debug(site)
+    admin = {"Authorization": f"Bearer {site.world.token('admin')}"}
+    base = site.base_url + API
+    with httpx.Client(timeout=10.0) as http:
+        r = http.post(
+            f"{base}/people",
+            json={
+                "email": "logged@nairobi.example",
+                "display_name": "Logged",
+                "roles": ["manager"],
+                "city_id": site.world.city_ids["nairobi"],
+            },
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text
+        code = r.json()["invite_code"]
+        r = http.post(f"{base}/auth/sign-up", json={"code": code, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        credentials = {"email": "logged@nairobi.example", "password": WRONG_PASSWORD}
+        assert http.post(f"{base}/auth/sign-in", json=credentials).status_code == 401
+        r = http.post(f"{base}/auth/sign-in", json={**credentials, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        session, csrf = r.cookies[SESSION_COOKIE], r.cookies[CSRF_COOKIE]
+        http.cookies.clear()
+        cookie = {"Cookie": f"{SESSION_COOKIE}={session}"}
+        r = http.post(
+            f"{base}/incidents",
+            json={"incident_type": "flood", "title": "Logged flood"},
+            headers={**cookie, "X-CSRF-Token": csrf},
+        )
+        assert r.status_code == 201, r.text
+        assert http.post(f"{base}/incidents", json={}, headers=cookie).status_code == 403
+        assert '"welcome"' in asyncio.run(_welcome(site, session))
+        r = http.post(f"{base}/auth/sign-out", headers={**cookie, "X-CSRF-Token": csrf})
+        assert r.status_code == 200, r.text
+    site.server.stop()
+    log = site.server.log_path.read_text(encoding="utf-8", errors="replace")
+    # The run was logged (so the search below searched something)...
+    for seen in ("/api/v1/auth/sign-in", "/api/v1/auth/sign-up", "/api/v1/incidents"):
+        assert seen in log, seen
+    # ...and no secret is in it, whole or as its first half.
+    secrets = {
+        "password": PASSWORD,
+        "wrong password": WRONG_PASSWORD,
+        "sign-up code": code,
+        "session id": session,
+        "CSRF token": csrf,
+    }
+    for what, secret in secrets.items():
+        for piece in (secret, secret[: len(secret) // 2]):
+            assert piece not in log, f"the {what} is in the log"
