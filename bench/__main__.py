@@ -668,20 +668,16 @@ def section_observatory(args, recorder, database, redis_url, work, pg) -> list[d
 
 
 def section_matching(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    results = []
-    for backend in ("postgresql", "sqlite"):
-        if backend == "postgresql" and pg is None:
-            continue
-        url = database(f"matching_{backend}", backend)
-        world = seed_world(url, cities=500)
-        try:
-            figures = matching.run(
-                world, backend=backend, database_url=url, redis_url=redis_url, work=work
-            )
-        finally:
-            world.dispose()
-        recorder.append("matching", {"backend": backend, "cities": 500}, figures)
-        results.append(figures)
+    results = per_backend(
+        "matching",
+        matching.run,
+        cities=500,
+        recorder=recorder,
+        database=database,
+        redis_url=redis_url,
+        work=work,
+        pg=pg,
+    )
     table(
         "Matching: who could help with 100 open requests, 500 cities' rosters, sequential",
         ["backend", "p50 ms", "p99 ms", "max ms", "lenders", "srv cpu ms"],
