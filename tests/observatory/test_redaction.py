@@ -33,12 +33,19 @@ FREE_TEXT = {
     "api_tokens": {"label"},
     "incidents": {"title", "description"},
     "aid_requests": {"report_to", "notes"},
-    "claims": {"note", "answer"},
+    "claims": {"note", "answer", "contact", "end_reason", "team_lead", "vehicle"},
     "city_playbooks": {"source"},
     "playbook_versions": {"source", "change_note"},
     "interop_imports": {"sender", "identifier"},
     "webhook_endpoints": {"url", "description", "status_reason"},
     "webhook_attempts": {"error", "response_excerpt"},
+    "events": {"actor_name"},
+    "notes": {"body"},
+    "people": {"display_name", "email"},
+    "request_passes": {"reason"},
+    "roster_packages": {"name", "contact", "limitations", "unavailable_reason"},
+    # Who tried to sign in: an account name or an address.
+    "sign_in_throttle": {"key"},
 }
 STRUCTURED = {
     "networks": {"slug", "name"},
@@ -56,9 +63,32 @@ STRUCTURED = {
     "webhook_attempts": {"event_id", "event_type", "source", "outcome"},
     "ws_tickets": {"ticket_hash"},
     "observatory_networks": {"licence"},
+    "notes": {"author_role"},
+    "package_items": {"resource"},
+    "people": {"invite_hash", "password_hash"},
+    "roster_packages": {"cost_currency"},
+    "user_sessions": {"csrf_hash", "id_hash"},
 }
 # Keys of event data that carry free text, wherever they sit in it.
-FREE_TEXT_KEYS = {"title", "description", "notes", "report_to", "note", "answer", "label"}
+FREE_TEXT_KEYS = {
+    "title",
+    "description",
+    "notes",
+    "report_to",
+    "note",
+    "answer",
+    "label",
+    "body",
+    "reason",
+    "end_reason",
+    "team_lead",
+    "vehicle",
+    "contact",
+    "limitations",
+    "unavailable_reason",
+    "display_name",
+    "actor_name",
+}
 
 
 def _string_columns() -> dict[str, set[str]]:
