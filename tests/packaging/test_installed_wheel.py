@@ -229,7 +229,9 @@ class _Refs(HTMLParser):
 
 
 # `import … from "./x.js"`, `import "./x.js"`, `import("./x.js")`, and CSS `url(…)`.
-_JS_IMPORT = re.compile(r"""\b(?:from|import)\s*\(?\s*["']([^"']+)["']""")
+# An import's specifier is a path ("./dom.js"): a word "from" inside a string ("sitrep-from")
+# is not an import.
+_JS_IMPORT = re.compile(r"""(?<![\w-])(?:from|import)\s*\(?\s*["'](\.{0,2}/[^"']+)["']""")
 # Data a module fetches by a literal address (the map's geography).
 _JS_FETCH = re.compile(r'fetch\("(/static/[^"]+)"\)')
 _CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+)["']?\s*\)""")
