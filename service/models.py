@@ -104,7 +104,6 @@ Answer = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=200
 Reason = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=500), _Clean]
 
 
-
 def _iana_zone(value: str) -> str:
     if value not in _zones():
         raise ValueError("not an IANA time zone name, e.g. 'Africa/Nairobi' or 'Europe/Berlin'")
@@ -198,6 +197,8 @@ class CityPublic(Output):
     lon: float
     contact_email: str | None
     time_zone: str | None = None
+    # Its managers must sign in with a TOTP second factor.
+    managers_need_totp: bool = False
     created_at: datetime
     network_ids: list[int] = []
 
@@ -408,9 +409,7 @@ class ClaimStatusChange(Input):
     contact: Name | None = Field(
         default=None, description="With `en_route`: a phone or radio channel to reach the team."
     )
-    reason: Reason | None = Field(
-        default=None, description="With `declined` or `withdrawn`: why."
-    )
+    reason: Reason | None = Field(default=None, description="With `declined` or `withdrawn`: why.")
 
 
 class ClaimPublic(Output):
