@@ -9,12 +9,23 @@ from datetime import datetime
 import pyotp
 
 ISSUER = "aidmesh"
+# How a secret is stored: with a prefix the log scrubber knows (`service.logs`), so that
+# it is redacted wherever a statement or a row is logged.
+STORED_PREFIX = "ats_"
 # A code of the step before or after the current one is accepted too (clocks drift).
 DRIFT_STEPS = 1
 
 
 def new_secret() -> str:
     return pyotp.random_base32()
+
+
+def stored(secret: str) -> str:
+    return STORED_PREFIX + secret
+
+
+def unstored(value: str) -> str:
+    return value.removeprefix(STORED_PREFIX)
 
 
 def provisioning_uri(secret: str, email: str) -> str:

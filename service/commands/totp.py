@@ -40,7 +40,7 @@ def begin_enrolment(ctx: CommandContext) -> Enrolment:
     if person.totp_enabled:
         raise Conflict("the second factor is on already: turn it off first to enrol again")
     secret = totp.new_secret()
-    person.totp_secret = secret
+    person.totp_secret = totp.stored(secret)
     person.totp_last_step = None
     person.updated_at = ctx.now
     ctx.session.add(person)
@@ -52,7 +52,7 @@ def _use(ctx: CommandContext, person: Person, code: str) -> bool:
     its step is written down (in the same statement that checks it) so it works once."""
     if person.totp_secret is None:
         return False
-    step = totp.code_step(person.totp_secret, code, ctx.now)
+    step = totp.code_step(totp.unstored(person.totp_secret), code, ctx.now)
     if step is None:
         return False
     done = ctx.session.execute(

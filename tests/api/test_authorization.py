@@ -582,7 +582,7 @@ class Seeder:
                 conn.execute(
                     update(tables.Person)
                     .where(tables.Person.email == email)  # type: ignore[arg-type]
-                    .values(totp_secret=secret, totp_enabled=on, totp_last_step=None)
+                    .values(totp_secret="ats_" + secret, totp_enabled=on, totp_last_step=None)
                 )
             codes[identity] = pyotp.TOTP(secret).at(executor.clock())
         return codes
