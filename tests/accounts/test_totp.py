@@ -278,3 +278,20 @@ def test_a_city_that_requires_it_lets_its_managers_without_it_only_enrol(
     assert r.status_code == 409
     r = _sign_in(client, manager.email, _code(secret, clock, 1))
     assert r.status_code == 200 and r.json()["enrol_only"] is False
+
+
+def test_the_service_can_require_it_of_its_admins(
+    settings: Settings, world: World, executor: Executor, clock: FakeClock
+) -> None:
+    admin = make_person(executor, world, ["admin"], None, "chief@aidmesh.example")
+    manager = make_person(executor, world, ["manager"], "nairobi", "plain@nairobi.example")
+    strict = settings.model_copy(update={"admins_need_totp": True})
+    with TestClient(create_app(strict, clock=clock)) as client:
+        r = _sign_in(client, admin.email)
+        assert r.status_code == 200 and r.json()["enrol_only"] is True
+        limited = _signed(r)
+        assert client.get(f"{API}/people", headers=limited.read).status_code == 403
+        _enrol(client, limited, clock)
+        assert client.get(f"{API}/people", headers=limited.read).status_code == 200
+        # A manager of a city that does not require it is not concerned.
+        assert _sign_in(client, manager.email).json()["enrol_only"] is False
