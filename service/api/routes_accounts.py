@@ -126,7 +126,11 @@ async def sign_in(
 
     Failed sign-ins are counted per account name and per address, whether the account
     exists or not: past a few, each try must wait longer (429 with Retry-After), and
-    then the name or address is locked for a while (429 as well)."""
+    then the name or address is locked for a while (429 as well).
+
+    With the second factor on, `code` (the app's current code) is needed as well; a
+    wrong or already used code counts as a failed sign-in. Where the city requires a
+    second factor of its managers and this one has none, the session is `enrol_only`."""
     account_key = "account:" + accounts.normal_email(body.email)
     keys = [account_key, "address:" + (request.client.host if request.client else "?")]
     wait = await parts.executor.read(SYSTEM, accounts.wait_before_sign_in, keys)

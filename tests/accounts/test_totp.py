@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import text
+from starlette.websockets import WebSocketDisconnect
 
 from service.executor import Executor
 from service.main import create_app
@@ -267,9 +268,15 @@ def test_a_city_that_requires_it_lets_its_managers_without_it_only_enrol(
     r = client.post(f"{API}/people", headers=limited.write, json={})
     assert r.status_code == 403
     assert client.get(f"{API}/me", headers=limited.read).status_code == 200
+    # Nor does the websocket let it watch the board.
+    socket = {"cookie": f"{SESSION_COOKIE}={limited.session}", "origin": "http://testserver"}
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws", headers=socket) as ws:
+        ws.receive_json()
     secret = _enrol(client, limited, clock)
-    # Enrolled: the same session is a full one now.
+    # Enrolled: the same session is a full one now, on the websocket too.
     assert client.get(f"{API}/incidents", headers=limited.read).status_code == 200
+    with client.websocket_connect("/ws", headers=socket) as ws:
+        assert ws.receive_json()["type"] == "welcome"
     # It cannot be turned off while the city requires it.
     clock.advance(timedelta(seconds=30))
     r = client.post(
