@@ -86,6 +86,7 @@ class CommandOp(Generic[M]):
         except Exception as exc:
             raise _refusal(exc, self.name) from None
 
+
     async def _still_valid(self, actor: Actor) -> bool:
         if actor.session_id is not None:
             return await Sessions(self.executor).actor_by_id(actor.session_id) is not None

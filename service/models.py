@@ -104,6 +104,7 @@ Answer = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=200
 Reason = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=500), _Clean]
 
 
+
 def _iana_zone(value: str) -> str:
     if value not in _zones():
         raise ValueError("not an IANA time zone name, e.g. 'Africa/Nairobi' or 'Europe/Berlin'")
@@ -409,7 +410,9 @@ class ClaimStatusChange(Input):
     contact: Name | None = Field(
         default=None, description="With `en_route`: a phone or radio channel to reach the team."
     )
-    reason: Reason | None = Field(default=None, description="With `declined` or `withdrawn`: why.")
+    reason: Reason | None = Field(
+        default=None, description="With `declined` or `withdrawn`: why."
+    )
 
 
 class ClaimPublic(Output):

@@ -141,7 +141,7 @@ ENROL_ONLY_PATHS = frozenset(
     )
 )
 ENROL_FIRST = (
-    "your city requires a second factor: enrol one (POST /auth/totp/enrol, then "
+    "a second factor is required of you: enrol one (POST /auth/totp/enrol, then "
     "POST /auth/totp/confirm) before anything else"
 )
 

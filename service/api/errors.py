@@ -40,7 +40,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
 }
 
-
 def install(app: FastAPI) -> None:
     async def _mapped(request: Request, exc: Exception) -> JSONResponse:
         answer = edge.answer_for(exc, f"{request.method} {request.url.path}")

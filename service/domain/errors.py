@@ -77,7 +77,8 @@ class BelowClaimed(Conflict):
     def __init__(self, asked: int, claimed: int) -> None:
         units = "1 unit is" if claimed == 1 else f"{claimed} units are"
         super().__init__(
-            f"the quantity cannot go below what is already claimed: {units} claimed, {asked} asked"
+            f"the quantity cannot go below what is already claimed: {units} claimed, "
+            f"{asked} asked"
         )
         self.asked = asked
         self.claimed = claimed

@@ -522,7 +522,9 @@ class ObservatoryNetwork(SQLModel, table=True):
     an incident closes it may be published. A network without this row publishes nothing."""
 
     __tablename__ = "observatory_networks"
-    __table_args__ = (CheckConstraint("publication_delay_days >= 0", name="ck_observatory_delay"),)
+    __table_args__ = (
+        CheckConstraint("publication_delay_days >= 0", name="ck_observatory_delay"),
+    )
 
     network_id: int = Field(foreign_key="networks.id", primary_key=True)
     licence: str = Field(max_length=64)
