@@ -41,6 +41,8 @@ class PersonPublic(Output):
     disabled: bool
     # False until the person has used their invitation and chosen a password.
     signed_up: bool
+    # The TOTP second factor is on (its secret is never answered after enrolment).
+    totp_enabled: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -56,9 +58,31 @@ class SignUp(Input):
     password: Password
 
 
+TotpCode = Annotated[
+    str, Field(strict=True), StringConstraints(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
+]
+
+
 class SignIn(Input):
     email: Email
     password: Password
+    code: TotpCode | None = Field(
+        default=None,
+        description="The current code of your authenticator app, if your second factor is on.",
+    )
+
+
+class TotpCodeBody(Input):
+    code: TotpCode
+
+
+class TotpEnrolment(Output):
+    secret: str = Field(description="The base32 secret. Shown this once.")
+    otpauth_uri: str = Field(description="The same secret as an otpauth:// URI for an app.")
+
+
+class ManagersNeedTotp(Input):
+    required: StrictBool
 
 
 class SessionStarted(Output):
@@ -68,6 +92,11 @@ class SessionStarted(Output):
     roles: list[str]
     city_id: int | None
     csrf_token: str = Field(description="Send it back as X-CSRF-Token on every write.")
+    enrol_only: bool = Field(
+        default=False,
+        description="The city requires a second factor and this person has none yet: "
+        "the session may only enrol one (POST /auth/totp/enrol, then /auth/totp/confirm).",
+    )
 
 
 class SignedOut(Output):

@@ -114,7 +114,8 @@ class LiveService:
 
     async def authenticate_session(self, session: str) -> Viewer | None:
         found = await _answerable(self.sessions.by_secret(session))
-        return viewer_of(found.actor) if found else None
+        # A session that may only enrol a second factor has no board to watch.
+        return viewer_of(found.actor) if found and not found.actor.enrol_only else None
 
     async def authorize(self, viewer: Viewer, scope: Scope) -> tuple[int, str] | None:
         if scope.kind == "board":

@@ -28,9 +28,9 @@ from service.settings import Settings
 REDACTED = "[redacted]"
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Anything shaped like an aidmesh token, websocket ticket, session id or sign-up
-    # code, wherever it sits.
-    (re.compile(r"\b(amk|wst|ams|ami)_[A-Za-z0-9_\-]{8,}"), r"\1_" + REDACTED),
+    # Anything shaped like an aidmesh token, websocket ticket, session id, sign-up
+    # code or stored TOTP secret, wherever it sits.
+    (re.compile(r"\b(amk|wst|ams|ami|ats)_[A-Za-z0-9_\-]{8,}"), r"\1_" + REDACTED),
     # Cookies (a session id, a CSRF token) and the CSRF header: the whole value.
     (
         re.compile(

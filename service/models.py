@@ -198,6 +198,8 @@ class CityPublic(Output):
     lon: float
     contact_email: str | None
     time_zone: str | None = None
+    # Its managers must sign in with a TOTP second factor.
+    managers_need_totp: bool = False
     created_at: datetime
     network_ids: list[int] = []
 

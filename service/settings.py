@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     sign_in_free_failures: int = Field(default=3, ge=0)
     sign_in_lock_after: int = Field(default=10, ge=1)
     sign_in_lock_s: float = Field(default=900.0, gt=0)
+    # The admins must sign in with a TOTP code (one without may only enrol).
+    admins_need_totp: bool = False
 
     # Scheduler sweeps.
     scheduler_enabled: bool = True

@@ -129,6 +129,23 @@ def remember_actor(scope: Scope, actor: Actor) -> None:
     scope.setdefault("state", {})[_ACTOR] = actor
 
 
+# What a session that must first enrol a second factor may do (see `Sessions`).
+ENROL_ONLY_PATHS = frozenset(
+    "/api/v1" + path
+    for path in (
+        "/me",
+        "/auth/totp/enrol",
+        "/auth/totp/confirm",
+        "/auth/sign-out",
+        "/auth/sign-out-everywhere",
+    )
+)
+ENROL_FIRST = (
+    "a second factor is required of you: enrol one (POST /auth/totp/enrol, then "
+    "POST /auth/totp/confirm) before anything else"
+)
+
+
 async def current_actor(
     request: Request,
     parts: Parts,
@@ -136,9 +153,14 @@ async def current_actor(
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     known = request.scope.get("state", {}).get(_ACTOR)
-    if isinstance(known, Actor):
-        return known
-    return await authenticate(parts, request.headers, request.method)
+    actor = (
+        known
+        if isinstance(known, Actor)
+        else await authenticate(parts, request.headers, request.method)
+    )
+    if actor.enrol_only and request.url.path not in ENROL_ONLY_PATHS:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=ENROL_FIRST)
+    return actor
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -5,6 +5,7 @@ cookie, sign-out and sign-out everywhere."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import timedelta
 
 from anyio import to_thread
@@ -13,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from realtime import control
 from service import passwords
 from service.account_models import (
+    ManagersNeedTotp,
     PersonInvite,
     PersonInvited,
     PersonPublic,
@@ -21,6 +23,8 @@ from service.account_models import (
     SignedOut,
     SignIn,
     SignUp,
+    TotpCodeBody,
+    TotpEnrolment,
 )
 from service.api.deps import (
     CurrentActor,
@@ -32,9 +36,14 @@ from service.api.deps import (
     Parts,
 )
 from service.commands import accounts
+from service.commands import totp as totp_commands
+from service.commands.context import CommandContext
 from service.domain.accounts import acting_role
 from service.domain.actors import SYSTEM, Actor
-from service.models import Page
+from service.domain.errors import Invalid
+from service.models import CityPublic, Page
+from service.persistence.tables import City, Person
+from service.queries import city_public
 from service.sessions import CSRF_COOKIE, SESSION_COOKIE
 
 router = APIRouter()
@@ -44,6 +53,7 @@ SIGN_UP = "/auth/sign-up"
 # The writes a caller makes before it has a session or a token.
 PUBLIC_WRITES = (("POST", SIGN_IN), ("POST", SIGN_UP))
 WRONG_CREDENTIALS = "wrong email or password"
+CODE_NEEDED = "this account has a second factor: send the current code of its app as `code`"
 
 
 @router.post(
@@ -116,7 +126,11 @@ async def sign_in(
 
     Failed sign-ins are counted per account name and per address, whether the account
     exists or not: past a few, each try must wait longer (429 with Retry-After), and
-    then the name or address is locked for a while (429 as well)."""
+    then the name or address is locked for a while (429 as well).
+
+    With the second factor on, `code` (the app's current code) is needed as well; a
+    wrong or already used code counts as a failed sign-in. Where the city requires a
+    second factor of its managers and this one has none, the session is `enrol_only`."""
     account_key = "account:" + accounts.normal_email(body.email)
     keys = [account_key, "address:" + (request.client.host if request.client else "?")]
     wait = await parts.executor.read(SYSTEM, accounts.wait_before_sign_in, keys)
@@ -129,12 +143,20 @@ async def sign_in(
     )
     if not matches or found.person_id is None:
         await parts.executor.run(SYSTEM, accounts.record_failed_sign_in, keys)
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail=WRONG_CREDENTIALS,
-            headers={"WWW-Authenticate": "Bearer"},
+        raise _refused(WRONG_CREDENTIALS)
+    if found.totp:
+        if body.code is None:
+            raise _refused(CODE_NEEDED)
+        used = await parts.executor.run(
+            SYSTEM, totp_commands.use_sign_in_code, found.person_id, body.code
         )
-    started = await parts.executor.run(SYSTEM, accounts.start_session, found.person_id, account_key)
+        if not used:
+            # Counted like a wrong password, for the account and the address alike.
+            await parts.executor.run(SYSTEM, accounts.record_failed_sign_in, keys)
+            raise _refused(totp_commands.WRONG_CODE)
+    started = await parts.executor.run(
+        SYSTEM, accounts.start_session, found.person_id, account_key, found.must_enrol
+    )
     _set_cookies(response, request, started.secret, started.csrf_token)
     person = started.person
     return SessionStarted(
@@ -144,6 +166,89 @@ async def sign_in(
         roles=person.roles,
         city_id=person.city_id,
         csrf_token=started.csrf_token,
+        enrol_only=found.must_enrol,
+    )
+
+
+@router.post("/auth/totp/enrol", response_model=TotpEnrolment, tags=["sign-in"])
+async def enrol_totp(actor: CurrentActor, parts: Parts) -> TotpEnrolment:
+    """Start a TOTP second factor: a new secret and its otpauth:// URI for an
+    authenticator app, answered this once (enrolling again replaces a secret not yet
+    confirmed). It is on only once `POST /auth/totp/confirm` sends a current code."""
+    enrolment = await parts.executor.run(actor, totp_commands.begin_enrolment)
+    return TotpEnrolment(secret=enrolment.secret, otpauth_uri=enrolment.uri)
+
+
+@router.post("/auth/totp/confirm", response_model=PersonPublic, tags=["sign-in"])
+async def confirm_totp(
+    body: TotpCodeBody, actor: CurrentActor, parts: Parts, request: Request
+) -> PersonPublic:
+    """Turn the second factor on with a current code of the enrolled secret. From now
+    on, signing in needs a code as well. Wrong codes count as failed sign-ins."""
+    person = await _with_code(actor, parts, request, totp_commands.confirm_enrolment, body)
+    return accounts.person_public(person)
+
+
+@router.post("/auth/totp/disable", response_model=PersonPublic, tags=["sign-in"])
+async def disable_totp(
+    body: TotpCodeBody, actor: CurrentActor, parts: Parts, request: Request
+) -> PersonPublic:
+    """Turn the second factor off with a current code (refused where a city requires it
+    of its managers). Wrong codes count as failed sign-ins."""
+    person = await _with_code(actor, parts, request, totp_commands.turn_off, body)
+    return accounts.person_public(person)
+
+
+@router.put("/cities/{city_id}/managers-need-totp", response_model=CityPublic, tags=["cities"])
+async def set_managers_need_totp(
+    city_id: IdPath, body: ManagersNeedTotp, actor: CurrentActor, parts: Parts
+) -> CityPublic:
+    """The admin requires (or no longer requires) a second factor of a city's managers:
+    one without it, at sign-in, may only enrol one."""
+    city = await parts.executor.run(
+        actor, totp_commands.set_managers_need_totp, city_id, body.required
+    )
+    return await parts.executor.read(SYSTEM, _city_public, city.id)
+
+
+def _city_public(ctx: CommandContext, city_id: int) -> CityPublic:
+    city = ctx.session.get(City, city_id)
+    assert city is not None
+    return city_public(ctx.session, city)
+
+
+async def _with_code(
+    actor: Actor,
+    parts: Parts,
+    request: Request,
+    command: Callable[[CommandContext, str], Person],
+    body: TotpCodeBody,
+) -> Person:
+    """Run a command that checks a TOTP code, throttled like sign-ins: per account and
+    per address, slowed and then locked after wrong codes."""
+    if actor.user_id is None:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="a second factor is for signed-in people: tokens have none",
+        )
+    me = await parts.executor.read(actor, accounts.get_person, actor.user_id)
+    address = request.client.host if request.client else "?"
+    keys = ["account:" + accounts.normal_email(me.email), "address:" + address]
+    wait = await parts.executor.read(SYSTEM, accounts.wait_before_sign_in, keys)
+    if wait > timedelta(0):
+        raise _too_many(wait)
+    try:
+        return await parts.executor.run(actor, command, body.code)
+    except Invalid:
+        await parts.executor.run(SYSTEM, accounts.record_failed_sign_in, keys)
+        raise
+
+
+def _refused(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": "Bearer"},
     )
 
 

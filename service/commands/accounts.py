@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlmodel import col, func, select, update
 
 from service.account_models import PersonInvite, PersonPublic, PersonUpdate
+from service.commands import totp as totp_commands
 from service.commands.context import CommandContext
 from service.domain import accounts as rules
 from service.domain.actors import Actor
@@ -264,6 +265,10 @@ class Credentials:
 
     person_id: int | None
     password_hash: str | None
+    # The second factor is on: a sign-in needs a code too.
+    totp: bool = False
+    # It is required of this person and still off: the session may only enrol.
+    must_enrol: bool = False
 
 
 def credentials_of(ctx: CommandContext, email: str) -> Credentials:
@@ -272,7 +277,8 @@ def credentials_of(ctx: CommandContext, email: str) -> Credentials:
     ).one_or_none()
     if person is None or person.disabled or person.password_hash is None:
         return Credentials(None, None)
-    return Credentials(person.id, person.password_hash)
+    must_enrol = not person.totp_enabled and totp_commands.needs_totp(ctx, person)
+    return Credentials(person.id, person.password_hash, person.totp_enabled, must_enrol)
 
 
 # Sessions --------------------------------------------------------------------------
@@ -285,9 +291,11 @@ class Started:
     person: PersonPublic
 
 
-def start_session(ctx: CommandContext, person_id: int, account_key: str) -> Started:
+def start_session(
+    ctx: CommandContext, person_id: int, account_key: str, enrol_only: bool = False
+) -> Started:
     """A new session (a new id at every sign-in: no fixation); the account's failures
-    are forgotten."""
+    are forgotten. An `enrol_only` session may only enrol a second factor (and sign out)."""
     person = ctx.session.get(Person, person_id)
     if person is None or person.disabled:
         raise NotFound("the account is gone or disabled")
@@ -298,6 +306,7 @@ def start_session(ctx: CommandContext, person_id: int, account_key: str) -> Star
             id_hash=digest(secret),
             person_id=person_id,
             csrf_hash=digest(csrf),
+            enrol_only=enrol_only,
             created_at=ctx.now,
             last_seen_at=ctx.now,
         )
@@ -349,6 +358,7 @@ def actor_for_session(
         user_id=person.id,
         display_name=person.display_name,
         session_id=record.id,
+        enrol_only=record.enrol_only,
     )
     # Written down at most every tenth of the idle timeout (and every minute at most),
     # not on every request.

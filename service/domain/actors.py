@@ -24,6 +24,8 @@ class Actor:
     user_id: int | None = None
     display_name: str | None = None
     session_id: int | None = None
+    # A session that may only enrol a second factor (its city requires one).
+    enrol_only: bool = False
 
     @property
     def is_admin(self) -> bool:

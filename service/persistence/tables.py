@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from service.persistence.columns import UTCDateTime
@@ -37,6 +37,8 @@ class City(SQLModel, table=True):
     contact_email: str | None = Field(default=None, max_length=254)
     # IANA name (e.g. "Africa/Nairobi"): its incidents' local time, beside each viewer's.
     time_zone: str | None = Field(default=None, max_length=64)
+    # Its managers must sign in with a TOTP code (one without is only let enrol).
+    managers_need_totp: bool = False
     created_at: datetime = _utc()
 
 
@@ -83,6 +85,11 @@ class Person(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=200)
     invite_hash: str | None = Field(default=None, max_length=64, unique=True)
     invite_expires_at: datetime | None = _utc(default=None)
+    # The TOTP secret (base32; never answered again after enrolment, never logged), on
+    # once a code has confirmed it; the last time step used, so a code works once.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled: bool = False
+    totp_last_step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -97,6 +104,8 @@ class UserSession(SQLModel, table=True):
     id_hash: str = Field(max_length=64, unique=True, index=True)
     person_id: int = Field(foreign_key="people.id", index=True)
     csrf_hash: str = Field(max_length=64)
+    # A manager of a city that needs TOTP, signed in without it: may only enrol.
+    enrol_only: bool = False
     created_at: datetime = _utc()
     last_seen_at: datetime = _utc()
     ended_at: datetime | None = _utc(default=None)

@@ -1,13 +1,16 @@
-"""No password, sign-up code, session id or CSRF token in any log line (issue #19): a
-served aidmesh, logging at debug level, goes through invitation, sign-up, a failed and a
-good sign-in, a write and a websocket on the session, and sign-out; then its whole log
-is searched for each secret."""
+"""No password, sign-up code, session id, CSRF token, TOTP secret or code in any log
+line (issue #19): a served aidmesh, logging at debug level, goes through invitation,
+sign-up, a failed and a good sign-in, a write and a websocket on the session, setting
+up a second factor, a sign-in with a wrong and a good code, and sign-out; then its whole
+log is searched for each secret."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
+import pyotp
 
 from service.sessions import CSRF_COOKIE, SESSION_COOKIE
 from tests.accounts.people import API, PASSWORD
@@ -69,12 +72,40 @@ def test_no_secret_of_sign_in_reaches_the_log(site: Site) -> None:
         assert r.status_code == 201, r.text
         assert http.post(f"{base}/incidents", json={}, headers=cookie).status_code == 403
         assert '"welcome"' in asyncio.run(_welcome(site, session))
-        r = http.post(f"{base}/auth/sign-out", headers={**cookie, "X-CSRF-Token": csrf})
+        write = {**cookie, "X-CSRF-Token": csrf}
+        r = http.post(f"{base}/auth/totp/enrol", headers=write)
+        assert r.status_code == 200, r.text
+        totp_secret, totp_uri = r.json()["secret"], r.json()["otpauth_uri"]
+        totp = pyotp.TOTP(totp_secret)
+        confirm_code = totp.now()
+        r = http.post(f"{base}/auth/totp/confirm", json={"code": confirm_code}, headers=write)
+        assert r.status_code == 200, r.text
+        r = http.post(f"{base}/auth/sign-out", headers=write)
+        assert r.status_code == 200, r.text
+        # The next step's code (one step of drift is allowed): not the one just used.
+        sign_in_code = totp.at(time.time() + 30)
+        wrong_code = f"{(int(sign_in_code) + 1) % 1_000_000:06d}"
+        good = {**credentials, "password": PASSWORD}
+        r = http.post(f"{base}/auth/sign-in", json={**good, "code": wrong_code})
+        assert r.status_code == 401, r.text
+        r = http.post(f"{base}/auth/sign-in", json={**good, "code": sign_in_code})
+        assert r.status_code == 200, r.text
+        later = {"Cookie": f"{SESSION_COOKIE}={r.cookies[SESSION_COOKIE]}"}
+        http.cookies.clear()
+        r = http.post(
+            f"{base}/auth/sign-out", headers={**later, "X-CSRF-Token": r.json()["csrf_token"]}
+        )
         assert r.status_code == 200, r.text
     site.server.stop()
     log = site.server.log_path.read_text(encoding="utf-8", errors="replace")
     # The run was logged (so the search below searched something)...
-    for seen in ("/api/v1/auth/sign-in", "/api/v1/auth/sign-up", "/api/v1/incidents"):
+    for seen in (
+        "/api/v1/auth/sign-in",
+        "/api/v1/auth/sign-up",
+        "/api/v1/incidents",
+        "/api/v1/auth/totp/enrol",
+        "/api/v1/auth/totp/confirm",
+    ):
         assert seen in log, seen
     # ...and no secret is in it, whole or as its first half.
     secrets = {
@@ -83,7 +114,18 @@ def test_no_secret_of_sign_in_reaches_the_log(site: Site) -> None:
         "sign-up code": code,
         "session id": session,
         "CSRF token": csrf,
+        "TOTP secret": totp_secret,
+        "otpauth URI": totp_uri,
     }
     for what, secret in secrets.items():
         for piece in (secret, secret[: len(secret) // 2]):
             assert piece not in log, f"the {what} is in the log"
+    # A code is six digits, which a log's times and ids may hold by chance: it is looked
+    # for as a JSON value or a query or form value, as a body or a URL would carry it.
+    for what, code in {
+        "confirming code": confirm_code,
+        "sign-in code": sign_in_code,
+        "wrong code": wrong_code,
+    }.items():
+        for shape in (f'"{code}"', f"code={code}", f"'{code}'"):
+            assert shape not in log, f"the {what} is in the log"

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import SQLModel
 
 import playbooks
@@ -31,7 +32,7 @@ from service.commands.accounts import invite_person
 from service.commands.admin import add_member, create_city, create_network, mint_token, revoke_token
 from service.domain.actors import SYSTEM, Role
 from service.models import CityCreate, NetworkCreate
-from service.persistence import tables  # noqa: F401 (registers every table in the metadata)
+from service.persistence import tables  # (also registers every table in the metadata)
 from service.sessions import SESSION_COOKIE
 from tests.accounts.people import Signed, make_person, sign_in
 from tests.support import World
@@ -96,6 +97,12 @@ class Seed:
     version_id: int = 0  # and a newer version of it, published since
     package_id: int = 0  # roster rows: a package of Nairobi's (`own_city_id`)
     person_id: int = 0  # people rows: an observer of Nairobi, invited
+    # Second-factor rows: each signed-in caller's current TOTP code, of a fresh secret.
+    totp_codes: dict[str, str] = field(default_factory=dict)
+
+
+def _totp_body(caller: str, seed: Seed) -> dict[str, str]:
+    return {"code": seed.totp_codes.get(caller, "000000")}
 
 
 Body = Callable[[str, Seed], Any]
@@ -455,6 +462,38 @@ ENDPOINTS = [
             ("sign out everywhere", "/auth/sign-out-everywhere"),
         )
     ),
+    Endpoint(
+        "enrol a second factor",
+        "POST",
+        "/auth/totp/enrol",
+        # A second factor is a person's: a token has none.
+        {},
+        seeds="none",
+        session_allowed=dict.fromkeys(IDENTITIES, 200),
+    ),
+    *(
+        Endpoint(
+            name,
+            "POST",
+            path,
+            {},
+            body=_totp_body,
+            seeds=seeds,
+            session_allowed=dict.fromkeys(IDENTITIES, 200),
+        )
+        for name, path, seeds in (
+            ("confirm a second factor", "/auth/totp/confirm", "totp enrolled"),
+            ("turn a second factor off", "/auth/totp/disable", "totp on"),
+        )
+    ),
+    Endpoint(
+        "require a second factor of a city's managers",
+        "PUT",
+        "/cities/{own_city_id}/managers-need-totp",
+        {ADMIN: 200},
+        body=lambda _, s: {"required": s.n % 2 == 0},
+        seeds="city",
+    ),
 ]
 
 
@@ -523,12 +562,30 @@ class Seeder:
             (person, _), _ = self.world.executor.run_sync(SYSTEM, invite_person, body)
             assert person.id is not None
             return Seed(n, person_id=person.id)
+        if kind in ("totp enrolled", "totp on"):
+            return Seed(n, totp_codes=self._totp(on=kind == "totp on"))
         if kind == "incident":
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
             claim_id = self.claim(request_id)
             return Seed(n, incident_id=incident_id, request_id=request_id, claim_id=claim_id)
         return Seed(n)
+
+    def _totp(self, on: bool) -> dict[str, str]:
+        """A fresh TOTP secret for every signed-in caller (confirmed if `on`): their codes."""
+        executor = self.world.executor
+        codes = {}
+        for identity, email in self.people.items():
+            self.ended_session(identity)  # signed in (and out) before a code is needed
+            secret = pyotp.random_base32()
+            with executor.db.engine.begin() as conn:
+                conn.execute(
+                    update(tables.Person)
+                    .where(tables.Person.email == email)  # type: ignore[arg-type]
+                    .values(totp_secret="ats_" + secret, totp_enabled=on, totp_last_step=None)
+                )
+            codes[identity] = pyotp.TOTP(secret).at(executor.clock())
+        return codes
 
     def _admin_seed(self, n: int) -> Seed:
         run = self.world.executor.run_sync
@@ -792,7 +849,7 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 36 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 40 * 12
 
 
 def _route_template(path: str) -> str:

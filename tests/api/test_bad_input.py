@@ -201,6 +201,13 @@ BODY_ROUTES = [
         ("admin", None),
     ),
     BodyRoute(
+        "managers need a second factor",
+        "PUT",
+        "/cities/{city_id}/managers-need-totp",
+        {"required": True},
+        ("admin", None),
+    ),
+    BodyRoute(
         "package",
         "POST",
         "/cities/{city_id}/roster",

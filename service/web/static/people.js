@@ -5,6 +5,7 @@
 import { h } from "./dom.js";
 import { fetchAll } from "./api.js";
 import { busy, notify } from "./notices.js";
+import { totpPanel } from "./totp.js";
 
 const ROLES = ["manager", "responder", "observer"];
 
@@ -51,6 +52,8 @@ export function peopleSection(api, me) {
       location.reload();
     }),
   );
+  // Your own account: the second factor (a signed-in person's only; tokens have none).
+  const totp = me.user_id ? totpPanel(api, me) : null;
   const el = h(
     "details",
     { class: "panel people", id: "people" },
@@ -59,6 +62,8 @@ export function peopleSection(api, me) {
     h("h3", {}, "Invite someone"),
     form,
     invited,
+    h("h3", {}, "Your account"),
+    totp?.el ?? null,
     everywhere,
   );
 
@@ -99,6 +104,7 @@ export function peopleSection(api, me) {
   async function load() {
     const people = await fetchAll(api, "/people");
     list.replaceChildren(...people.map(row));
+    await totp?.load();
   }
 
   return { el, load };

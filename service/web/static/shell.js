@@ -6,6 +6,7 @@ import { cookie, makeApi, fetchAll } from "./api.js";
 import { h, shellData } from "./dom.js";
 import { loadCatalogue, tick } from "./format.js";
 import { Live } from "./live.js";
+import { totpPanel } from "./totp.js";
 
 /** This page's row of the table of pages. */
 export function thisPage() {
@@ -85,6 +86,14 @@ export function startPage({ hint, start }) {
       autocomplete: "current-password",
       required: true,
     });
+    const code = h("input", {
+      id: "sign-in-code",
+      name: "code",
+      inputmode: "numeric",
+      pattern: "[0-9]{6}",
+      maxlength: 6,
+      autocomplete: "one-time-code",
+    });
     const error = h("p", { class: "form-error", id: "sign-in-error", role: "alert" }, message);
     const form = h(
       "form",
@@ -95,6 +104,8 @@ export function startPage({ hint, start }) {
       email,
       h("label", { for: "password" }, "Password"),
       password,
+      h("label", { for: "sign-in-code" }, "Code from your authenticator app (if you set one up)"),
+      code,
       error,
       h("button", { type: "submit", class: "primary" }, "Sign in"),
     );
@@ -103,21 +114,30 @@ export function startPage({ hint, start }) {
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
       try {
-        await api("/auth/sign-in", {
+        const started = await api("/auth/sign-in", {
           method: "POST",
-          body: { email: email.value.trim(), password: password.value },
+          body: {
+            email: email.value.trim(),
+            password: password.value,
+            ...(code.value.trim() ? { code: code.value.trim() } : {}),
+          },
         });
         password.value = "";
+        code.value = "";
         token = "";
-        await enter();
+        if (started.enrol_only) showEnrolFirst(started);
+        else await enter();
       } catch (failure) {
         password.value = "";
+        code.value = "";
         error.textContent =
-          failure.status === 401
+          failure.status === 401 && failure.message === "wrong email or password"
             ? "Wrong email or password."
-            : failure.status === 429
-              ? `Too many failed sign-ins: ${failure.message}.`
-              : failure.message;
+            : failure.status === 401
+              ? `${failure.message[0].toUpperCase()}${failure.message.slice(1)}.`
+              : failure.status === 429
+                ? `Too many failed sign-ins: ${failure.message}.`
+                : failure.message;
       } finally {
         button.disabled = false;
       }
@@ -163,6 +183,17 @@ export function startPage({ hint, start }) {
     );
     main.replaceChildren(form, advanced);
     (tokenMessage ? tokenInput : email).focus();
+  }
+
+  /** Signed in, but the city requires a second factor this person has not set up yet. */
+  function showEnrolFirst(started) {
+    const panel = totpPanel(api, started, {
+      lead: "Your city requires a second factor of its managers: set one up to go on.",
+      onOn: () => enter(),
+    });
+    signOut.hidden = false;
+    panel.showOff();
+    main.replaceChildren(panel.el);
   }
 
   async function enter() {
