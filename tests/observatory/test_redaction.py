@@ -65,7 +65,7 @@ STRUCTURED = {
     "observatory_networks": {"licence"},
     "notes": {"author_role"},
     "package_items": {"resource"},
-    "people": {"invite_hash", "password_hash"},
+    "people": {"invite_hash", "password_hash", "totp_secret"},
     "roster_packages": {"cost_currency"},
     "user_sessions": {"csrf_hash", "id_hash"},
 }
