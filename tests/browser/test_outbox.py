@@ -98,7 +98,7 @@ def test_units_box_starts_at_one_not_everything_left(browser: Any, site: Site) -
     incident, (cots,) = stage(site, "Kibera shelter opening", ("cots", 250))
     with signed_in(browser, site, "/respond", site.world.token("responder", "thika")) as respond:
         expect(respond.locator(f"{card(cots)} input.qty")).to_have_value("1")
-        respond.click(f"{card(cots)} button[type=submit]")
+        respond.click(f"{card(cots)} form.claim-form button[type=submit]")
         expect(respond.locator(f"{card(cots)} .quantities")).to_contain_text("249 left")
     claims, events = claims_made(site, incident["id"])
     print(f"the main Claim button claimed {[c['quantity'] for c in claims]} of 250 cots")
@@ -117,14 +117,14 @@ def test_claim_offline_with_the_socket_open_is_made_once(browser: Any, site: Sit
         respond.wait_for_timeout(500)
         # The socket is still open: the claim goes out on it and is held by the dead link.
         expect(respond.locator("#conn")).to_have_attribute("data-state", "live")
-        respond.click(f"{form} button[type=submit]")
+        respond.click(f"{form} form.claim-form button[type=submit]")
         # Past the websocket command's 10 s timeout: the fate is unknown, so it waits.
         respond.wait_for_timeout(11_000)
         expect(respond.locator("#outbox")).to_contain_text("1 action waiting to be sent")
-        expect(respond.locator(f"{form} button[type=submit]")).to_be_disabled()
+        expect(respond.locator(f"{form} form.claim-form button[type=submit]")).to_be_disabled()
         # Clicking again does not make a second action.
         for _ in range(3):
-            respond.click(f"{form} button[type=submit]", force=True)
+            respond.click(f"{form} form.claim-form button[type=submit]", force=True)
         expect(respond.locator("#outbox")).to_contain_text("1 action waiting to be sent")
         never_failed(respond)
 
@@ -156,11 +156,13 @@ def test_claims_made_while_the_service_is_down_are_sent_once_in_order(
         expect(respond.locator(card(water))).to_be_visible()
         site.server.stop()  # SIGTERM, and waits for the exit
         expect(respond.locator("#conn")).to_have_attribute("data-state", "reconnecting")
-        respond.click(f"{card(tarps)} button[type=submit]")
-        respond.click(f"{card(water)} button[type=submit]")
+        respond.click(f"{card(tarps)} form.claim-form button[type=submit]")
+        respond.click(f"{card(water)} form.claim-form button[type=submit]")
         expect(respond.locator("#outbox")).to_contain_text("2 actions waiting to be sent")
         for request_id in (tarps, water):
-            expect(respond.locator(f"{card(request_id)} button[type=submit]")).to_be_disabled()
+            expect(
+                respond.locator(f"{card(request_id)} form.claim-form button[type=submit]")
+            ).to_be_disabled()
         respond.wait_for_timeout(2_000)
         never_failed(respond)
         started = time.monotonic()
@@ -185,7 +187,7 @@ def test_a_claim_waiting_across_a_reload_is_sent_once(browser: Any, site: Site) 
         respond.fill(f"{card(cots)} input.qty", "3")
         respond.context.set_offline(True)
         expect(respond.locator("#conn")).not_to_have_attribute("data-state", "live")
-        respond.click(f"{card(cots)} button[type=submit]")
+        respond.click(f"{card(cots)} form.claim-form button[type=submit]")
         expect(respond.locator("#outbox")).to_contain_text("1 action waiting to be sent")
         # Reloaded while offline (the browser's error page), then again once online.
         with contextlib.suppress(PlaywrightError):  # offline: the browser's error page

@@ -115,7 +115,7 @@ def test_declare_claim_and_progress_reach_every_page_live(browser: Any, site: Si
 
         # Thika claims one of the two teams; the board follows within a second.
         respond.fill(f"{card} input.qty", "1")
-        respond.click(f"{card} button[type=submit]")
+        respond.click(f"{card} form.claim-form button[type=submit]")
         expect(board.locator(f"{row} .bar")).to_have_attribute(
             "data-claimed", "1", timeout=LIVE_WITHIN_MS
         )
@@ -192,7 +192,9 @@ def test_consoles_raise_answer_cancel_and_close(browser: Any, site: Site) -> Non
         )
 
         # An information request: claimed, accepted from the queue, answered.
-        respond.click(f'#inbox li[data-request-id="{briefing["id"]}"] button[type=submit]')
+        respond.click(
+            f'#inbox li[data-request-id="{briefing["id"]}"] form.claim-form button[type=submit]'
+        )
         manage.locator("#to-accept").get_by_role("button", name="Accept").click()
         answer = respond.locator("#my-claims textarea")
         answer.fill("Highs of 34 °C until Friday; no rain expected.")

@@ -190,7 +190,7 @@ def test_pages_reconnect_at_once_after_a_restart_and_lose_nothing(browser: Any, 
 
             # A claim clicked right after the restart, whether the page is live yet or not.
             respond.fill(f"{card} input.qty", "1")
-            respond.click(f"{card} button[type=submit]")
+            respond.click(f"{card} form.claim-form button[type=submit]")
             expect(respond.locator("#notices")).to_contain_text("Claimed 1 ", timeout=10_000)
             for page in (board, respond):
                 expect(page.locator("#conn")).to_have_attribute("data-state", "live")

@@ -48,7 +48,9 @@ def test_a_manager_edits_the_roster_and_a_claim_from_it_shows_live(
             expect(inbox_card).to_contain_text("your roster has this")
             respond.fill(f"#qty-{request['id']}", "2")
             respond.select_option(f"#package-{request['id']}", str(package_id))
-            respond.click(f'#inbox li[data-request-id="{request["id"]}"] button[type=submit]')
+            respond.click(
+                f'#inbox li[data-request-id="{request["id"]}"] form.claim-form button[type=submit]'
+            )
             expect(respond.locator("#my-claims")).to_contain_text("Waiting for Nairobi")
 
             # The manager's roster, open all along, follows without a reload.
@@ -58,7 +60,7 @@ def test_a_manager_edits_the_roster_and_a_claim_from_it_shows_live(
 
             # Withdrawing gives the units back, live as well.
             respond.locator("#my-claims").get_by_role("button", name="Withdraw").click()
-            respond.locator("dialog.confirm button.danger").click()
+            respond.locator("dialog.ask button.primary").click()
             expect(card.locator("td.remaining")).to_have_text("5", timeout=LIVE_WITHIN_MS)
 
         claims = site.api("GET", f"/requests/{request['id']}/claims", manager)["data"]

@@ -251,11 +251,13 @@ def references(response: httpx.Response) -> list[str]:
 
 
 def page_paths() -> list[str]:
-    """The pages service/web/routes.py serves (its GET routes without parameters)."""
+    """The pages service/web/routes.py serves (its GET routes; a page of one object, such
+    as an incident's report, at id 1: the shell is the same for every id), not assets."""
     paths = [
-        route.path  # type: ignore[attr-defined]
+        re.sub(r"\{[a-z_]+\}", "1", route.path)  # type: ignore[attr-defined]
         for route in web_router.routes
-        if "GET" in getattr(route, "methods", ()) and "{" not in getattr(route, "path", "{")
+        if "GET" in getattr(route, "methods", ())
+        and not getattr(route, "path", "/static/").startswith("/static/")
     ]
     assert "/" in paths and len(paths) >= 4, paths
     return paths

@@ -199,11 +199,19 @@ def _http_act(
     headers = {}
     if path.endswith("/claims"):
         headers["Idempotency-Key"] = uuid.uuid4().hex
-    try:
-        start.wait(timeout=WAIT_S)
-        r = client.request(method, url + path, json=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
+    start.wait(timeout=WAIT_S)
+    # A claim whose answer was lost on the way (a connection the client's pool reused as
+    # the server closed it) is sent again with the same key, as the README tells clients
+    # to: the service replays the first answer, so the tally counts it once.
+    for attempt in range(3 if "Idempotency-Key" in headers else 1):
+        try:
+            r = client.request(method, url + path, json=body, headers=headers)
+            break
+        except httpx.TransportError as exc:
+            if attempt == 2 or "Idempotency-Key" not in headers:
+                return f"{type(exc).__name__}: {exc}"
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
     if r.status_code in (200, 201):
         return "ok"
     if r.status_code == 409:
