@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -154,16 +155,8 @@ class Gateway:
     def end_sessions(self, session_ids: list[int]) -> int:
         """Close every connection of these sessions (4001: signed out, or the person was
         disabled). Returns how many connections were closed."""
-        for session_id in session_ids:
-            self._ended_sessions[session_id] = None
-        while len(self._ended_sessions) > _REVOKED_REMEMBERED:
-            del self._ended_sessions[next(iter(self._ended_sessions))]
         ended = set(session_ids)
-        closed = 0
-        for conn in list(self.connections):
-            if conn.viewer.session_id in ended and conn.closed_reason is None:
-                conn.drop(CLOSE_REVOKED, SIGNED_OUT_REASON)
-                closed += 1
+        closed = self._cut_off(self._ended_sessions, ended, _session_of, SIGNED_OUT_REASON)
         if closed:
             log.info("%d session(s) ended: closed %d websocket(s)", len(ended), closed)
         return closed
@@ -171,16 +164,29 @@ class Gateway:
     def revoke_token(self, token_id: int) -> int:
         """Close every connection of the token (4001) and refuse its commands from now
         on. Returns how many connections were closed."""
-        self._revoked[token_id] = None
-        while len(self._revoked) > _REVOKED_REMEMBERED:
-            del self._revoked[next(iter(self._revoked))]
-        closed = 0
-        for conn in list(self.connections):
-            if conn.viewer.token_id == token_id and conn.closed_reason is None:
-                conn.drop(CLOSE_REVOKED, REVOKED_REASON)
-                closed += 1
+        closed = self._cut_off(self._revoked, {token_id}, _token_of, REVOKED_REASON)
         if closed:
             log.info("token %d revoked: closed %d websocket(s)", token_id, closed)
+        return closed
+
+    def _cut_off(
+        self,
+        remembered: dict[int, None],
+        ids: set[int],
+        credential: Callable[[Viewer], int | None],
+        reason: str,
+    ) -> int:
+        """Remember `ids` as ended (a bounded, insertion-ordered set that `is_revoked`
+        reads) and close every open connection whose credential is among them."""
+        for credential_id in ids:
+            remembered[credential_id] = None
+        while len(remembered) > _REVOKED_REMEMBERED:
+            del remembered[next(iter(remembered))]
+        closed = 0
+        for conn in list(self.connections):
+            if credential(conn.viewer) in ids and conn.closed_reason is None:
+                conn.drop(CLOSE_REVOKED, reason)
+                closed += 1
         return closed
 
     def subscribe(self, conn: Connection, scope: Scope) -> None:
@@ -241,28 +247,29 @@ class Gateway:
         self._spawn(self._check_sessions())
 
     async def _check_sessions(self) -> None:
-        held = {c.viewer.session_id for c in self.connections if c.viewer.session_id is not None}
-        if not held:
-            return
-        try:
-            ended = await self.store.ended_sessions_among(held)
-        except Exception as exc:
-            log.warning("could not check the connected sessions: %s", exc)
-            return
+        ended = await self._ended_among(_session_of, self.store.ended_sessions_among, "sessions")
         if ended:
             self.end_sessions(sorted(ended))
 
     async def _check_tokens(self) -> None:
-        held = {c.viewer.token_id for c in self.connections if c.viewer.token_id is not None}
-        if not held:
-            return
-        try:
-            revoked = await self.store.revoked_among(held)
-        except Exception as exc:
-            log.warning("could not check the connected tokens for revocation: %s", exc)
-            return
-        for token_id in revoked:
+        for token_id in await self._ended_among(_token_of, self.store.revoked_among, "tokens"):
             self.revoke_token(token_id)
+
+    async def _ended_among(
+        self,
+        credential: Callable[[Viewer], int | None],
+        ended_among: Callable[[set[int]], Awaitable[set[int]]],
+        what: str,
+    ) -> set[int]:
+        """Which credentials held by open connections the store says have ended."""
+        held = {c for c in (credential(conn.viewer) for conn in self.connections) if c is not None}
+        if not held:
+            return set()
+        try:
+            return await ended_among(held)
+        except Exception as exc:
+            log.warning("could not check the connected %s: %s", what, exc)
+            return set()
 
     # Carrying out the sequencer's decisions -------------------------------------------
 
@@ -345,3 +352,11 @@ def _observe_latency(event: dict[str, Any]) -> None:
     except ValueError:
         return
     metrics.FANOUT_LATENCY.observe(max(0.0, time.time() - at))
+
+
+def _token_of(viewer: Viewer) -> int | None:
+    return viewer.token_id
+
+
+def _session_of(viewer: Viewer) -> int | None:
+    return viewer.session_id
