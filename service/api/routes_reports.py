@@ -28,6 +28,12 @@ class RingEntryPublic(BaseModel):
     entered_at: Iso
 
 
+class PassEntryPublic(BaseModel):
+    city_id: int
+    ring: int = Field(description="the ring the request was in when the city passed")
+    passed_at: Iso
+
+
 class RequestClocksPublic(BaseModel):
     request_id: int
     resource: str
@@ -46,6 +52,7 @@ class RequestClocksPublic(BaseModel):
     seconds_to_all_on_site: float | None
     escalation_count: int
     rings: list[RingEntryPublic]
+    passes: list[PassEntryPublic] = Field(description="the targeted cities that passed on it")
     helping_city_ids: list[int]
 
 
@@ -69,6 +76,7 @@ class CityContributionPublic(BaseModel):
     declined_count: int
     withdrawn_count: int
     expired_count: int
+    pass_count: int = Field(description="requests the city passed on")
     first_claim_at: Iso | None
     last_change_at: Iso | None
     resources: dict[str, int] = Field(description="units claimed per resource")
@@ -88,6 +96,7 @@ class CountsPublic(BaseModel):
     requests: int
     claims: int
     escalations: int
+    passes: int
     declines: int
     withdrawals: int
     claim_expiries: int
@@ -191,6 +200,7 @@ def report_json(found: reports.IncidentReport) -> dict[str, Any]:
                 "declined_count": c.declined_count,
                 "withdrawn_count": c.withdrawn_count,
                 "expired_count": c.expired_count,
+                "pass_count": c.pass_count,
                 "first_claim_at": iso(c.first_claim_at),
                 "last_change_at": iso(c.last_change_at),
                 "resources": dict(c.resources),
@@ -221,8 +231,8 @@ async def get_report(
     charts: Annotated[bool, Query(description="Draw the SVG charts.")] = True,
 ) -> Response:
     """The after-action report: the timeline, each request's clocks (raised, first claim,
-    filled, all on site) and rings, who helped with what and when, declines, expiries and
-    escalations, each city's contribution, and the charts. Readable by whoever may read
+    filled, all on site) and rings, who helped with what and when, passes, declines,
+    expiries and escalations, each city's contribution, and the charts. Readable by whoever may read
     the incident, during it as well as after."""
     found = await parts.executor.read(actor, reports.incident_report, incident_id, charts)
     # Built as plain JSON values of the documented shape and encoded once: validating a

@@ -91,11 +91,12 @@ def _fill_line(
 def claims_chart(report: AfterActionReport, names: Mapping[int, str]) -> str:
     """Claims per helping city, as horizontal bars (units claimed in the label)."""
     bar, gap = 18, 6
-    height = max(_PAD + len(report.cities) * (bar + gap), 60)
-    most = max((c.claim_count for c in report.cities), default=1) or 1
+    claiming = [c for c in report.cities if c.claim_count]  # not the cities that only passed
+    height = max(_PAD + len(claiming) * (bar + gap), 60)
+    most = max((c.claim_count for c in claiming), default=1) or 1
     label_w = 140
     body = []
-    for i, c in enumerate(report.cities):
+    for i, c in enumerate(claiming):
         top = 20 + i * (bar + gap)
         w = round((WIDTH - label_w - 80) * c.claim_count / most, 1)
         name = escape(names.get(c.city_id, f"city {c.city_id}"))

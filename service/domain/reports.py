@@ -68,6 +68,14 @@ class RingEntry(NamedTuple):
     entered_at: datetime
 
 
+class PassEntry(NamedTuple):
+    """A targeted city passed on the request (its reason stays out of the report)."""
+
+    city_id: int
+    ring: int
+    passed_at: datetime
+
+
 @dataclass(slots=True)
 class RequestClocks:
     request_id: int
@@ -84,6 +92,7 @@ class RequestClocks:
     ended_at: datetime | None = None  # cancelled or expired
     escalation_count: int = 0
     rings: list[RingEntry] = field(default_factory=list)
+    passes: list[PassEntry] = field(default_factory=list)
     # (when, units committed) at each change of the committed units.
     fill_series: list[tuple[datetime, int]] = field(default_factory=list)
     helping_city_ids: list[int] = field(default_factory=list)
@@ -113,6 +122,7 @@ class CityContribution:
     declined_count: int = 0
     withdrawn_count: int = 0
     expired_count: int = 0
+    pass_count: int = 0
     first_claim_at: datetime | None = None
     last_change_at: datetime | None = None
     # Units per resource, counted when the claim was made.
@@ -134,6 +144,7 @@ class ReportCounts:
     requests: int
     claims: int
     escalations: int
+    passes: int
     declines: int
     withdrawals: int
     claim_expiries: int
@@ -158,6 +169,7 @@ class AfterActionReport:
 _ENDS_OF_CLAIM = {"declined": "declined_count", "withdrawn": "withdrawn_count"}
 # Plain strings: the fold compares every event's type with them.
 _ESCALATED = EventType.REQUEST_ESCALATED.value
+_PASSED = EventType.REQUEST_PASSED.value
 _ENDS_OF_REQUEST = frozenset({EventType.REQUEST_CANCELLED.value, EventType.REQUEST_EXPIRED.value})
 
 
@@ -224,6 +236,10 @@ class _Fold:
                 )
             elif event.type in _ENDS_OF_REQUEST:
                 clocks.ended_at = event.occurred_at
+            elif event.type == _PASSED and event.actor_city_id is not None:
+                # The event's request is as the pass found it: its ring is the one passed on.
+                ring = clocks.rings[-1].ring
+                clocks.passes.append(PassEntry(event.actor_city_id, ring, at))
             if history is not None and history.city_id not in clocks.helping_city_ids:
                 clocks.helping_city_ids.append(history.city_id)
         status = history.status if history is not None else (clocks.status if clocks else None)
@@ -281,8 +297,13 @@ def after_action_report(
 def contributions(
     claims: Iterable[ClaimHistory], requests: Mapping[int, RequestClocks]
 ) -> list[CityContribution]:
-    """Each helping city's part, most units on site first."""
+    """Each helping city's part, most units on site first. A city that only passed is
+    listed too, with its passes."""
     cities: dict[int, CityContribution] = {}
+    for clocks in requests.values():
+        for passed in clocks.passes:
+            city = cities.setdefault(passed.city_id, CityContribution(passed.city_id))
+            city.pass_count += 1
     for claim in claims:
         city = cities.setdefault(claim.city_id, CityContribution(claim.city_id))
         city.claim_count += 1
@@ -314,6 +335,7 @@ def _counts(
         requests=len(requests),
         claims=len(claims),
         escalations=types[EventType.REQUEST_ESCALATED.value],
+        passes=types[_PASSED],
         declines=ends["declined"],
         withdrawals=ends["withdrawn"],
         claim_expiries=ends["expired"],
@@ -343,6 +365,7 @@ CSV_COLUMNS = (
     "seconds_to_all_on_site",
     "escalation_count",
     "rings",
+    "passes",
     "helping_city_ids",
 )
 
@@ -372,19 +395,23 @@ def request_row(r: RequestClocks) -> dict[str, Any]:
         "seconds_to_all_on_site": r.seconds_to(r.all_on_site_at),
         "escalation_count": r.escalation_count,
         "rings": [{"ring": e.ring, "entered_at": iso(e.entered_at)} for e in r.rings],
+        "passes": [
+            {"city_id": p.city_id, "ring": p.ring, "passed_at": iso(p.passed_at)} for p in r.passes
+        ],
         "helping_city_ids": list(r.helping_city_ids),
     }
 
 
 def report_csv(report: AfterActionReport) -> str:
-    """One row per request; rings as `ring@time` joined by `;`, cities by `;`, empty cells
-    for clocks that never stopped."""
+    """One row per request; rings as `ring@time` and passes as `city@time`, each joined by
+    `;`, cities by `;`, empty cells for clocks that never stopped."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in report.requests:
         row = request_row(r)
         row["rings"] = ";".join(f"{e['ring']}@{e['entered_at']}" for e in row["rings"])
+        row["passes"] = ";".join(f"{p['city_id']}@{p['passed_at']}" for p in row["passes"])
         row["helping_city_ids"] = ";".join(str(c) for c in row["helping_city_ids"])
         writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
     return out.getvalue()

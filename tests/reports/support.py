@@ -1,5 +1,5 @@
 """The scripted incident the report tests share: three requests whose clocks are known to
-the second, two helping cities, an escalation, a decline and an expiry."""
+the second, two helping cities, an escalation, a pass, a decline and an expiry."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ class Scripted:
 def run_scripted_incident(client: TestClient, world: World, clock: FakeClock) -> Scripted:
     """08:00 declared (sandbags, pump, cots; 1 unit each). 08:10 Thika claims the sandbags;
     08:20 accepted and en route; 08:30 pump and cots escalate to ring 1; 08:40 sandbags on
-    site; 08:50 Machakos (ring 1) claims the pump; 08:55 the manager declines that claim;
-    09:01 the cots expire unfilled. The clock is left at 09:30."""
+    site; 08:45 Thika passes on the cots; 08:50 Machakos (ring 1) claims the pump; 08:55
+    the manager declines that claim; 09:01 the cots expire unfilled. The clock is left at 09:30."""
     upload(client, world, "nairobi", SMALL_FLOOD)
     manager = world.headers("manager", "nairobi")
     run = world.executor.run_sync
@@ -77,6 +77,9 @@ def run_scripted_incident(client: TestClient, world: World, clock: FakeClock) ->
     assert run(SYSTEM, escalate_request, cots, 0)[0]
     move_to(40)
     move(a, "on_site", thika)
+    move_to(45)
+    r = client.post(f"{API}/requests/{cots}/passes", json={"reason": "none spare"}, headers=thika)
+    assert r.status_code == 201, r.text
     move_to(50)
     b = claim(pump, "machakos", "b")
     move_to(55)

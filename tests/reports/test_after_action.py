@@ -54,6 +54,8 @@ def test_each_requests_clocks_and_rings_are_exact(
     assert (cots["first_claim_at"], cots["filled_at"], cots["ended_at"]) == (None, None, iso(61))
     assert cots["status"] == "expired"
     assert [e["ring"] for e in cots["rings"]] == [0, 1]
+    assert cots["passes"] == [{"city_id": thika, "ring": 1, "passed_at": iso(45)}]
+    assert sandbags["passes"] == pump["passes"] == []
 
 
 def test_the_whole_incident_is_counted_and_each_city_credited(
@@ -70,6 +72,7 @@ def test_the_whole_incident_is_counted_and_each_city_credited(
         "requests": 3,
         "claims": 2,
         "escalations": 2,
+        "passes": 1,
         "declines": 1,
         "withdrawals": 0,
         "claim_expiries": 0,
@@ -90,6 +93,7 @@ def test_the_whole_incident_is_counted_and_each_city_credited(
     assert (thika["city_name"], thika["units_claimed"], thika["units_on_site"]) == ("Thika", 1, 1)
     assert (thika["first_claim_at"], thika["last_change_at"]) == (iso(10), iso(40))
     assert thika["resources"] == {"sandbags": 1}
+    assert (thika["pass_count"], machakos["pass_count"]) == (1, 0)
     assert (machakos["city_name"], machakos["declined_count"], machakos["units_on_site"]) == (
         "Machakos",
         1,
@@ -105,6 +109,7 @@ def test_the_whole_incident_is_counted_and_each_city_credited(
     types = [e["type"] for e in report["timeline"]]
     assert types[0] == "incident.declared"
     assert types.count("request.escalated") == 2
+    assert types.count("request.passed") == 1
     assert [e["seq"] for e in report["timeline"]] == list(range(1, len(types) + 1))
 
 
@@ -123,6 +128,7 @@ def test_the_csv_gives_the_same_figures_as_the_json(
     def as_csv(q: dict[str, Any]) -> dict[str, str]:
         cells = {k: "" if v is None else str(v) for k, v in q.items()}
         cells["rings"] = ";".join(f"{e['ring']}@{e['entered_at']}" for e in q["rings"])
+        cells["passes"] = ";".join(f"{p['city_id']}@{p['passed_at']}" for p in q["passes"])
         cells["helping_city_ids"] = ";".join(str(c) for c in q["helping_city_ids"])
         return cells
 

@@ -91,7 +91,21 @@ def test_the_csv_has_a_row_per_request_and_empty_cells_for_clocks_that_never_sto
     assert lines[0].startswith("request_id,resource,kind,quantity,status")
     assert len(lines) == 2
     assert ",2026-02-12T08:07:00+00:00,," in lines[1]  # filled, then no on-site or end time
-    assert lines[1].endswith(",0@2026-02-12T08:00:00+00:00,2;3")
+    assert lines[1].endswith(",0@2026-02-12T08:00:00+00:00,,2;3")  # rings, no pass, cities
+
+
+def test_a_pass_is_kept_with_its_ring_and_credited_to_a_city_that_never_claimed() -> None:
+    passed = event(8, "request.passed", 14, 4, request=request(1, 4, 0, FULL))
+    report = after_action_report(9, 1, [*EVENTS, passed], now=at(30))
+    (r,) = report.requests
+    assert [tuple(p) for p in r.passes] == [(4, 0, at(14))]
+    assert report.counts.passes == 1
+    four = next(c for c in report.cities if c.city_id == 4)
+    assert (four.pass_count, four.claim_count, four.units_claimed) == (1, 0, 0)
+    row = report_csv(report).splitlines()[1]
+    assert row.endswith(",0@2026-02-12T08:00:00+00:00,4@2026-02-12T08:14:00+00:00,2;3")
+    # The claims chart draws the cities that claimed, not one that only passed.
+    assert 'data-series="city-4"' not in report_charts(report, {})["claims"]
 
 
 def test_names_in_the_charts_are_escaped() -> None:

@@ -75,7 +75,7 @@ def test_the_report_page_draws_its_charts_and_follows_the_incident(
 
         # Another request and another claim: the report redraws live.
         expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-        site.api(
+        second = site.api(
             "POST",
             f"/incidents/{incident['id']}/requests",
             site.world.token("manager", "nairobi"),
@@ -84,9 +84,20 @@ def test_the_report_page_draws_its_charts_and_follows_the_incident(
         _claim(site, request["id"], "thika", "report-page-2", 1)
         expect(page.locator("#claims-table tbody tr")).to_have_count(2)
         expect(charts.locator('svg[data-chart="fill"] [data-series]')).to_have_count(2)
-        expect(page.locator(f'#cities-table tr[data-city-id="{thika}"] td').nth(2)).to_have_text(
-            "3"
+        thika_row = page.locator(f'#cities-table tr[data-city-id="{thika}"]')
+        expect(thika_row.locator("td").nth(2)).to_have_text("3")
+
+        # Thika passes on the new request: the pass is on its row and on Thika's.
+        site.api(
+            "POST",
+            f"/requests/{second['id']}/passes",
+            site.world.token("responder", "thika"),
+            json={"reason": "all ours are out"},
         )
+        passes = page.locator(f'#requests-table tr[data-request-id="{second["id"]}"] td.passes')
+        expect(passes).to_contain_text("Thika (ring 0)")
+        expect(thika_row.locator("td.pass-count")).to_have_text("1")
+        expect(page.locator("#report-figures")).to_contain_text("Passes1")
         shot = screenshots / "report-desktop.png"
         page.screenshot(path=str(shot), full_page=True, animations="disabled", caret="hide")
         copy_to_docs([shot])
