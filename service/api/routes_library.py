@@ -89,6 +89,17 @@ class PublishBody(Input):
     change_note: Note = Field(description="What changed, for the cities that follow yours.")
 
 
+class PlannedLenderPublic(BaseModel):
+    city_id: int
+    name: str
+    ring: int = Field(description="The ring at which the declaration would reach the city.")
+    distance_km: float
+    package_id: int
+    package_name: str
+    readiness_hours: int
+    remaining_quantity: int = Field(description="Units of the resource it can commit now.")
+
+
 class PlannedRequestPublic(BaseModel):
     resource: str
     kind: str
@@ -96,6 +107,14 @@ class PlannedRequestPublic(BaseModel):
     priority: str
     needed_by: datetime | None
     notes: str
+    lenders: list[PlannedLenderPublic] = Field(
+        description="Whose rosters could fill it: the first five packages holding the "
+        "resource available now, by ring, distance and time to readiness."
+    )
+    lender_count: int = Field(description="All such packages.")
+    ring0_available_quantity: int = Field(
+        description="Units ring 0's packages could commit now, before any escalation."
+    )
 
 
 class ReachedCityPublic(BaseModel):
@@ -111,7 +130,8 @@ class PlannedRingPublic(BaseModel):
 
 
 class DryRunPublic(BaseModel):
-    """What a declaration would do now; nothing was written. (Rosters are not part of it.)"""
+    """What a declaration would do now, with whose rosters could fill each request; nothing
+    was written."""
 
     city_id: int
     lat: float

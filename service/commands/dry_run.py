@@ -1,11 +1,16 @@
-"""Dry runs: what declaring a playbook here and now would do — the requests it raises and
-the cities each ring reaches — computed by the declaration's own code, writing nothing."""
+"""Dry runs: what declaring a playbook here and now would do — the requests it raises, the
+cities each ring reaches and, where rosters exist, whose packages could fill each request —
+computed by the declaration's own code and the matching rule, writing nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import or_
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
 from playbooks import Playbook
@@ -18,10 +23,29 @@ from service.commands.incidents import (
     playbook_requests,
 )
 from service.commands.library import visible_version
+from service.domain import rosters as roster_rules
 from service.domain.actors import Role
-from service.domain.rings import LAST_RING, next_escalation_at
+from service.domain.rings import LAST_RING, Target, next_escalation_at
 from service.models import IncidentCreate
-from service.persistence.tables import City
+from service.persistence.tables import City, PackageItem, RosterPackage
+
+# The lenders shown per planned request (the count says how many there are in all).
+TOP_LENDERS = 5
+
+
+@dataclass(frozen=True)
+class PlannedLender:
+    """A package of a city the declaration would reach that holds the request's resource
+    available now."""
+
+    city_id: int
+    name: str
+    ring: int
+    distance_km: float
+    package_id: int
+    package_name: str
+    readiness_hours: int
+    remaining_quantity: int
 
 
 @dataclass(frozen=True)
@@ -32,6 +56,11 @@ class PlannedRequest:
     priority: str
     needed_by: datetime | None
     notes: str
+    lenders: list[PlannedLender]  # the first TOP_LENDERS, by ring, distance, readiness
+    lender_count: int
+    # Units the packages of ring 0's cities could commit now: what the request can expect
+    # before its first escalation.
+    ring0_available_quantity: int
 
 
 @dataclass(frozen=True)
@@ -101,6 +130,7 @@ def _dry_run(
             select(City.id, City.name).where(col(City.id).in_({t.city_id for t in targets}))
         ).all()
     )
+    lenders = _lenders(ctx, targets, {b.resource for b, _ in requests})
     intervals = ring_intervals(incident)
     reached_at: datetime | None = ctx.now
     rings = []
@@ -132,8 +162,73 @@ def _dry_run(
                 priority=b.priority,
                 needed_by=b.needed_by,
                 notes=b.notes,
+                **_planned_lenders(lenders.get(b.resource, []), names),
             )
             for b, kind in requests
         ],
         rings=rings,
     )
+
+
+def _lenders(
+    ctx: CommandContext, targets: Sequence[Target], resources: set[str]
+) -> dict[str, list[roster_rules.Lender]]:
+    """Per resource, the packages of the reached cities that could lend it now, ranked by
+    the matching rule (`rosters.who_could_help`), in one read."""
+    reach = {t.city_id: t for t in targets}
+    if not reach or not resources:
+        return {}
+    rows = ctx.session.execute(
+        select_columns(
+            col(RosterPackage.city_id),
+            col(RosterPackage.id),
+            col(RosterPackage.name),
+            col(RosterPackage.readiness_hours),
+            col(PackageItem.resource),
+            col(PackageItem.cap_quantity) - col(PackageItem.committed_quantity),
+        )
+        .join(PackageItem, col(PackageItem.package_id) == col(RosterPackage.id))
+        .where(
+            col(RosterPackage.city_id).in_(reach),
+            col(PackageItem.resource).in_(resources),
+            col(PackageItem.committed_quantity) < col(PackageItem.cap_quantity),
+            or_(col(RosterPackage.available), col(RosterPackage.unavailable_until) <= ctx.now),
+        )
+    ).all()
+    found: dict[str, list[roster_rules.Lender]] = {}
+    for city_id, package_id, package_name, readiness, resource, remaining in rows:
+        target = reach[city_id]
+        found.setdefault(resource, []).append(
+            roster_rules.Lender(
+                city_id,
+                target.ring,
+                target.distance_km,
+                package_id,
+                package_name,
+                readiness,
+                int(remaining),
+            )
+        )
+    return {resource: roster_rules.who_could_help(found_) for resource, found_ in found.items()}
+
+
+def _planned_lenders(
+    ranked: list[roster_rules.Lender], names: Mapping[int | None, str]
+) -> dict[str, Any]:
+    return {
+        "lenders": [
+            PlannedLender(
+                city_id=x.city_id,
+                name=names.get(x.city_id, "?"),
+                ring=x.ring,
+                distance_km=round(x.distance_km, 1),
+                package_id=x.package_id,
+                package_name=x.package_name,
+                readiness_hours=x.readiness_hours,
+                remaining_quantity=x.remaining_quantity,
+            )
+            for x in ranked[:TOP_LENDERS]
+        ],
+        "lender_count": len(ranked),
+        "ring0_available_quantity": sum(x.remaining_quantity for x in ranked if x.ring == 0),
+    }

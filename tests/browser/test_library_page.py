@@ -73,6 +73,14 @@ def test_a_manager_adopts_a_peers_playbook_and_pulls_in_its_newer_version(
 
 def test_the_declare_form_previews_a_dry_run(browser: Any, site: Site) -> None:
     manager = site.world.token("manager", "nairobi")
+    thika = site.world.city_ids["thika"]
+    package = {
+        "name": "Thika excavators",
+        "items": [{"resource": "excavator", "quantity": 3}],
+        "readiness_hours": 6,
+        "self_sufficiency_days": 2,
+    }
+    site.api("POST", f"/cities/{thika}/roster", site.world.token("manager", "thika"), json=package)
     before = site.api("GET", "/incidents", manager)["count"]
     with signed_in(browser, site, "/manage", manager) as page:
         page.locator("#declare-playbook").select_option("earthquake")
@@ -81,5 +89,11 @@ def test_the_declare_form_previews_a_dry_run(browser: Any, site: Site) -> None:
         expect(dry_run.locator("h3").first).to_have_text("10 requests")
         expect(dry_run.locator(".ring[data-ring='0'] li")).to_have_text(
             ["Thika · 39.7 km", "Machakos · 55.9 km"]  # the earthquake's ring 0 is wider
+        )
+        expect(dry_run.locator("li[data-resource='excavator'] .lenders")).to_have_text(
+            "Rosters: Thika (ring 0, Thika excavators: 3 units, ready in 6 h) · 3 units in ring 0"
+        )
+        expect(dry_run.locator("li[data-resource='field-hospital'] .lenders")).to_have_text(
+            "No roster in reach holds it now."
         )
     assert site.api("GET", "/incidents", manager)["count"] == before

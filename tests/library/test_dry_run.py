@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 from service.persistence import tables  # noqa: F401 (registers every table in the metadata)
 from tests.library.support import API, SMALL_FLOOD, publish, upload
+from tests.rosters.flows import PUMP, add_package
 from tests.support import World
 
 
@@ -56,12 +57,11 @@ def test_a_dry_run_writes_nothing_and_agrees_with_the_declaration_after_it(
     assert _everything(world) == before  # rows, counters and the event log alike
     preview = r.json()
     declared = client.post(f"{API}/incidents", json=body, headers=manager).json()
-    raised = [
-        {k: q[k] for k in ("resource", "kind", "quantity", "priority", "needed_by", "notes")}
-        for q in declared["requests"]
-    ]
+    fields = ("resource", "kind", "quantity", "priority", "needed_by", "notes")
+    raised = [{k: q[k] for k in fields} for q in declared["requests"]]
     planned = [
-        {**q, "needed_by": q["needed_by"].replace("+00:00", "Z")} for q in preview["requests"]
+        {**{k: q[k] for k in fields}, "needed_by": q["needed_by"].replace("+00:00", "Z")}
+        for q in preview["requests"]
     ]
     assert [{**q, "needed_by": q["needed_by"].replace("+00:00", "Z")} for q in raised] == planned
     assert len(planned) == 9
@@ -108,3 +108,35 @@ def test_a_dry_run_refuses_what_the_declaration_refuses(client: TestClient, worl
         real = client.post(f"{API}/incidents", json=body, headers=manager)
         assert dry.status_code == real.status_code == 422
         assert dry.json() == real.json()
+
+
+def test_a_dry_run_names_whose_rosters_could_fill_each_request_as_matching_does_after(
+    client: TestClient, world: World
+) -> None:
+    thika = add_package(client, world, "thika")  # 6 pumps, ring 0
+    add_package(client, world, "munich", name="Munich pumps", readiness_hours=12)  # ring 1
+    add_package(client, world, "machakos", name="Held back", available=False)
+    manager = world.headers("manager", "nairobi")
+    body = {"incident_type": "flood", "title": "Flood", "playbook": "flood"}
+
+    preview = client.post(f"{API}/incidents/dry-run", json=body, headers=manager).json()
+
+    planned = {q["resource"]: q for q in preview["requests"]}
+    pump = planned[PUMP]
+    assert [(x["name"], x["ring"], x["package_name"]) for x in pump["lenders"]] == [
+        ("Thika", 0, "Flood pumping strike team"),
+        ("Munich", 1, "Munich pumps"),
+    ]
+    assert (pump["lender_count"], pump["ring0_available_quantity"]) == (2, 6)
+    assert pump["lenders"][0]["package_id"] == thika["id"]
+    assert pump["lenders"][0]["remaining_quantity"] == 6
+    assert planned["sandbags"]["lenders"] == [] and planned["sandbags"]["lender_count"] == 0
+
+    # Declared right after, matching names the same packages for the same request.
+    incident = client.post(f"{API}/incidents", json=body, headers=manager).json()
+    matches = client.get(f"{API}/incidents/{incident['id']}/matches", headers=manager).json()
+    (pump_match,) = [m for m in matches["data"] if m["resource"] == PUMP]
+    assert [(x["city_id"], x["package_id"], x["ring"], x["remaining_quantity"]) for x in
+            pump_match["lenders"]] == [
+        (x["city_id"], x["package_id"], x["ring"], x["remaining_quantity"]) for x in pump["lenders"]
+    ]
