@@ -121,10 +121,16 @@ def test_claim_offline_with_the_socket_open_is_made_once(browser: Any, site: Sit
         # Past the websocket command's 10 s timeout: the fate is unknown, so it waits.
         respond.wait_for_timeout(11_000)
         expect(respond.locator("#outbox")).to_contain_text("1 action waiting to be sent")
-        expect(respond.locator(f"{form} form.claim-form button[type=submit]")).to_be_disabled()
+        button = f"{form} form.claim-form button[type=submit]"
+        expect(respond.locator(button)).to_be_disabled()
+        # The waiting claim's button is one element while its claim goes from waiting to
+        # sending and back (a retry each second or more): a click never lands on one gone.
+        respond.eval_on_selector(button, "b => { b.dataset.marked = 'yes'; }")
         # Clicking again does not make a second action.
         for _ in range(3):
-            respond.click(f"{form} form.claim-form button[type=submit]", force=True)
+            respond.click(button, force=True)
+        respond.wait_for_timeout(2_500)  # past the next retry: waiting, sending, waiting
+        expect(respond.locator(f"{button}[data-marked=yes]")).to_have_count(1)
         expect(respond.locator("#outbox")).to_contain_text("1 action waiting to be sent")
         never_failed(respond)
 

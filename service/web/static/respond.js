@@ -169,14 +169,23 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         li.classList.toggle("attention", request.priority === "critical" && request.remaining_quantity > 0);
         const answers = [...entry.claims.values()].filter((c) => c.request_id === request.id && c.answer);
         const waiting = pendingClaim(request.id);
-        const sending = waiting ? [waiting.key, outbox.stateOf(waiting)] : null;
         patch(
           li,
-          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive(), packagesFor(request.resource), passedByMe.has(request.id), threads.signature(entry, request.id)]),
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, waiting?.key ?? null, isLive(), packagesFor(request.resource), passedByMe.has(request.id), threads.signature(entry, request.id)]),
           () => inboxCard(entry, request, mine, waiting),
         );
+        // A waiting claim goes from waiting to sending and back on every retry: its
+        // button says so in place, the same element, so a click never lands on one gone.
+        if (waiting) {
+          const button = li.querySelector("form.claim-form button[type=submit]");
+          if (button) button.textContent = claimButtonLabel(waiting);
+        }
       },
     );
+  }
+
+  function claimButtonLabel(waiting) {
+    return outbox.stateOf(waiting) === "sending" ? "Sending…" : "Waiting to be sent";
   }
 
   function inboxCard(entry, request, mine, waiting) {
@@ -211,9 +220,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           lenders.map((p) => h("option", { value: p.id, disabled: p.left < 1 }, `From ${p.name} (${p.left} left)`)),
         )
       : null;
-    const label = waiting
-      ? outbox.stateOf(waiting) === "sending" ? "Sending…" : "Waiting to be sent"
-      : isLive() ? "Claim" : "Queue claim";
+    const label = waiting ? claimButtonLabel(waiting) : isLive() ? "Claim" : "Queue claim";
     const claimButton = h(
       "button",
       { type: "submit", class: "primary", dataset: { focus: "claim" }, disabled: blocked, "aria-busy": waiting ? "true" : null },
