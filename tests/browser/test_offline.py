@@ -4,7 +4,7 @@ The service worker keeps the shell and every asset of the release; each page kee
 last answer to every GET it read, per person. Reloaded with the browser offline and the
 service stopped, the responder console opens from those copies, marked with their age,
 time and zone; a claim made meanwhile waits in the outbox and is made once on return;
-sign-out forgets every kept answer.
+sign-out forgets every kept answer; a worker of a new release deletes the old caches.
 """
 
 from __future__ import annotations
@@ -163,3 +163,40 @@ def test_a_page_never_read_does_not_open_offline_with_someone_elses_answers(
         expect(respond.locator("#inbox")).to_have_count(0)
         expect(respond.locator("#stale")).to_be_hidden()
         respond.context.set_offline(False)
+
+
+# Another release's caches, then a worker of this release activating (a second
+# registration, so that it installs and activates now): what caches are left.
+RELEASE_CHANGE = """
+async () => {
+  await (await caches.open("aidmesh-shell-0.0.1-0123abcd")).put("/respond", new Response("old"));
+  await (await caches.open("aidmesh-data-0.0.1-0123abcd")).put("/x", new Response("old"));
+  await (await caches.open("someone-elses")).put("/y", new Response("kept"));
+  const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/static/" });
+  const worker = registration.installing || registration.waiting || registration.active;
+  await new Promise((resolve) => {
+    if (worker.state === "activated") resolve();
+    worker.addEventListener("statechange", () => worker.state === "activated" && resolve());
+  });
+  return caches.keys();
+}
+"""
+
+
+def test_a_new_release_replaces_the_old_releases_caches(browser: Any, site: Site) -> None:
+    token = site.world.token("observer", "nairobi")
+    with signed_in(browser, site, "/board", token) as board:
+        wait_until_kept(board, "/api/v1/me")
+        release = re.search(
+            r'"release":"([^"]+)"', board.locator("#aidmesh-shell").text_content() or ""
+        )
+        assert release is not None
+        left = sorted(board.evaluate(RELEASE_CHANGE))
+        print(f"caches after this release's worker activated: {left}")
+        assert left == sorted(
+            [
+                f"aidmesh-shell-{release.group(1)}",
+                f"aidmesh-data-{release.group(1)}",
+                "someone-elses",
+            ]
+        )
