@@ -72,7 +72,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const outboxNote = h("p", { class: "outbox", id: "outbox", role: "status", hidden: true });
   const editAnswers = new Map(); // request id -> what its open edit form does with an answer
   const outbox = new Outbox({
-    storageKey: `aidmesh.outbox.manage.${me.token_id ?? `city-${me.city_id}`}`,
+    // Per person: a signed-in account's own, else the token's; never another person's.
+    storageKey: `aidmesh.outbox.manage.${me.user_id ? `user-${me.user_id}` : me.token_id ?? `city-${me.city_id}`}`,
     send: (action) =>
       action.kind === "move"
         ? sendMove({ live, api }, action)
