@@ -3,8 +3,9 @@
 The service worker keeps the shell and every asset of the release; each page keeps the
 last answer to every GET it read, per person. Reloaded with the browser offline and the
 service stopped, the responder console opens from those copies, marked with their age,
-time and zone; a claim made meanwhile waits in the outbox and is made once on return;
-sign-out forgets every kept answer; a worker of a new release deletes the old caches.
+time and zone; a claim made meanwhile waits in the outbox and is made once on return,
+and never under the next person to sign in on the browser; sign-out forgets every kept
+answer; a worker of a new release deletes the old caches.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
+from tests.accounts.people import PASSWORD, make_person
 from tests.browser.conftest import Site
 from tests.browser.test_outbox import card, claims_made, stage
 from tests.browser.test_pages import signed_in
@@ -200,3 +202,61 @@ def test_a_new_release_replaces_the_old_releases_caches(browser: Any, site: Site
                 "someone-elses",
             ]
         )
+
+
+def test_a_persons_waiting_claim_is_never_sent_as_the_next_person_on_the_browser(
+    browser: Any, site: Site
+) -> None:
+    incident, (cots,) = stage(site, "Dandora dumpsite fire", ("cots", 30))
+    first = make_person(
+        site.executor, site.world, ["responder"], "thika", "wanjiku@thika.example", "Wanjiku"
+    )
+    second = make_person(
+        site.executor, site.world, ["responder"], "thika", "otieno@thika.example", "Otieno"
+    )
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def sign_in(email: str) -> None:
+        page.fill("#email", email)
+        page.fill("#password", PASSWORD)
+        page.press("#password", "Enter")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+
+    try:
+        page.goto(site.base_url + "/respond")
+        sign_in(first.email)
+        expect(page.locator(card(cots))).to_be_visible()
+        site.server.stop()
+        page.fill(f"{card(cots)} input.qty", "2")
+        page.click(f"{card(cots)} form.claim-form button[type=submit]")
+        expect(page.locator("#outbox")).to_contain_text("1 action waiting to be sent")
+        # Her session ends while the service is away (the browser drops its cookies).
+        context.clear_cookies()
+        site.server.start()
+        expect(page.locator("#sign-in")).to_be_visible(timeout=30_000)
+
+        # The next person on this browser: her claim is not his to send.
+        sign_in(second.email)
+        expect(page.locator(card(cots))).to_be_visible()
+        expect(page.locator("#outbox")).to_be_hidden()
+        page.wait_for_timeout(3_000)  # past the outbox's retries
+        claims, events = claims_made(site, incident["id"])
+        assert claims == [] and events == 0, claims
+        page.click("#sign-out")
+        expect(page.locator("#sign-in")).to_be_visible()
+
+        # She signs in again: her claim is sent, once.
+        sign_in(first.email)
+        expect(page.locator(f"{card(cots)} .quantities")).to_contain_text("28 left", timeout=15_000)
+        expect(page.locator("#outbox")).to_be_hidden()
+        page.wait_for_timeout(1_500)
+        claims, events = claims_made(site, incident["id"])
+        print(f"her claim, after his session: {[c['quantity'] for c in claims]}, {events} event(s)")
+        assert [c["quantity"] for c in claims] == [2] and events == 1
+        assert errors == []
+    finally:
+        context.close()

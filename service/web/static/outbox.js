@@ -8,6 +8,9 @@
 
 import { ApiError } from "./api.js";
 
+/** The window event the shell sends when the person is signed out. */
+export const SIGNED_OUT = "aidmesh-signed-out";
+
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;
 
@@ -38,6 +41,10 @@ export class Outbox {
     this.sending = null; // the key being sent right now
     this.failures = 0;
     this.retryTimer = null;
+    this.stopped = false;
+    // Signed out (or the session ended): this person's actions stay stored, unsent, for
+    // their next sign-in; this page never sends them under whoever signs in next.
+    window.addEventListener(SIGNED_OUT, () => this.stop());
     // Another tab of the same person changed the outbox: show what it shows.
     window.addEventListener("storage", (event) => {
       if (event.key !== this.storageKey) return;
@@ -90,9 +97,15 @@ export class Outbox {
     return action;
   }
 
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
   /** Send what waits, in order, until it is empty or the link fails; one run at a time. */
   async flush() {
-    if (this.flushing) return;
+    if (this.flushing || this.stopped) return;
     this.flushing = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
@@ -100,7 +113,7 @@ export class Outbox {
       for (;;) {
         this.actions = this.read();
         const action = this.actions[0];
-        if (!action) break;
+        if (!action || this.stopped) break;
         if (!navigator.onLine) {
           // Nothing can get through; `online` sends it, the timer is a fallback.
           this.retryLater();
@@ -116,6 +129,12 @@ export class Outbox {
           if (fateUnknown(error)) {
             this.sending = null;
             this.retryLater();
+            return;
+          }
+          if (error?.status === 401) {
+            // Not made, and not refused: the person is signed out. It waits for them.
+            this.sending = null;
+            this.stop();
             return;
           }
           refusal = error;

@@ -36,8 +36,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const claimCount = h("span", { class: "count" });
   const outboxNote = h("p", { class: "outbox", id: "outbox", role: "status", hidden: true });
   const outbox = new Outbox({
-    // Per person (token), in localStorage: a reload or a new tab still sends it.
-    storageKey: `aidmesh.outbox.${me.token_id ?? `city-${me.city_id}`}`,
+    // Per person (a signed-in account, else the token), in localStorage: a reload or a
+    // new tab still sends it, and another person signing in on this browser never does.
+    storageKey: `aidmesh.outbox.${me.user_id ? `user-${me.user_id}` : me.token_id ?? `city-${me.city_id}`}`,
     send: (action) => sendAction(action),
     onAnswer: answered,
     onChange: () => render(),

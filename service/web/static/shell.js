@@ -7,6 +7,7 @@ import { h, shellData } from "./dom.js";
 import { clockElement, liveTime, loadCatalogue, tick } from "./format.js";
 import { Live } from "./live.js";
 import { totpPanel } from "./totp.js";
+import { SIGNED_OUT } from "./outbox.js";
 
 /** This page's row of the table of pages. */
 export function thisPage() {
@@ -110,6 +111,7 @@ export function startPage({ hint, start }) {
   function showSignIn(message = "", tokenMessage = "") {
     live?.stop();
     live = null;
+    window.dispatchEvent(new Event(SIGNED_OUT)); // a page's outbox stops sending
     who.textContent = "";
     signOut.hidden = true;
     setIndicator("offline");
