@@ -10,11 +10,13 @@ here reads the database. Every asset ships in the package: no CDN, no build step
 from __future__ import annotations
 
 import gzip
+import hashlib
 import html
 import json
 import re
 from collections.abc import Callable
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from string import Template
 
@@ -26,6 +28,7 @@ from service.web.pages import PAGES, Page
 from service.web.vocabulary import vocabulary
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+WORKER = Path(__file__).resolve().parent / "worker.js"
 
 # Scripts, styles and images only from this origin; the websocket goes back to it too.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -92,6 +95,7 @@ def render_shell(page: Page) -> str:
         "page": page.page_id,
         "pages": [p.public() for p in PAGES],
         "vocabulary": vocabulary(),
+        "release": release(),
     }
     return shell.substitute(
         title=html.escape(title),
@@ -100,6 +104,42 @@ def render_shell(page: Page) -> str:
         page_id=html.escape(page.page_id),
         nav=_nav(page),
     )
+
+
+@cache
+def release() -> str:
+    """This release of the pages: the package's version and a digest of the shell, the
+    assets, the table of pages and the vocabulary. The offline caches are named by it, so a
+    new release replaces them."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC_DIR.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(WORKER.read_bytes())
+    digest.update(json.dumps([[p.public() for p in PAGES], vocabulary()], sort_keys=True).encode())
+    return f"{package_version()}-{digest.hexdigest()[:16]}"
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("aidmesh")
+    except metadata.PackageNotFoundError:  # a checkout that was never installed
+        return "0"
+
+
+def precache() -> list[str]:
+    """What a page needs to open offline: the shell of every page with a fixed address,
+    and every asset."""
+    pages = [page.path for page in PAGES if "{" not in page.path]
+    assets = sorted(
+        f"/static/{p.name}" for p in STATIC_DIR.iterdir() if re.fullmatch(_ASSET_NAME, p.name)
+    )
+    return pages + assets
+
+
+@cache
+def render_worker() -> str:
+    head = f"const RELEASE = {json.dumps(release())};\nconst PRECACHE = {json.dumps(precache())};\n"
+    return head + WORKER.read_text(encoding="utf-8")
 
 
 def _page_route(page: Page) -> Callable[[], HTMLResponse]:
@@ -113,6 +153,13 @@ def _page_route(page: Page) -> Callable[[], HTMLResponse]:
 
 for _page in PAGES:
     router.add_api_route(_page.path, _page_route(_page), methods=["GET"])
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    """The pages' service worker, at the root so that its scope is the whole site."""
+    headers = {**_HEADERS, "Service-Worker-Allowed": "/"}
+    return Response(render_worker(), media_type=_MEDIA_TYPES[".js"], headers=headers)
 
 
 @router.get("/static/{asset}", response_class=FileResponse)

@@ -121,10 +121,16 @@ def test_claim_offline_with_the_socket_open_is_made_once(browser: Any, site: Sit
         # Past the websocket command's 10 s timeout: the fate is unknown, so it waits.
         respond.wait_for_timeout(11_000)
         expect(respond.locator("#outbox")).to_contain_text("1 action waiting to be sent")
-        expect(respond.locator(f"{form} form.claim-form button[type=submit]")).to_be_disabled()
+        button = f"{form} form.claim-form button[type=submit]"
+        expect(respond.locator(button)).to_be_disabled()
+        # The waiting claim's button is one element while its claim goes from waiting to
+        # sending and back (a retry each second or more): a click never lands on one gone.
+        respond.eval_on_selector(button, "b => { b.dataset.marked = 'yes'; }")
         # Clicking again does not make a second action.
         for _ in range(3):
-            respond.click(f"{form} form.claim-form button[type=submit]", force=True)
+            respond.click(button, force=True)
+        respond.wait_for_timeout(2_500)  # past the next retry: waiting, sending, waiting
+        expect(respond.locator(f"{button}[data-marked=yes]")).to_have_count(1)
         expect(respond.locator("#outbox")).to_contain_text("1 action waiting to be sent")
         never_failed(respond)
 
@@ -202,3 +208,187 @@ def test_a_claim_waiting_across_a_reload_is_sent_once(browser: Any, site: Site) 
         claims, events = claims_made(site, incident["id"])
         print(f"across a reload: {len(claims)} claim(s), {events} claim.made event(s)")
         assert [c["quantity"] for c in claims] == [3] and events == 1
+
+
+def events_after(site: Site, incident_id: int, after: int) -> list[dict[str, Any]]:
+    manager = site.world.token("manager", "nairobi")
+    page = site.api("GET", f"/incidents/{incident_id}/events?after={after}&limit=1000", manager)
+    events: list[dict[str, Any]] = page["data"]
+    return events
+
+
+def claim(site: Site, request_id: int, quantity: int, key: str) -> dict[str, Any]:
+    made: dict[str, Any] = site.api(
+        "POST",
+        f"/requests/{request_id}/claims",
+        site.world.token("responder", "thika"),
+        json={"quantity": quantity},
+        headers={"Idempotency-Key": key},
+    )
+    return made
+
+
+def test_manager_moves_and_edits_while_the_service_is_down_are_sent_once_in_order(
+    browser: Any, site: Site
+) -> None:
+    incident, (cots, water) = stage(
+        site, "Kariobangi bridge washed out", ("cots", 40), ("water-tender", 4)
+    )
+    first = claim(site, cots, 5, "kariobangi-cots")
+    second = claim(site, water, 1, "kariobangi-water")
+    manager = site.world.token("manager", "nairobi")
+    at = f"/manage#incident={incident['id']}"
+    with signed_in(browser, site, at, manager, init_script=NOTICES) as manage:
+        queue = "#to-accept li[data-claim-id='{}']"
+        expect(manage.locator(queue.format(second["id"]))).to_be_visible()
+        before = site.api("GET", f"/incidents/{incident['id']}", manager)["last_seq"]
+        site.server.stop()
+        expect(manage.locator("#conn")).to_have_attribute("data-state", "reconnecting")
+
+        manage.locator(queue.format(first["id"])).get_by_role("button", name="Accept").click()
+        manage.locator(queue.format(second["id"])).get_by_role("button", name="Accept").click()
+        edit = manage.locator(f"#incident-detail li[data-request-id='{cots}'] details.request-edit")
+        edit.locator("summary").click()
+        edit.locator(".edit-quantity").fill("30")
+        edit.locator(".edit-save").click()
+        expect(edit.locator(".edit-queued")).to_contain_text("Waiting to be sent")
+        expect(manage.locator("#outbox")).to_contain_text("3 actions waiting to be sent")
+        # A claim whose move waits offers no second one: one intended action each.
+        for made in (first, second):
+            row = manage.locator(queue.format(made["id"]))
+            expect(row.get_by_role("button")).to_have_count(0)
+            expect(row).to_contain_text("Waiting to be sent: accept claim")
+        manage.wait_for_timeout(2_000)
+        never_failed(manage)
+
+        site.server.start()
+        expect(manage.locator("#outbox")).to_be_hidden(timeout=15_000)
+        expect(manage.locator("#conn")).to_have_attribute("data-state", "live", timeout=15_000)
+        expect(edit.locator(".edit-queued")).to_have_text("")
+        manage.wait_for_timeout(1_500)  # anything else in flight has landed by now
+        never_failed(manage)
+        made = [
+            (e["type"], (e["data"].get("claim") or e["data"].get("request"))["id"])
+            for e in events_after(site, incident["id"], before)
+        ]
+        print(f"manager's queued actions, as recorded: {made}; notices {notices(manage)}")
+        assert made == [
+            ("claim.changed", first["id"]),
+            ("claim.changed", second["id"]),
+            ("request.updated", cots),
+        ]
+        detail = site.api("GET", f"/incidents/{incident['id']}", manager)
+        assert {c["id"]: c["status"] for c in detail["claims"]} == {
+            first["id"]: "accepted",
+            second["id"]: "accepted",
+        }
+        assert {r["id"]: r["quantity"] for r in detail["requests"]}[cots] == 30
+
+
+def test_responder_moves_while_the_service_is_down_are_sent_once_in_order(
+    browser: Any, site: Site
+) -> None:
+    incident, (cots, water) = stage(site, "Ruai pipeline burst", ("cots", 40), ("water-tender", 4))
+    manager = site.world.token("manager", "nairobi")
+    made = [claim(site, cots, 3, "ruai-cots"), claim(site, water, 1, "ruai-water")]
+    for one in made:
+        site.api("POST", f"/claims/{one['id']}/status", manager, json={"status": "accepted"})
+    thika = site.world.token("responder", "thika")
+    with signed_in(browser, site, "/respond", thika, init_script=NOTICES) as respond:
+        row = "#my-claims li[data-claim-id='{}']"
+        for one in made:
+            expect(respond.locator(row.format(one["id"]))).to_have_attribute(
+                "data-status", "accepted"
+            )
+        before = site.api("GET", f"/incidents/{incident['id']}", manager)["last_seq"]
+        site.server.stop()
+        expect(respond.locator("#conn")).to_have_attribute("data-state", "reconnecting")
+        # Withdraw the first (it asks why), then set off with the second (it asks when).
+        respond.locator(row.format(made[0]["id"])).get_by_role("button", name="Withdraw").click()
+        respond.fill("dialog textarea", "Truck broke down")
+        respond.locator("dialog").get_by_role("button", name="Withdraw").click()
+        respond.locator(row.format(made[1]["id"])).get_by_role("button", name="En route").click()
+        respond.locator("dialog input[type=datetime-local]").fill(
+            respond.evaluate(
+                """() => {
+                    const d = new Date(Date.now() + 3_600_000);
+                    const p = (n) => String(n).padStart(2, "0");
+                    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T`
+                      + `${p(d.getHours())}:${p(d.getMinutes())}`;
+                }"""
+            )
+        )
+        respond.locator("dialog").get_by_role("button", name="Set off").click()
+        expect(respond.locator("#outbox")).to_contain_text("2 actions waiting to be sent")
+        for one in made:
+            card_ = respond.locator(row.format(one["id"]))
+            expect(card_.locator(".queued")).to_contain_text("Waiting to be sent")
+            expect(card_.get_by_role("button")).to_have_count(0)
+        respond.wait_for_timeout(2_000)
+        never_failed(respond)
+
+        site.server.start()
+        expect(respond.locator("#outbox")).to_be_hidden(timeout=15_000)
+        expect(respond.locator(row.format(made[1]["id"]))).to_have_attribute(
+            "data-status", "en_route"
+        )
+        respond.wait_for_timeout(1_500)
+        never_failed(respond)
+        recorded = [
+            (e["type"], e["data"]["claim"]["id"], e["data"]["claim"]["status"])
+            for e in events_after(site, incident["id"], before)
+        ]
+        print(f"responder's queued moves, as recorded: {recorded}")
+        assert recorded == [
+            ("claim.changed", made[0]["id"], "withdrawn"),
+            ("claim.changed", made[1]["id"], "en_route"),
+        ]
+
+
+# A move whose first attempt lands but whose answer is lost, sent again by the outbox.
+LOST_ANSWER = """
+async ({ token, claimId, status }) => {
+  const { makeApi, ApiError } = await import("/static/api.js");
+  const { sendMove } = await import("/static/outbox.js");
+  const api = makeApi(() => token);
+  const live = {
+    async command(op, body) {
+      const sent = { method: "POST", body: { status: body.status } };
+      await api(`/claims/${body.claim_id}/status`, sent);
+      throw new ApiError(0, "no answer in time", { transport: true });
+    },
+  };
+  try {
+    const action = { key: "move-lost", body: { claim_id: claimId, status, extra: {} } };
+    const claim = await sendMove({ live, api }, action);
+    return `answered ${claim.status}`;
+  } catch (error) {
+    return `refused ${error.status}: ${error.message}`;
+  }
+}
+"""
+
+
+def test_a_move_sent_again_after_its_answer_was_lost_is_reconciled_not_failed(
+    browser: Any, site: Site
+) -> None:
+    incident, (cots,) = stage(site, "Githurai market fire", ("cots", 20))
+    made = claim(site, cots, 2, "githurai-cots")
+    manager = site.world.token("manager", "nairobi")
+    at = f"/manage#incident={incident['id']}"
+    with signed_in(browser, site, at, manager) as manage:
+        before = site.api("GET", f"/incidents/{incident['id']}", manager)["last_seq"]
+        args = {"token": manager, "claimId": made["id"], "status": "accepted"}
+        # The second attempt is refused (already accepted): the first landed, so it is done.
+        assert manage.evaluate(LOST_ANSWER, args) == "answered accepted"
+        # A refusal for another reason stays a refusal: declined, then asked to accept.
+        site.api("POST", f"/claims/{made['id']}/status", manager, json={"status": "declined"})
+        said = manage.evaluate(LOST_ANSWER, args)
+        print(f"a lost answer reconciled; a real refusal said: {said}")
+        assert said.startswith("refused 409")
+        changes = [
+            e["data"]["claim"]["status"]
+            for e in events_after(site, incident["id"], before)
+            if e["type"] == "claim.changed"
+        ]
+        assert changes == ["accepted", "declined"]

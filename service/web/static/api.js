@@ -32,14 +32,87 @@ export function cookie(name) {
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
+// The last answer to each GET a page read, kept per person in the browser's Cache Storage
+// (the release's "aidmesh-data-…" cache, which a new release's service worker replaces),
+// so a page opened without a network shows the last known state, marked with its age.
+// Sign-out forgets every kept answer (forgetCopies).
+const COPY_LIMIT = 400; // answers kept at most; the oldest go first
+const COPY_MAX_CHARS = 4_000_000; // a larger answer is not kept
+const WHO_KEY = "aidmesh.offline.who";
+
+function dataCache() {
+  const shell = document.getElementById("aidmesh-shell");
+  const release = shell ? JSON.parse(shell.textContent).release : "";
+  return `aidmesh-data-${release || "dev"}`;
+}
+
+async function copyAddress(token, path) {
+  // A token's answers under a digest of it; the browser session's under "session".
+  let who = "session";
+  if (token) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+    who = Array.from(new Uint8Array(digest).slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  return `${location.origin}/offline-copy/${who}/api/v1${path}`;
+}
+
+const copiesUsable = () => typeof caches !== "undefined" && Boolean(globalThis.crypto?.subtle);
+
+async function keepCopy(token, path, data) {
+  if (!copiesUsable()) return;
+  const text = JSON.stringify({ stored_at: new Date().toISOString(), data });
+  if (text.length > COPY_MAX_CHARS) return;
+  const cache = await caches.open(dataCache());
+  const address = await copyAddress(token, path);
+  await cache.delete(address);
+  await cache.put(address, new Response(text, { headers: { "Content-Type": "application/json" } }));
+  const keys = await cache.keys();
+  for (const old of keys.slice(0, Math.max(0, keys.length - COPY_LIMIT))) await cache.delete(old);
+}
+
+async function readCopy(token, path) {
+  if (!copiesUsable()) return null;
+  const cache = await caches.open(dataCache());
+  const found = await cache.match(await copyAddress(token, path));
+  return found ? found.json() : null;
+}
+
+/** Forget every kept answer, of every person (sign-out, a session that ended). */
+export async function forgetCopies() {
+  localStorage.removeItem(WHO_KEY);
+  if (typeof caches === "undefined") return;
+  const names = await caches.keys();
+  await Promise.all(names.filter((n) => n.startsWith("aidmesh-data-")).map((n) => caches.delete(n)));
+}
+
+/**
+ * Who is signed in now (`who`, any string naming the person): a different person than
+ * the one whose answers are kept makes the browser forget them first; true when it did.
+ */
+export async function keepCopiesOf(who) {
+  const before = localStorage.getItem(WHO_KEY);
+  if (before === who) return false;
+  if (before !== null) await forgetCopies();
+  localStorage.setItem(WHO_KEY, who);
+  return before !== null;
+}
+
 /**
  * A client of /api/v1: with a token (`getToken()`), sent as a bearer header; without
  * one, the browser's session cookie goes along, and every write carries the session's
  * CSRF token as `X-CSRF-Token`.
  */
-export function makeApi(getToken) {
-  // `as: "text"` answers the body as text (a CSV, say) instead of parsing JSON.
-  return async function api(path, { method = "GET", body, headers = {}, as = "json" } = {}) {
+export function makeApi(getToken, { onCopy } = {}) {
+  // `as: "text"` answers the body as text (a CSV, say) instead of parsing JSON. A GET the
+  // service cannot answer (no link, 503) is answered from its kept copy, if any, unless
+  // `fresh`; `onCopy(storedAt)` then hears how old that copy is.
+  async function fromCopy(token, path, error) {
+    const copy = await readCopy(token, path).catch(() => null);
+    if (!copy) throw error;
+    onCopy?.(copy.stored_at);
+    return copy.data;
+  }
+  return async function api(path, { method = "GET", body, headers = {}, as = "json", fresh = false } = {}) {
     const token = getToken();
     const auth = token
       ? { Authorization: `Bearer ${token}` }
@@ -56,22 +129,28 @@ export function makeApi(getToken) {
       init.body = JSON.stringify(body);
       init.headers["Content-Type"] = "application/json";
     }
+    const copyable = method === "GET" && as === "json" && !fresh;
     let response;
     try {
       response = await fetch(`/api/v1${path}`, init);
     } catch {
-      throw new ApiError(0, "aidmesh cannot be reached; check the connection and retry", {
+      const error = new ApiError(0, "aidmesh cannot be reached; check the connection and retry", {
         transport: true,
       });
+      if (copyable) return fromCopy(token, path, error);
+      throw error;
     }
     if (response.status === 204) return null;
     if (as === "text" && response.ok) return response.text();
     const data = await response.json().catch(() => null);
     if (!response.ok) {
-      throw new ApiError(response.status, data?.detail ?? response.statusText, {
+      const error = new ApiError(response.status, data?.detail ?? response.statusText, {
         transport: response.status === 503,
       });
+      if (copyable && response.status === 503) return fromCopy(token, path, error);
+      throw error;
     }
+    if (copyable) keepCopy(token, path, data).catch(() => null);
     return data;
   };
 }

@@ -92,7 +92,7 @@ export class Live {
     try {
       // A signed-in page connects with its session cookie (checked first, so an
       // ended session signs the page out instead of retrying); a token, by ticket.
-      ticket = this.session ? (await this.api("/me"), { url: "/ws" }) : await this.api("/ws-ticket", { method: "POST" });
+      ticket = this.session ? (await this.api("/me", { fresh: true }), { url: "/ws" }) : await this.api("/ws-ticket", { method: "POST" });
     } catch (error) {
       if (error.status === 401) {
         this.stop();

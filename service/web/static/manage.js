@@ -21,6 +21,7 @@ import { Alerts } from "./alerts.js";
 import { dryRunView } from "./dryrun.js";
 import { sitrepPanel } from "./sitreps.js";
 import { peopleSection } from "./people.js";
+import { Outbox, describeOutbox, moveLabel, sendMove, sendRequestEdit } from "./outbox.js";
 import {
   answersBlock,
   badge,
@@ -66,7 +67,24 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const banner = webhookBanner(api, me.city_id);
   const alerts = new Alerts({ me, cities, kinds: ["waiting", "lapse", "escalated"] });
   const people = peopleSection(api, me);
+  // Accepting, declining and standing down claims, and request edits, go through the
+  // outbox (outbox.js): one key per intended action, kept across reloads, sent in order.
+  const outboxNote = h("p", { class: "outbox", id: "outbox", role: "status", hidden: true });
+  const editAnswers = new Map(); // request id -> what its open edit form does with an answer
+  const outbox = new Outbox({
+    // Per person: a signed-in account's own, else the token's; never another person's.
+    storageKey: `aidmesh.outbox.manage.${me.user_id ? `user-${me.user_id}` : me.token_id ?? `city-${me.city_id}`}`,
+    send: (action) =>
+      action.kind === "move"
+        ? sendMove({ live, api }, action)
+        : action.kind === "request-edit"
+          ? sendRequestEdit({ api }, action)
+          : Promise.reject(new ApiError(400, `unknown action ${action.kind}`)),
+    onAnswer: answered,
+    onChange: () => render(),
+  });
   main.append(
+    outboxNote,
     alerts.panel,
     banner.el,
     people.el,
@@ -83,6 +101,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   const threads = new NoteThreads(api, () => render());
   const render = throttled(() => {
+    renderOutbox();
     renderIncidents();
     renderDetail();
   });
@@ -95,6 +114,50 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           (a.incident.status === "closed") - (b.incident.status === "closed") ||
           String(b.incident.declared_at).localeCompare(String(a.incident.declared_at)),
       );
+
+  function renderOutbox() {
+    const text = describeOutbox(outbox);
+    outboxNote.hidden = !text;
+    outboxNote.textContent = text ? `${text}: ${outbox.pending().map((a) => a.label).join("; ")}.` : "";
+  }
+
+  /** The move of this claim waiting in the outbox, if any: one at a time per claim. */
+  function pendingMove(claimId) {
+    return outbox.find((action) => action.kind === "move" && action.body.claim_id === claimId);
+  }
+
+  const pendingKeys = (claims) => claims.map((c) => pendingMove(c.id)?.key ?? null);
+
+  function queueMove(claim, request, status, extra = {}) {
+    if (pendingMove(claim.id)) return; // already on its way: the same intended move
+    const what = request ? `${cityName(cities, claim.city_id)}, ${unitsOf(request.resource, claim.quantity)}` : cityName(cities, claim.city_id);
+    outbox.add("move", { claim_id: claim.id, incident_id: claim.incident_id, status, extra }, moveLabel(claim, status, what));
+  }
+
+  const waitingNote = (action) => h("span", { class: "queued" }, `Waiting to be sent: ${action.label}`);
+
+  function answered(action, result, refusal) {
+    if (action.kind === "move") {
+      if (refusal) notify(`Not done: ${action.label}: ${refusal.message}`);
+      else if (result?.incident_id) {
+        const entry = book.entry(result.incident_id);
+        const known = entry.claims.get(result.id);
+        if (!known || String(known.updated_at) <= String(result.updated_at)) entry.claims.set(result.id, result);
+      }
+    } else if (action.kind === "request-edit") {
+      const form = editAnswers.get(action.body.request_id);
+      if (!refusal) {
+        const entry = book.entry(result.incident_id);
+        const known = entry.requests.get(result.id);
+        // The event brings the same request; until it arrives, show what was saved.
+        if (!known || String(known.updated_at) <= String(result.updated_at)) entry.requests.set(result.id, result);
+        notify(`Saved the changes to ${resourceLabel(result.resource).toLowerCase()} (request #${result.id}).`, "ok");
+      }
+      if (form) form(action, refusal);
+      else if (refusal) notify(`Not saved: ${action.label}: ${refusal.message || String(refusal)}`);
+    }
+    render();
+  }
 
   function select(id) {
     selected = id;
@@ -385,7 +448,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         edit.hidden = incident.status !== "active" || isFinalRequest(request);
         if (!edit.open) edit.fill(request);
         const found = helpersFor === selected ? helpers.get(request.id) : null;
-        patch(card, JSON.stringify([request, claims, incident.status, found, threads.signature(entry, request.id)]), () => requestCard(entry, request, claims));
+        patch(card, JSON.stringify([request, claims, pendingKeys(claims), incident.status, found, threads.signature(entry, request.id)]), () => requestCard(entry, request, claims));
       });
     }
   }
@@ -397,7 +460,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       .sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)));
     queue.hidden = entry.incident.status !== "active" || waiting.length === 0;
     const place = placeOf(cities, entry.incident.city_id);
-    patch(queue, JSON.stringify(waiting), () => [
+    patch(queue, JSON.stringify([waiting, pendingKeys(waiting)]), () => [
       h("h3", {}, `Claims waiting for your decision (${waiting.length})`),
       h("ul", { class: "queue" },
         waiting.map((claim) => {
@@ -410,10 +473,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
             ),
             h("span", { class: "queue-when" }, "claimed ", liveTime(claim.created_at, "ago", "", place),
               claim.expires_at ? [" · lapses ", liveTime(claim.expires_at, "until", "", place)] : null),
-            h("span", { class: "row-actions" },
-              h("button", { type: "button", class: "primary small", dataset: { focus: `q-accept-${claim.id}` }, onclick: (e) => busy(e.currentTarget, () => move(claim, "accepted")) }, "Accept"),
-              h("button", { type: "button", class: "secondary small", dataset: { focus: `q-decline-${claim.id}` }, onclick: (e) => declineClaim(e.currentTarget, request, claim, "Decline") }, "Decline"),
-            ),
+            pendingMove(claim.id)
+              ? h("span", { class: "row-actions" }, waitingNote(pendingMove(claim.id)))
+              : h("span", { class: "row-actions" },
+                  h("button", { type: "button", class: "primary small", dataset: { focus: `q-accept-${claim.id}` }, onclick: () => queueMove(claim, request, "accepted") }, "Accept"),
+                  h("button", { type: "button", class: "secondary small", dataset: { focus: `q-decline-${claim.id}` }, onclick: () => declineClaim(request, claim, "Decline") }, "Decline"),
+                ),
           );
         }),
       ),
@@ -450,12 +515,14 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   function claimRow(request, claim, active) {
     const buttons = [];
     const moves = claimMoves(request.kind, claim.status, "requester");
-    if (active && moves.includes("accepted")) {
-      buttons.push(h("button", { type: "button", class: "primary small", dataset: { focus: `accept-${claim.id}` }, onclick: (e) => busy(e.currentTarget, () => move(claim, "accepted")) }, "Accept"));
+    const queued = pendingMove(claim.id);
+    if (queued) buttons.push(waitingNote(queued));
+    else if (active && moves.includes("accepted")) {
+      buttons.push(h("button", { type: "button", class: "primary small", dataset: { focus: `accept-${claim.id}` }, onclick: () => queueMove(claim, request, "accepted") }, "Accept"));
     }
-    if (active && moves.includes("declined")) {
+    if (!queued && active && moves.includes("declined")) {
       const label = claim.status === "claimed" ? "Decline" : "Stand down";
-      buttons.push(h("button", { type: "button", class: "secondary small", dataset: { focus: `decline-${claim.id}` }, onclick: (e) => declineClaim(e.currentTarget, request, claim, label) }, label));
+      buttons.push(h("button", { type: "button", class: "secondary small", dataset: { focus: `decline-${claim.id}` }, onclick: () => declineClaim(request, claim, label) }, label));
     }
     return h("tr", { dataset: { claimId: claim.id, status: claim.status } },
       h("td", {}, cityName(cities, claim.city_id)),
@@ -544,6 +611,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
     const floor = h("p", { class: "fine edit-floor" });
     const error = h("p", { class: "form-error edit-error", role: "alert" });
+    const queuedNote = h("p", { class: "queued edit-queued", role: "status" });
     const submit = h("button", { type: "submit", class: "primary small edit-save" }, "Save request");
     const form = h("form", { class: "stack request-edit-form" },
       h("div", { class: "row" },
@@ -556,7 +624,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       error,
       submit,
     );
-    const box = h("details", { class: "edit request-edit" }, h("summary", {}, "Edit request"), form);
+    const box = h("details", { class: "edit request-edit" }, h("summary", {}, "Edit request"), form, queuedNote);
     const current = () => {
       for (const entry of book.incidents.values()) {
         if (entry.requests.has(requestId)) return entry.requests.get(requestId);
@@ -598,23 +666,18 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         return;
       }
       error.textContent = "";
-      submit.disabled = true;
-      submit.setAttribute("aria-busy", "true");
-      try {
-        const updated = await api(`/requests/${requestId}`, { method: "PATCH", body });
-        const entry = book.entry(updated.incident_id);
-        const known = entry.requests.get(updated.id);
-        // The event brings the same request; until it arrives, show what was saved.
-        if (!known || String(known.updated_at) <= String(updated.updated_at)) entry.requests.set(updated.id, updated);
-        notify(`Saved the changes to ${resourceLabel(updated.resource).toLowerCase()} (request #${updated.id}).`, "ok");
-        box.open = false;
-        render();
-      } catch (failure) {
-        error.textContent = `Not saved: ${failure.message || String(failure)}`;
-      } finally {
-        submit.disabled = false;
-        submit.removeAttribute("aria-busy");
+      const what = Object.keys(body).map((k) => k.replace("_", " ")).join(", ");
+      const action = outbox.add("request-edit", { request_id: requestId, changes: body }, `edit ${what} of request #${requestId}`);
+      // On its way: answered at once when the link is up, else when it returns.
+      if (outbox.find((a) => a.key === action.key)) {
+        queuedNote.textContent = "Waiting to be sent; it is sent once, when the link allows.";
       }
+    });
+    editAnswers.set(requestId, (action, refusal) => {
+      queuedNote.textContent = "";
+      if (!refusal) box.open = false;
+      else if (box.open) error.textContent = `Not saved: ${refusal.message || String(refusal)}`;
+      else notify(`Not saved: ${action.label}: ${refusal.message || String(refusal)}`);
     });
     return box;
   }
@@ -671,24 +734,15 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   // Commands ------------------------------------------------------------------------
 
-  async function move(claim, status, extra = {}) {
-    try {
-      await live.command("claim_status", { claim_id: claim.id, status, ...extra });
-    } catch (error) {
-      if (!(error instanceof ApiError) || !error.transport) throw error;
-      await api(`/claims/${claim.id}/status`, { method: "POST", body: { status, ...extra } });
-    }
-  }
-
   /** Decline or stand down a claim, saying why: the responding city sees the reason. */
-  async function declineClaim(button, request, claim, label) {
+  async function declineClaim(request, claim, label) {
     const asked = await askDetails(
       `${label} ${cityName(cities, claim.city_id)}’s claim of ${unitsOf(request.resource, claim.quantity)}?`,
       label,
       [["reason", `Why (${cityName(cities, claim.city_id)} sees this)`, { tag: "textarea", rows: 2, maxlength: 500, required: true }]],
       "The units go back to the request for other cities to claim.",
     );
-    if (asked) busy(button, () => move(claim, "declined", asked));
+    if (asked) queueMove(claim, request, "declined", asked);
   }
 
   async function tick(incident, checklist, item, done) {
@@ -743,6 +797,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   if (!selected || !book.incidents.get(selected)?.incident) selected = mine()[0]?.id ?? null;
   loadHelpers();
   live = connect({
+    onStatus(state) {
+      if (state === "live") outbox.flush();
+      render();
+    },
     scopes: () => [`city:${me.city_id}`],
     since: () => book.since(),
     onEvent(event) {
@@ -773,6 +831,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   setInterval(() => alerts.checkLapses(waitingClaims()), 1000);
   banner.refresh();
   people.load().catch((error) => notify(error.message || String(error)));
+  outbox.flush(); // what a reload (or another tab) left waiting
   render();
 }
 

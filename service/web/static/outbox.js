@@ -6,6 +6,11 @@
 // the first result for a key it has seen, so each action is made at most once however
 // often it is sent. Only an answer (an ack, or a refusal such as 409) takes it out.
 
+import { ApiError } from "./api.js";
+
+/** The window event the shell sends when the person is signed out. */
+export const SIGNED_OUT = "aidmesh-signed-out";
+
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;
 
@@ -36,6 +41,10 @@ export class Outbox {
     this.sending = null; // the key being sent right now
     this.failures = 0;
     this.retryTimer = null;
+    this.stopped = false;
+    // Signed out (or the session ended): this person's actions stay stored, unsent, for
+    // their next sign-in; this page never sends them under whoever signs in next.
+    window.addEventListener(SIGNED_OUT, () => this.stop());
     // Another tab of the same person changed the outbox: show what it shows.
     window.addEventListener("storage", (event) => {
       if (event.key !== this.storageKey) return;
@@ -88,9 +97,15 @@ export class Outbox {
     return action;
   }
 
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
   /** Send what waits, in order, until it is empty or the link fails; one run at a time. */
   async flush() {
-    if (this.flushing) return;
+    if (this.flushing || this.stopped) return;
     this.flushing = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
@@ -98,7 +113,7 @@ export class Outbox {
       for (;;) {
         this.actions = this.read();
         const action = this.actions[0];
-        if (!action) break;
+        if (!action || this.stopped) break;
         if (!navigator.onLine) {
           // Nothing can get through; `online` sends it, the timer is a fallback.
           this.retryLater();
@@ -114,6 +129,12 @@ export class Outbox {
           if (fateUnknown(error)) {
             this.sending = null;
             this.retryLater();
+            return;
+          }
+          if (error?.status === 401) {
+            // Not made, and not refused: the person is signed out. It waits for them.
+            this.sending = null;
+            this.stop();
             return;
           }
           refusal = error;
@@ -149,4 +170,54 @@ export function describeOutbox(outbox) {
   if (!count) return "";
   const noun = count === 1 ? "action" : "actions";
   return `${count} ${noun} waiting to be sent${outbox.sending !== null ? " · sending…" : ""}`;
+}
+
+// A claim's move in words, for the outbox's list: "accept claim #12 (4 units of cots)".
+const MOVE_WORDS = {
+  accepted: "accept",
+  declined: "decline",
+  en_route: "set off with",
+  on_site: "mark on site",
+  released: "release",
+  withdrawn: "withdraw",
+};
+
+/** An outbox action's label for moving claim `claim` to `status` (`what`: its units). */
+export function moveLabel(claim, status, what) {
+  return `${MOVE_WORDS[status] ?? status} claim #${claim.id}${what ? ` (${what})` : ""}`;
+}
+
+/**
+ * Send a claim's move (`body`: claim_id, status and the move's details): over the
+ * websocket when live, else REST. A move has no key of its own at the service, so one
+ * sent again after a lost answer is reconciled instead: refused (409) because the claim
+ * is already where the move takes it, it was the first attempt that landed, and the
+ * claim as it is now is the answer.
+ */
+export async function sendMove({ live, api }, action) {
+  const { claim_id: claimId, status, extra = {} } = action.body;
+  try {
+    try {
+      if (!live) throw new ApiError(0, "not connected", { transport: true });
+      return await live.command("claim_status", { claim_id: claimId, status, ...extra });
+    } catch (error) {
+      if (!(error instanceof ApiError) || !fateUnknown(error)) throw error;
+      return await api(`/claims/${claimId}/status`, { method: "POST", body: { status, ...extra } });
+    }
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 409) throw error;
+    const claim = await api(`/claims/${claimId}`, { fresh: true });
+    if (claim.status === status) return claim;
+    throw error;
+  }
+}
+
+/**
+ * Send an edit of a request (`body`: request_id and the fields that change). An edit
+ * sets values, and one that changes nothing records nothing, so sending it again after
+ * a lost answer has the effect of sending it once.
+ */
+export async function sendRequestEdit({ api }, action) {
+  const { request_id: requestId, changes } = action.body;
+  return api(`/requests/${requestId}`, { method: "PATCH", body: changes });
 }

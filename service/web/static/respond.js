@@ -11,7 +11,7 @@ import { askDetails, busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
 import { Alerts } from "./alerts.js";
-import { Outbox, describeOutbox, fateUnknown } from "./outbox.js";
+import { Outbox, describeOutbox, fateUnknown, moveLabel, sendMove } from "./outbox.js";
 import { answersBlock, badge, claimArrival, claimChip, exerciseBadge, journeyLine, requestTiming, requestTitle, severityBadge } from "./views.js";
 
 startPage({
@@ -36,8 +36,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const claimCount = h("span", { class: "count" });
   const outboxNote = h("p", { class: "outbox", id: "outbox", role: "status", hidden: true });
   const outbox = new Outbox({
-    // Per person (token), in localStorage: a reload or a new tab still sends it.
-    storageKey: `aidmesh.outbox.${me.token_id ?? `city-${me.city_id}`}`,
+    // Per person (a signed-in account, else the token), in localStorage: a reload or a
+    // new tab still sends it, and another person signing in on this browser never does.
+    storageKey: `aidmesh.outbox.${me.user_id ? `user-${me.user_id}` : me.token_id ?? `city-${me.city_id}`}`,
     send: (action) => sendAction(action),
     onAnswer: answered,
     onChange: () => render(),
@@ -128,6 +129,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     return outbox.find((action) => action.kind === "claim" && action.body.request_id === requestId);
   }
 
+  /** The move of this claim waiting in the outbox, if any: one at a time per claim. */
+  function pendingMove(claimId) {
+    return outbox.find((action) => action.kind === "move" && action.body.claim_id === claimId);
+  }
+
   function requestOf(requestId) {
     for (const entry of book.incidents.values()) {
       if (entry.requests.has(requestId)) return [entry, entry.requests.get(requestId)];
@@ -169,14 +175,23 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         li.classList.toggle("attention", request.priority === "critical" && request.remaining_quantity > 0);
         const answers = [...entry.claims.values()].filter((c) => c.request_id === request.id && c.answer);
         const waiting = pendingClaim(request.id);
-        const sending = waiting ? [waiting.key, outbox.stateOf(waiting)] : null;
         patch(
           li,
-          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, sending, isLive(), packagesFor(request.resource), passedByMe.has(request.id), threads.signature(entry, request.id)]),
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, waiting?.key ?? null, isLive(), packagesFor(request.resource), passedByMe.has(request.id), threads.signature(entry, request.id)]),
           () => inboxCard(entry, request, mine, waiting),
         );
+        // A waiting claim goes from waiting to sending and back on every retry: its
+        // button says so in place, the same element, so a click never lands on one gone.
+        if (waiting) {
+          const button = li.querySelector("form.claim-form button[type=submit]");
+          if (button) button.textContent = claimButtonLabel(waiting);
+        }
       },
     );
+  }
+
+  function claimButtonLabel(waiting) {
+    return outbox.stateOf(waiting) === "sending" ? "Sending…" : "Waiting to be sent";
   }
 
   function inboxCard(entry, request, mine, waiting) {
@@ -211,9 +226,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           lenders.map((p) => h("option", { value: p.id, disabled: p.left < 1 }, `From ${p.name} (${p.left} left)`)),
         )
       : null;
-    const label = waiting
-      ? outbox.stateOf(waiting) === "sending" ? "Sending…" : "Waiting to be sent"
-      : isLive() ? "Claim" : "Queue claim";
+    const label = waiting ? claimButtonLabel(waiting) : isLive() ? "Claim" : "Queue claim";
     const claimButton = h(
       "button",
       { type: "submit", class: "primary", dataset: { focus: "claim" }, disabled: blocked, "aria-busy": waiting ? "true" : null },
@@ -303,12 +316,14 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const request = entry.requests.get(claim.request_id);
     li.dataset.claimId = claim.id;
     li.dataset.status = claim.status;
-    patch(li, JSON.stringify([claim, request?.status, entry.incident?.title]), () => claimCard(entry, claim, request));
+    const waiting = pendingMove(claim.id);
+    patch(li, JSON.stringify([claim, request?.status, entry.incident?.title, waiting?.key ?? null]), () => claimCard(entry, claim, request, waiting));
   }
 
-  function claimCard(entry, claim, request) {
+  function claimCard(entry, claim, request, queued) {
     const info = request?.kind === "information";
-    const moves = claimMoves(request?.kind, claim.status, "responder");
+    // A move waiting to be sent is the claim's next step: no second one until it is answered.
+    const moves = queued ? [] : claimMoves(request?.kind, claim.status, "responder");
     const actions = [];
     if (info && moves.includes("released")) {
       const answer = h("textarea", {
@@ -324,7 +339,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         if (!answer.value.trim()) return answer.focus();
-        busy(send, () => move(claim, "released", { answer: answer.value.trim() }));
+        queueMove(claim, request, "released", { answer: answer.value.trim() });
       });
       actions.push(form);
     } else {
@@ -336,7 +351,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
             class: "primary",
             dataset: { focus: status },
             onclick: (event) =>
-              status === "en_route" ? setOff(event.currentTarget, claim, request) : busy(event.currentTarget, () => move(claim, status)),
+              status === "en_route" ? setOff(claim, request) : queueMove(claim, request, status),
           }, label),
         );
       }
@@ -348,14 +363,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           class: "secondary",
           dataset: { focus: "withdraw" },
           onclick: async (event) => {
-            const button = event.currentTarget;
             const asked = await askDetails(
               `Withdraw claim #${claim.id}?`,
               "Withdraw",
               [["reason", "Why (optional; the requesting city sees it)", { tag: "textarea", rows: 2, maxlength: 500 }]],
               `${unitsOf(request?.resource ?? "", claim.quantity)} go back to the request for other cities to claim.`,
             );
-            if (asked) busy(button, () => move(claim, "withdrawn", asked));
+            if (asked) queueMove(claim, request, "withdrawn", asked);
           },
         }, "Withdraw"),
       );
@@ -377,6 +391,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       claim.status === "en_route" ? h("p", { class: "detail arrival" }, h("span", { class: "label" }, "ETA "), claimArrival(claim), " ", journeyLine(claim)) : null,
       claim.end_reason ? h("p", { class: "detail end-reason" }, h("span", { class: "label" }, "Reason "), claim.end_reason) : null,
       claim.answer ? h("p", { class: "detail answer" }, h("span", { class: "label" }, "Answer "), claim.answer) : null,
+      queued ? h("p", { class: "queued" }, `Waiting to be sent: ${queued.label}; it is sent once, when the link allows.`) : null,
       actions.length ? h("div", { class: "actions" }, actions) : null,
     ];
   }
@@ -416,7 +431,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   }
 
   /** En route: ask when the team arrives (required) and who is coming (optional). */
-  async function setOff(button, claim, request) {
+  async function setOff(claim, request) {
     const local = (date) => new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
     const soon = new Date(Date.now() + 60_000);
     const asked = await askDetails(
@@ -434,7 +449,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     if (!asked) return;
     const extra = { ...asked, eta: new Date(asked.eta).toISOString() };
     if (extra.team_size) extra.team_size = Number(extra.team_size);
-    await busy(button, () => move(claim, "en_route", extra));
+    queueMove(claim, request, "en_route", extra);
   }
 
   // Commands: over the websocket when live, else REST; a claim keeps its key across both,
@@ -449,7 +464,16 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     outbox.add("claim", body, what);
   }
 
+  /** Queue a move of one of the city's claims: one key per intended move, sent in order. */
+  function queueMove(claim, request, status, extra = {}) {
+    if (pendingMove(claim.id)) return; // already on its way: the same intended move
+    const what = request ? unitsOf(request.resource, claim.quantity) : "";
+    const body = { claim_id: claim.id, incident_id: claim.incident_id, status, extra };
+    outbox.add("move", body, moveLabel(claim, status, what));
+  }
+
   async function sendAction(action) {
+    if (action.kind === "move") return sendMove({ live, api }, action);
     if (action.kind !== "claim") throw new ApiError(400, `unknown action ${action.kind}`);
     const { request_id: requestId, quantity, package_id: packageId } = action.body;
     const from = packageId ? { package_id: packageId } : {};
@@ -467,25 +491,28 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   }
 
   function answered(action, result, refusal) {
+    if (action.kind === "move") {
+      if (refusal) notify(`Not done: ${action.label}: ${refusal.message}`);
+      else keepClaim(result);
+      render();
+      return;
+    }
     const { quantity, resource } = action.body;
     if (refusal) {
       notify(`Not claimed: ${action.label}: ${refusal.message}`);
     } else {
-      const entry = book.entry(result.incident_id);
-      if (!entry.claims.has(result.id) || entry.claims.get(result.id).updated_at <= result.updated_at) {
-        entry.claims.set(result.id, result);
-      }
+      keepClaim(result);
       notify(`Claimed ${unitsOf(resource, quantity)} of ${resourceLabel(resource).toLowerCase()}.`, "ok");
     }
     render();
   }
 
-  async function move(claim, status, extra = {}) {
-    try {
-      await live.command("claim_status", { claim_id: claim.id, status, ...extra });
-    } catch (error) {
-      if (!(error instanceof ApiError) || !error.transport) throw error;
-      await api(`/claims/${claim.id}/status`, { method: "POST", body: { status, ...extra } });
+  /** A claim as an answer gave it: the event brings the same; until then, show this. */
+  function keepClaim(claim) {
+    if (!claim?.incident_id) return;
+    const entry = book.entry(claim.incident_id);
+    if (!entry.claims.has(claim.id) || entry.claims.get(claim.id).updated_at <= claim.updated_at) {
+      entry.claims.set(claim.id, claim);
     }
   }
 

@@ -2,16 +2,58 @@
 // table of pages (service/web/pages.py); this adds sign-in, who is signed in and the
 // connection indicator, then hands the page's module its context.
 
-import { cookie, makeApi, fetchAll } from "./api.js";
+import { cookie, makeApi, fetchAll, forgetCopies, keepCopiesOf } from "./api.js";
 import { h, shellData } from "./dom.js";
-import { loadCatalogue, tick } from "./format.js";
+import { clockElement, liveTime, loadCatalogue, tick } from "./format.js";
 import { Live } from "./live.js";
 import { totpPanel } from "./totp.js";
+import { SIGNED_OUT } from "./outbox.js";
 
 /** This page's row of the table of pages. */
 export function thisPage() {
   const { page, pages } = shellData();
   return pages.find((p) => p.id === page);
+}
+
+/** The service worker keeps the shell and the assets, so the pages open offline. */
+export function keepPagesOffline() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => null);
+}
+
+/**
+ * The marker of a page drawn from kept answers: "Last updated 4 min ago (offline) ·
+ * 14:03:07 CET", the age of the oldest answer it used; gone once the page is live again.
+ */
+class StaleMarker {
+  constructor() {
+    this.oldest = null;
+    this.el = h("p", { class: "stale", id: "stale", role: "status", hidden: true });
+    document.getElementById("main").before(this.el);
+  }
+
+  saw(storedAt) {
+    if (this.oldest && this.oldest <= storedAt) return;
+    this.oldest = storedAt;
+    this.el.replaceChildren(
+      "Last updated ",
+      liveTime(storedAt, "ago"),
+      " (offline), at ",
+      clockElement(storedAt),
+      ". Shown from this browser's copy until the connection returns.",
+    );
+    this.el.hidden = false;
+  }
+
+  clear() {
+    this.oldest = null;
+    this.el.hidden = true;
+    this.el.replaceChildren();
+  }
+
+  get shown() {
+    return this.oldest !== null;
+  }
 }
 
 /** Every row of the table of pages, in navigation order. */
@@ -47,8 +89,10 @@ export function startPage({ hint, start }) {
   document.querySelector("header.topbar").append(h("div", { class: "topbar-end" }, who, indicator, signOut));
   const main = document.getElementById("main");
 
+  keepPagesOffline();
+  const stale = new StaleMarker();
   let token = sessionStorage.getItem(storageKey) || "";
-  const api = makeApi(() => token);
+  const api = makeApi(() => token, { onCopy: (storedAt) => stale.saw(storedAt) });
   let live = null;
 
   function setIndicator(state, connection) {
@@ -67,6 +111,7 @@ export function startPage({ hint, start }) {
   function showSignIn(message = "", tokenMessage = "") {
     live?.stop();
     live = null;
+    window.dispatchEvent(new Event(SIGNED_OUT)); // a page's outbox stops sending
     who.textContent = "";
     signOut.hidden = true;
     setIndicator("offline");
@@ -202,6 +247,7 @@ export function startPage({ hint, start }) {
       me = await api("/me");
     } catch (error) {
       sessionStorage.removeItem(storageKey);
+      if (error.status === 401) await forgetCopies().catch(() => null);
       if (!token) showSignIn(error.status === 401 ? "" : error.message);
       else showSignIn("", error.status === 401 ? "That token is not valid (or was revoked)." : error.message);
       return;
@@ -222,6 +268,11 @@ export function startPage({ hint, start }) {
       return;
     }
     if (token) sessionStorage.setItem(storageKey, token);
+    // Another person's kept answers are forgotten before this one's are kept.
+    if (!stale.shown) {
+      const who = JSON.stringify([me.user_id ?? null, me.token_id ?? null, me.role, me.city_id]);
+      if (await keepCopiesOf(who).catch(() => false)) await api("/me").catch(() => null);
+    }
     const cities = new Map((await fetchAll(api, "/cities")).map((c) => [c.id, c]));
     await loadCatalogue(api);
     const city = me.city_id !== null ? cities.get(me.city_id) : null;
@@ -243,12 +294,15 @@ export function startPage({ hint, start }) {
           live = new Live({
             api,
             session: !token,
-            onAuthLost: () =>
-              token
-                ? showSignIn("", "The token is no longer valid; sign in again.")
-                : showSignIn("You were signed out; sign in again."),
+            onAuthLost: () => {
+              forgetCopies().catch(() => null);
+              if (token) showSignIn("", "The token is no longer valid; sign in again.");
+              else showSignIn("You were signed out; sign in again.");
+            },
             ...options,
             onStatus(state, connection) {
+              // Live again: the events since the kept answers' seqs have caught the page up.
+              if (state === "live") stale.clear();
               setIndicator(state, connection);
               options.onStatus?.(state, connection);
             },
@@ -271,6 +325,7 @@ export function startPage({ hint, start }) {
 
   signOut.addEventListener("click", async () => {
     sessionStorage.removeItem(storageKey);
+    await forgetCopies().catch(() => null);
     if (!token) await api("/auth/sign-out", { method: "POST" }).catch(() => null);
     token = "";
     location.reload();
