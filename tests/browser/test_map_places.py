@@ -191,6 +191,11 @@ def test_the_board_marks_the_incident_and_its_staging_points_and_labels_never_ov
         boxes = _boxes(board, "#map svg text.label")
         assert len(boxes) >= 5, texts
         assert _overlapping(boxes) == []
+        # Close in on the incident: its depot nearby is labelled, the gates 23 km off are not.
+        board.locator('#map [data-view="site"]').click()
+        expect(board.locator("#map svg g.staging")).to_have_count(1)
+        expect(labels.filter(has_text="Kitengela depot")).to_have_count(1)
+        assert _overlapping(_boxes(board, "#map svg text.label")) == []
         board.locator('#map [data-view="network"]').click()
         expect(board.locator("#map svg g.city.origin")).to_have_count(1)
         boxes = _boxes(board, "#map svg text.label")

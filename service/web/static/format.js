@@ -247,8 +247,8 @@ function describeRequestChanges(changes) {
   const lat = changes.report_lat;
   const lon = changes.report_lon;
   if (lat || lon) {
-    const point = [lat?.new, lon?.new];
-    words.push(point[0] == null && point[1] == null ? "staging point removed from the map" : "staging point moved on the map");
+    const [before, after] = [(lat ?? lon).old, (lat ?? lon).new];
+    words.push(after == null ? "staging point removed from the map" : before == null ? "staging point set on the map" : "staging point moved on the map");
   }
   return words.join(", ") || "no change";
 }

@@ -404,8 +404,10 @@ function describeRole(role, ring, units) {
   return `reached in ring ${ring}`;
 }
 
+const SITE_KM = 20;
 const VIEWS = {
   near: { label: (origin) => `Around ${origin.name}`, minSpan: 2.2, gridStep: 1, labelAll: true },
+  site: { label: () => `Incident area (${SITE_KM} km)`, minSpan: 0.12, gridStep: 0.05, labelAll: true },
   network: { label: () => "Whole network", minSpan: 20, gridStep: 10, labelAll: false },
 };
 
@@ -424,10 +426,11 @@ export function drawMap(container, { cities, originId, reach, claimers, incident
   }
   const view = VIEWS[container.dataset.view] ? container.dataset.view : "near";
   const spec = VIEWS[view];
-  const shown = view === "near"
-    ? [...cities.values()].filter((c) => distanceKm(origin, c) <= NEAR_KM)
-    : [...cities.values()];
-  const points = stagingPoints(requests).filter((p) => view !== "near" || distanceKm(origin, p) <= NEAR_KM);
+  const place = incident && incident.lat != null ? { lat: incident.lat, lon: incident.lon } : origin;
+  const within = { site: [place, SITE_KM], near: [origin, NEAR_KM] }[view];
+  const inView = (p) => !within || distanceKm(within[0], p) <= within[1];
+  const shown = [...cities.values()].filter((c) => c.id === origin.id || inView(c));
+  const points = stagingPoints(requests).filter(inView);
   const ringCounts = [0, 1, 2].map((r) => [...reach.values()].filter((v) => Math.min(2, v) === r).length);
   const summary =
     `${spec.label(origin)}. ${origin.name} is the requesting city. ` +
@@ -454,8 +457,8 @@ export function drawMap(container, { cities, originId, reach, claimers, incident
     drawOne({ cities: shown, origin, incident, points, reach, claimers, title: summary, ...spec }),
     h("ul", { class: "legend", "aria-label": "Map legend" },
       h("li", {}, h("span", { class: "key origin" }), "Requesting city"),
-      h("li", {}, h("span", { class: "key incident" }), "Incident"),
-      h("li", {}, h("span", { class: "key staging" }), "Staging point"),
+      place !== origin && distanceKm(place, origin) > 1 ? h("li", {}, h("span", { class: "key incident" }), "Incident") : null,
+      points.length ? h("li", {}, h("span", { class: "key staging" }), "Staging point") : null,
       h("li", {}, h("span", { class: "key ring0" }), "Ring 0"),
       h("li", {}, h("span", { class: "key ring1" }), "Ring 1"),
       h("li", {}, h("span", { class: "key ring2" }), "Ring 2"),
