@@ -204,6 +204,12 @@ def test_the_board_marks_the_incident_and_its_staging_points_and_labels_never_ov
         assert board.locator("#map svg image.tile").count() == 0
     policy = httpx.get(f"{site.base_url}/board").headers["content-security-policy"]
     assert "img-src 'self' data:;" in policy
+    # A responder reads where to go, coordinates and all.
+    responder = site.world.token("responder", "thika")
+    with signed_in(browser, site, "/respond", responder) as respond:
+        expect(respond.locator("#inbox .report-to", has_text="Kitengela depot")).to_have_text(
+            "Report to Kitengela depot (1.4700° S, 36.9600° E)"
+        )
 
 
 def test_the_manager_places_the_incident_and_a_staging_point_by_map_or_by_typing(

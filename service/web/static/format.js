@@ -69,6 +69,14 @@ export function formatPoint(lat, lon) {
   return `${Math.abs(lat).toFixed(4)}° ${ns}, ${Math.abs(lon).toFixed(4)}° ${ew}`;
 }
 
+/** Where to report, in words: the report-to and, when it has them, its coordinates. */
+export function reportToText(request) {
+  if (!request) return "";
+  const point = request.report_lat == null ? "" : formatPoint(request.report_lat, request.report_lon);
+  if (!point) return request.report_to || "";
+  return request.report_to ? `${request.report_to} (${point})` : point;
+}
+
 export function unitsByResource(units) {
   return [...units.entries()]
     .sort(([a], [b]) => a.localeCompare(b))

@@ -13,7 +13,7 @@ import {
   priorityRank,
   SEVERITIES,
 } from "./vocabulary.js";
-import { catalogue, cityName, liveTime, placeOf, resourceLabel, typeLabel, unitsOf } from "./format.js";
+import { catalogue, cityName, liveTime, placeOf, reportToText, resourceLabel, typeLabel, unitsOf } from "./format.js";
 import { askDetails, busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
@@ -448,7 +448,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       answersBlock(entry, request, cities),
       whoCouldHelp(request),
       timing,
-      request.report_to ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
+      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), reportToText(request)) : null,
       shown.length
         ? h("table", { class: "claims-table" },
             h("caption", { class: "visually-hidden" }, `Claims on ${resourceLabel(request.resource)}`),
@@ -631,7 +631,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         body.needed_by = new Date(neededBy.value).toISOString();
       }
       if (!Object.keys(body).length) {
-        error.textContent = "Nothing to save: change the units, priority, needed by, report to or its place first.";
+        error.textContent = "Nothing to save: change the units, priority, needed by or report to first.";
         return;
       }
       error.textContent = "";
