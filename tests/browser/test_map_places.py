@@ -254,6 +254,34 @@ def test_the_manager_places_the_incident_and_a_staging_point_by_map_or_by_typing
         raised = next(r for r in requests if r["report_to"] == "Nyayo stadium gate 14")
         assert (raised["report_lat"], raised["report_lon"]) == (-1.3045, 36.8253)
 
+        # Edited: the card reads the place; moved by a click on the edit form's map, then
+        # cleared, which removes it.
+        card = manage.locator(f'#incident-detail li[data-request-id="{raised["id"]}"]')
+        expect(card.locator(".report-to")).to_have_text(
+            "Report to Nyayo stadium gate 14 (1.3045° S, 36.8253° E)"
+        )
+        card.locator("details.request-edit summary").click()
+        prefix = f"#req-{raised['id']}-report"
+        expect(manage.locator(f"{prefix}-lat")).to_have_value("-1.3045")
+        edit_map = manage.locator(f"{prefix}-map svg.picker")
+        expect(edit_map).to_be_visible()
+        box = edit_map.bounding_box()
+        assert box is not None
+        edit_map.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.3})
+        moved_lat = float(manage.input_value(f"{prefix}-lat"))
+        assert moved_lat != -1.3045
+        card.locator(".edit-save").click()
+        expect(card.locator(".report-to")).not_to_contain_text("1.3045° S")
+        edited = site.api("GET", f"/incidents/{incident['id']}", manager)["requests"]
+        assert next(r for r in edited if r["id"] == raised["id"])["report_lat"] == moved_lat
+        card.locator("details.request-edit summary").click()
+        manage.click(f"{prefix}-place .place-clear")
+        card.locator(".edit-save").click()
+        expect(card.locator(".report-to")).to_have_text("Report to Nyayo stadium gate 14")
+        edited = site.api("GET", f"/incidents/{incident['id']}", manager)["requests"]
+        cleared = next(r for r in edited if r["id"] == raised["id"])
+        assert (cleared["report_lat"], cleared["report_lon"]) == (None, None)
+
         # Only one coordinate: refused in the page, nothing raised.
         manage.fill("#raise-quantity", "1")
         manage.fill("#raise-report-to", "Half a place")
