@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 LOCK := constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint bench demo clean install install-dev lock geography
+.PHONY: serve test lint bench demo clean install install-dev lock geography screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+# The README's screenshots, from a demo started for the purpose (docs/screenshots/).
+screenshots: $(DEV_STAMP)
+	$(BIN)/python -m tests.browser.screenshots
 
 # Resolve pyproject's ranges afresh in a throwaway venv and write the versions it got to
 # $(LOCK). Only PyPI is asked (--isolated skips local pip configuration and mirrors), so

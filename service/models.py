@@ -336,13 +336,24 @@ class AidRequestCreate(Input):
     priority: Priority = "normal"
     needed_by: UtcTime | None = None
     report_to: ShortText = ""
+    report_lat: Latitude | None = Field(
+        default=None, description="Where the staging point is, with `report_lon`: both or neither."
+    )
+    report_lon: Longitude | None = None
     notes: Note = ""
+
+
+def _drop_null_but_point(schema: dict[str, Any]) -> None:
+    # As `_drop_null`, but a staging point's coordinates may be null: that removes them.
+    point = {k: schema.get("properties", {}).pop(k) for k in ("report_lat", "report_lon")}
+    _drop_null(schema)
+    schema.setdefault("properties", {}).update(point)
 
 
 class AidRequestUpdate(Input):
     """What the requesting city's manager may change after raising: give only what changes."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null_but_point)
 
     quantity: Annotated[Annotated[int, Strict(), Field(ge=1, le=10_000)] | None, NotNull] = Field(
         default=None, description="Never below the request's claimed_quantity (409 if it is)."
@@ -352,6 +363,12 @@ class AidRequestUpdate(Input):
         default=None, description="In the future, with a time zone."
     )
     report_to: Annotated[ShortText | None, NotNull] = None
+    # The staging point's coordinates: both together; null for both removes them.
+    report_lat: Latitude | None = Field(
+        default=None,
+        description="With `report_lon`: move the staging point; null for both removes it.",
+    )
+    report_lon: Longitude | None = None
 
     def asked(self) -> dict[str, object]:
         """The fields the body gave, by name."""
@@ -371,6 +388,8 @@ class AidRequestPublic(Output):
     priority: str
     needed_by: datetime | None
     report_to: str
+    report_lat: float | None = None
+    report_lon: float | None = None
     notes: str
     status: str
     ring: int

@@ -5,6 +5,7 @@ Nothing reads them at import time.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -100,6 +101,14 @@ class Settings(BaseSettings):
     # The admins must sign in with a TOTP code (one without may only enrol).
     admins_need_totp: bool = False
 
+    # The map's raster tiles, e.g. the deployment's own OpenStreetMap tile server:
+    # `https://tiles.example.org/{z}/{x}/{y}.png` (Web Mercator, 256 px). Unset, the map
+    # draws only the geography aidmesh ships. The pages may load images from its origin.
+    map_tile_url: str | None = None
+    # Shown in the map's corner whenever tiles are (OpenStreetMap's licence asks for it).
+    map_tile_attribution: str = Field(default="", max_length=200)
+    map_tile_max_zoom: int = Field(default=19, ge=0, le=22)
+
     # Scheduler sweeps.
     scheduler_enabled: bool = True
     sweep_interval_s: float = 5.0
@@ -128,6 +137,17 @@ class Settings(BaseSettings):
     # Endpoints one replica leases at most at once.
     webhook_max_endpoints: int = 200
 
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        if tile_origin(url) is None or any(k not in url for k in ("{z}", "{x}", "{y}")):
+            raise ValueError(
+                "an http(s) URL with {z}, {x} and {y}, e.g. https://tiles.example.org/{z}/{x}/{y}.png"
+            )
+        return url
+
     @field_validator("database_url")
     @classmethod
     def _use_psycopg3(cls, url: str) -> str:
@@ -139,3 +159,9 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def tile_origin(url: str) -> str | None:
+    """The origin (scheme, host, port) a tile URL template loads from; None if it has none."""
+    match = re.fullmatch(r"(https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?)/[^\s'\";,]*", url)
+    return match.group(1) if match else None

@@ -51,6 +51,8 @@ def raise_request(ctx: CommandContext, incident_id: int, body: AidRequestCreate)
     kind = resource_kind(ctx, body.resource, body.kind)
     if body.needed_by is not None and body.needed_by <= ctx.now:
         raise Invalid("needed_by must be in the future")
+    if (body.report_lat is None) != (body.report_lon is None):
+        raise Invalid("give both report_lat and report_lon, or neither")
     return add_request(ctx, incident, compute_targets(ctx, incident), body, kind)
 
 
@@ -124,6 +126,8 @@ def add_requests(
             priority=body.priority,
             needed_by=body.needed_by,
             report_to=body.report_to,
+            report_lat=body.report_lat,
+            report_lon=body.report_lon,
             notes=body.notes,
             status=lc.RequestStatus.OPEN.value,
             ring=0,

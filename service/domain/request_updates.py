@@ -19,7 +19,7 @@ from service.domain.lifecycles import (
     request_status_for,
 )
 
-EDITABLE_FIELDS = ("quantity", "priority", "needed_by", "report_to")
+EDITABLE_FIELDS = ("quantity", "priority", "needed_by", "report_to", "report_lat", "report_lon")
 """The fields an update may change, in the order its event lists them."""
 
 
@@ -36,13 +36,16 @@ def request_changes(
 
     A final request refuses any update (IllegalTransition), and so does a quantity below
     `claimed_quantity` (BelowClaimed, a Conflict); a needed-by that is not after `now`,
-    or a field no update has, is Invalid.
+    or a field no update has, is Invalid; so is a staging point left with one coordinate.
     """
     if status in FINAL_REQUEST_STATUSES:
         raise IllegalTransition("request", status, "update", "a final request's record is final")
     unknown = sorted(set(asked) - set(EDITABLE_FIELDS))
     if unknown:
         raise Invalid(f"an update cannot change {', '.join(unknown)}")
+    point = [asked.get(name, current.get(name)) for name in ("report_lat", "report_lon")]
+    if (point[0] is None) != (point[1] is None):
+        raise Invalid("give both report_lat and report_lon, or null for both to remove them")
     changes = {
         name: FieldChange(current[name], asked[name])
         for name in EDITABLE_FIELDS

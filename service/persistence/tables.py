@@ -172,6 +172,12 @@ class AidRequest(SQLModel, table=True):
             name="ck_request_delivered",
         ),
         CheckConstraint("ring >= 0 and ring <= 2", name="ck_request_ring"),
+        CheckConstraint(
+            "(report_lat IS NULL) = (report_lon IS NULL)"
+            " AND (report_lat IS NULL OR (report_lat BETWEEN -90 AND 90"
+            " AND report_lon BETWEEN -180 AND 180))",
+            name="ck_request_report_point",
+        ),
         Index("ix_aid_requests_due", "status", "next_escalation_at"),
         Index("ix_aid_requests_needed_by", "status", "needed_by"),
     )
@@ -187,6 +193,9 @@ class AidRequest(SQLModel, table=True):
     priority: str = Field(max_length=16)
     needed_by: datetime | None = _utc(default=None)
     report_to: str = Field(default="", max_length=500)
+    # Where the staging point is, when the requesting city gave it: both or neither.
+    report_lat: float | None = None
+    report_lon: float | None = None
     notes: str = Field(default="", max_length=2000)
     status: str = Field(default="open", max_length=24)
     ring: int = 0

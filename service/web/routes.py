@@ -15,6 +15,7 @@ import html
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +24,7 @@ from string import Template
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, HTMLResponse
 
+from service.settings import Settings, tile_origin
 from service.web import geography
 from service.web.pages import PAGES, Page
 from service.web.vocabulary import vocabulary
@@ -30,19 +32,27 @@ from service.web.vocabulary import vocabulary
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 WORKER = Path(__file__).resolve().parent / "worker.js"
 
-# Scripts, styles and images only from this origin; the websocket goes back to it too.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+
+def content_security_policy(tile_origin: str | None = None) -> str:
+    """Scripts, styles and images only from this origin (the websocket goes back to it
+    too); images also from the map's tile server, when the deployment configures one."""
+    images = "img-src 'self' data:" + (f" {tile_origin}" if tile_origin else "")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            images,
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 _HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "no-referrer",
@@ -86,8 +96,26 @@ def _nav(current: Page) -> str:
     return "".join(links)
 
 
+@dataclass(frozen=True, slots=True)
+class MapTiles:
+    """The deployment's raster tiles for the map, as the pages get them."""
+
+    url: str | None = None
+    attribution: str = ""
+    max_zoom: int = 19
+
+    @classmethod
+    def of(cls, settings: Settings | None) -> MapTiles:
+        if settings is None or not settings.map_tile_url:
+            return cls()
+        return cls(settings.map_tile_url, settings.map_tile_attribution, settings.map_tile_max_zoom)
+
+    def public(self) -> dict[str, object]:
+        return {"tile_url": self.url, "attribution": self.attribution, "max_zoom": self.max_zoom}
+
+
 @cache
-def render_shell(page: Page) -> str:
+def render_shell(page: Page, tiles: MapTiles = MapTiles()) -> str:
     """The one HTML shell, filled for `page` (the same bytes for every request)."""
     shell = Template((STATIC_DIR / "shell.html").read_text(encoding="utf-8"))
     title = page.title if page.page_id == "index" else f"{page.title} · aidmesh"
@@ -96,6 +124,7 @@ def render_shell(page: Page) -> str:
         "pages": [p.public() for p in PAGES],
         "vocabulary": vocabulary(),
         "release": release(),
+        "map": tiles.public(),
     }
     return shell.substitute(
         title=html.escape(title),
@@ -142,9 +171,15 @@ def render_worker() -> str:
     return head + WORKER.read_text(encoding="utf-8")
 
 
-def _page_route(page: Page) -> Callable[[], HTMLResponse]:
-    def show_page() -> HTMLResponse:
-        return HTMLResponse(render_shell(page), headers=_HEADERS)
+def _page_route(page: Page) -> Callable[[Request], HTMLResponse]:
+    def show_page(request: Request) -> HTMLResponse:
+        parts = getattr(request.app.state, "parts", None)
+        tiles = MapTiles.of(parts.settings if parts is not None else None)
+        if tiles.url is None:
+            return HTMLResponse(render_shell(page), headers=_HEADERS)
+        csp = content_security_policy(tile_origin(tiles.url))
+        headers = {**_HEADERS, "Content-Security-Policy": csp}
+        return HTMLResponse(render_shell(page, tiles), headers=headers)
 
     show_page.__name__ = f"page_{page.page_id}"
     show_page.__doc__ = page.summary or page.title

@@ -667,10 +667,27 @@ def test_coordinates_that_are_not_finite_numbers_in_range_are_422(api: Api) -> N
     assert api.state() == before
 
 
+def test_staging_point_coordinates_that_are_not_finite_numbers_in_range_are_422(api: Api) -> None:
+    before = api.state()
+    for name in ("request", "request update"):
+        valid = {**ROUTES[name].valid, "report_lat": -1.0, "report_lon": 37.0}
+        route = replace(ROUTES[name], valid=valid)
+        for axis in ("report_lat", "report_lon"):
+            for value in [*BAD_COORDINATES, *OUT_OF_RANGE[axis.removeprefix("report_")]]:
+                r = api.send_with(route, axis, value)
+                api.refused(f"{name} {axis}={value[:20]!r}", r, 422, loc=["body", axis])
+        # Half a place is no place: both coordinates, or (an edit removing it) null for both.
+        r = api.send_with(route, "report_lat", b"null")
+        api.refused(f"{name} report_lat=null alone", r, 422)
+    assert api.problems == []
+    assert api.state() == before
+
+
 # What the JSON grammar has no number for, or no sane one: refused before validation.
 NOT_JSON_NUMBERS = [b"NaN", b"Infinity", b"-Infinity", b"1" + b"0" * 400, b"-" + b"9" * 101]
 NUMBER_FIELDS = [("request", "quantity"), ("claim", "quantity"), ("incident", "lat")]
 NUMBER_FIELDS += [("city", "lat"), ("city", "lon"), ("token", "city_id")]
+NUMBER_FIELDS += [("request", "report_lat"), ("request update", "report_lon")]
 
 
 def test_numbers_json_has_no_room_for_are_400_and_store_nothing(api: Api) -> None:

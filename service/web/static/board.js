@@ -246,10 +246,13 @@ async function startBoard({ api, me, cities, main, connect }) {
       units.set(resource, (units.get(resource) || 0) + claim.quantity);
       claimers.set(claim.city_id, units);
     }
-    const signature = JSON.stringify([entry.id, [...reach], [...claimers].map(([id, units]) => [id, [...units]])]);
+    const requests = [...entry.requests.values()].filter((r) => !isFinalRequest(r));
+    const points = requests.map((r) => [r.id, r.report_to, r.report_lat, r.report_lon, r.quantity]);
+    const place = [entry.incident.lat, entry.incident.lon, entry.incident.title];
+    const signature = JSON.stringify([entry.id, [...reach], [...claimers].map(([id, units]) => [id, [...units]]), points, place]);
     if (mapBox.dataset.sig === signature) return;
     mapBox.dataset.sig = signature;
-    drawMap(mapBox, { cities, originId: entry.incident.city_id, reach, claimers });
+    drawMap(mapBox, { cities, originId: entry.incident.city_id, reach, claimers, incident: entry.incident, requests });
   }
 
   function renderFeed(entry) {

@@ -62,6 +62,21 @@ export function unitsOfResource(resourceId, quantity) {
 }
 
 /** Units per resource, never added across resources: "15 pallets of bottled water, 150 cots". */
+/** Coordinates as people write them: "1.2921° S, 36.8219° E". */
+export function formatPoint(lat, lon) {
+  const ns = lat < 0 ? "S" : "N";
+  const ew = lon < 0 ? "W" : "E";
+  return `${Math.abs(lat).toFixed(4)}° ${ns}, ${Math.abs(lon).toFixed(4)}° ${ew}`;
+}
+
+/** Where to report, in words: the report-to and, when it has them, its coordinates. */
+export function reportToText(request) {
+  if (!request) return "";
+  const point = request.report_lat == null ? "" : formatPoint(request.report_lat, request.report_lon);
+  if (!point) return request.report_to || "";
+  return request.report_to ? `${request.report_to} (${point})` : point;
+}
+
 export function unitsByResource(units) {
   return [...units.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
@@ -237,6 +252,12 @@ function describeRequestChanges(changes) {
   if (changes.priority) words.push(`priority ${changes.priority.old} → ${changes.priority.new}`);
   if (changes.needed_by) words.push(`needed by ${time(changes.needed_by.new)}`);
   if (changes.report_to) words.push(changes.report_to.new ? `report to “${changes.report_to.new}”` : "report-to removed");
+  const lat = changes.report_lat;
+  const lon = changes.report_lon;
+  if (lat || lon) {
+    const [before, after] = [(lat ?? lon).old, (lat ?? lon).new];
+    words.push(after == null ? "staging point removed from the map" : before == null ? "staging point set on the map" : "staging point moved on the map");
+  }
   return words.join(", ") || "no change";
 }
 

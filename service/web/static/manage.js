@@ -13,12 +13,13 @@ import {
   priorityRank,
   SEVERITIES,
 } from "./vocabulary.js";
-import { catalogue, cityName, liveTime, placeOf, resourceLabel, typeLabel, unitsOf } from "./format.js";
+import { catalogue, cityName, liveTime, placeOf, reportToText, resourceLabel, typeLabel, unitsOf } from "./format.js";
 import { askDetails, busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
 import { Alerts } from "./alerts.js";
 import { dryRunView } from "./dryrun.js";
+import { placeField, stagingPoints } from "./map.js";
 import { sitrepPanel } from "./sitreps.js";
 import { peopleSection } from "./people.js";
 import { Outbox, describeOutbox, moveLabel, sendMove, sendRequestEdit } from "./outbox.js";
@@ -204,6 +205,14 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     );
     const description = h("textarea", { id: "declare-description", name: "description", rows: 2, maxlength: 5000 });
     const exercise = h("input", { id: "declare-exercise", name: "exercise", type: "checkbox" });
+    const where = placeField({
+      idPrefix: "declare",
+      legend: "Where (optional)",
+      hint: `Click the map or type the coordinates; left empty, the incident is at ${city.name}.`,
+      cities,
+      center: city,
+      kind: "incident",
+    });
     const preview = h("div", { class: "preview", id: "playbook-preview", "aria-live": "polite" });
     const submit = h("button", { type: "submit", class: "primary" }, "Declare incident");
     const dryRun = h("div", { class: "preview", id: "dry-run", "aria-live": "polite" });
@@ -231,8 +240,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     }
     function declaration() {
       const chosen = chosenRequests();
+      const place = where.value();
       return {
         ...(chosen ? { playbook_requests: chosen } : {}),
+        ...(place ? { lat: place.lat, lon: place.lon } : {}),
         incident_type: type.value,
         playbook: type.value,
         title: title.value.trim() || `${city.name} ${typeLabel(type.value).toLowerCase()}`,
@@ -283,6 +294,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       field("Playbook", type),
       h("div", { class: "row" }, field("Title", title, "grow"), field("Severity", severity)),
       field("What is happening (optional)", description),
+      where.element,
       h("div", { class: "check" }, exercise, h("label", { for: "declare-exercise" }, "Exercise (a drill, marked as such everywhere)")),
       preview,
       dryRun,
@@ -300,6 +312,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         titleTouched = false;
         description.value = "";
         exercise.checked = false;
+        where.set(null);
         dryRun.replaceChildren();
         declareBox.open = false;
         select(created.id);
@@ -500,7 +513,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       answersBlock(entry, request, cities),
       whoCouldHelp(request),
       timing,
-      request.report_to ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
+      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), reportToText(request)) : null,
       shown.length
         ? h("table", { class: "claims-table" },
             h("caption", { class: "visually-hidden" }, `Claims on ${resourceLabel(request.resource)}`),
@@ -608,6 +621,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const priority = h("select", { id: id("priority"), class: "edit-priority" }, PRIORITIES.map((p) => h("option", { value: p }, p)));
     const neededBy = h("input", { id: id("needed-by"), class: "edit-needed-by", type: "datetime-local" });
     const reportTo = h("input", { id: id("report-to"), class: "edit-report-to", maxlength: 500, autocomplete: "off" });
+    let staging = null; // the staging point's field: drawn when the box first opens
+    const stagingSlot = h("div", { class: "edit-staging" });
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
     const floor = h("p", { class: "fine edit-floor" });
     const error = h("p", { class: "form-error edit-error", role: "alert" });
@@ -620,6 +635,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         field(`Needed by (${zone})`, neededBy),
       ),
       field("Report to", reportTo),
+      stagingSlot,
       floor,
       error,
       submit,
@@ -637,6 +653,16 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       priority.value = request.priority;
       neededBy.value = request.needed_by ? localInput(request.needed_by) : "";
       reportTo.value = request.report_to;
+      const incident = book.entry(request.incident_id).incident;
+      staging ??= placeField({
+        idPrefix: id("report"),
+        legend: "Staging point on the map",
+        cities,
+        center: incident ?? city,
+      });
+      stagingSlot.replaceChildren(staging.element);
+      const place = request.report_lat == null ? null : { lat: request.report_lat, lon: request.report_lon };
+      staging.set(place, incident ?? city);
       floor.textContent = request.claimed_quantity
         ? `${unitsOf(request.resource, request.claimed_quantity)} already claimed: the units cannot go below that.`
         : "";
@@ -657,6 +683,17 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       if (units !== request.quantity) body.quantity = units;
       if (priority.value !== request.priority) body.priority = priority.value;
       if (reportTo.value.trim() !== request.report_to) body.report_to = reportTo.value.trim();
+      let point;
+      try {
+        point = staging ? staging.value() : undefined;
+      } catch (failure) {
+        error.textContent = failure.message;
+        return;
+      }
+      const moved = (point?.lat ?? null) !== request.report_lat || (point?.lon ?? null) !== request.report_lon;
+      if (point !== undefined && moved) {
+        Object.assign(body, { report_lat: point?.lat ?? null, report_lon: point?.lon ?? null });
+      }
       if (neededBy.value && neededBy.value !== (request.needed_by ? localInput(request.needed_by) : "")) {
         // The browser's local time, sent with its zone (as UTC).
         body.needed_by = new Date(neededBy.value).toISOString();
@@ -700,6 +737,15 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const priority = h("select", { id: "raise-priority" }, PRIORITIES.map((p) => h("option", { value: p, selected: p === "normal" }, p)));
     const within = h("input", { id: "raise-within", type: "number", min: 1, max: 720, placeholder: "hours", inputmode: "numeric" });
     const reportTo = h("input", { id: "raise-report-to", maxlength: 500, autocomplete: "off" });
+    const incident = book.entry(incidentId).incident;
+    const staging = placeField({
+      idPrefix: "raise-report",
+      legend: "Staging point on the map (optional)",
+      hint: "Click the map or type the coordinates of the place to report to.",
+      cities,
+      center: incident ?? city,
+      points: () => stagingPoints([...book.entry(incidentId).requests.values()]),
+    });
     const notes = h("textarea", { id: "raise-notes", rows: 2, maxlength: 2000 });
     const submit = h("button", { type: "submit", class: "primary" }, "Raise request");
     const form = h("form", { class: "stack", id: "raise-form" },
@@ -707,6 +753,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       describe,
       h("div", { class: "row" }, field("Units", quantity), field("Priority", priority), field("Needed within (hours)", within)),
       field("Report to", reportTo),
+      staging.element,
       field("Notes", notes),
       submit,
     );
@@ -720,11 +767,14 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           report_to: reportTo.value.trim(),
           notes: notes.value.trim(),
         };
+        const point = staging.value();
+        if (point) Object.assign(body, { report_lat: point.lat, report_lon: point.lon });
         if (within.value) body.needed_by = new Date(Date.now() + Number(within.value) * 3_600_000).toISOString();
         const request = await api(`/incidents/${incidentId}/requests`, { method: "POST", body });
         book.entry(incidentId).requests.set(request.id, request);
         notify(`Raised ${unitsOf(request.resource, request.quantity)} of ${resourceLabel(request.resource).toLowerCase()}.`, "ok");
         form.reset();
+        staging.set(null);
         showDescription();
         render();
       });

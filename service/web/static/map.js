@@ -1,15 +1,22 @@
-// The board's map: land, coastlines and borders (Natural Earth 1:50m, served by aidmesh
-// itself: service/web/geography.py), cities drawn from their coordinates, the requesting
-// city, the cities each ring reached, and lines from the cities that claimed. The map is
-// drawn at once without the geography, and again when it has loaded.
+// The maps: land, coastlines and borders (Natural Earth 1:50m, served by aidmesh itself:
+// service/web/geography.py) and, where the deployment configures a tile server, its
+// raster tiles beneath them; cities drawn from their coordinates, the requesting city,
+// the incident's own place, the requests' staging points, the cities each ring reached,
+// and lines from the cities that claimed. The board draws the incident's map; the
+// manager console draws a smaller one to pick a place on. A map is drawn at once without
+// the geography, and again when it has loaded. The projection is Web Mercator, the
+// tiles' own, so tiles and vectors line up.
 
-import { h, svg } from "./dom.js";
-import { unitsByResource } from "./format.js";
+import { h, shellData, svg } from "./dom.js";
+import { formatPoint, unitsByResource } from "./format.js";
 
 const WIDTH = 400;
 const HEIGHT = 240;
 const PAD = 26;
 const NEAR_KM = 450;
+const TILE_PX = 256;
+const MAX_TILES = 48;
+const MAX_LAT = 85.0511;
 
 function distanceKm(a, b) {
   const rad = Math.PI / 180;
@@ -20,8 +27,18 @@ function distanceKm(a, b) {
   return 2 * 6371 * Math.asin(Math.min(1, Math.sqrt(x)));
 }
 
-/** An equirectangular projection fitted to `points`, at least `minSpan` degrees tall and wide. */
-function projection(points, minSpan) {
+// Web Mercator, as tile servers use it: the world is the unit square, x east, y south.
+const clampLat = (lat) => Math.max(-MAX_LAT, Math.min(MAX_LAT, lat));
+const mercX = (lon) => (lon + 180) / 360;
+const mercY = (lat) => {
+  const phi = (clampLat(lat) * Math.PI) / 180;
+  return (1 - Math.log(Math.tan(Math.PI / 4 + phi / 2)) / Math.PI) / 2;
+};
+const lonOfX = (u) => u * 360 - 180;
+const latOfY = (v) => (Math.atan(Math.sinh(Math.PI * (1 - 2 * v))) * 180) / Math.PI;
+
+/** A Web Mercator projection fitted to `points`, at least `minSpan` degrees tall and wide. */
+export function projection(points, minSpan) {
   let [south, north, west, east] = [90, -90, 180, -180];
   for (const p of points) {
     south = Math.min(south, p.lat);
@@ -29,29 +46,93 @@ function projection(points, minSpan) {
     west = Math.min(west, p.lon);
     east = Math.max(east, p.lon);
   }
-  const midLat = (south + north) / 2;
-  const shrink = Math.cos((midLat * Math.PI) / 180);
-  let spanX = Math.max((east - west) * shrink, minSpan);
-  let spanY = Math.max(north - south, minSpan);
+  const midLat = clampLat((south + north) / 2);
+  const x0 = mercX(west);
+  const x1 = mercX(east);
+  const y0 = mercY(north);
+  const y1 = mercY(south);
+  const minX = minSpan / 360;
+  const minY = mercY(midLat - minSpan / 2) - mercY(midLat + minSpan / 2);
+  let spanX = Math.max(x1 - x0, minX);
+  let spanY = Math.max(y1 - y0, minY);
   const innerW = WIDTH - 2 * PAD;
   const innerH = HEIGHT - 2 * PAD;
   if (spanX / spanY > innerW / innerH) spanY = (spanX * innerH) / innerW;
   else spanX = (spanY * innerW) / innerH;
-  const scale = innerW / spanX;
-  const cx = ((west + east) / 2) * shrink;
-  const cy = (south + north) / 2;
-  const x = (lon) => WIDTH / 2 + (lon * shrink - cx) * scale;
-  const y = (lat) => HEIGHT / 2 - (lat - cy) * scale;
-  const lonAt = (px) => ((px - WIDTH / 2) / scale + cx) / shrink;
-  const latAt = (py) => cy - (py - HEIGHT / 2) / scale;
+  const scale = innerW / spanX; // viewBox units per world unit
+  const cx = (x0 + x1) / 2;
+  const cy = (y0 + y1) / 2;
+  const x = (lon) => WIDTH / 2 + (mercX(lon) - cx) * scale;
+  const y = (lat) => HEIGHT / 2 + (mercY(lat) - cy) * scale;
+  const lonAt = (px) => lonOfX((px - WIDTH / 2) / scale + cx);
+  const latAt = (py) => latOfY(Math.max(0, Math.min(1, (py - HEIGHT / 2) / scale + cy)));
   // What the map shows, as [west, south, east, north] in degrees.
-  return { x, y, bounds: [lonAt(0), latAt(HEIGHT), lonAt(WIDTH), latAt(0)] };
+  return { x, y, lonAt, latAt, scale, cx, cy, bounds: [lonAt(0), latAt(HEIGHT), lonAt(WIDTH), latAt(0)] };
+}
+
+/** The deployment's tile server, from the page shell; null when it has none. */
+function tileConfig() {
+  const map = shellData().map;
+  return map?.tile_url ? map : null;
+}
+
+/** The raster tiles under the map, when the deployment has a tile server. */
+function tiles(project, config) {
+  // Tiles about twice as fine as the viewBox: the map is drawn wider than 400 px.
+  let z = Math.max(0, Math.min(config.max_zoom ?? 19, Math.round(Math.log2((project.scale * 2) / TILE_PX))));
+  const left = project.cx - WIDTH / 2 / project.scale;
+  const top = project.cy - HEIGHT / 2 / project.scale;
+  let range;
+  for (; ; z--) {
+    const n = 2 ** z;
+    range = {
+      n,
+      x0: Math.floor(left * n),
+      x1: Math.floor((left + WIDTH / project.scale) * n),
+      y0: Math.max(0, Math.floor(top * n)),
+      y1: Math.min(n - 1, Math.floor((top + HEIGHT / project.scale) * n)),
+    };
+    if (z === 0 || (range.x1 - range.x0 + 1) * (range.y1 - range.y0 + 1) <= MAX_TILES) break;
+  }
+  const { n } = range;
+  const size = project.scale / n;
+  const images = [];
+  for (let ty = range.y0; ty <= range.y1; ty++) {
+    for (let tx = range.x0; tx <= range.x1; tx++) {
+      const wrapped = ((tx % n) + n) % n;
+      const href = config.tile_url.replaceAll("{z}", z).replaceAll("{x}", wrapped).replaceAll("{y}", ty);
+      images.push(svg("image", {
+        href,
+        x: (WIDTH / 2 + (tx / n - project.cx) * project.scale).toFixed(2),
+        y: (HEIGHT / 2 + (ty / n - project.cy) * project.scale).toFixed(2),
+        width: size.toFixed(2),
+        height: size.toFixed(2),
+        preserveAspectRatio: "none",
+        class: "tile",
+        dataset: { tile: `${z}/${wrapped}/${ty}` },
+      }));
+    }
+  }
+  return svg("g", { class: "tiles", "aria-hidden": "true" }, images);
+}
+
+function attribution(config) {
+  if (!config.attribution) return [null, null];
+  const w = config.attribution.length * 5.2 + 8;
+  const box = { x: WIDTH - w, y: HEIGHT - 13, w, h: 13 };
+  return [
+    svg("g", { class: "attribution" },
+      svg("rect", { x: box.x, y: box.y, width: w, height: 13 }),
+      svg("text", { x: WIDTH - 4, y: HEIGHT - 3.5, "text-anchor": "end" }, config.attribution),
+    ),
+    box,
+  ];
 }
 
 // Geography ----------------------------------------------------------------------------
 
 let countries = null; // [{ name, rings: [[[lon, lat], ...], ...], box: [w, s, e, n] }]
-const drawn = new Map(); // container → the arguments it was last drawn with
+const drawn = new Map(); // container → how to draw it again
 
 /** Decode a TopoJSON topology's countries into rings of [lon, lat] with their boxes. */
 function decodeCountries(topology) {
@@ -98,8 +179,8 @@ export const geographyLoaded = fetch("/static/natural-earth-50m.json")
   .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
   .then((topology) => {
     countries = decodeCountries(topology);
-    for (const [container, args] of drawn) {
-      if (container.isConnected) drawMap(container, args);
+    for (const [container, redraw] of drawn) {
+      if (container.isConnected) redraw();
       else drawn.delete(container);
     }
   })
@@ -147,9 +228,13 @@ function graticule(project, step) {
   return lines;
 }
 
-/** Place labels right, left, above or below their dot, skipping any that would overlap. */
-function placeLabels(items) {
-  const boxes = [];
+/**
+ * Place labels right, left, above, below or diagonally off their mark, greedily in the
+ * order given: a label whose box would overlap a mark, another label, an `obstacle` or
+ * the map's edge at every position is left out (its mark keeps its tooltip).
+ */
+function placeLabels(items, obstacles = []) {
+  const boxes = [...obstacles];
   const placed = [];
   const overlaps = (b) =>
     boxes.some((o) => b.x < o.x + o.w && o.x < b.x + b.w && b.y < o.y + o.h && o.y < b.y + b.h);
@@ -180,7 +265,7 @@ function placeLabels(items) {
       break;
     }
   }
-  return placed;
+  return svg("g", { class: "labels" }, placed);
 }
 
 function roleOf(city, origin, reach, claimers) {
@@ -190,8 +275,64 @@ function roleOf(city, origin, reach, claimers) {
   return "idle";
 }
 
-function drawOne({ cities, origin, reach, claimers, title, minSpan, gridStep, labelAll }) {
-  const project = projection(cities, minSpan);
+const shortLabel = (text, most = 26) => (text.length > most ? `${text.slice(0, most - 1)}…` : text);
+
+/**
+ * The requests' staging points that have coordinates, one per place: its report-to
+ * name and the units asked there, per resource (unlike resources never added together).
+ */
+export function stagingPoints(requests) {
+  const points = new Map();
+  for (const r of requests) {
+    if (r.report_lat == null || r.report_lon == null) continue;
+    const key = `${r.report_lat.toFixed(5)},${r.report_lon.toFixed(5)}`;
+    const point = points.get(key) ?? { lat: r.report_lat, lon: r.report_lon, names: new Set(), units: new Map() };
+    if (r.report_to) point.names.add(r.report_to);
+    point.units.set(r.resource, (point.units.get(r.resource) || 0) + r.quantity);
+    points.set(key, point);
+  }
+  return [...points.values()].map((p) => ({
+    lat: p.lat,
+    lon: p.lon,
+    name: [...p.names].join(" / ") || "Staging point",
+    units: p.units,
+  }));
+}
+
+function incidentMark(x, y, label) {
+  return svg("g", { class: "incident-mark" },
+    svg("title", {}, label),
+    svg("circle", { cx: x, cy: y, r: 7, class: "ring" }),
+    svg("path", { d: `M${x - 4},${y - 4}L${x + 4},${y + 4}M${x - 4},${y + 4}L${x + 4},${y - 4}` }),
+  );
+}
+
+function stagingMark(x, y, label) {
+  return svg("g", { class: "staging" },
+    svg("title", {}, label),
+    svg("path", { d: `M${x},${y - 6}L${x + 5.5},${y + 4}L${x - 5.5},${y + 4}Z` }),
+  );
+}
+
+function backdrop(project, gridStep) {
+  const config = tileConfig();
+  const [credit, creditBox] = config ? attribution(config) : [null, null];
+  return {
+    layers: [
+      svg("rect", { x: 0, y: 0, width: WIDTH, height: HEIGHT, class: "sea" }),
+      config ? tiles(project, config) : null,
+      land(project),
+      config ? null : graticule(project, gridStep),
+    ],
+    credit,
+    obstacles: creditBox ? [creditBox] : [],
+    tiled: Boolean(config),
+  };
+}
+
+function drawOne({ cities, origin, incident, points, reach, claimers, title, minSpan, gridStep, labelAll }) {
+  const place = incident && incident.lat != null ? { lat: incident.lat, lon: incident.lon } : null;
+  const project = projection([...cities, ...points, ...(place ? [place] : [])], minSpan);
   const ox = project.x(origin.lon);
   const oy = project.y(origin.lat);
   const order = { idle: 0, ring2: 1, ring1: 2, ring0: 3, claimer: 4, origin: 5 };
@@ -219,22 +360,40 @@ function drawOne({ cities, origin, reach, claimers, title, minSpan, gridStep, la
       svg("circle", { cx: x, cy: y, r: role === "claimer" ? 6 : role === "idle" ? 3.5 : 4.5 }),
     );
   });
-  // Label the cities that matter first, so they win the space.
-  const labelOrder = [...shown].reverse().map(({ city, role }) => ({
+  // The incident's own place, when it is not the requesting city's.
+  const apart = place && distanceKm(place, origin) > 1;
+  const marks = [];
+  const labelled = [];
+  if (apart) {
+    const x = project.x(place.lon);
+    const y = project.y(place.lat);
+    marks.push(incidentMark(x, y, `${incident.title}: the incident, ${formatPoint(place.lat, place.lon)}`));
+    labelled.push({ x, y, kind: "incident", label: shortLabel(incident.title) });
+  }
+  for (const point of points) {
+    const x = project.x(point.lon);
+    const y = project.y(point.lat);
+    marks.push(stagingMark(x, y, `Report to ${point.name} (${formatPoint(point.lat, point.lon)}): ${unitsByResource(point.units)}`));
+    labelled.push({ x, y, kind: "staging", label: shortLabel(point.name) });
+  }
+  // Label what matters first, so it wins the space: the requesting city, the incident,
+  // its staging points, then the cities by role.
+  const cityLabels = [...shown].reverse().map(({ city, role }) => ({
     x: project.x(city.lon),
     y: project.y(city.lat),
     kind: role,
     label: labelAll || role === "origin" || role === "claimer" ? city.name : "",
   }));
+  const { layers, credit, obstacles, tiled } = backdrop(project, gridStep);
   return svg(
     "svg",
-    { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "map-svg", role: "img", "aria-label": title },
-    svg("rect", { x: 0, y: 0, width: WIDTH, height: HEIGHT, class: "sea" }),
-    land(project),
-    graticule(project, gridStep),
+    { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: `map-svg${tiled ? " tiled" : ""}`, role: "img", "aria-label": title },
+    layers,
     lines,
     dots,
-    placeLabels(labelOrder),
+    marks,
+    placeLabels([...cityLabels.slice(0, 1), ...labelled, ...cityLabels.slice(1)], obstacles),
+    credit,
   );
 }
 
@@ -245,18 +404,21 @@ function describeRole(role, ring, units) {
   return `reached in ring ${ring}`;
 }
 
+const SITE_KM = 20;
 const VIEWS = {
   near: { label: (origin) => `Around ${origin.name}`, minSpan: 2.2, gridStep: 1, labelAll: true },
+  site: { label: () => `Incident area (${SITE_KM} km)`, minSpan: 0.12, gridStep: 0.05, labelAll: true },
   network: { label: () => "Whole network", minSpan: 20, gridStep: 10, labelAll: false },
 };
 
 /**
  * Draw the incident's map into `container`: around the requesting city, or the
  * whole network (a toggle). `reach` maps city id → ring; `claimers` city id → a Map of
- * resource id → units claimed (unlike resources are never added together).
+ * resource id → units claimed (unlike resources are never added together); `incident`
+ * places the incident itself and `requests` their staging points (both optional).
  */
-export function drawMap(container, { cities, originId, reach, claimers }) {
-  drawn.set(container, { cities, originId, reach, claimers });
+export function drawMap(container, { cities, originId, reach, claimers, incident = null, requests = [] }) {
+  drawn.set(container, () => drawMap(container, { cities, originId, reach, claimers, incident, requests }));
   const origin = cities.get(originId);
   if (!origin) {
     container.replaceChildren(h("p", { class: "muted" }, "No map: the requesting city is unknown."));
@@ -264,17 +426,20 @@ export function drawMap(container, { cities, originId, reach, claimers }) {
   }
   const view = VIEWS[container.dataset.view] ? container.dataset.view : "near";
   const spec = VIEWS[view];
-  const shown = view === "near"
-    ? [...cities.values()].filter((c) => distanceKm(origin, c) <= NEAR_KM)
-    : [...cities.values()];
+  const place = incident && incident.lat != null ? { lat: incident.lat, lon: incident.lon } : origin;
+  const within = { site: [place, SITE_KM], near: [origin, NEAR_KM] }[view];
+  const inView = (p) => !within || distanceKm(within[0], p) <= within[1];
+  const shown = [...cities.values()].filter((c) => c.id === origin.id || inView(c));
+  const points = stagingPoints(requests).filter(inView);
   const ringCounts = [0, 1, 2].map((r) => [...reach.values()].filter((v) => Math.min(2, v) === r).length);
   const summary =
     `${spec.label(origin)}. ${origin.name} is the requesting city. ` +
     `Reached: ${ringCounts[0]} cities in ring 0, ${ringCounts[1]} in ring 1, ${ringCounts[2]} in ring 2. ` +
-    `${claimers.size} ${claimers.size === 1 ? "city has" : "cities have"} claimed.`;
+    `${claimers.size} ${claimers.size === 1 ? "city has" : "cities have"} claimed.` +
+    (points.length ? ` ${points.length} staging ${points.length === 1 ? "point" : "points"}.` : "");
   const redraw = (next) => {
     container.dataset.view = next;
-    drawMap(container, { cities, originId, reach, claimers });
+    drawMap(container, { cities, originId, reach, claimers, incident, requests });
     container.querySelector(`[data-view="${next}"]`)?.focus();
   };
   container.replaceChildren(
@@ -289,9 +454,11 @@ export function drawMap(container, { cities, originId, reach, claimers }) {
         }, key === "near" ? `${v.label(origin)} (${NEAR_KM} km)` : v.label(origin)),
       ),
     ),
-    drawOne({ cities: shown, origin, reach, claimers, title: summary, ...spec }),
+    drawOne({ cities: shown, origin, incident, points, reach, claimers, title: summary, ...spec }),
     h("ul", { class: "legend", "aria-label": "Map legend" },
       h("li", {}, h("span", { class: "key origin" }), "Requesting city"),
+      place !== origin && distanceKm(place, origin) > 1 ? h("li", {}, h("span", { class: "key incident" }), "Incident") : null,
+      points.length ? h("li", {}, h("span", { class: "key staging" }), "Staging point") : null,
       h("li", {}, h("span", { class: "key ring0" }), "Ring 0"),
       h("li", {}, h("span", { class: "key ring1" }), "Ring 1"),
       h("li", {}, h("span", { class: "key ring2" }), "Ring 2"),
@@ -299,4 +466,126 @@ export function drawMap(container, { cities, originId, reach, claimers }) {
       h("li", {}, h("span", { class: "key idle" }), "Not reached"),
     ),
   );
+}
+
+/**
+ * A map to pick a place on, around `center` ({lat, lon}): clicking it calls
+ * `onPick(lat, lon)` and marks the spot; `chosen` is the place marked now (or null),
+ * `points` staging points already set, for reference. Cities are drawn and labelled.
+ */
+export function drawPicker(container, { cities, center, chosen = null, points = [], kind = "staging", onPick }) {
+  drawn.set(container, () => drawPicker(container, { cities, center, chosen, points, kind, onPick }));
+  const near = [...cities.values()].filter((c) => distanceKm(center, c) <= 60);
+  const project = projection([center, ...(chosen ? [chosen] : [])], 0.9);
+  const { layers, credit, obstacles, tiled } = backdrop(project, 0.25);
+  const labelled = [];
+  const marks = [];
+  for (const point of points) {
+    const x = project.x(point.lon);
+    const y = project.y(point.lat);
+    marks.push(stagingMark(x, y, `Report to ${point.name}`));
+    labelled.push({ x, y, kind: "staging", label: shortLabel(point.name) });
+  }
+  const dots = near.map((city) => {
+    const x = project.x(city.lon);
+    const y = project.y(city.lat);
+    labelled.push({ x, y, kind: "idle", label: city.name });
+    return svg("g", { class: "city idle" }, svg("title", {}, city.name), svg("circle", { cx: x, cy: y, r: 3.5 }));
+  });
+  if (chosen) {
+    const x = project.x(chosen.lon);
+    const y = project.y(chosen.lat);
+    const where = formatPoint(chosen.lat, chosen.lon);
+    marks.push(kind === "incident" ? incidentMark(x, y, where) : stagingMark(x, y, where));
+    marks[marks.length - 1].classList.add("chosen");
+    labelled.unshift({ x, y, kind, label: "Chosen" });
+  }
+  const map = svg(
+    "svg",
+    {
+      viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+      class: `map-svg picker${tiled ? " tiled" : ""}`,
+      role: "img",
+      "aria-label": `Map around ${formatPoint(center.lat, center.lon)}: click to choose a place, or type its coordinates.`,
+    },
+    layers,
+    dots,
+    marks,
+    placeLabels(labelled, obstacles),
+    credit,
+  );
+  map.addEventListener("click", (event) => {
+    const matrix = map.getScreenCTM();
+    if (!matrix) return;
+    const at = new DOMPoint(event.clientX, event.clientY).matrixTransform(matrix.inverse());
+    const lat = Math.round(project.latAt(at.y) * 1e5) / 1e5;
+    const lon = Math.round(project.lonAt(at.x) * 1e5) / 1e5;
+    onPick(lat, lon);
+  });
+  container.replaceChildren(map);
+}
+
+/**
+ * A place to give with a form, optional: latitude and longitude fields and a map around
+ * `center` to click on; typing coordinates moves the mark, clicking the map fills them.
+ * `value()` is {lat, lon}, null when both fields are empty, or throws a message when only
+ * one is given.
+ */
+export function placeField({ idPrefix, legend, hint, cities, center, points = () => [], kind = "staging" }) {
+  const lat = h("input", { id: `${idPrefix}-lat`, class: "place-lat", type: "number", min: -90, max: 90, step: "any", inputmode: "decimal", autocomplete: "off" });
+  const lon = h("input", { id: `${idPrefix}-lon`, class: "place-lon", type: "number", min: -180, max: 180, step: "any", inputmode: "decimal", autocomplete: "off" });
+  const mapBox = h("div", { class: "picker-map", id: `${idPrefix}-map` });
+  const clear = h("button", { type: "button", class: "secondary small place-clear" }, "Clear");
+  const chosen = () => {
+    if (lat.value === "" || lon.value === "" || !lat.checkValidity() || !lon.checkValidity()) return null;
+    return { lat: Number(lat.value), lon: Number(lon.value) };
+  };
+  let around = center;
+  const draw = () => {
+    const place = chosen();
+    drawPicker(mapBox, {
+      cities,
+      center: place ?? around,
+      chosen: place,
+      points: points(),
+      kind,
+      onPick: (y, x) => {
+        lat.value = y;
+        lon.value = x;
+        draw();
+      },
+    });
+  };
+  lat.addEventListener("change", draw);
+  lon.addEventListener("change", draw);
+  clear.addEventListener("click", () => {
+    lat.value = "";
+    lon.value = "";
+    draw();
+  });
+  const element = h("fieldset", { class: "place", id: `${idPrefix}-place` },
+    h("legend", {}, legend),
+    hint ? h("p", { class: "fine" }, hint) : null,
+    h("div", { class: "row" },
+      h("label", { for: lat.id }, "Latitude", lat),
+      h("label", { for: lon.id }, "Longitude", lon),
+      clear,
+    ),
+    mapBox,
+  );
+  draw();
+  return {
+    element,
+    value() {
+      if (lat.value === "" && lon.value === "") return null;
+      if (lat.value === "" || lon.value === "") throw new Error(`${legend}: give both latitude and longitude, or neither.`);
+      return { lat: Number(lat.value), lon: Number(lon.value) };
+    },
+    set(place, newCenter = around) {
+      around = newCenter;
+      lat.value = place ? place.lat : "";
+      lon.value = place ? place.lon : "";
+      draw();
+    },
+  };
 }

@@ -6,7 +6,7 @@ import { h, keepTyped, patch, syncList, throttled } from "./dom.js";
 import { ApiError, eachLimited, fetchAll } from "./api.js";
 import { byUrgency, IncidentBook } from "./store.js";
 import { claimMoves, isEndedClaim, isFinalRequest } from "./vocabulary.js";
-import { cityName, liveTime, placeOf, resourceLabel, statusLabel, unitsOf } from "./format.js";
+import { cityName, liveTime, placeOf, reportToText, resourceLabel, statusLabel, unitsOf } from "./format.js";
 import { askDetails, busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
@@ -287,7 +287,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         : null,
       requestTiming(request, placeOf(cities, incident.city_id)),
       answersBlock(entry, request, cities),
-      request.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
+      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), reportToText(request)) : null,
       request.notes ? h("p", { class: "detail" }, request.notes) : null,
       mine.length
         ? h("p", { class: "mine" }, `Your city has ${mine.map((c) => `${c.quantity} ${statusLabel(c.status).toLowerCase()}`).join(", ")}.`)
@@ -386,7 +386,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         claimChip(request, claim),
       ),
       h("p", { class: "meta" }, h("span", {}, `Claim #${claim.id}`), h("span", {}, entry.incident?.title ?? "")),
-      request?.report_to ? h("p", { class: "detail" }, h("span", { class: "label" }, "Report to "), request.report_to) : null,
+      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), reportToText(request)) : null,
       waiting,
       claim.status === "en_route" ? h("p", { class: "detail arrival" }, h("span", { class: "label" }, "ETA "), claimArrival(claim), " ", journeyLine(claim)) : null,
       claim.end_reason ? h("p", { class: "detail end-reason" }, h("span", { class: "label" }, "Reason "), claim.end_reason) : null,
@@ -444,7 +444,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         ["vehicle", "Vehicle (optional)", { maxlength: 200 }],
         ["contact", "Contact on the way (optional)", { maxlength: 200, autocomplete: "tel" }],
       ],
-      request?.report_to ? `Report to: ${request.report_to}` : "",
+      reportToText(request) ? `Report to: ${reportToText(request)}` : "",
     );
     if (!asked) return;
     const extra = { ...asked, eta: new Date(asked.eta).toISOString() };
