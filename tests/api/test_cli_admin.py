@@ -46,7 +46,7 @@ def test_token_list_never_shows_a_secret_and_revoke_stops_the_token(
 ) -> None:
     secret = world.token("responder", "thika")
     with executor.db.read() as session:
-        actor = actor_for_token(session, secret)
+        actor = actor_for_token(session, secret, executor.clock())
     assert actor is not None and actor.token_id is not None
 
     code, out, _ = _run(capsys, "admin", "token", "list")
@@ -58,7 +58,7 @@ def test_token_list_never_shows_a_secret_and_revoke_stops_the_token(
     code, out, _ = _run(capsys, "admin", "token", "revoke", str(actor.token_id))
     assert code == 0 and "revoked" in out
     with executor.db.read() as session:
-        assert actor_for_token(session, secret) is None
+        assert actor_for_token(session, secret, executor.clock()) is None
 
     _, out, _ = _run(capsys, "admin", "token", "list")
     assert not any(line.split()[0] == str(actor.token_id) for line in out.splitlines()[1:])
