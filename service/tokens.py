@@ -122,7 +122,7 @@ class LastUsed:
                     col(ApiToken.id) == token_id,
                     or_(
                         col(ApiToken.last_used_at).is_(None),
-                        col(ApiToken.last_used_at) < now - LAST_USED_EVERY,
+                        col(ApiToken.last_used_at) <= now - LAST_USED_EVERY,
                     ),
                 )
                 .values(last_used_at=now)
