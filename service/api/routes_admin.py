@@ -147,5 +147,5 @@ async def rotate_token(token_id: IdPath, actor: ManagerOrAdminActor, parts: Part
     they connect again with the new secret. The expiry is renewed for the token's
     original lifetime."""
     token, secret = await parts.executor.run(actor, admin.rotate_token, token_id)
-    parts.executor.announce(control.token_revoked(token_id))
+    parts.executor.announce(control.token_rotated(token_id))
     return TokenIssued.model_validate({**token.model_dump(), "token": secret})
