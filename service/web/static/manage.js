@@ -21,6 +21,7 @@ import { Alerts } from "./alerts.js";
 import { dryRunView } from "./dryrun.js";
 import { sitrepPanel } from "./sitreps.js";
 import { peopleSection } from "./people.js";
+import { tokensSection } from "./tokens.js";
 import {
   answersBlock,
   badge,
@@ -66,10 +67,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const banner = webhookBanner(api, me.city_id);
   const alerts = new Alerts({ me, cities, kinds: ["waiting", "lapse", "escalated"] });
   const people = peopleSection(api, me);
+  const tokens = tokensSection(api);
   main.append(
     alerts.panel,
     banner.el,
     people.el,
+    tokens.el,
     h("div", { class: "console manage" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
         h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
@@ -773,6 +776,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   setInterval(() => alerts.checkLapses(waitingClaims()), 1000);
   banner.refresh();
   people.load().catch((error) => notify(error.message || String(error)));
+  tokens.load().catch((error) => notify(error.message || String(error)));
   render();
 }
 
