@@ -33,6 +33,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013  # also: a service the handshake needs is unavailable
 CLOSE_REVOKED = 4001  # the connection's token was revoked (as HTTP's 401)
 REVOKED_REASON = "token revoked"
+ROTATED_REASON = "token rotated"
 SIGNED_OUT_REASON = "signed out"  # the same close for a session that ended
 
 
@@ -48,6 +49,8 @@ class Viewer:
     session_id: int | None = None
     user_id: int | None = None
     display_name: str | None = None
+    # A token's scopes, if it has any (what its commands may be).
+    scopes: frozenset[str] | None = None
 
 
 class Connection:

@@ -16,6 +16,7 @@ import orjson
 
 TOKEN_REVOKED = "token_revoked"  # noqa: S105 (a message name, not a secret)
 SESSIONS_ENDED = "sessions_ended"
+TOKEN_ROTATED = "token_rotated"  # noqa: S105 (a message name, not a secret)
 
 
 def token_revoked(token_id: int) -> bytes:
@@ -26,6 +27,22 @@ def token_revoked(token_id: int) -> bytes:
 def revoked_token_id(message: dict[str, Any]) -> int | None:
     """The token id of a `token_revoked` message, else None."""
     if message.get("type") != "control" or message.get("control") != TOKEN_REVOKED:
+        return None
+    token_id = message.get("token_id")
+    if not isinstance(token_id, int) or isinstance(token_id, bool):
+        return None
+    return token_id
+
+
+def token_rotated(token_id: int) -> bytes:
+    """The message that closes `token_id`'s sockets on every replica, which connect
+    again with the token's new secret (the old one no longer authenticates)."""
+    return orjson.dumps({"type": "control", "control": TOKEN_ROTATED, "token_id": token_id})
+
+
+def rotated_token_id(message: dict[str, Any]) -> int | None:
+    """The token id of a `token_rotated` message, else None."""
+    if message.get("type") != "control" or message.get("control") != TOKEN_ROTATED:
         return None
     token_id = message.get("token_id")
     if not isinstance(token_id, int) or isinstance(token_id, bool):

@@ -33,6 +33,7 @@ from realtime.connection import (
     DIRECT,
     QUEUED,
     REVOKED_REASON,
+    ROTATED_REASON,
     SIGNED_OUT_REASON,
     Connection,
     Viewer,
@@ -169,6 +170,18 @@ class Gateway:
             log.info("token %d revoked: closed %d websocket(s)", token_id, closed)
         return closed
 
+    def close_token(self, token_id: int) -> int:
+        """Close every connection of a rotated token (4001 "token rotated"): they were
+        opened with the old secret. The token itself stays valid."""
+        closed = 0
+        for conn in list(self.connections):
+            if _token_of(conn.viewer) == token_id and conn.closed_reason is None:
+                conn.drop(CLOSE_REVOKED, ROTATED_REASON)
+                closed += 1
+        if closed:
+            log.info("token %d rotated: closed %d websocket(s)", token_id, closed)
+        return closed
+
     def _cut_off(
         self,
         remembered: dict[int, None],
@@ -218,9 +231,12 @@ class Gateway:
 
     def _on_control(self, envelope: dict[str, Any]) -> None:
         token_id = control.revoked_token_id(envelope)
+        rotated = control.rotated_token_id(envelope)
         session_ids = control.ended_session_ids(envelope)
         if token_id is not None:
             self.revoke_token(token_id)
+        elif rotated is not None:
+            self.close_token(rotated)
         elif session_ids is not None:
             self.end_sessions(session_ids)
         else:

@@ -101,3 +101,14 @@ class SessionStarted(Output):
 
 class SignedOut(Output):
     sessions_ended: int
+
+
+class PasswordChange(Input):
+    current_password: Password
+    new_password: Password = Field(
+        description="At least 12 characters and hard to guess, as at sign-up."
+    )
+
+
+class PasswordChanged(Output):
+    other_sessions_ended: int = Field(description="Your other sessions, now signed out.")

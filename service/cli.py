@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Sequence
@@ -102,6 +103,18 @@ def _parser() -> argparse.ArgumentParser:
     tok_issue.add_argument("--role", required=True, choices=[r.value for r in Role])
     tok_issue.add_argument("--city", help="city slug (not for admin)")
     tok_issue.add_argument("--label", default="")
+    tok_issue.add_argument(
+        "--expires",
+        type=int,
+        metavar="DAYS",
+        help="days until it expires (default AIDMESH_TOKEN_DEFAULT_DAYS, 90; "
+        "at most AIDMESH_TOKEN_MAX_DAYS, 365)",
+    )
+    tok_issue.add_argument(
+        "--scopes",
+        default="",
+        help="comma-separated: read (read only), claims, webhooks; none: all the role may do",
+    )
     tok_issue.set_defaults(run=_token_issue)
     register_admin_commands(net, city, tok, lambda: _executor(Settings()))
 
@@ -339,10 +352,15 @@ def _token_issue(args: argparse.Namespace) -> int:
             print(f"unknown city '{args.city}'", file=sys.stderr)
             return 1
         city_id = city.id
-    (_token, secret), _ = executor.run_sync(
-        SYSTEM, mint_token, Role(args.role), city_id, args.label
+    command = functools.partial(
+        mint_token,
+        scopes=[s.strip() for s in args.scopes.split(",") if s.strip()],
+        expires_in_days=args.expires,
     )
+    (token, secret), _ = executor.run_sync(SYSTEM, command, Role(args.role), city_id, args.label)
     print(secret)
+    expires = f"{token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never"
+    print(f"token {token.id} ({token.role}) expires {expires}", file=sys.stderr)
     return 0
 
 

@@ -1,10 +1,12 @@
-"""`aidmesh admin … list`, `token revoke` and network membership: what the API offers an
-admin, from the command line. Plugged into the parser by `service/cli.py`."""
+"""`aidmesh admin … list`, `token revoke`, `token rotate` and network membership: what
+the API offers an admin, from the command line. Plugged into the parser by `service/cli.py`."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -45,6 +47,12 @@ def register(networks: Any, cities: Any, tokens: Any, make_executor: MakeExecuto
     tok_revoke = tokens.add_parser("revoke", help="revoke a token by id (see `token list`)")
     tok_revoke.add_argument("token_id", type=int)
     tok_revoke.set_defaults(run=bound(_token_revoke))
+    tok_rotate = tokens.add_parser(
+        "rotate",
+        help="a new secret for a token (same id, label and scopes); the old one stops at once",
+    )
+    tok_rotate.add_argument("token_id", type=int)
+    tok_rotate.set_defaults(run=bound(_token_rotate))
 
 
 def _all(session: Session, page: Callable[[Session, int, int], Any]) -> list[Any]:
@@ -84,17 +92,36 @@ def _token_list(args: argparse.Namespace, executor: Executor) -> int:
         tokens = _all(session, queries.list_tokens)
         slugs = _city_slugs(session)
     print(
-        f"{'id':>4}  {'prefix':12}  {'role':9}  {'city':14}  {'created':16}  {'revoked':16}  label"
+        f"{'id':>4}  {'prefix':12}  {'role':9}  {'city':14}  {'scopes':15}  {'created':16}  "
+        f"{'expires':16}  {'last used':16}  {'revoked':16}  label"
     )
     for t in tokens:
         if t.revoked_at is not None and not args.all:
             continue
         city = slugs.get(t.city_id, "-") if t.city_id is not None else "-"
-        revoked = f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "-"
+        scopes = ",".join(t.scopes) or "all"
         print(
-            f"{t.id:>4}  {t.prefix + '…':12}  {t.role:9}  {city:14}  "
-            f"{t.created_at:%Y-%m-%d %H:%M}  {revoked:16}  {t.label}"
+            f"{t.id:>4}  {t.prefix + '…':12}  {t.role:9}  {city:14}  {scopes:15}  "
+            f"{_when(t.created_at)}  {_when(t.expires_at, 'never')}  {_when(t.last_used_at)}  "
+            f"{_when(t.revoked_at)}  {t.label}"
         )
+    return 0
+
+
+def _when(at: datetime | None, none: str = "-") -> str:
+    return f"{at:%Y-%m-%d %H:%M}" if at else f"{none:16}"
+
+
+def _token_rotate(args: argparse.Namespace, executor: Executor) -> int:
+    from service.commands.admin import rotate_token
+
+    (token, secret), _ = executor.run_sync(SYSTEM, rotate_token, args.token_id)
+    print(secret)
+    expires = f"{token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never"
+    print(
+        f"token {token.id} rotated: the old secret no longer works; expires {expires}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -78,7 +78,7 @@ class Executor:
             asyncio.AbstractEventLoop, tuple[asyncio.Queue[bytes], asyncio.Task[None]]
         ] = {}
         self.claim_path: ClaimPath = claim_path or GeneralCommand()
-        self.tokens: TokenLookup = tokens or DatabaseTokens(db)
+        self.tokens: TokenLookup = tokens or DatabaseTokens(db, clock)
 
     async def run(self, actor: Actor, command: Callable[..., T], *args: Any) -> T:
         result, events = await to_thread.run_sync(self.run_sync, actor, command, *args)

@@ -43,6 +43,7 @@ def viewer_of(actor: Actor) -> Viewer:
         session_id=actor.session_id,
         user_id=actor.user_id,
         display_name=actor.display_name,
+        scopes=actor.scopes,
     )
 
 
@@ -54,6 +55,7 @@ def actor_of(viewer: Viewer) -> Actor:
         user_id=viewer.user_id,
         display_name=viewer.display_name,
         session_id=viewer.session_id,
+        scopes=viewer.scopes,
     )
 
 

@@ -19,6 +19,7 @@ from realtime.protocol import Op, Refusal, error
 from service import edge
 from service.commands import claims, passes
 from service.commands.presenters import claim_public
+from service.domain import tokens as token_rules
 from service.domain.actors import Actor
 from service.executor import Executor
 from service.live import actor_of
@@ -70,7 +71,10 @@ class CommandOp(Generic[M]):
 
     def read(self, viewer: Viewer, fields: dict[str, Any]) -> M:
         try:
-            edge.require_command_role(actor_of(viewer))
+            actor = edge.require_command_role(actor_of(viewer))
+            if not token_rules.may_send_commands(actor.scopes):
+                assert actor.scopes is not None
+                raise token_rules.scope_refused(actor.scopes)
             return edge.read_fields(self.params, fields)
         except Exception as exc:
             raise _refusal(exc, self.name) from None
@@ -78,14 +82,13 @@ class CommandOp(Generic[M]):
     async def run(self, viewer: Viewer, params: M) -> dict[str, Any]:
         actor = actor_of(viewer)
         try:
-            # The token or session is checked again: one revoked or ended since the
-            # handshake is refused.
+            # The token or session is checked again: one revoked, expired or ended
+            # since the handshake is refused.
             if not await self._still_valid(actor):
                 return error(401, REVOKED)
             return await self.execute(actor, params)
         except Exception as exc:
             raise _refusal(exc, self.name) from None
-
 
     async def _still_valid(self, actor: Actor) -> bool:
         if actor.session_id is not None:

@@ -55,7 +55,7 @@ from service.scheduler import Sweeper, start_scheduler
 from service.sessions import SESSION_COOKIE, Sessions
 from service.settings import Settings
 from service.tickets import DatabaseTickets
-from service.tokens import DatabaseTokens, TokenLookup
+from service.tokens import DatabaseTokens, LastUsed, TokenLookup, Tracked
 from service.web.routes import router as web_router
 from service.webhooks import WebhookParts
 from service.webhooks.sender import Resolver
@@ -111,12 +111,13 @@ def create_app(
             catalogue = load_catalogue()
             stock = load_stock_playbooks(catalogue)
             claim_path: ClaimPath = GeneralCommand()
-            tokens: TokenLookup = DatabaseTokens(db)
+            tokens: TokenLookup = DatabaseTokens(db, clock)
             if settings.db_fast_claims and not db.is_sqlite:
                 pool = await open_pool(settings)
                 stack.push_async_callback(pool.close)
                 claim_path = PgClaims(pool)
-                tokens = PgTokens(pool, tokens)
+                tokens = PgTokens(pool, tokens, clock)
+            tokens = Tracked(tokens, LastUsed(db, clock))
             executor = Executor(
                 db,
                 event_bus,

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     Strict,
     StringConstraints,
+    field_validator,
 )
 
 from service.domain.actors import Role
@@ -102,7 +103,6 @@ Note = Annotated[str, Strict(), StringConstraints(max_length=2000), _Clean]
 LongText = Annotated[str, Strict(), StringConstraints(max_length=5000), _Clean]
 Answer = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=20000), _Clean]
 Reason = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=500), _Clean]
-
 
 
 def _iana_zone(value: str) -> str:
@@ -207,10 +207,26 @@ class CityPublic(Output):
 # Tokens ------------------------------------------------------------------------
 
 
+ScopeName = Literal["read", "claims", "webhooks"]
+
+
 class TokenCreate(Input):
     role: RoleName
-    city_id: Id | None = None
+    city_id: Id | None = Field(
+        default=None, description="Required but for an admin token; a manager's own city."
+    )
     label: Label = ""
+    scopes: list[ScopeName] = Field(
+        default_factory=list,
+        max_length=3,
+        description=(
+            "Empty: everything the role may do. 'read': read only; 'claims': claims, passes "
+            "and claim status; 'webhooks': the city's webhook endpoints."
+        ),
+    )
+    expires_in_days: Annotated[int, Strict(), Field(ge=1, le=36_500)] | None = Field(
+        default=None, description="Days until it expires (the server's default if left out)."
+    )
 
 
 class TokenPublic(Output):
@@ -219,8 +235,17 @@ class TokenPublic(Output):
     role: str
     city_id: int | None
     label: str
+    scopes: list[str]
     created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(description="Recorded to within a minute.")
+    rotated_at: datetime | None
     revoked_at: datetime | None
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _stored_scopes(cls, value: Any) -> Any:
+        return [s for s in value.split(",") if s] if isinstance(value, str) else value
 
 
 class TokenIssued(TokenPublic):
@@ -429,9 +454,7 @@ class ClaimStatusChange(Input):
     contact: Name | None = Field(
         default=None, description="With `en_route`: a phone or radio channel to reach the team."
     )
-    reason: Reason | None = Field(
-        default=None, description="With `declined` or `withdrawn`: why."
-    )
+    reason: Reason | None = Field(default=None, description="With `declined` or `withdrawn`: why.")
 
 
 class ClaimPublic(Output):

@@ -281,8 +281,14 @@ def city_detail(session: Session, city_id: int) -> CityPublic:
     return city_public(session, city)
 
 
-def list_tokens(session: Session, limit: int, offset: int) -> Page[TokenPublic]:
-    rows, total = _page(session, select(ApiToken).order_by(col(ApiToken.id)), limit, offset)
+def list_tokens(
+    session: Session, limit: int, offset: int, city_id: int | None = None
+) -> Page[TokenPublic]:
+    """Tokens, oldest first (of one city if `city_id`); never their secrets."""
+    query = select(ApiToken).order_by(col(ApiToken.id))
+    if city_id is not None:
+        query = query.where(col(ApiToken.city_id) == city_id)
+    rows, total = _page(session, query, limit, offset)
     items = [TokenPublic.model_validate(t) for t in rows]
     return Page[TokenPublic].model_validate(_make_page(items, total, limit, offset))
 

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     sign_in_lock_s: float = Field(default=900.0, gt=0)
     # The admins must sign in with a TOTP code (one without may only enrol).
     admins_need_totp: bool = False
+    # API tokens: days a new token lives unless asked otherwise, and at most.
+    token_default_days: int = Field(default=90, ge=1)
+    token_max_days: int = Field(default=365, ge=1)
 
     # The map's raster tiles, e.g. the deployment's own OpenStreetMap tile server:
     # `https://tiles.example.org/{z}/{x}/{y}.png` (Web Mercator, 256 px). Unset, the map

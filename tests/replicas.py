@@ -204,7 +204,7 @@ class Cluster:
 
     def actor(self, role: str, city: str | None = None) -> Actor:
         with self.executor.db.read() as session:
-            actor = actor_for_token(session, self.token(role, city))
+            actor = actor_for_token(session, self.token(role, city), self.executor.clock())
         assert actor is not None
         return actor
 

@@ -90,6 +90,11 @@ def app_settings(database_url: str) -> Settings:
         embedded_redis=False,
         scheduler_enabled=False,
         data_dir=Path("var/test"),
+        # Tokens minted at the fake clock's time must still work on servers that run on
+        # the wall clock: the fixtures' tokens live for a century. Tests of expiry use
+        # the service's own defaults (tests/api/test_token_lifecycle.py).
+        token_default_days=36_500,
+        token_max_days=36_500,
     )
 
 

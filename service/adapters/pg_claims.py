@@ -35,7 +35,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -58,6 +58,7 @@ from service.domain import lifecycles as lc
 from service.domain.actors import Actor, Role
 from service.domain.errors import DomainError
 from service.domain.events import EventType
+from service.domain.tokens import parse_scopes
 from service.models import ClaimCreate, ClaimPublic, EventPublic
 from service.persistence.tables import AidRequest
 from service.settings import Settings
@@ -182,11 +183,13 @@ SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM made),
        (SELECT count(*) FROM recorded), (SELECT count(*) FROM numbered)"""
 
 _ACTOR_OF_HASH = """
-SELECT id, role, city_id FROM api_tokens
- WHERE token_hash = %(hash)s AND revoked_at IS NULL"""
+SELECT id, role, city_id, scopes FROM api_tokens
+ WHERE token_hash = %(hash)s AND revoked_at IS NULL
+   AND (expires_at IS NULL OR expires_at > %(now)s)"""
 
 _ACTOR_OF_ID = """
-SELECT id, role, city_id FROM api_tokens WHERE id = %(id)s AND revoked_at IS NULL"""
+SELECT id, role, city_id, scopes FROM api_tokens
+ WHERE id = %(id)s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > %(now)s)"""
 
 
 def conninfo(settings: Settings) -> str:
@@ -444,9 +447,12 @@ class PgTokens:
     event loop than the pool's, and when PostgreSQL errs (but not when the pool is
     exhausted: that is a 503, not the slower path)."""
 
-    def __init__(self, pool: AsyncConnectionPool, general: TokenLookup) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, general: TokenLookup, clock: Callable[[], datetime]
+    ) -> None:
         self.pool = pool
         self.general = general
+        self.clock = clock
         self.loop = asyncio.get_running_loop()
 
     def usable(self) -> bool:
@@ -458,7 +464,9 @@ class PgTokens:
     async def actor_for_secret(self, secret: str) -> Actor | None:
         if self.usable():
             try:
-                row = await self._one(_ACTOR_OF_HASH, {"hash": hash_token(secret)})
+                row = await self._one(
+                    _ACTOR_OF_HASH, {"hash": hash_token(secret), "now": self.clock()}
+                )
             except PoolTimeout:
                 raise
             except psycopg.Error as exc:
@@ -470,7 +478,7 @@ class PgTokens:
     async def actor_for_token_id(self, token_id: int) -> Actor | None:
         if self.usable():
             try:
-                row = await self._one(_ACTOR_OF_ID, {"id": token_id})
+                row = await self._one(_ACTOR_OF_ID, {"id": token_id, "now": self.clock()})
             except PoolTimeout:
                 raise
             except psycopg.Error as exc:
@@ -492,8 +500,8 @@ class PgTokens:
 def _actor_of(row: tuple[Any, ...] | None) -> Actor | None:
     if row is None:
         return None
-    token_id, role, city_id = row
-    return Actor(role=Role(role), city_id=city_id, token_id=token_id)
+    token_id, role, city_id, scopes = row
+    return Actor(role=Role(role), city_id=city_id, token_id=token_id, scopes=parse_scopes(scopes))
 
 
 def _read_out(answer: asyncio.Future[Any]) -> None:

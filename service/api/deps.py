@@ -16,6 +16,7 @@ from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from realtime.bus import EventBus
+from service.domain import tokens as token_rules
 from service.domain.actors import Actor, Role, role_refused
 from service.edge import (
     IDEMPOTENCY_KEY_MAX,
@@ -160,6 +161,11 @@ async def current_actor(
     )
     if actor.enrol_only and request.url.path not in ENROL_ONLY_PATHS:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=ENROL_FIRST)
+    if actor.scopes is not None and request.method not in SAFE_METHODS:
+        route = request.scope.get("route")
+        template = getattr(route, "path", request.url.path).removeprefix("/api/v1")
+        if not token_rules.may_write(actor.scopes, request.method, template):
+            raise token_rules.scope_refused(actor.scopes)
     return actor
 
 

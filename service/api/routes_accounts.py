@@ -15,6 +15,8 @@ from realtime import control
 from service import passwords
 from service.account_models import (
     ManagersNeedTotp,
+    PasswordChange,
+    PasswordChanged,
     PersonInvite,
     PersonInvited,
     PersonPublic,
@@ -271,6 +273,41 @@ async def sign_out_everywhere(actor: CurrentActor, parts: Parts, response: Respo
     _announce_ended(parts, ended)
     _clear_cookies(response)
     return SignedOut(sessions_ended=len(ended))
+
+
+@router.post("/auth/password", response_model=PasswordChanged, tags=["sign-in"])
+async def change_password(
+    body: PasswordChange, actor: CurrentActor, parts: Parts, request: Request
+) -> PasswordChanged:
+    """Change your password: the current one is required (a wrong one counts as a failed
+    sign-in), the new one follows the sign-up rules. Your other sessions are signed out
+    (and their websockets closed); this one stays signed in."""
+    if actor.session_id is None or actor.user_id is None:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="a password is a signed-in person's: a token is rotated instead",
+        )
+    me = await parts.executor.read(actor, accounts.get_person, actor.user_id)
+    address = request.client.host if request.client else "?"
+    keys = ["account:" + accounts.normal_email(me.email), "address:" + address]
+    wait = await parts.executor.read(SYSTEM, accounts.wait_before_sign_in, keys)
+    if wait > timedelta(0):
+        raise _too_many(wait)
+    stored = await parts.executor.read(SYSTEM, accounts.password_hash_of, actor.user_id)
+    if not await to_thread.run_sync(passwords.verify_password, stored, body.current_password):
+        await parts.executor.run(SYSTEM, accounts.record_failed_sign_in, keys)
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN, detail="the current password is wrong"
+        )
+    if body.new_password == body.current_password:
+        raise Invalid("the new password is the current one: choose another")
+    passwords.check_strength(body.new_password, [me.email, me.display_name])
+    hashed = await to_thread.run_sync(passwords.hash_password, body.new_password)
+    ended = await parts.executor.run(
+        actor, accounts.change_password, actor.user_id, hashed, actor.session_id
+    )
+    _announce_ended(parts, ended)
+    return PasswordChanged(other_sessions_ended=len(ended))
 
 
 def _session_of(actor: Actor) -> int:

@@ -6,7 +6,16 @@ from fastapi import APIRouter, status
 
 from realtime import control
 from service import queries
-from service.api.deps import AdminActor, CurrentActor, IdPath, Limit, Offset, Parts, SessionDep
+from service.api.deps import (
+    AdminActor,
+    CurrentActor,
+    IdPath,
+    Limit,
+    ManagerOrAdminActor,
+    Offset,
+    Parts,
+    SessionDep,
+)
 from service.commands import admin
 from service.models import (
     CityCreate,
@@ -104,22 +113,39 @@ def get_city(city_id: IdPath, _: CurrentActor, session: SessionDep) -> CityPubli
 @router.post(
     "/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED, tags=["tokens"]
 )
-async def issue_token(body: TokenCreate, actor: AdminActor, parts: Parts) -> TokenIssued:
+async def issue_token(body: TokenCreate, actor: ManagerOrAdminActor, parts: Parts) -> TokenIssued:
+    """Issue a token: the admin of any role and city, a manager of their own city (no
+    admin tokens). It expires after `expires_in_days` (90 by default, at most
+    `AIDMESH_TOKEN_MAX_DAYS`); `scopes` narrow what it may write. The secret is in the
+    answer only."""
     token, secret = await parts.executor.run(actor, admin.issue_token, body)
     return TokenIssued.model_validate({**token.model_dump(), "token": secret})
 
 
 @router.get("/tokens", response_model=Page[TokenPublic], tags=["tokens"])
-def list_tokens(
-    _: AdminActor, session: SessionDep, limit: Limit = 50, offset: Offset = 0
+async def list_tokens(
+    actor: ManagerOrAdminActor, parts: Parts, limit: Limit = 50, offset: Offset = 0
 ) -> Page[TokenPublic]:
-    return queries.list_tokens(session, limit, offset)
+    """Every token for the admin, a manager's city's for a manager: label, scopes,
+    created, expires, last used (to within a minute), never the secret."""
+    return await parts.executor.read(actor, admin.list_tokens, limit, offset)
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenPublic, tags=["tokens"])
-async def revoke_token(token_id: IdPath, actor: AdminActor, parts: Parts) -> TokenPublic:
+async def revoke_token(token_id: IdPath, actor: ManagerOrAdminActor, parts: Parts) -> TokenPublic:
     """Revoke a token: refused from now on, over REST and on every open websocket (each
     replica closes the token's sockets with 4001 "token revoked")."""
     token = await parts.executor.run(actor, admin.revoke_token, token_id)
     parts.executor.announce(control.token_revoked(token_id))
     return TokenPublic.model_validate(token)
+
+
+@router.post("/tokens/{token_id}/rotate", response_model=TokenIssued, tags=["tokens"])
+async def rotate_token(token_id: IdPath, actor: ManagerOrAdminActor, parts: Parts) -> TokenIssued:
+    """A new secret for the same token (id, label, role, city and scopes kept). The old
+    secret stops working at once, and the token's open websockets are closed (4001):
+    they connect again with the new secret. The expiry is renewed for the token's
+    original lifetime."""
+    token, secret = await parts.executor.run(actor, admin.rotate_token, token_id)
+    parts.executor.announce(control.token_rotated(token_id))
+    return TokenIssued.model_validate({**token.model_dump(), "token": secret})

@@ -403,3 +403,37 @@ def ended_among(ctx: CommandContext, session_ids: set[int]) -> set[int]:
     """Those of `session_ids` no longer alive (ended, timed out, or their person disabled)."""
     alive = {sid for sid in session_ids if actor_for_session(ctx, session_id=sid) is not None}
     return session_ids - alive
+
+
+def password_hash_of(ctx: CommandContext, person_id: int) -> str | None:
+    person = ctx.session.get(Person, person_id)
+    return None if person is None else person.password_hash
+
+
+def change_password(
+    ctx: CommandContext, person_id: int, password_hash: str, keep_session_id: int
+) -> list[int]:
+    """Set a signed-in person's new password hash and end their other sessions (this
+    one, `keep_session_id`, stays signed in); the ended sessions' ids."""
+    person = ctx.session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id} not found")
+    person.password_hash = password_hash
+    person.updated_at = ctx.now
+    ctx.session.add(person)
+    ids = [
+        int(i)
+        for i in ctx.session.exec(
+            select(UserSession.id).where(
+                col(UserSession.person_id) == person_id,
+                col(UserSession.ended_at).is_(None),
+                col(UserSession.id) != keep_session_id,
+            )
+        ).all()
+        if i is not None
+    ]
+    if ids:
+        ctx.session.execute(
+            update(UserSession).where(col(UserSession.id).in_(ids)).values(ended_at=ctx.now)
+        )
+    return ids

@@ -20,6 +20,8 @@ class Actor:
     role: Role
     city_id: int | None
     token_id: int | None = None
+    # A token's scopes (`service.domain.tokens`); None: all its role may do.
+    scopes: frozenset[str] | None = None
     # A person signed in with a session (tokens are for machines and have no person).
     user_id: int | None = None
     display_name: str | None = None

@@ -64,8 +64,15 @@ class ApiToken(SQLModel, table=True):
     role: str = Field(max_length=16)
     city_id: int | None = Field(default=None, foreign_key="cities.id")
     label: str = Field(default="", max_length=200)
+    # What it may write beyond reading: "" for everything its role may do, else
+    # `service.domain.tokens` scope names, comma-separated ("read" alone: read only).
+    scopes: str = Field(default="", max_length=64)
     created_at: datetime = _utc()
     revoked_at: datetime | None = _utc(default=None)
+    expires_at: datetime | None = _utc(default=None)  # null: issued before tokens expired
+    # Written at most once a minute per token (`service.tokens.LastUsed`).
+    last_used_at: datetime | None = _utc(default=None)
+    rotated_at: datetime | None = _utc(default=None)
 
 
 class Person(SQLModel, table=True):

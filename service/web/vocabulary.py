@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, TypeVar, get_args
 
+from service.domain import tokens as token_rules
 from service.domain.errors import IllegalTransition, WrongParty
 from service.domain.events import EventType
 from service.domain.lifecycles import (
@@ -73,4 +74,5 @@ def vocabulary() -> dict[str, Any]:
         "delivered_claim_statuses": _in_order(ClaimStatus, DELIVERED_CLAIM_STATUSES),
         "claim_moves": claim_moves(),
         "event_types": [event_type.value for event_type in EventType],
+        "token_scopes": list(token_rules.SCOPES),
     }

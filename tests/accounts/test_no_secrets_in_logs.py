@@ -1,8 +1,9 @@
 """No password, sign-up code, session id, CSRF token, TOTP secret or code in any log
 line (issue #19): a served aidmesh, logging at debug level, goes through invitation,
 sign-up, a failed and a good sign-in, a write and a websocket on the session, setting
-up a second factor, a sign-in with a wrong and a good code, and sign-out; then its whole
-log is searched for each secret."""
+up a second factor, a sign-in with a wrong and a good code, a password change and
+sign-out, and a machine token issued, used and rotated; then its whole log is searched
+for each secret."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.browser.conftest import Site
 from tests.realtime.live_client import open_ws
 
 WRONG_PASSWORD = "wrong-guess-violet-harbour-93"
+NEW_PASSWORD = "copper-meadow-58-quietly-hums"
 
 
 def _served_at_debug(site: Site) -> None:
@@ -36,6 +38,10 @@ async def _welcome(site: Site, session: str) -> str:
         return str(await asyncio.wait_for(ws.recv(), timeout=10))
     finally:
         await ws.close()
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def test_no_secret_of_sign_in_reaches_the_log(site: Site) -> None:
@@ -91,11 +97,24 @@ def test_no_secret_of_sign_in_reaches_the_log(site: Site) -> None:
         r = http.post(f"{base}/auth/sign-in", json={**good, "code": sign_in_code})
         assert r.status_code == 200, r.text
         later = {"Cookie": f"{SESSION_COOKIE}={r.cookies[SESSION_COOKIE]}"}
+        later_write = {**later, "X-CSRF-Token": r.json()["csrf_token"]}
         http.cookies.clear()
-        r = http.post(
-            f"{base}/auth/sign-out", headers={**later, "X-CSRF-Token": r.json()["csrf_token"]}
-        )
+        change = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+        r = http.post(f"{base}/auth/password", json=change, headers=later_write)
         assert r.status_code == 200, r.text
+        r = http.post(f"{base}/auth/sign-out", headers=later_write)
+        assert r.status_code == 200, r.text
+        # A machine's token: issued, used, rotated, used again.
+        token_body = {"role": "responder", "city_id": site.world.city_ids["nairobi"]}
+        r = http.post(f"{base}/tokens", json={**token_body, "scopes": ["claims"]}, headers=admin)
+        assert r.status_code == 201, r.text
+        issued_token = r.json()["token"]
+        assert http.get(f"{base}/me", headers=_bearer(issued_token)).status_code == 200
+        r = http.post(f"{base}/tokens/{r.json()['id']}/rotate", headers=admin)
+        assert r.status_code == 200, r.text
+        rotated_token = r.json()["token"]
+        assert http.get(f"{base}/me", headers=_bearer(rotated_token)).status_code == 200
+        assert http.get(f"{base}/me", headers=_bearer(issued_token)).status_code == 401
     site.server.stop()
     log = site.server.log_path.read_text(encoding="utf-8", errors="replace")
     # The run was logged (so the search below searched something)...
@@ -105,12 +124,17 @@ def test_no_secret_of_sign_in_reaches_the_log(site: Site) -> None:
         "/api/v1/incidents",
         "/api/v1/auth/totp/enrol",
         "/api/v1/auth/totp/confirm",
+        "/api/v1/auth/password",
+        "/rotate",
     ):
         assert seen in log, seen
     # ...and no secret is in it, whole or as its first half.
     secrets = {
         "password": PASSWORD,
         "wrong password": WRONG_PASSWORD,
+        "new password": NEW_PASSWORD,
+        "issued token": issued_token,
+        "rotated token": rotated_token,
         "sign-up code": code,
         "session id": session,
         "CSRF token": csrf,

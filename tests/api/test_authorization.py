@@ -9,6 +9,7 @@ leave no trace.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ from service.domain.actors import SYSTEM, Role
 from service.models import CityCreate, NetworkCreate
 from service.persistence import tables  # (also registers every table in the metadata)
 from service.sessions import SESSION_COOKIE
-from tests.accounts.people import Signed, make_person, sign_in
+from tests.accounts.people import PASSWORD, Signed, make_person, sign_in
 from tests.support import World
 from tests.webhooks.test_webhook_routes import ROUTES as WEBHOOK_ROUTES
 
@@ -45,7 +46,17 @@ STOCK_PLAYBOOKS = Path(playbooks.__file__).parent / "stock"
 NO_TOKEN = "no token"
 UNKNOWN_TOKEN = "unknown token"
 REVOKED_TOKEN = "revoked token"
-UNAUTHENTICATED = (NO_TOKEN, UNKNOWN_TOKEN, REVOKED_TOKEN)
+EXPIRED_TOKEN = "expired token"  # tokens only: a session's ending is the revoked caller
+UNAUTHENTICATED = (NO_TOKEN, UNKNOWN_TOKEN, REVOKED_TOKEN, EXPIRED_TOKEN)
+
+# Tokens with scopes, of the identity the route exists for (its first allowed caller): a
+# scoped token writes only through its scopes' routes, and every scope opens the live feed.
+READ_ONLY_TOKEN = "read-only token"
+CLAIMS_TOKEN = "claims-scoped token"
+WEBHOOKS_TOKEN = "webhooks-scoped token"
+SCOPED = {READ_ONLY_TOKEN: "read", CLAIMS_TOKEN: "claims", WEBHOOKS_TOKEN: "webhooks"}
+ALL_SCOPES = frozenset(SCOPED.values())
+CLAIM_SCOPE = frozenset({"claims"})
 
 # Callers with a valid token: (role, city). Nairobi is the requesting city of every seeded
 # incident. Thika shares the kenya network and is targeted at ring 0; Machakos shares it
@@ -72,7 +83,16 @@ IDENTITIES: dict[str, tuple[str, str | None]] = {
     FOREIGN_MANAGER: ("manager", "berlin"),
     FOREIGN_RESPONDER: ("responder", "berlin"),
 }
-CALLERS = [*UNAUTHENTICATED, *IDENTITIES]
+# Callers holding tokens, and callers signed in with sessions (the expired and scoped
+# callers are tokens' alone).
+CALLERS = [*UNAUTHENTICATED, *IDENTITIES, *SCOPED]
+SESSION_CALLERS = [c for c in CALLERS if c != EXPIRED_TOKEN and c not in SCOPED]
+# Callers standing for the identity a route exists for (`Endpoint.revoked_identity`).
+STAND_INS = frozenset({REVOKED_TOKEN, EXPIRED_TOKEN, *SCOPED})
+
+
+def callers(via: str) -> list[str]:
+    return SESSION_CALLERS if via == "session" else CALLERS
 
 
 @dataclass(frozen=True)
@@ -129,6 +149,8 @@ class Endpoint:
     # the same as `allowed`), and whether a call ends the caller's session.
     session_allowed: dict[str, int] | None = None
     ends_session: bool = False
+    # The token scopes that allow this write (a token without scopes may do what its role may).
+    scopes: frozenset[str] = frozenset()
 
     def as_called(self, via: str) -> Endpoint:
         """The row as it stands for callers with tokens or with session cookies."""
@@ -139,6 +161,11 @@ class Endpoint:
     def expected(self, caller: str) -> frozenset[int]:
         if caller in UNAUTHENTICATED:
             return frozenset({401})
+        if caller in SCOPED:
+            identity = self.revoked_identity
+            if SCOPED[caller] in self.scopes and identity in self.allowed:
+                return frozenset({self.allowed[identity]})
+            return frozenset({403})
         if caller in self.allowed:
             return frozenset({self.allowed[caller]})
         if caller in self.foreign:
@@ -148,6 +175,9 @@ class Endpoint:
     @property
     def revoked_identity(self) -> str:
         return next(iter(self.allowed), OWN_MANAGER)
+
+    def succeeds(self, caller: str) -> bool:
+        return any(200 <= status < 300 for status in self.expected(caller))
 
 
 def stock_playbook(name: str) -> str:
@@ -213,7 +243,10 @@ ENDPOINTS = [
         body=lambda _, s: {"role": "observer", "city_id": s.member_city_id},
         seeds="admin",
     ),
+    # The seeded token is of a city no caller manages: its managers would be allowed
+    # (tests/api/test_token_lifecycle.py).
     Endpoint("revoke token", "POST", "/tokens/{token_id}/revoke", {ADMIN: 200}, seeds="admin"),
+    Endpoint("rotate token", "POST", "/tokens/{token_id}/rotate", {ADMIN: 200}, seeds="admin"),
     Endpoint(
         "upload city playbook",
         "PUT",
@@ -285,6 +318,7 @@ ENDPOINTS = [
         foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
         body=lambda _, s: {"quantity": 1},
         idempotency_key=True,
+        scopes=CLAIM_SCOPE,
     ),
     Endpoint(
         "pass on request",
@@ -294,6 +328,7 @@ ENDPOINTS = [
         {TARGETED_RESPONDER: 201, PEER_MANAGER: 201},
         foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
         body=lambda _, s: {"reason": f"Pumps deployed at home {s.n}"},
+        scopes=CLAIM_SCOPE,
     ),
     Endpoint(
         "change claim status",
@@ -302,6 +337,7 @@ ENDPOINTS = [
         {TARGETED_RESPONDER: 200, PEER_MANAGER: 200, OWN_MANAGER: 200},
         foreign=frozenset({OWN_RESPONDER, UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
         body=_claim_status_body,
+        scopes=CLAIM_SCOPE,
     ),
     Endpoint(
         "tick a checklist item",
@@ -422,6 +458,7 @@ ENDPOINTS = [
         seeds="none",
         # A signed-in page opens the websocket with its cookie: tickets are for tokens.
         session_allowed={},
+        scopes=ALL_SCOPES,  # reading the live feed
     ),
     Endpoint(
         "invite person",
@@ -461,6 +498,19 @@ ENDPOINTS = [
             ("sign out", "/auth/sign-out"),
             ("sign out everywhere", "/auth/sign-out-everywhere"),
         )
+    ),
+    Endpoint(
+        "change password",
+        "POST",
+        "/auth/password",
+        # A password is a person's: a token is rotated instead.
+        {},
+        body=lambda _, s: {
+            "current_password": PASSWORD,
+            "new_password": f"copper-meadow-{s.n}-quietly-hums",
+        },
+        seeds="none",
+        session_allowed=dict.fromkeys(IDENTITIES, 200),
     ),
     Endpoint(
         "enrol a second factor",
@@ -504,6 +554,7 @@ class Seeder:
     client: TestClient
     world: World
     revoked: dict[str, str] = field(default_factory=dict)
+    minted: dict[tuple[str, str], str] = field(default_factory=dict)  # (identity, kind) -> secret
     counter: Iterator[int] = field(default_factory=itertools.count)
     # "token": callers hold tokens; "session": they are people signed in with cookies.
     via: str = "token"
@@ -660,6 +711,39 @@ class Seeder:
             self.revoked[identity] = secret
         return self.revoked[identity]
 
+    def expired_token(self, identity: str) -> str:
+        """A token of `identity` whose expiry has just passed."""
+        if (identity, "expired") not in self.minted:
+            secret, token_id = self._mint(identity, "expired")
+            clock = self.world.executor.clock
+            with self.world.executor.db.engine.begin() as conn:
+                conn.execute(
+                    update(tables.ApiToken)
+                    .where(tables.ApiToken.id == token_id)  # type: ignore[arg-type]
+                    .values(expires_at=clock())
+                )
+            self.minted[identity, "expired"] = secret
+        return self.minted[identity, "expired"]
+
+    def scoped_token(self, identity: str, scope: str) -> str:
+        """A token of `identity` with one scope, used once (a first use is recorded)."""
+        if (identity, scope) not in self.minted:
+            secret, _ = self._mint(identity, scope, scopes=[scope])
+            r = self.client.get(f"{API}/me", headers={"Authorization": f"Bearer {secret}"})
+            assert r.status_code == 200, r.text
+            self.minted[identity, scope] = secret
+        return self.minted[identity, scope]
+
+    def _mint(self, identity: str, label: str, **kw: Any) -> tuple[str, int]:
+        role, city = IDENTITIES[identity]
+        city_id = self.world.city_ids[city] if city else None
+        command = functools.partial(mint_token, **kw)
+        (token, secret), _ = self.world.executor.run_sync(
+            SYSTEM, command, Role(role), city_id, label
+        )
+        assert token.id is not None
+        return secret, token.id
+
     def use_sessions(self) -> None:
         """From now on, callers are people signed in with session cookies: one person
         per identity, signed in up front (a sign-in is a change too)."""
@@ -695,9 +779,13 @@ class Seeder:
             return {}
         if caller == UNKNOWN_TOKEN:
             return {"Authorization": f"Bearer amk_{secrets.token_urlsafe(32)}"}
+        identity = endpoint.revoked_identity if endpoint else OWN_MANAGER
         if caller == REVOKED_TOKEN:
-            identity = endpoint.revoked_identity if endpoint else OWN_MANAGER
             return {"Authorization": f"Bearer {self.revoked_token(identity)}"}
+        if caller == EXPIRED_TOKEN:
+            return {"Authorization": f"Bearer {self.expired_token(identity)}"}
+        if caller in SCOPED:
+            return {"Authorization": f"Bearer {self.scoped_token(identity, SCOPED[caller])}"}
         role, city = IDENTITIES[caller]
         return self.world.headers(role, city)
 
@@ -724,7 +812,9 @@ class Seeder:
 def seeder(client: TestClient, world: World) -> Seeder:
     seeder = Seeder(client, world)
     for caller in IDENTITIES:  # mint every caller's token up front: minting is a change too
-        seeder.headers(caller)
+        # and use it once: so is its first use (its last use is recorded once a minute)
+        r = client.get(f"{API}/me", headers=seeder.headers(caller))
+        assert r.status_code == 200, r.text
     return seeder
 
 
@@ -758,7 +848,7 @@ def _call(
         headers = {**headers, "Idempotency-Key": f"matrix-{seed.n}"}
     body = None
     if endpoint.body is not None:
-        as_caller = endpoint.revoked_identity if caller == REVOKED_TOKEN else caller
+        as_caller = endpoint.revoked_identity if caller in STAND_INS else caller
         body = endpoint.body(as_caller, seed)
     return client.request(endpoint.method, path, json=body, headers=headers)
 
@@ -781,7 +871,7 @@ def _problems(endpoint: Endpoint, caller: str, r: Response) -> list[str]:
 
 def run_row(endpoint: Endpoint, seeder: Seeder) -> list[Cell]:
     cells = []
-    for caller in CALLERS:
+    for caller in callers(seeder.via):
         seed = seeder.seed(endpoint.seeds)
         headers = seeder.headers(caller, endpoint)
         before = seeder.snapshot()
@@ -809,13 +899,13 @@ def test_write_route_answers_each_caller_as_the_matrix_says(
     endpoint = endpoint.as_called(via)
     cells = run_row(endpoint, seeder)
 
-    assert len(cells) == len(CALLERS)
+    assert len(cells) == len(callers(via))
     unexpected_2xx = [f"{c.caller} got {c.status}" for c in cells if c.unexpected_success]
     wrong = [f"{c.caller}: {'; '.join(c.problems)}" for c in cells if c.problems]
     assert unexpected_2xx == [], f"{endpoint.name}: unexpected 2xx"
     assert wrong == [], f"{endpoint.name}:\n" + "\n".join(wrong)
     allowed = [c for c in cells if 200 <= c.status < 300]
-    assert len(allowed) == len(endpoint.allowed)
+    assert len(allowed) == len([c for c in callers(via) if endpoint.succeeds(c)])
 
 
 def _api_routes(client: TestClient) -> list[tuple[str, str]]:
@@ -849,7 +939,8 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 40 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 42 * 16
+    assert len(ENDPOINTS) * len(SESSION_CALLERS) == 42 * 12
 
 
 def _route_template(path: str) -> str:
@@ -988,10 +1079,23 @@ def test_a_city_sees_a_request_only_once_it_reaches_its_ring(
     assert r.status_code == 403
 
 
-def test_the_token_list_is_for_admins_only(client: TestClient, seeder: Seeder) -> None:
-    for caller in IDENTITIES:
+def test_the_token_list_is_for_the_admin_and_shows_a_manager_only_their_citys(
+    client: TestClient, seeder: Seeder, world: World
+) -> None:
+    everyone = client.get(f"{API}/tokens", headers=seeder.headers(ADMIN)).json()["data"]
+    for caller, (role, city) in IDENTITIES.items():
         r = client.get(f"{API}/tokens", headers=seeder.headers(caller))
-        assert r.status_code == (200 if caller == ADMIN else 403), (caller, r.text)
+        if role == "admin":
+            assert r.status_code == 200, r.text
+        elif role == "manager":
+            assert r.status_code == 200, (caller, r.text)
+            assert city is not None
+            listed = r.json()["data"]
+            own = [t for t in everyone if t["city_id"] == world.city_ids[city]]
+            assert listed == own and listed, caller
+            assert all("token" not in t and "token_hash" not in t for t in listed)
+        else:
+            assert r.status_code == 403, (caller, r.text)
 
 
 def test_the_inbox_belongs_to_a_city_so_an_admin_token_gets_403(

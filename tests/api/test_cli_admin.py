@@ -3,6 +3,7 @@ moved in and out of networks from the command line, as the API allows."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_token_list_never_shows_a_secret_and_revoke_stops_the_token(
 ) -> None:
     secret = world.token("responder", "thika")
     with executor.db.read() as session:
-        actor = actor_for_token(session, secret)
+        actor = actor_for_token(session, secret, executor.clock())
     assert actor is not None and actor.token_id is not None
 
     code, out, _ = _run(capsys, "admin", "token", "list")
@@ -58,7 +59,7 @@ def test_token_list_never_shows_a_secret_and_revoke_stops_the_token(
     code, out, _ = _run(capsys, "admin", "token", "revoke", str(actor.token_id))
     assert code == 0 and "revoked" in out
     with executor.db.read() as session:
-        assert actor_for_token(session, secret) is None
+        assert actor_for_token(session, secret, executor.clock()) is None
 
     _, out, _ = _run(capsys, "admin", "token", "list")
     assert not any(line.split()[0] == str(actor.token_id) for line in out.splitlines()[1:])
@@ -86,3 +87,51 @@ def test_a_city_leaves_and_rejoins_a_network_by_slug(
     assert _run(capsys, "admin", "network", "add-member", "kenya", "thika")[0] == 0
     _, out, _ = _run(capsys, "admin", "network", "list")
     assert "thika" in next(line for line in out.splitlines() if " kenya " in line)
+
+
+def test_a_token_is_issued_with_a_label_scopes_and_an_expiry_listed_and_rotated(
+    world: World, executor: Executor, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(
+        capsys,
+        "admin",
+        "token",
+        "issue",
+        "--role",
+        "responder",
+        "--city",
+        "thika",
+        "--label",
+        "dispatch bot",
+        "--scopes",
+        "claims,webhooks",
+        "--expires",
+        "30",
+    )
+    assert code == 0, err
+    secret = out.strip()
+    assert secret.startswith("amk_") and "expires" in err and secret not in err
+    now = datetime.now(UTC)
+    with executor.db.read() as session:
+        actor = actor_for_token(session, secret, now)
+        assert actor is not None and actor.scopes == frozenset({"claims", "webhooks"})
+        assert actor_for_token(session, secret, now + timedelta(days=30, minutes=1)) is None
+
+    _, out, _ = _run(capsys, "admin", "token", "list")
+    line = next(line for line in out.splitlines() if line.split()[0] == str(actor.token_id))
+    assert "claims,webhooks" in line and "dispatch bot" in line and secret not in out
+    assert f"{now + timedelta(days=30):%Y-%m-%d}" in line
+    assert "expires" in out.splitlines()[0] and "last used" in out.splitlines()[0]
+
+    code, out, err = _run(capsys, "admin", "token", "rotate", str(actor.token_id))
+    assert code == 0 and "rotated" in err
+    rotated = out.strip()
+    with executor.db.read() as session:
+        assert actor_for_token(session, secret, now) is None
+        again = actor_for_token(session, rotated, now)
+        assert again is not None and again.token_id == actor.token_id
+
+    for bad in (["--scopes", "everything"], ["--expires", "400"], ["--expires", "0"]):
+        argv = ["admin", "token", "issue", "--role", "observer", "--city", "thika", *bad]
+        code, _, err = _run(capsys, *argv)
+        assert code == 1 and err, bad

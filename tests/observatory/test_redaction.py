@@ -50,7 +50,7 @@ FREE_TEXT = {
 STRUCTURED = {
     "networks": {"slug", "name"},
     "cities": {"slug", "name", "country", "time_zone"},
-    "api_tokens": {"token_hash", "prefix", "role"},
+    "api_tokens": {"token_hash", "prefix", "role", "scopes"},
     "incidents": {"incident_type", "severity", "playbook", "status"},
     "aid_requests": {"kind", "resource", "priority", "status"},
     "claims": {"status", "idempotency_key", "body_fingerprint"},

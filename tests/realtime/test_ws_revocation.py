@@ -246,3 +246,70 @@ def test_revocation_closes_the_tokens_sockets_on_every_replica_within_a_second(
     )
     assert all((code, reason) == (4001, "token revoked") for code, reason, _ in results), results
     assert worst < 1.0
+
+
+def _token(client: TestClient, world: World, **body: Any) -> tuple[int, str]:
+    body = {"role": "responder", "city_id": world.city_ids["thika"], **body}
+    r = client.post(f"{API}/tokens", json=body, headers=world.headers("admin"))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"]), str(r.json()["token"])
+
+
+def test_an_expired_tokens_commands_are_refused_and_the_sweep_closes_its_socket(
+    lossy: tuple[TestClient, ControlLosingBus], world: World, clock: FakeClock
+) -> None:
+    client, bus = lossy
+    request_id = _raise_request(client, world)
+    _, secret = _token(client, world, expires_in_days=1)
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(json.dumps({"op": "auth", "token": secret}))
+        assert _reply(ws)["type"] == "welcome"
+        clock.now += timedelta(days=1)
+        claim = {"op": "claim", "request_id": request_id, "quantity": 1, "idempotency_key": "e1"}
+        ws.send_text(json.dumps({**claim, "ref": "c"}))
+        refused = _reply(ws)
+        client.portal.call(bus.reconnected)  # type: ignore[union-attr]
+        closed = _closed_within(ws, 2.0)
+    assert refused == {
+        "type": "error",
+        "status": 401,
+        "detail": "invalid or revoked token",
+        "ref": "c",
+    }
+    assert closed.code == 4001
+    r = client.get(f"{API}/requests", headers=world.headers("responder", "thika"))
+    assert [item["claimed_quantity"] for item in r.json()["data"]] == [0]
+
+
+def test_a_token_without_the_claims_scope_sends_no_commands_over_the_websocket(
+    client: TestClient, world: World
+) -> None:
+    request_id = _raise_request(client, world)
+    answers = {}
+    for scope in ("read", "webhooks", "claims"):
+        _, secret = _token(client, world, scopes=[scope])
+        with client.websocket_connect("/ws") as ws:
+            ws.send_text(json.dumps({"op": "auth", "token": secret}))
+            assert _reply(ws)["type"] == "welcome"
+            claim = {"op": "claim", "request_id": request_id, "quantity": 1}
+            ws.send_text(json.dumps({**claim, "idempotency_key": scope, "ref": scope}))
+            answers[scope] = _reply(ws)
+    assert answers["read"]["status"] == 403 and "scopes (read)" in answers["read"]["detail"]
+    assert answers["webhooks"]["status"] == 403
+    assert answers["claims"]["type"] == "ack" and answers["claims"]["status"] == 201
+
+
+def test_rotating_a_token_closes_its_open_sockets_and_the_new_secret_connects(
+    client: TestClient, world: World
+) -> None:
+    token_id, secret = _token(client, world)
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(json.dumps({"op": "auth", "token": secret}))
+        assert _reply(ws)["type"] == "welcome"
+        r = client.post(f"{API}/tokens/{token_id}/rotate", headers=world.headers("admin"))
+        assert r.status_code == 200, r.text
+        closed = _closed_within(ws, 2.0)
+    assert (closed.code, closed.reason) == (4001, "token rotated")
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(json.dumps({"op": "auth", "token": r.json()["token"]}))
+        assert _reply(ws)["type"] == "welcome"

@@ -23,6 +23,7 @@ import { placeField, stagingPoints } from "./map.js";
 import { sitrepPanel } from "./sitreps.js";
 import { peopleSection } from "./people.js";
 import { Outbox, describeOutbox, moveLabel, sendMove, sendRequestEdit } from "./outbox.js";
+import { tokensSection } from "./tokens.js";
 import {
   answersBlock,
   badge,
@@ -84,11 +85,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onAnswer: answered,
     onChange: () => render(),
   });
+  const tokens = tokensSection(api);
   main.append(
     outboxNote,
     alerts.panel,
     banner.el,
     people.el,
+    tokens.el,
     h("div", { class: "console manage" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
         h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
@@ -882,6 +885,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   banner.refresh();
   people.load().catch((error) => notify(error.message || String(error)));
   outbox.flush(); // what a reload (or another tab) left waiting
+  tokens.load().catch((error) => notify(error.message || String(error)));
   render();
 }
 

@@ -1,6 +1,6 @@
 // The people of the manager's city, on /manage: invite someone (the one-time sign-up
-// link is shown once, to pass on), change their roles, disable or enable them, and
-// sign yourself out everywhere.
+// link is shown once, to pass on), change their roles, disable or enable them; change
+// your password, and sign yourself out everywhere.
 
 import { h } from "./dom.js";
 import { fetchAll } from "./api.js";
@@ -54,6 +54,7 @@ export function peopleSection(api, me) {
   );
   // Your own account: the second factor (a signed-in person's only; tokens have none).
   const totp = me.user_id ? totpPanel(api, me) : null;
+  const password = me.user_id ? passwordForm(api) : null;
   const el = h(
     "details",
     { class: "panel people", id: "people" },
@@ -64,6 +65,7 @@ export function peopleSection(api, me) {
     invited,
     h("h3", {}, "Your account"),
     totp?.el ?? null,
+    password,
     everywhere,
   );
 
@@ -108,4 +110,36 @@ export function peopleSection(api, me) {
   }
 
   return { el, load };
+}
+
+/** Change your password: the current one, then the new one (your other sessions end). */
+function passwordForm(api) {
+  const current = h("input", { id: "change-current-password", type: "password", required: true, autocomplete: "current-password" });
+  const fresh = h("input", { id: "change-new-password", type: "password", required: true, minlength: 12, autocomplete: "new-password" });
+  const form = h(
+    "form",
+    { class: "password-form", id: "password-form" },
+    h("h3", {}, "Change password"),
+    h("label", { for: "change-current-password" }, "Current password"),
+    current,
+    h("label", { for: "change-new-password" }, "New password (at least 12 characters, hard to guess)"),
+    fresh,
+    h("button", { type: "submit", class: "primary small" }, "Change password"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form.querySelector("button"), async () => {
+      try {
+        const changed = await api("/auth/password", {
+          method: "POST",
+          body: { current_password: current.value, new_password: fresh.value },
+        });
+        const others = changed.other_sessions_ended;
+        notify(`Password changed.${others ? ` ${others} other session(s) signed out.` : ""}`, "info");
+      } finally {
+        form.reset();
+      }
+    });
+  });
+  return form;
 }

@@ -12,6 +12,8 @@ export const PRIORITIES = vocabulary.priorities;
 export const SEVERITIES = vocabulary.severities;
 /** Every event type, in the domain's order. */
 export const EVENT_TYPES = vocabulary.event_types;
+/** The scopes a token may be narrowed to ("read" alone is read only). */
+export const TOKEN_SCOPES = vocabulary.token_scopes;
 
 const FINAL_REQUEST = new Set(vocabulary.final_request_statuses);
 const ENDED_CLAIM = new Set(vocabulary.ended_claim_statuses);
