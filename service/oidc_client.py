@@ -9,16 +9,22 @@ Nothing here logs a code, a token, a verifier or the client's secret."""
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
+
+with warnings.catch_warnings():
+    # Authlib's client would rather have the httpx2 fork and warns, at every start, when
+    # it finds httpx (which the whole service uses) instead.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
 SCOPE = "openid email profile groups"
 # How long a discovery document and its keys are trusted before being fetched again.

@@ -7,23 +7,32 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from service.models import Id, Input, Output
+from service.models import Id, Input, Output, _Clean
 
 ClaimName = Annotated[
     str,
     Field(strict=True),
     StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_:./-]+$"),
 ]
-ClaimValue = Annotated[str, Field(strict=True), StringConstraints(min_length=1, max_length=300)]
+ClaimValue = Annotated[
+    str, Field(strict=True), StringConstraints(min_length=1, max_length=300), _Clean
+]
 IssuerUrl = Annotated[
     str,
     Field(strict=True),
     StringConstraints(min_length=8, max_length=500, pattern=r"^https?://[^\s?#]+$"),
 ]
-ClientId = Annotated[str, Field(strict=True), StringConstraints(min_length=1, max_length=300)]
-ClientSecret = Annotated[str, Field(strict=True), StringConstraints(min_length=1, max_length=500)]
+ClientId = Annotated[
+    str, Field(strict=True), StringConstraints(min_length=1, max_length=300), _Clean
+]
+ClientSecret = Annotated[
+    str, Field(strict=True), StringConstraints(min_length=1, max_length=500), _Clean
+]
 ProviderLabel = Annotated[
-    str, Field(strict=True), StringConstraints(min_length=1, max_length=100, strip_whitespace=True)
+    str,
+    Field(strict=True),
+    StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
+    _Clean,
 ]
 GrantedRole = Literal["manager", "responder", "observer"]
 
