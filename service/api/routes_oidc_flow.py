@@ -64,7 +64,8 @@ async def start_sign_in(
     response.set_cookie(
         STATE_COOKIE,
         begun.state,
-        max_age=int(parts.settings.oidc_sign_in_ttl_s),
+        # Until the browser closes: the server's record of the state is what expires,
+        # so a late return is told it took too long rather than that it is a stranger.
         path=_STATE_COOKIE_PATH,
         httponly=True,
         samesite="lax",  # sent on the provider's redirect back, a top-level GET

@@ -130,7 +130,7 @@ class SignInProvider(SQLModel, table=True):
     label: str = Field(max_length=100)
     issuer: str = Field(max_length=500)
     client_id: str = Field(max_length=300)
-    client_secret: str = Field(max_length=500)
+    client_secret: str = Field(max_length=600)
     rules: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("label", sa.String(length=100), nullable=False),
         sa.Column("issuer", sa.String(length=500), nullable=False),
         sa.Column("client_id", sa.String(length=300), nullable=False),
-        sa.Column("client_secret", sa.String(length=500), nullable=False),
+        sa.Column("client_secret", sa.String(length=600), nullable=False),
         sa.Column("rules", sa.JSON(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
