@@ -29,13 +29,17 @@ REDACTED = "[redacted]"
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Anything shaped like an aidmesh token, websocket ticket, session id, sign-up
-    # code or stored TOTP secret, wherever it sits.
-    (re.compile(r"\b(amk|wst|ams|ami|ats)_[A-Za-z0-9_\-]{8,}"), r"\1_" + REDACTED),
+    # code or stored TOTP secret, or a sign-in provider's stored client secret, or a
+    # provider sign-in's state, nonce or PKCE verifier, wherever it sits.
+    (
+        re.compile(r"\b(amk|wst|ams|ami|ats|acs|aos|aon|apv)_[A-Za-z0-9_\-]{8,}"),
+        r"\1_" + REDACTED,
+    ),
     # Cookies (a session id, a CSRF token) and the CSRF header: the whole value.
     (
         re.compile(
             r"(?i)(\\?[\"']?(?:set-)?cookie\\?[\"']?\s*[:=]\s*\\?[\"']?|x-csrf-token\\?[\"']?\s*[:=]"
-            r"\s*\\?[\"']?|aidmesh_(?:session|csrf)=)[^\"'\\\r\n,}]+"
+            r"\s*\\?[\"']?|aidmesh_(?:session|csrf|oidc_state)=)[^\"'\\\r\n,}]+"
         ),
         r"\1" + REDACTED,
     ),

@@ -39,10 +39,12 @@ from service.api.routes_library import router as library_router
 from service.api.routes_live import router as live_router
 from service.api.routes_notes import router as notes_router
 from service.api.routes_observatory import router as observatory_router
+from service.api.routes_oidc_flow import router as oidc_flow_router
 from service.api.routes_passes import router as passes_router
 from service.api.routes_playbooks import router as playbooks_router
 from service.api.routes_reports import router as reports_router
 from service.api.routes_rosters import router as rosters_router
+from service.api.routes_sign_in_providers import router as sign_in_providers_router
 from service.api.routes_webhooks import router as webhooks_router
 from service.claim_paths import ClaimPath, GeneralCommand
 from service.drain import Drain
@@ -50,6 +52,7 @@ from service.edge import MAX_ID, unknown_fields
 from service.executor import Executor, utc_now
 from service.live import LiveService
 from service.live_ops import command_ops
+from service.oidc_client import AuthlibProviders
 from service.persistence.db import Database, build_engine, migrate
 from service.scheduler import Sweeper, start_scheduler
 from service.sessions import SESSION_COOKIE, Sessions
@@ -153,6 +156,8 @@ def create_app(
             webhooks: WebhookParts = await start_webhooks(
                 settings, db, event_bus, clock, resolver, stack
             )
+            providers = AuthlibProviders(settings.oidc_timeout_s)
+            stack.push_async_callback(providers.aclose)
             sweeper = Sweeper(executor)
             if settings.scheduler_enabled:
                 scheduler = start_scheduler(sweeper, settings.sweep_interval_s)
@@ -168,6 +173,7 @@ def create_app(
                 drain=drain,
                 webhooks=webhooks,
                 sessions=sessions,
+                providers=providers,
             )
             if tune_gc:
                 _tune_gc()
@@ -207,9 +213,11 @@ def create_app(
         playbooks_router,
         rosters_router,
         reports_router,
+        sign_in_providers_router,
         webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
+    app.include_router(oidc_flow_router)
     app.include_router(web_router)
     return app
 

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     session_absolute_timeout_s: float = Field(default=12 * 3600.0, gt=0)
     # How long an invitation's sign-up code stays good.
     invite_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # OpenID Connect: how long a trip to the provider and back may take, and how long the
+    # provider has to answer each call.
+    oidc_sign_in_ttl_s: float = Field(default=600.0, gt=0)
+    oidc_timeout_s: float = Field(default=10.0, gt=0)
     # Failed sign-ins per account name and per address: this many pass unhindered, each
     # later one waits twice as long as the last (from 1 s), and this many lock the
     # account name or the address for `sign_in_lock_s`.

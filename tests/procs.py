@@ -13,6 +13,7 @@ service, so `python -m bench` uses it without the test runner.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -263,6 +264,82 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.kill(signal.SIGKILL)
         self.start()
+
+    def stop(self) -> None:
+        end(self.proc, grace_s=5)
+
+
+OIDC_PROVIDER_DIR = Path(__file__).resolve().parent / "accounts" / "oidc_provider"
+
+
+class OidcProvider:
+    """A real OpenID Connect provider (npm's certified `oidc-provider`, run by Node.js)
+    on a loopback port: `clients` are its registered clients, `people` maps each test
+    person's login to their claims. Its npm packages are installed on first use
+    (`npm ci`, from the lock file) when the checkout has none yet."""
+
+    def __init__(
+        self, data_dir: Path, clients: list[dict[str, object]], people: dict[str, object]
+    ) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.log_path = data_dir / f"oidc-provider-{self.port}.log"
+        self.clients = clients
+        self.people = people
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @staticmethod
+    def node() -> str | None:
+        return shutil.which("node")
+
+    @staticmethod
+    def install() -> None:
+        """`npm ci --omit=dev` in the provider's folder, unless already done."""
+        if (OIDC_PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+            return
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm is needed to install the test OpenID Connect provider")
+        subprocess.run(
+            [npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--prefer-offline"],
+            cwd=OIDC_PROVIDER_DIR,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=600,
+        )
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        node = self.node()
+        if node is None:
+            raise RuntimeError("Node.js is needed to run the test OpenID Connect provider")
+        self.install()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "port": self.port,
+            "clients": self.clients,
+            "people": self.people,
+            "cookie_key": uuid.uuid4().hex,
+        }
+        env = {**os.environ, "OIDC_TEST_CONFIG": json.dumps(config)}
+        self.proc = start(
+            [node, str(OIDC_PROVIDER_DIR / "provider.mjs")],
+            self.log_path,
+            env=env,
+            cwd=OIDC_PROVIDER_DIR,
+        )
+        wait_until_healthy(
+            self.proc,
+            self.issuer,
+            self.log_path,
+            path="/.well-known/openid-configuration",
+            timeout_s=timeout_s,
+            name="the OpenID Connect provider",
+        )
 
     def stop(self) -> None:
         end(self.proc, grace_s=5)

@@ -47,6 +47,7 @@ class AppParts:
     drain: Any = None  # service.drain.Drain: set while the replica shuts down
     sessions: Any = None  # service.sessions.Sessions
     webhooks: Any = None  # service.webhooks.WebhookParts
+    providers: Any = None  # service.oidc_client.ProviderClient
 
 
 # Dependencies that do no I/O are coroutines: FastAPI runs a plain `def` dependency in a

@@ -159,7 +159,7 @@ async def sign_in(
     started = await parts.executor.run(
         SYSTEM, accounts.start_session, found.person_id, account_key, found.must_enrol
     )
-    _set_cookies(response, request, started.secret, started.csrf_token)
+    set_session_cookies(response, request, started.secret, started.csrf_token)
     person = started.person
     return SessionStarted(
         user_id=person.id,
@@ -333,7 +333,8 @@ def _too_many(wait: timedelta) -> HTTPException:
     )
 
 
-def _set_cookies(response: Response, request: Request, secret: str, csrf: str) -> None:
+def set_session_cookies(response: Response, request: Request, secret: str, csrf: str) -> None:
+    """The cookies of a new session, whichever way it was signed in."""
     secure = request.url.scheme == "https"
     common = {"path": "/", "samesite": "lax", "secure": secure}
     # The session id: never readable by scripts. The CSRF token: read by the pages,

@@ -118,6 +118,61 @@ class UserSession(SQLModel, table=True):
     ended_at: datetime | None = _utc(default=None)
 
 
+class SignInProvider(SQLModel, table=True):
+    """An OpenID Connect provider people sign in with: a city's own (`city_id`) or a
+    network's (`network_id`), exactly one of the two. `rules` map the provider's claims
+    or groups to a city and roles (`service.domain.oidc`); the client secret is never
+    answered or logged."""
+
+    __tablename__ = "sign_in_providers"
+    __table_args__ = (
+        CheckConstraint(
+            "(city_id IS NULL) <> (network_id IS NULL)", name="ck_sign_in_providers_owner"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    city_id: int | None = Field(default=None, foreign_key="cities.id", unique=True)
+    network_id: int | None = Field(default=None, foreign_key="networks.id", unique=True)
+    label: str = Field(max_length=100)
+    issuer: str = Field(max_length=500)
+    client_id: str = Field(max_length=300)
+    client_secret: str = Field(max_length=600)
+    rules: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class ExternalIdentity(SQLModel, table=True):
+    """A person known to a provider: the provider's issuer and its subject for them."""
+
+    __tablename__ = "external_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_external_identity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    issuer: str = Field(max_length=500)
+    subject: str = Field(max_length=255)
+    person_id: int = Field(foreign_key="people.id", index=True)
+    created_at: datetime = _utc()
+    last_sign_in_at: datetime = _utc()
+
+
+class PendingSignIn(SQLModel, table=True):
+    """A sign-in sent to a provider and not yet back: the SHA-256 of its `state`, and
+    the nonce and PKCE verifier the answer is checked with. Used once, short-lived."""
+
+    __tablename__ = "pending_sign_ins"
+
+    state_hash: str = Field(max_length=64, primary_key=True)
+    provider_id: int = Field(foreign_key="sign_in_providers.id", index=True)
+    nonce: str = Field(max_length=100)
+    code_verifier: str = Field(max_length=128)
+    next_path: str = Field(max_length=200)
+    created_at: datetime = _utc()
+
+
 class SignInThrottle(SQLModel, table=True):
     """Failed sign-ins counted per account name and per address (`key`), whether or
     not the account exists, so the answers never tell which accounts do."""

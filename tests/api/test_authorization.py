@@ -198,6 +198,18 @@ def _package_body(n: int) -> dict[str, Any]:
     }
 
 
+def _provider_body(n: int, city_id: int | None) -> dict[str, Any]:
+    """A sign-in provider (setting one contacts nobody) mapping one group to observers."""
+    rule = {"claim": "groups", "value": f"group-{n}", "roles": ["observer"]}
+    return {
+        "label": f"Provider {n}",
+        "issuer": "https://idp.matrix.example",
+        "client_id": f"client-{n}",
+        "client_secret": f"secret-{n}",
+        "rules": [{**rule, **({"city_id": city_id} if city_id else {})}],
+    }
+
+
 ENDPOINTS = [
     Endpoint(
         "create network",
@@ -544,6 +556,36 @@ ENDPOINTS = [
         body=lambda _, s: {"required": s.n % 2 == 0},
         seeds="city",
     ),
+    Endpoint(
+        "set a city's sign-in provider",
+        "PUT",
+        "/cities/{own_city_id}/sign-in-provider",
+        {ADMIN: 200, OWN_MANAGER: 200},
+        body=lambda _, s: _provider_body(s.n, None),
+        seeds="city",
+    ),
+    Endpoint(
+        "remove a city's sign-in provider",
+        "DELETE",
+        "/cities/{own_city_id}/sign-in-provider",
+        {ADMIN: 204, OWN_MANAGER: 204},
+        seeds="city provider",
+    ),
+    Endpoint(
+        "set a network's sign-in provider",
+        "PUT",
+        "/networks/{network_id}/sign-in-provider",
+        {ADMIN: 200},
+        body=lambda _, s: _provider_body(s.n, s.member_city_id),
+        seeds="admin",
+    ),
+    Endpoint(
+        "remove a network's sign-in provider",
+        "DELETE",
+        "/networks/{network_id}/sign-in-provider",
+        {ADMIN: 204},
+        seeds="network provider",
+    ),
 ]
 
 
@@ -599,6 +641,15 @@ class Seeder:
             return self._library_seed(n)
         if kind == "city":
             return Seed(n, own_city_id=self.world.city_ids["nairobi"])
+        if kind == "city provider":
+            nairobi = self.world.city_ids["nairobi"]
+            self._provider(f"/cities/{nairobi}/sign-in-provider", n, None)
+            return Seed(n, own_city_id=nairobi)
+        if kind == "network provider":
+            seed = self._admin_seed(n)
+            path = f"/networks/{seed.network_id}/sign-in-provider"
+            self._provider(path, n, seed.member_city_id)
+            return seed
         if kind == "roster":
             return self._roster_seed(n)
         if kind == "playbook incident":  # declared from the flood playbook: its checklists
@@ -621,6 +672,12 @@ class Seeder:
             claim_id = self.claim(request_id)
             return Seed(n, incident_id=incident_id, request_id=request_id, claim_id=claim_id)
         return Seed(n)
+
+    def _provider(self, path: str, n: int, city_id: int | None) -> None:
+        r = self.client.put(
+            API + path, json=_provider_body(n, city_id), headers=self.world.headers("admin")
+        )
+        assert r.status_code == 200, r.text
 
     def _totp(self, on: bool) -> dict[str, str]:
         """A fresh TOTP secret for every signed-in caller (confirmed if `on`): their codes."""
@@ -939,8 +996,8 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 42 * 16
-    assert len(ENDPOINTS) * len(SESSION_CALLERS) == 42 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 46 * 16
+    assert len(ENDPOINTS) * len(SESSION_CALLERS) == 46 * 12
 
 
 def _route_template(path: str) -> str:

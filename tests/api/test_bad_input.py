@@ -208,6 +208,19 @@ BODY_ROUTES = [
         ("admin", None),
     ),
     BodyRoute(
+        "sign-in provider",
+        "PUT",
+        "/cities/{city_id}/sign-in-provider",
+        {
+            "label": "Thika EMS",
+            "issuer": "https://idp.thika.example",
+            "client_id": "aidmesh",
+            "client_secret": "a-client-secret",
+            "rules": [{"claim": "groups", "value": "dispatch", "roles": ["responder"]}],
+        },
+        ("admin", None),
+    ),
+    BodyRoute(
         "package",
         "POST",
         "/cities/{city_id}/roster",
@@ -305,7 +318,13 @@ class Api:
             "library": get("/library"),
             "roster": get(f"/cities/{self.seeded.city_id}/roster"),
             "people": get("/people"),
+            "sign-in provider": self._provider(),
         }
+
+    def _provider(self) -> Any:
+        path = f"{API}/cities/{self.seeded.city_id}/sign-in-provider"
+        r = self.client.get(path, headers=self.world.headers("admin"))
+        return r.json() if r.status_code == 200 else r.status_code
 
     def _playbooks(self) -> Any:
         # What the seeded city would declare from: its own playbooks replace stock ones.
@@ -725,6 +744,9 @@ STRING_LIMITS = [
     ("publish version", "change_note", 2000),
     ("person", "display_name", 200),
     ("person", "email", 254),
+    ("sign-in provider", "label", 100),
+    ("sign-in provider", "client_id", 300),
+    ("sign-in provider", "client_secret", 500),
 ]
 
 
@@ -825,6 +847,10 @@ TEXT_FIELDS = [
     ("incident dry run", "playbook"),
     ("publish version", "change_note"),
     ("city playbook", "source"),
+    ("sign-in provider", "label"),
+    ("sign-in provider", "issuer"),
+    ("sign-in provider", "client_id"),
+    ("sign-in provider", "client_secret"),
 ]
 
 
@@ -1217,6 +1243,8 @@ def test_ids_beyond_the_integer_range_are_422_in_paths_queries_and_bodies(api: A
     assert [(r.name, n) for r, n in body_ids] == [
         ("token", "city_id"),
         ("claim", "package_id"),
+        # OAuth's name for the provider's client: a string, so a number is refused too.
+        ("sign-in provider", "client_id"),
         ("person", "city_id"),
     ]
     before = api.state()

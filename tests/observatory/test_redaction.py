@@ -46,6 +46,9 @@ FREE_TEXT = {
     "roster_packages": {"name", "contact", "limitations", "unavailable_reason"},
     # Who tried to sign in: an account name or an address.
     "sign_in_throttle": {"key"},
+    # A provider's button label, typed by a manager; who a provider says a person is.
+    "sign_in_providers": {"label"},
+    "external_identities": {"subject"},
 }
 STRUCTURED = {
     "networks": {"slug", "name"},
@@ -68,6 +71,10 @@ STRUCTURED = {
     "people": {"invite_hash", "password_hash", "totp_secret"},
     "roster_packages": {"cost_currency"},
     "user_sessions": {"csrf_hash", "id_hash"},
+    # A provider's address and client; its secret (never answered, never published).
+    "sign_in_providers": {"issuer", "client_id", "client_secret"},
+    "external_identities": {"issuer"},
+    "pending_sign_ins": {"state_hash", "nonce", "code_verifier", "next_path"},
 }
 # Keys of event data that carry free text, wherever they sit in it.
 FREE_TEXT_KEYS = {

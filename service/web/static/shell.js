@@ -226,8 +226,31 @@ export function startPage({ hint, start }) {
       h("summary", {}, "Advanced: machine token"),
       tokenForm,
     );
+    const providers = h("div", { class: "provider-sign-in", id: "provider-sign-in", hidden: true });
+    form.append(providers);
+    showProviders(providers);
     main.replaceChildren(form, advanced);
     (tokenMessage ? tokenInput : email).focus();
+  }
+
+  /** The buttons of the sign-in providers (OpenID Connect), beside the password form. */
+  async function showProviders(into) {
+    let buttons = [];
+    try {
+      const answer = await fetch("/auth/oidc/providers", { credentials: "same-origin" });
+      if (answer.ok) buttons = await answer.json();
+    } catch {
+      return; // no providers to offer: the password form stands alone
+    }
+    if (!buttons.length) return;
+    const next = encodeURIComponent(location.pathname);
+    into.replaceChildren(
+      h("p", { class: "muted" }, "Or sign in with your organisation's account:"),
+      ...buttons.map((b) =>
+        h("a", { class: "button secondary", id: `provider-${b.id}`, href: `${b.start_url}?next=${next}` }, `Sign in with ${b.label}`),
+      ),
+    );
+    into.hidden = false;
   }
 
   /** Signed in, but the city requires a second factor this person has not set up yet. */
