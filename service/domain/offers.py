@@ -78,6 +78,15 @@ class OfferState:
     expires_at: datetime
 
 
+def moves_of(current: OfferStatus, party: OfferParty) -> list[OfferStatus]:
+    """The statuses `party` may move an offer in `current` to (expiry aside)."""
+    return [
+        asked
+        for (status, asked), parties in _MOVES.items()
+        if status is current and party in parties and asked is not OfferStatus.EXPIRED
+    ]
+
+
 def check_new_offer(
     *,
     city_id: int,
