@@ -939,6 +939,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "incident_id": seed.incident_id,
         "request_id": seed.request_id,
         "claim_id": seed.claim_id,
+        "offer_id": seed.offer_id,
         "network_id": seed.network_id,
         "city_id": seed.member_city_id,
         "incident_type": seed.city_playbook,
