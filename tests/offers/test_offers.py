@@ -343,3 +343,80 @@ def test_offers_nobody_answers_expire_once_and_a_countered_one_too(
     assert sorted(e["data"]["offer"]["id"] for e in expired) == sorted(
         [short["id"], countered["id"]]
     )
+
+
+def test_the_readme_walkthrough_offer_commits_the_packages_last_unit_under_its_cap(
+    client: TestClient, world: World, clock: FakeClock
+) -> None:
+    """As in the README: a cap of half of 6 pumps, 2 committed by a claim; an offer of 1
+    from the package, countered with another time and accepted by Thika."""
+    incident_id = _declare(client, world)
+    thika = world.city_ids["thika"]
+    package = client.post(
+        f"{API}/cities/{thika}/roster",
+        json={
+            "name": "Flood pumping strike team",
+            "items": [{"resource": PUMP, "quantity": 6}],
+            "readiness_hours": 4,
+            "self_sufficiency_days": 3,
+            "cap_percent": 50,
+        },
+        headers=world.headers("manager", "thika"),
+    ).json()
+    request_id = client.post(
+        f"{API}/incidents/{incident_id}/requests",
+        json={"resource": PUMP, "quantity": 4},
+        headers=world.headers("manager", "nairobi"),
+    ).json()["id"]
+    r = client.post(
+        f"{API}/requests/{request_id}/claims",
+        json={"quantity": 2, "package_id": package["id"]},
+        headers={**world.headers("responder", "thika"), "Idempotency-Key": "roster-1"},
+    )
+    assert r.status_code == 201, r.text
+    offer = _offer(
+        client,
+        world,
+        clock,
+        incident_id,
+        "thika-offer-1",
+        quantity=1,
+        package_id=package["id"],
+        ready_at=_at(clock, hours=2),
+        note="Crew of two",
+    ).json()
+    r = _move(
+        client,
+        world,
+        offer["id"],
+        "manager",
+        "nairobi",
+        status="countered",
+        ready_at=_at(clock, hours=1),
+    )
+    assert r.status_code == 200, r.text
+    r = _move(client, world, offer["id"], "responder", "thika", status="accepted")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "accepted"
+    roster = client.get(
+        f"{API}/cities/{thika}/roster/{package['id']}", headers=world.headers("manager", "nairobi")
+    ).json()
+    assert (roster["items"][0]["committed_quantity"], roster["items"][0]["remaining_quantity"]) == (
+        3,
+        0,
+    )
+    types = [e["type"] for e in _events(client, world, incident_id)][-6:]
+    assert types == [
+        "offer.made",
+        "offer.countered",
+        "request.raised",
+        "claim.made",
+        "claim.changed",
+        "offer.accepted",
+    ]
+    # Nothing is left under the cap: a second offer from the package is refused at once.
+    again = _offer(
+        client, world, clock, incident_id, "thika-offer-2", quantity=1, package_id=package["id"]
+    )
+    assert again.status_code == 409
+    assert "0 units left" in again.json()["detail"]
