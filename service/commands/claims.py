@@ -108,7 +108,7 @@ def claim_request(
     if package is not None:
         data["package"] = package
     ctx.emit(incident, EventType.CLAIM_MADE, data, cities=audience_of(request, rings))
-    offer_answers.answer_filled(ctx, incident, request)
+    offer_answers.answer_offers(ctx, incident, request)
     return claim, True
 
 
@@ -163,7 +163,7 @@ def claim_for_offer(
     apply_claim_transition(
         ctx, incident, request, claim, lc.ClaimStatus.ACCEPTED, lc.Party.REQUESTER
     )
-    offer_answers.answer_filled(ctx, incident, request)
+    offer_answers.answer_offers(ctx, incident, request)
     return claim
 
 

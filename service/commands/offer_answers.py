@@ -51,10 +51,15 @@ def record(ctx: CommandContext, incident: Incident, offer: Offer) -> None:
     )
 
 
-def answer_filled(ctx: CommandContext, incident: Incident, request: AidRequest) -> int:
-    """Once `request` is fully claimed, decline the open offers aimed at it (the
-    incident is locked). Returns how many were answered."""
-    if request.status != lc.RequestStatus.CLAIMED.value:
+def answer_offers(ctx: CommandContext, incident: Incident, request: AidRequest) -> int:
+    """Once `request` is fully claimed, or has ended (cancelled, expired), decline the
+    open offers aimed at it (the incident is locked). Returns how many were answered."""
+    status = lc.RequestStatus(request.status)
+    if status is lc.RequestStatus.CLAIMED:
+        why = rules.filled_reason(request.id or 0)
+    elif status in lc.FINAL_REQUEST_STATUSES:
+        why = f"request {request.id} is {status.value}"
+    else:
         return 0
     waiting = ctx.session.exec(
         select(Offer).where(
@@ -69,7 +74,7 @@ def answer_filled(ctx: CommandContext, incident: Incident, request: AidRequest) 
             asked = rules.OfferStatus.EXPIRED
         else:
             asked = rules.OfferStatus.DECLINED
-            offer.end_reason = rules.filled_reason(request.id or 0)
+            offer.end_reason = why
         after = rules.move(state, asked, rules.OfferParty.SYSTEM, now=ctx.now)
         offer.status = after.status.value
         record(ctx, incident, offer)

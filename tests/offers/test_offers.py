@@ -420,3 +420,26 @@ def test_the_readme_walkthrough_offer_commits_the_packages_last_unit_under_its_c
     )
     assert again.status_code == 409
     assert "0 units left" in again.json()["detail"]
+
+
+def test_a_cancelled_request_answers_the_open_offers_aimed_at_it(
+    client: TestClient, world: World, clock: FakeClock
+) -> None:
+    incident_id = _declare(client, world)
+    request_id = client.post(
+        f"{API}/incidents/{incident_id}/requests",
+        json={"resource": PUMP, "quantity": 2},
+        headers=world.headers("manager", "nairobi"),
+    ).json()["id"]
+    offer = _offer(client, world, clock, incident_id, "o1", request_id=request_id).json()
+    r = client.post(
+        f"{API}/requests/{request_id}/cancel", headers=world.headers("manager", "nairobi")
+    )
+    assert r.status_code == 200, r.text
+    answered = client.get(
+        f"{API}/offers/{offer['id']}", headers=world.headers("responder", "thika")
+    ).json()
+    assert (answered["status"], answered["end_reason"]) == (
+        "declined",
+        f"request {request_id} is cancelled",
+    )
