@@ -35,6 +35,7 @@ from bench import (
     matching,
     memory,
     observatory,
+    offers,
     webhooks,
 )
 from bench import report as after_action
@@ -63,6 +64,7 @@ SECTIONS = (
     "dryrun",
     "observatory",
     "matching",
+    "offers",
     "report",
     "webhooks",
 )
@@ -329,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                 summary["matching"] = section_matching(
                     args, recorder, database, redis.url, work, pg
                 )
+            if "offers" in args.only:
+                summary["offers"] = section_offers(args, recorder, database, redis.url, work, pg)
             if "report" in args.only:
                 summary["report"] = section_report(args, recorder, database, redis.url, work, pg)
             if "webhooks" in args.only:
@@ -689,6 +693,35 @@ def section_matching(args, recorder, database, redis_url, work, pg) -> list[dict
                 f["latency"]["max_ms"],
                 f["lenders_per_answer"],
                 f["server_cpu_ms_per_call"],
+            ]
+            for f in results
+        ],
+    )
+    return results
+
+
+def section_offers(args, recorder, database, redis_url, work, pg) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    results = per_backend(
+        "offers",
+        offers.run,
+        cities=30,
+        recorder=recorder,
+        database=database,
+        redis_url=redis_url,
+        work=work,
+        pg=pg,
+    )
+    table(
+        "Offers: offer to acceptance to the board (REST offer, REST accept, board websocket)",
+        ["backend", "offers", "p50 ms", "p99 ms", "max ms", "srv cpu ms"],
+        [
+            [
+                f["backend"],
+                f["offers"],
+                f["latency"]["p50_ms"],
+                f["latency"]["p99_ms"],
+                f["latency"]["max_ms"],
+                f["server_cpu_ms_per_offer"],
             ]
             for f in results
         ],

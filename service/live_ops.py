@@ -1,6 +1,7 @@
 """The service's command ops over the websocket, registered with the endpoint when the
-app is wired: `claim`, `claim_status` and `pass`, the websocket forms of
-`POST /requests/{id}/claims`, `POST /claims/{id}/status` and `POST /requests/{id}/passes`.
+app is wired: `claim`, `claim_status`, `pass`, `offer` and `offer_status`, the websocket forms of
+`POST /requests/{id}/claims`, `POST /claims/{id}/status`, `POST /requests/{id}/passes`,
+`POST /incidents/{id}/offers` and `POST /offers/{id}/status`.
 
 Each is held to the edge contract (`service.edge`) as its REST route is: the same
 role gate, the same shapes (an idempotency key is the header's), unknown fields
@@ -17,13 +18,20 @@ from pydantic import BaseModel, Strict
 from realtime.connection import Viewer
 from realtime.protocol import Op, Refusal, error
 from service import edge
-from service.commands import claims, passes
-from service.commands.presenters import claim_public
+from service.commands import claims, offers, passes
+from service.commands.presenters import claim_public, offer_public
 from service.domain import tokens as token_rules
 from service.domain.actors import Actor
 from service.executor import Executor
 from service.live import actor_of
-from service.models import ClaimCreate, ClaimStatusChange, Id, PassCreate
+from service.models import (
+    ClaimCreate,
+    ClaimStatusChange,
+    Id,
+    OfferCreate,
+    OfferStatusChange,
+    PassCreate,
+)
 from service.sessions import Sessions
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,6 +56,19 @@ class PassOp(PassCreate):
     """`{"op": "pass", ...}`: the REST body, with the path's id."""
 
     request_id: Id
+
+
+class OfferOp(OfferCreate):
+    """`{"op": "offer", ...}`: the REST body, with the path's id and the header's key."""
+
+    incident_id: Id
+    idempotency_key: Annotated[str, Strict(), edge.IdempotencyKeyText]
+
+
+class OfferStatusOp(OfferStatusChange):
+    """`{"op": "offer_status", ...}`: the REST body, with the path's id."""
+
+    offer_id: Id
 
 
 class CommandOp(Generic[M]):
@@ -128,8 +149,29 @@ def command_ops(executor: Executor) -> dict[str, Op]:
         made = await executor.run(actor, passes.pass_request, params.request_id, body)
         return {"type": "ack", "status": 201, "result": made.model_dump(mode="json")}
 
+    async def offer(actor: Actor, params: OfferOp) -> dict[str, Any]:
+        body = OfferCreate.model_validate(
+            params.model_dump(exclude={"incident_id", "idempotency_key"})
+        )
+        made, created = await executor.run(
+            actor, offers.make_offer, params.incident_id, body, params.idempotency_key
+        )
+        return {
+            "type": "ack",
+            "status": 201,
+            "replayed": not created,
+            "result": offer_public(made).model_dump(mode="json"),
+        }
+
+    async def offer_status(actor: Actor, params: OfferStatusOp) -> dict[str, Any]:
+        change = OfferStatusChange.model_validate(params.model_dump(exclude={"offer_id"}))
+        moved = await executor.run(actor, offers.change_offer_status, params.offer_id, change)
+        return {"type": "ack", "status": 200, "result": offer_public(moved).model_dump(mode="json")}
+
     return {
         "claim": CommandOp("claim", ClaimOp, claim, executor),
+        "offer": CommandOp("offer", OfferOp, offer, executor),
+        "offer_status": CommandOp("offer_status", OfferStatusOp, offer_status, executor),
         "claim_status": CommandOp("claim_status", ClaimStatusOp, claim_status, executor),
         "pass": CommandOp("pass", PassOp, pass_op, executor),
     }

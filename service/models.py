@@ -701,6 +701,68 @@ class RequestMatches(Output):
     )
 
 
+# Offers -------------------------------------------------------------------------
+
+
+class OfferCreate(Input):
+    resource: Slug = Field(description="A catalogued resource.")
+    quantity: Units
+    ready_at: UtcTime = Field(description="When the units are ready to deploy, with a zone.")
+    note: Note = ""
+    expires_at: UtcTime | None = Field(
+        default=None,
+        description="When the offer lapses unless answered (in the future, within 30 days; "
+        "a day from now if left out).",
+    )
+    package_id: Id | None = Field(
+        default=None,
+        description="Offer from this package of your city's roster: its units are committed "
+        "when the offer is accepted.",
+    )
+    request_id: Id | None = Field(
+        default=None,
+        description="An open request of the incident for the same resource that the offer "
+        "fills when accepted (left out: accepting raises a request for it).",
+    )
+
+
+OfferTarget = Literal["accepted", "declined", "countered", "withdrawn"]
+
+
+class OfferStatusChange(Input):
+    status: OfferTarget
+    reason: Reason | None = Field(
+        default=None, description="With `declined` (required) or `withdrawn`: why."
+    )
+    quantity: Units | None = Field(default=None, description="With `countered`.")
+    ready_at: UtcTime | None = Field(default=None, description="With `countered`.")
+    request_id: Id | None = Field(
+        default=None,
+        description="With `accepted` by the requesting manager: an open request of the "
+        "incident for the same resource to fill, instead of the offer's own choice.",
+    )
+
+
+class OfferPublic(Output):
+    id: int
+    incident_id: int
+    city_id: int
+    request_id: int | None
+    package_id: int | None
+    resource: str
+    quantity: int
+    ready_at: datetime
+    note: str
+    status: str
+    expires_at: datetime
+    counter_quantity: int | None
+    counter_ready_at: datetime | None
+    end_reason: str | None
+    claim_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
 # Passes -------------------------------------------------------------------------
 
 

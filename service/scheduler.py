@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from service.commands import sweeps
+from service.commands import offers, sweeps
 from service.domain.actors import SYSTEM
 from service.domain.errors import DomainError
 from service.executor import Executor
@@ -31,9 +31,18 @@ class SweepReport:
     claims_expired: int = 0
     requests_expired: int = 0
     reminders: int = 0
+    offers_expired: int = 0
 
     def __bool__(self) -> bool:
-        return any((self.escalated, self.claims_expired, self.requests_expired, self.reminders))
+        return any(
+            (
+                self.escalated,
+                self.claims_expired,
+                self.requests_expired,
+                self.reminders,
+                self.offers_expired,
+            )
+        )
 
 
 class Sweeper:
@@ -56,6 +65,10 @@ class Sweeper:
             )
         for claim_id in await self.executor.read(SYSTEM, sweeps.due_reminders):
             report.reminders += await self._step(run(SYSTEM, sweeps.remind_manager, claim_id))
+        for offer_id in await self.executor.read(
+            SYSTEM, offers.due_offer_expiries, sweeps.SWEEP_BATCH
+        ):
+            report.offers_expired += await self._step(run(SYSTEM, offers.expire_offer, offer_id))
         if report:
             log.info("sweep: %s", report)
         return report

@@ -34,6 +34,7 @@ TABLES = [
     "webhook_endpoints",
     "city_playbooks",
     "notes",
+    "offers",
     "events",
     "request_passes",
     "claims",

@@ -21,9 +21,9 @@ The write only applies where a request is still exactly as it was read, so the
 database stays the arbiter; if any part did not apply, the whole batch rolls back.
 Whenever this path cannot answer a claim by itself (a refusal that needs more
 reading to explain, a reused key with another body, a rolled-back batch, a database
-error, a lost unique-key race, a claim from a roster package) it returns None and the
-caller runs the general command, which then answers — both paths give the same
-answers, rows and events.
+error, a lost unique-key race, a claim from a roster package, a claim that fills a
+request with open offers to answer) it returns None and the caller runs the general
+command, which then answers — both paths give the same answers, rows and events.
 
 `PgTokens` is the same pool's `service.tokens.TokenLookup`: one round trip per
 lookup instead of a worker thread and the ORM, for REST and the websocket alike.
@@ -91,8 +91,11 @@ SELECT id, city_id, status, last_seq, claim_acceptance_timeout_s FROM incidents
 _READ_REQUESTS = f"""
 SELECT {", ".join("r." + c for c in _REQUEST_COLUMNS.split(", "))},
        (SELECT json_object_agg(t.city_id, t.ring) FROM request_targets t
-         WHERE t.request_id = r.id) AS target_rings
+         WHERE t.request_id = r.id) AS target_rings,
+       EXISTS (SELECT 1 FROM offers o WHERE o.request_id = r.id
+                  AND o.status IN ('open', 'countered')) AS has_open_offers
   FROM aid_requests r WHERE r.id = ANY(%(request_ids)s::integer[])"""  # noqa: S608
+_READ_ONLY_COLUMNS = frozenset({"target_rings", "has_open_offers"})
 # ... earlier claims made with the callers' idempotency keys, ...
 _READ_EARLIER = """
 SELECT row_to_json(c) FROM claims c
@@ -562,6 +565,8 @@ class _BatchState:
             return ClaimPublic.model_validate(earlier), False, []
         if isinstance(decision, rules.OutOfReach):
             return None  # refused; the general command explains why (404 or 403)
+        if request["has_open_offers"] and decision.after.status is lc.RequestStatus.CLAIMED:
+            return None  # it fills the request: the general command answers its offers
 
         self.touched.setdefault(request["id"], (request["claimed_quantity"], request["status"]))
         self.seq_before.setdefault(incident["id"], incident["last_seq"])
@@ -573,7 +578,9 @@ class _BatchState:
         }
         self.requests[request["id"]] = after
         incident["last_seq"] += 1
-        public_after = request_public_of({k: v for k, v in after.items() if k != "target_rings"})
+        public_after = request_public_of(
+            {k: v for k, v in after.items() if k not in _READ_ONLY_COLUMNS}
+        )
         claim = ClaimPublic(
             id=next(self.claim_ids),
             request_id=request["id"],

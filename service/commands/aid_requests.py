@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import col, select
 
-from service.commands import rosters
+from service.commands import offer_answers, rosters
 from service.commands.claims import tally_of
 from service.commands.context import (
     CommandContext,
@@ -230,3 +230,4 @@ def end_request(
             data["package"] = packages[id(claim)]
         ctx.emit(incident, EventType.CLAIM_CHANGED, data, cities=audience)
     ctx.emit(incident, event_type, {"request": as_json(request_public(request))}, cities=audience)
+    offer_answers.answer_offers(ctx, incident, request)

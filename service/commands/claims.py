@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
-from service.commands import rosters
+from service.commands import offer_answers, rosters
 from service.commands.context import (
     CommandContext,
     audience_of,
@@ -108,7 +108,63 @@ def claim_request(
     if package is not None:
         data["package"] = package
     ctx.emit(incident, EventType.CLAIM_MADE, data, cities=audience_of(request, rings))
+    offer_answers.answer_offers(ctx, incident, request)
     return claim, True
+
+
+def claim_for_offer(
+    ctx: CommandContext,
+    incident: Incident,
+    request: AidRequest,
+    *,
+    city_id: int,
+    quantity: int,
+    package_id: int | None,
+    note: str,
+    idempotency_key: str,
+) -> Claim:
+    """The claim an accepted offer makes for the offering city (the incident locked),
+    through the claim core as every claim: the request's units and the package's units
+    and cap hold. The requesting city has accepted it already, so it is made and
+    accepted at once, whatever ring the request has reached."""
+    body = ClaimCreate(quantity=quantity, note=note, package_id=package_id)
+    ask = rules.ClaimAsk(city_id, quantity, fingerprint(request.id or 0, body))
+    rings = target_rings(ctx.session, request.id or 0)
+    rules.check_claimable(lc.IncidentStatus(incident.status), lc.RequestStatus(request.status))
+    decision = rules.Take(quantity, rules.take_units(tally_of(request), quantity))
+    if not _take_units(ctx, request, decision):
+        # The incident is locked: the request cannot have moved; the database says so.
+        raise IllegalTransition("request", request.status, "claimed", "it changed meanwhile")
+    package = None
+    if package_id is not None:
+        package = rosters.commit_from_package(ctx, city_id, package_id, request.resource, quantity)
+    claim = Claim(
+        request_id=request.id or 0,
+        incident_id=request.incident_id,
+        city_id=city_id,
+        quantity=quantity,
+        status=lc.ClaimStatus.CLAIMED.value,
+        note=note,
+        idempotency_key=idempotency_key,
+        body_fingerprint=ask.fingerprint,
+        claimed_by_token_id=ctx.actor.token_id,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+        expires_at=rules.claim_expires_at(ctx.now, incident.claim_acceptance_timeout_s),
+        package_id=package_id,
+    )
+    ctx.session.add(claim)
+    ctx.session.flush()
+    data = {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))}
+    if package is not None:
+        data["package"] = package
+    audience = sorted({*audience_of(request, rings), city_id})
+    ctx.emit(incident, EventType.CLAIM_MADE, data, cities=audience)
+    apply_claim_transition(
+        ctx, incident, request, claim, lc.ClaimStatus.ACCEPTED, lc.Party.REQUESTER
+    )
+    offer_answers.answer_offers(ctx, incident, request)
+    return claim
 
 
 def tally_of(request: AidRequest) -> rules.Tally:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.domain.quantities import remaining
-from service.models import AidRequestPublic, ClaimPublic, IncidentPublic, NotePublic
-from service.persistence.tables import AidRequest, Claim, Incident, Note
+from service.models import AidRequestPublic, ClaimPublic, IncidentPublic, NotePublic, OfferPublic
+from service.persistence.tables import AidRequest, Claim, Incident, Note, Offer
 
 
 def incident_public(incident: Incident) -> IncidentPublic:
@@ -31,6 +31,10 @@ def claim_public(claim: Claim) -> ClaimPublic:
 
 def note_public(note: Note) -> NotePublic:
     return NotePublic.model_validate(note)
+
+
+def offer_public(offer: Offer) -> OfferPublic:
+    return OfferPublic.model_validate(offer)
 
 
 def as_json(model: Any) -> dict[str, Any]:

@@ -316,6 +316,50 @@ class Claim(SQLModel, table=True):
     end_reason: str | None = Field(default=None, max_length=500)
 
 
+class Offer(SQLModel, table=True):
+    """A city's unasked offer of units to an incident it can see, and how it was answered."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="ck_offer_quantity"),
+        CheckConstraint(
+            "counter_quantity is null or counter_quantity > 0", name="ck_offer_counter_quantity"
+        ),
+        CheckConstraint(
+            "status in ('open','countered','accepted','declined','withdrawn','expired')",
+            name="ck_offer_status",
+        ),
+        UniqueConstraint("city_id", "idempotency_key", name="uq_offer_idempotency"),
+        Index("ix_offers_status_expires", "status", "expires_at"),
+        Index("ix_offers_incident", "incident_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id")
+    city_id: int = Field(foreign_key="cities.id", index=True)  # the offering city
+    # The request it fills when accepted (None: accepting raises a request for it).
+    request_id: int | None = Field(default=None, foreign_key="aid_requests.id", index=True)
+    package_id: int | None = Field(default=None, foreign_key="roster_packages.id", index=True)
+    resource: str = Field(max_length=64)
+    quantity: int
+    ready_at: datetime = _utc()
+    note: str = Field(default="", max_length=2000)
+    status: str = Field(default="open", max_length=16)
+    expires_at: datetime = _utc()
+    # The requesting manager's counter: another quantity or time.
+    counter_quantity: int | None = None
+    counter_ready_at: datetime | None = _utc(default=None)
+    # Why it was declined or withdrawn.
+    end_reason: str | None = Field(default=None, max_length=500)
+    # The claim its acceptance made.
+    claim_id: int | None = Field(default=None, foreign_key="claims.id")
+    idempotency_key: str = Field(max_length=200)
+    body_fingerprint: str = Field(max_length=64)
+    offered_by_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
 class RosterPackage(SQLModel, table=True):
     """A package of a city's roster (a mission-ready package): what it can lend."""
 

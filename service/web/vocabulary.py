@@ -26,6 +26,7 @@ from service.domain.lifecycles import (
     RequestStatus,
     check_claim_transition,
 )
+from service.domain.offers import OPEN_OFFER_STATUSES, OfferParty, OfferStatus, moves_of
 from service.models import Severity
 
 E = TypeVar("E", bound=StrEnum)
@@ -58,6 +59,17 @@ def claim_moves() -> dict[str, dict[str, dict[str, list[str]]]]:
     return moves
 
 
+def offer_moves() -> dict[str, dict[str, list[str]]]:
+    """status → party ("requester", "offerer") → the statuses that party may move an offer to."""
+    return {
+        status.value: {
+            party.value: [m.value for m in moves_of(status, party)]
+            for party in (OfferParty.REQUESTER, OfferParty.OFFERER)
+        }
+        for status in OfferStatus
+    }
+
+
 def vocabulary() -> dict[str, Any]:
     """Every list and rule of the lifecycles a page needs, as plain JSON values."""
     return {
@@ -75,4 +87,7 @@ def vocabulary() -> dict[str, Any]:
         "claim_moves": claim_moves(),
         "event_types": [event_type.value for event_type in EventType],
         "token_scopes": list(token_rules.SCOPES),
+        "offer_statuses": [status.value for status in OfferStatus],
+        "open_offer_statuses": _in_order(OfferStatus, OPEN_OFFER_STATUSES),
+        "offer_moves": offer_moves(),
     }

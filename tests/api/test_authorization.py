@@ -107,6 +107,7 @@ class Seed:
     incident_id: int = 0
     request_id: int = 0
     claim_id: int = 0
+    offer_id: int = 0  # an open offer of Thika's to the incident
     network_id: int = 0  # a network whose only member is `member_city_id`
     member_city_id: int = 0
     outsider_city_id: int = 0  # a city in no network
@@ -187,6 +188,13 @@ def stock_playbook(name: str) -> str:
 def _claim_status_body(caller: str, _: Seed) -> dict[str, str]:
     # The requesting manager accepts; the claiming city withdraws. Both are legal from `claimed`.
     return {"status": "accepted" if caller == OWN_MANAGER else "withdrawn"}
+
+
+def _offer_status_body(caller: str, _: Seed) -> dict[str, str]:
+    # The requesting manager declines (with a reason); the offering city withdraws.
+    if caller == OWN_MANAGER:
+        return {"status": "declined", "reason": "Pumps enough"}
+    return {"status": "withdrawn"}
 
 
 def _package_body(n: int) -> dict[str, Any]:
@@ -350,6 +358,31 @@ ENDPOINTS = [
         foreign=frozenset({OWN_RESPONDER, UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
         body=_claim_status_body,
         scopes=CLAIM_SCOPE,
+    ),
+    Endpoint(
+        "make an offer",
+        "POST",
+        "/incidents/{incident_id}/offers",
+        # A city that can see the incident, not its own; Machakos sees it through the
+        # network it shares, before any request reaches it.
+        {TARGETED_RESPONDER: 201, PEER_MANAGER: 201, UNREACHED_RESPONDER: 201},
+        foreign=frozenset({FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=lambda _, s: {
+            "resource": "high-capacity-pump",
+            "quantity": 2,
+            "ready_at": "2026-02-12T14:00:00+03:00",
+            "note": f"Offer {s.n}",
+        },
+        idempotency_key=True,
+    ),
+    Endpoint(
+        "answer or follow an offer",
+        "POST",
+        "/offers/{offer_id}/status",
+        # The requesting city's manager answers; the offering city (Thika) withdraws.
+        {OWN_MANAGER: 200, TARGETED_RESPONDER: 200, PEER_MANAGER: 200},
+        foreign=frozenset({UNREACHED_RESPONDER, FOREIGN_MANAGER, FOREIGN_RESPONDER}),
+        body=_offer_status_body,
     ),
     Endpoint(
         "tick a checklist item",
@@ -633,6 +666,18 @@ class Seeder:
         assert r.status_code == 201, r.text
         return int(r.json()["id"])
 
+    def offer(self, incident_id: int) -> int:
+        r = self.client.post(
+            f"{API}/incidents/{incident_id}/offers",
+            json={"resource": "generator-100kw", "quantity": 1, "ready_at": "2026-02-12T12:00:00Z"},
+            headers={
+                **self.world.headers("manager", "thika"),
+                "Idempotency-Key": f"seed-{next(self.counter)}",
+            },
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
     def seed(self, kind: str = "incident") -> Seed:
         n = next(self.counter)
         if kind == "admin":
@@ -670,7 +715,13 @@ class Seeder:
             incident_id = self.incident()
             request_id = self.aid_request(incident_id)
             claim_id = self.claim(request_id)
-            return Seed(n, incident_id=incident_id, request_id=request_id, claim_id=claim_id)
+            return Seed(
+                n,
+                incident_id=incident_id,
+                request_id=request_id,
+                claim_id=claim_id,
+                offer_id=self.offer(incident_id),
+            )
         return Seed(n)
 
     def _provider(self, path: str, n: int, city_id: int | None) -> None:
@@ -996,8 +1047,8 @@ def test_the_matrix_covers_every_write_route_of_the_api(client: TestClient) -> N
     covered = {(e.method, _route_template(e.path)) for e in ENDPOINTS}
 
     assert writes == covered
-    assert len(ENDPOINTS) * len(CALLERS) == 46 * 16
-    assert len(ENDPOINTS) * len(SESSION_CALLERS) == 46 * 12
+    assert len(ENDPOINTS) * len(CALLERS) == 48 * 16
+    assert len(ENDPOINTS) * len(SESSION_CALLERS) == 48 * 12
 
 
 def _route_template(path: str) -> str:
@@ -1036,6 +1087,7 @@ def _read_paths(client: TestClient, seed: Seed) -> list[str]:
         "incident_id": seed.incident_id,
         "request_id": seed.request_id,
         "claim_id": seed.claim_id,
+        "offer_id": seed.offer_id,
         "network_id": seed.network_id,
         "city_id": seed.member_city_id,
         "incident_type": seed.city_playbook,
@@ -1223,6 +1275,7 @@ def _hidden_and_missing(
     None when the route takes none of the incident's objects."""
     params = {"incident_id": seed.incident_id, "request_id": seed.request_id}
     params["claim_id"] = seed.claim_id
+    params["offer_id"] = seed.offer_id
     names = [name for name in params if f"{{{name}}}" in template]
     if not names:
         return None
@@ -1271,6 +1324,6 @@ def test_a_hidden_object_answers_exactly_as_a_missing_one_on_every_route(
     # claims (4: read and write each), ticking its checklists (1), its exports as CAP,
     # EDXL-RM and GeoJSON (3), its after-action report as JSON and CSV (2), its
     # situation reports: publish, list, read one (3), who could help with its requests
-    # (2), and passes on a request (2).
-    assert compared == 29 * len(HIDDEN_FROM)
+    # (2), passes on a request (2), and its offers: make, list, read one, answer (4).
+    assert compared == 33 * len(HIDDEN_FROM)
     assert wrong == []

@@ -40,6 +40,7 @@ class Seeded:
     claim_id: int
     city_id: int
     package_id: int
+    offer_id: int = 0
 
 
 @pytest.fixture
@@ -107,6 +108,22 @@ BODY_ROUTES = [
         ("admin", None),
     ),
     BodyRoute("token", "POST", "/tokens", {"role": "admin"}, ("admin", None)),
+    # Before the incident's other POST routes: `_id_routes` keys bodies by path prefix.
+    BodyRoute(
+        "offer",
+        "POST",
+        "/incidents/{incident_id}/offers",
+        {"resource": "high-capacity-pump", "quantity": 2, "ready_at": "2026-02-12T14:00:00+03:00"},
+        ("responder", "thika"),
+        idempotency_key=True,
+    ),
+    BodyRoute(
+        "offer status",
+        "POST",
+        "/offers/{offer_id}/status",
+        {"status": "withdrawn"},
+        ("responder", "thika"),
+    ),
     BodyRoute(
         "incident",
         "POST",
@@ -317,6 +334,7 @@ class Api:
             "playbooks": self._playbooks(),
             "library": get("/library"),
             "roster": get(f"/cities/{self.seeded.city_id}/roster"),
+            "offers": [get(f"/incidents/{i['id']}/offers") for i in incidents],
             "people": get("/people"),
             "sign-in provider": self._provider(),
         }
@@ -341,7 +359,15 @@ def api(client: TestClient, world: World, incident: int, aid_request: int, claim
         headers=world.headers("manager", "thika"),
     )
     assert r.status_code == 201, r.text
-    api = Api(client, world, Seeded(incident, aid_request, claim, thika, int(r.json()["id"])))
+    package_id = int(r.json()["id"])
+    r = client.post(
+        f"{API}/incidents/{incident}/offers",
+        json=ROUTES["offer"].valid,
+        headers={**world.headers("responder", "thika"), "Idempotency-Key": "seed"},
+    )
+    assert r.status_code == 201, r.text
+    seeded = Seeded(incident, aid_request, claim, thika, package_id, int(r.json()["id"]))
+    api = Api(client, world, seeded)
     r = client.put(  # Thika's own flood playbook, for it to publish
         f"{API}/cities/{world.city_ids['thika']}/playbooks/flood",
         json={"source": (STOCK_PLAYBOOKS / "flood.yaml").read_text(encoding="utf-8")},
@@ -451,6 +477,76 @@ def test_internal_fields_in_a_body_are_422_and_nothing_is_stored(api: Api) -> No
     assert api.problems == []
     assert api.state() == before
     assert tried == 59
+
+
+# What an offer's row holds that only its moves set, beyond the fields every row owns.
+OFFER_INTERNAL_FIELDS: dict[str, bytes] = {
+    "id": b"1",
+    "city_id": b"6",
+    "incident_id": b"1",
+    "claim_id": b"1",
+    "counter_quantity": b"1",
+    "counter_ready_at": b'"2026-02-12T08:00:00Z"',
+    "end_reason": b'"x"',
+    "idempotency_key": b'"k"',
+    "created_at": b'"2026-02-12T08:00:00Z"',
+    "updated_at": b'"2026-02-12T08:00:00Z"',
+}
+
+
+def test_internal_fields_in_an_offer_body_are_422_and_nothing_is_stored(api: Api) -> None:
+    before = api.state()
+    tried = 0
+    for name in ("offer", "offer status"):
+        route = ROUTES[name]
+        fields = {**OFFER_INTERNAL_FIELDS, "status": b'"accepted"'}
+        for field_name, value in fields.items():
+            if field_name in route.valid:  # `status` is what an offer's move sets
+                continue
+            r = api.send_with(route, field_name, value)
+            api.refused(f"{name} with {field_name}", r, 422, loc=["body", field_name])
+            tried += 1
+    assert api.problems == []
+    assert api.state() == before
+    assert tried == 21
+
+
+def test_bad_offers_and_moves_are_4xx_with_a_useful_detail_and_store_nothing(api: Api) -> None:
+    before = api.state()
+    offer, move = ROUTES["offer"], ROUTES["offer status"]
+    for what, body, status in [
+        ("a zero quantity", {**offer.valid, "quantity": 0}, 422),
+        ("a quantity as text", {**offer.valid, "quantity": "2"}, 422),
+        ("a time without a zone", {**offer.valid, "ready_at": "2026-02-12T14:00:00"}, 422),
+        ("a date alone", {**offer.valid, "ready_at": "2026-02-12"}, 422),
+        ("an expiry in the past", {**offer.valid, "expires_at": "2026-02-12T07:00:00Z"}, 422),
+        ("an expiry too far", {**offer.valid, "expires_at": "2026-04-12T07:00:00Z"}, 422),
+        ("an unknown resource", {**offer.valid, "resource": "pumps"}, 422),
+        (
+            "a request of another resource",
+            {**offer.valid, "resource": "generator-100kw", "request_id": api.seeded.request_id},
+            422,
+        ),
+        ("a missing request", {**offer.valid, "request_id": 999_999}, 422),
+        (
+            "a package without the resource",
+            {**offer.valid, "resource": "generator-100kw", "package_id": api.seeded.package_id},
+            422,
+        ),
+    ]:
+        r = api.send(offer, json.dumps(body).encode())
+        api.refused(f"offer with {what}", r, status)
+    for what, body, status in [
+        ("an unknown status", {"status": "expired"}, 422),
+        ("a reason with a counter", {"status": "countered", "reason": "x", "quantity": 1}, 422),
+        ("a blank reason", {"status": "withdrawn", "reason": ""}, 422),
+        ("a request_id from the offering city", {"status": "withdrawn", "request_id": 1}, 422),
+        ("a counter from the offering city", {"status": "countered", "quantity": 1}, 403),
+    ]:
+        r = api.send(move, json.dumps(body).encode())
+        api.refused(f"offer move with {what}", r, status)
+    assert api.problems == []
+    assert api.state() == before
 
 
 # What a roster's rows hold that only claims change, beyond the fields every row owns.
@@ -999,7 +1095,7 @@ def _caller_for(method: str, path: str) -> tuple[str, str | None]:
         return ("manager", "thika")  # a city's manager, acting for the seeded city
     if method == "GET" or path.startswith((f"{API}/networks", f"{API}/cities", f"{API}/tokens")):
         return ("admin", None)
-    if "/claims" in path or "/passes" in path:
+    if "/claims" in path or "/passes" in path or "/offers" in path:
         return ("responder", "thika")
     return ("manager", "nairobi")
 
@@ -1018,6 +1114,7 @@ def test_bad_ids_in_every_path_are_422_or_404_never_500(api: Api) -> None:
         "version_id": 1,  # no version is published: a well-written id is a 404
         "package_id": api.seeded.package_id,
         "number": 1,  # no situation report is published: a well-written number is a 404
+        "offer_id": api.seeded.offer_id,
     }
     bodies = {(r.method, API + r.path.split("{")[0]): r.valid for r in BODY_ROUTES}
     paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
@@ -1175,6 +1272,7 @@ def _good_ids(api: Api) -> dict[str, Any]:
         "package_id": api.seeded.package_id,
         "number": 1,
         "person_id": 1,  # nobody: the id is what is judged
+        "offer_id": api.seeded.offer_id,
     }
 
 
@@ -1242,6 +1340,9 @@ def test_ids_beyond_the_integer_range_are_422_in_paths_queries_and_bodies(api: A
     ]
     assert [(r.name, n) for r, n in body_ids] == [
         ("token", "city_id"),
+        ("offer", "package_id"),
+        ("offer", "request_id"),
+        ("offer status", "request_id"),
         ("claim", "package_id"),
         # OAuth's name for the provider's client: a string, so a number is refused too.
         ("sign-in provider", "client_id"),

@@ -43,6 +43,7 @@ FREE_TEXT = {
     "notes": {"body"},
     "people": {"display_name", "email"},
     "request_passes": {"reason"},
+    "offers": {"note", "end_reason"},
     "roster_packages": {"name", "contact", "limitations", "unavailable_reason"},
     # Who tried to sign in: an account name or an address.
     "sign_in_throttle": {"key"},
@@ -57,6 +58,7 @@ STRUCTURED = {
     "incidents": {"incident_type", "severity", "playbook", "status"},
     "aid_requests": {"kind", "resource", "priority", "status"},
     "claims": {"status", "idempotency_key", "body_fingerprint"},
+    "offers": {"resource", "status", "idempotency_key", "body_fingerprint"},
     "events": {"event_id", "type", "actor_role"},
     "city_playbooks": {"incident_type", "lineage"},
     "playbook_versions": {"incident_type"},

@@ -11,6 +11,7 @@ import { busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { drawMap } from "./map.js";
 import { NoteThreads } from "./notes.js";
+import { OfferPanel } from "./offers.js";
 import {
   answersBlock,
   badge,
@@ -55,6 +56,7 @@ async function startBoard({ api, me, cities, main, connect }) {
   const feed = h("ol", { class: "feed", id: "feed", "aria-labelledby": "feed-title" });
   // A city's manager also sees its webhook endpoints that stopped delivering.
   const banner = me.role === "manager" ? webhookBanner(api, me.city_id) : null;
+  const offers = new OfferPanel({ api, me, cities });
   main.append(
     banner?.el ?? "",
     h("div", { class: "board" },
@@ -72,6 +74,7 @@ async function startBoard({ api, me, cities, main, connect }) {
       ),
       h("div", { class: "col-side" },
         h("section", { class: "panel", "aria-labelledby": "map-title" }, h("h2", { id: "map-title" }, "Map"), mapBox),
+        offers.el,
         h("section", { class: "panel feed-panel", "aria-labelledby": "feed-title", tabindex: "0" }, feedTitle, feed),
       ),
     ),
@@ -168,6 +171,7 @@ async function startBoard({ api, me, cities, main, connect }) {
 
   function renderSelected() {
     const entry = selected ? book.incidents.get(selected) : null;
+    offers.show(entry?.incident ?? null).catch((error) => notify(`Could not read the offers: ${error.message}`));
     if (unreachable !== null && unreachable === selected) {
       head.replaceChildren(
         h("h2", { id: "incident-missing" }, `Incident #${selected} cannot be shown`),
@@ -314,6 +318,7 @@ async function startBoard({ api, me, cities, main, connect }) {
     onEvent(event) {
       const known = book.incidents.get(event.incident_id)?.incident;
       book.apply(event);
+      offers.apply(event);
       if (!known && !book.entry(event.incident_id).incident) loadIncident(event.incident_id);
       else if (!known) {
         // Declared just now: its whole history is this stream.

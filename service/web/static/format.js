@@ -308,6 +308,18 @@ export function describeEvent(event, cities) {
       return `Claim #${d.claim.id} by ${cityName(cities, d.claim.city_id)} is waiting for acceptance`;
     case "sitrep.published":
       return `${by} published situation report ${d.sitrep.number}`;
+    case "offer.made":
+    case "offer.countered":
+    case "offer.accepted":
+    case "offer.declined":
+    case "offer.withdrawn":
+    case "offer.expired": {
+      const o = d.offer;
+      const what = `${cityName(cities, o.city_id)}'s offer of ${unitsOf(o.resource, o.quantity)} of ${resourceLabel(o.resource)} (#${o.id})`;
+      if (event.type === "offer.made") return `${what} made`;
+      if (event.type === "offer.countered") return `${what} countered: ${unitsOf(o.resource, o.counter_quantity)}`;
+      return `${what} ${event.type.slice("offer.".length)}${o.end_reason ? `: ${o.end_reason}` : ""}`;
+    }
     default:
       return event.type;
   }

@@ -17,6 +17,7 @@ import { catalogue, cityName, liveTime, placeOf, reportToText, resourceLabel, ty
 import { askDetails, busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
+import { OfferPanel } from "./offers.js";
 import { Alerts } from "./alerts.js";
 import { dryRunView } from "./dryrun.js";
 import { placeField, stagingPoints } from "./map.js";
@@ -86,6 +87,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onChange: () => render(),
   });
   const tokens = tokensSection(api);
+  const offers = new OfferPanel({ api, me, cities });
   main.append(
     outboxNote,
     alerts.panel,
@@ -417,7 +419,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("details", { class: "raise" }, h("summary", {}, "Raise another request"), raiseForm(entry.id)),
       );
       sitreps = sitrepPanel(api, entry.incident);
-      detail.append(sitreps.el);
+      detail.append(offers.el, sitreps.el);
+      offers.show(entry.incident).catch((error) => notify(`Could not read the offers: ${error.message}`));
       sitreps.refresh();
     }
     const incident = entry.incident;
@@ -859,6 +862,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onEvent(event) {
       const known = book.incidents.get(event.incident_id)?.incident;
       book.apply(event);
+      offers.apply(event);
       alerts.consider(event);
       if (event.type === "sitrep.published" && event.incident_id === selected) sitreps?.refresh();
       const entry = book.entry(event.incident_id);

@@ -11,6 +11,7 @@ import { askDetails, busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
 import { Alerts } from "./alerts.js";
+import { OfferPanel } from "./offers.js";
 import { Outbox, describeOutbox, fateUnknown, moveLabel, sendMove } from "./outbox.js";
 import { answersBlock, badge, claimArrival, claimChip, exerciseBadge, journeyLine, requestTiming, requestTitle, severityBadge } from "./views.js";
 
@@ -44,6 +45,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     onChange: () => render(),
   });
   const alerts = new Alerts({ me, cities, kinds: ["critical", "ended"] });
+  // Offer help to an incident the city can see, unasked, and follow the offers made.
+  const offers = new OfferPanel({ api, me, cities, canOffer: true });
+  const offerIncident = h("select", { id: "offer-incident", onchange: () => showOffers() });
   main.append(
     alerts.panel,
     outboxNote,
@@ -65,13 +69,40 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("details", { class: "done-box" }, h("summary", {}, "Finished claims"), doneList),
       ),
     ),
+    h("div", { class: "offer-help", id: "offer-help" },
+      h("label", {}, "Offer help to ", offerIncident),
+      offers.el,
+    ),
   );
+
+  function showOffers() {
+    const incident = book.incidents.get(Number(offerIncident.value))?.incident ?? null;
+    offers.show(incident).catch((error) => notify(`Could not read the offers: ${error.message}`));
+  }
+
+  /** The active incidents of other cities this city can see, to offer help to. */
+  function renderOfferChoices() {
+    const choices = [...book.incidents.values()]
+      .map((e) => e.incident)
+      .filter((i) => i && i.status === "active" && i.city_id !== me.city_id)
+      .sort((a, b) => b.id - a.id);
+    const sig = JSON.stringify(choices.map((i) => [i.id, i.title]));
+    if (offerIncident.dataset.sig === sig) return;
+    offerIncident.dataset.sig = sig;
+    const chosen = offerIncident.value;
+    offerIncident.replaceChildren(
+      ...choices.map((i) => h("option", { value: i.id }, `${i.title} · ${cityName(cities, i.city_id)}`)),
+    );
+    if (choices.some((i) => String(i.id) === chosen)) offerIncident.value = chosen;
+    showOffers();
+  }
 
   const threads = new NoteThreads(api, () => render());
   const render = throttled(() => {
     renderOutbox();
     renderInbox();
     renderClaims();
+    renderOfferChoices();
   });
 
   function renderOutbox() {
@@ -550,6 +581,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     since: () => book.since(),
     onEvent(event) {
       book.apply(event);
+      offers.apply(event);
       if (event.data?.pass?.city_id === me.city_id) passedByMe.add(event.data.pass.request_id);
       if (event.data?.package?.city_id === me.city_id) {
         applyPackage(event.data.package);

@@ -36,3 +36,13 @@ export function priorityRank(priority) {
 export function claimMoves(kind, status, party) {
   return vocabulary.claim_moves[kind]?.[status]?.[party] ?? [];
 }
+
+const OPEN_OFFER = new Set(vocabulary.open_offer_statuses);
+
+/** An offer still waiting for an answer: open, or countered. */
+export const isOpenOffer = (offer) => OPEN_OFFER.has(offer.status);
+
+/** The statuses `party` ("requester", "offerer") may move an offer in `status` to. */
+export function offerMoves(status, party) {
+  return vocabulary.offer_moves[status]?.[party] ?? [];
+}
