@@ -61,13 +61,16 @@ def test_the_requesting_city_sees_who_could_help_in_ring_order(
     assert first["lender_count"] == 4 and first["available_quantity"] == 6
 
     # Thika commits all 6 elsewhere: it can no longer help; the next incident's page shows it.
+    # Ring 0 (Thika alone) now holds nothing for the 4 unclaimed pumps, so the request has
+    # moved on to ring 1 at once (cover): Machakos and Mombasa are reached and hold 12.
     other = raise_request(client, world, declare(client, world, "Second flood"), quantity=6)
     assert claim(client, world, other, 6, "all-six", package_id=thika).status_code == 201
     page = client.get(f"{API}/incidents/{incident_id}/matches", headers=manager).json()
     assert page["count"] == 2
     pumps, gis = page["data"]
     assert [x["package_id"] for x in pumps["lenders"]] == [machakos, mombasa, augsburg]
-    assert pumps["available_quantity"] == 0
+    assert [x["reached"] for x in pumps["lenders"]] == [True, True, False]
+    assert pumps["available_quantity"] == 12
     assert gis["lenders"] == []
 
 
