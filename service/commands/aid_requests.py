@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -21,6 +20,7 @@ from service.commands.context import (
     require_city,
     visible_incident,
 )
+from service.commands.escalation import escalate_raised, ring_intervals
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import claims as rules
 from service.domain import dispatch
@@ -83,10 +83,6 @@ def compute_targets(ctx: CommandContext, incident: Incident) -> list[Target]:
         {n: frozenset(members) for n, members in memberships.items()},
         incident.ring0_radius_km,
     )
-
-
-def ring_intervals(incident: Incident) -> tuple[timedelta, ...]:
-    return tuple(timedelta(seconds=s) for s in incident.ring_intervals_s)
 
 
 def add_request(
@@ -162,6 +158,7 @@ def add_requests(
             cities=audience_of(request, rings),
             viewers=viewers,
         )
+    escalate_raised(ctx, incident, requests, rings)
     return requests
 
 

@@ -30,6 +30,7 @@ from service.commands.context import (
     target_rings,
     visible_incident,
 )
+from service.commands.escalation import escalate_while_uncovered
 from service.commands.presenters import as_json, claim_public, request_public
 from service.domain import claims as rules
 from service.domain import dispatch
@@ -289,6 +290,7 @@ def apply_claim_transition(
         claim.end_reason = reason
     if not rules.claim_keeps_expiry(asked):
         claim.expires_at = None
+    unclaimed_before = request.quantity - request.claimed_quantity
     request.claimed_quantity = after.claimed_quantity
     request.delivered_quantity = after.delivered_quantity
     request.status = after.status.value
@@ -298,6 +300,9 @@ def apply_claim_transition(
     if roster_rules.gives_back(claim_before, asked):
         package = rosters.give_back(ctx, claim, request.resource)
     _record_change(ctx, incident, request, claim, before, package)
+    if request.quantity - request.claimed_quantity > unclaimed_before:
+        # More is unclaimed than the ring's cover was judged against.
+        escalate_while_uncovered(ctx, incident, request)
 
 
 def _journey(body: ClaimStatusChange | None) -> dispatch.Dispatch:

@@ -14,9 +14,10 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
 from playbooks import Playbook
-from service.commands.aid_requests import compute_targets, ring_intervals
+from service.commands.aid_requests import compute_targets
 from service.commands.city_playbooks import check_city_playbook
 from service.commands.context import CommandContext, require_city
+from service.commands.escalation import ring_intervals
 from service.commands.incidents import (
     find_declared_playbook,
     plan_incident,

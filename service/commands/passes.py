@@ -1,6 +1,7 @@
 """Passing on a request: a targeted city says it cannot help. When every city of the
 request's current ring has passed, the request moves to the next ring at once, in the
-same transaction, through the escalation sweep's own step (`sweeps.move_outward`)."""
+same transaction, through the escalation sweep's own step (`escalation.move_outward`);
+so does a pass that leaves the ring's rosters unable to cover the request."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from service.commands.context import (
     target_rings,
     visible_incident,
 )
+from service.commands.escalation import escalate_while_uncovered, move_outward
 from service.commands.presenters import as_json, request_public
-from service.commands.sweeps import move_outward
 from service.domain import lifecycles as lc
 from service.domain import passes as rules
 from service.domain.actors import Role
@@ -69,6 +70,10 @@ def pass_request(ctx: CommandContext, request_id: int, body: PassCreate) -> Pass
     )
     if request.ring < LAST_RING and rules.ring_exhausted(rings, request.ring, passed | {city_id}):
         shown.escalated_to_ring = move_outward(ctx, incident, request, "passes")
+    # The passing city's units no longer count toward the ring's cover.
+    covered_to = escalate_while_uncovered(ctx, incident, request)
+    if covered_to is not None:
+        shown.escalated_to_ring = covered_to
     return shown
 
 

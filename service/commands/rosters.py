@@ -16,6 +16,7 @@ from sqlalchemy import delete, exists, func, update
 from sqlmodel import col, select
 
 from service.commands.context import CommandContext
+from service.commands.escalation import escalate_after_roster_change
 from service.domain import rosters as rules
 from service.domain.actors import Role
 from service.domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -222,6 +223,9 @@ def create_package(ctx: CommandContext, city_id: int, body: PackageCreate) -> Pa
     ]
     ctx.session.add_all(rows)
     ctx.session.flush()
+    if count == 0:
+        # The city keeps a roster now: what it holds counts toward its rings' cover.
+        escalate_after_roster_change(ctx, city_id)
     return package_public(ctx, package, sorted(rows, key=lambda i: i.resource))
 
 
@@ -242,10 +246,13 @@ def update_package(
     if body.items is not None:
         _check_items(ctx, body.items)
         wanted = {i.resource: i.quantity for i in body.items}
+    held_before = {i.resource for i in _items(ctx, [package_id])[package_id]}
     _resize_items(ctx, package, wanted)
     package.updated_at = ctx.now
     ctx.session.add(package)
     ctx.session.flush()
+    # It may hold less now (unavailable, fewer units, a lower cap, a resource removed).
+    escalate_after_roster_change(ctx, city_id, held_before | set(wanted or ()))
     return package_public(ctx, package, _items(ctx, [package_id])[package_id])
 
 
@@ -320,8 +327,11 @@ def delete_package(ctx: CommandContext, city_id: int, package_id: int) -> None:
         )
     )
     assert gone.rowcount == 0  # type: ignore[attr-defined]  # no claim, nothing committed
+    held = {i.resource for i in _items(ctx, [package_id])[package_id]}
     ctx.session.execute(delete(PackageItem).where(col(PackageItem.package_id) == package_id))
     ctx.session.delete(package)
+    ctx.session.flush()
+    escalate_after_roster_change(ctx, city_id, held)
 
 
 # Claims from a package ------------------------------------------------------------------
@@ -364,6 +374,8 @@ def commit_from_package(
         before = _tally(item)
         after = rules.commit_units(before, quantity, package_name=package.name)
         if _apply(ctx, item, before, after):
+            # The package holds fewer units for every other request of its city's rings.
+            escalate_after_roster_change(ctx, city_id, [resource])
             return package_state(package, item, after)
         item = _fresh_item(ctx, item)
     raise Conflict(f"package '{package.name}': its committed units keep changing; try again")

@@ -11,24 +11,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import not_
 from sqlmodel import col, select
 
-from service.commands.aid_requests import end_request, ring_intervals
+from service.commands.aid_requests import end_request
 from service.commands.claims import apply_claim_transition
 from service.commands.context import (
     CommandContext,
-    current_audience,
     fresh,
     locked,
-    target_reached,
 )
-from service.commands.presenters import as_json, claim_public, request_public
+from service.commands.escalation import escalate_while_uncovered, move_outward
+from service.commands.presenters import as_json, claim_public
 from service.domain import lifecycles as lc
 from service.domain.errors import NotFound
 from service.domain.events import EventType
-from service.domain.rings import LAST_RING, next_escalation_at
-from service.persistence.tables import AidRequest, Claim, Incident, RequestTarget
+from service.domain.rings import LAST_RING
+from service.persistence.tables import AidRequest, Claim
 
 _OPEN = [s.value for s in lc.CLAIMABLE_REQUEST_STATUSES]
 _NOT_FINAL = [s.value for s in lc.RequestStatus if s not in lc.FINAL_REQUEST_STATUSES]
@@ -115,58 +113,8 @@ def escalate_request(ctx: CommandContext, request_id: int, from_ring: int) -> bo
     ):
         return False
     move_outward(ctx, incident, request, "timer")
+    escalate_while_uncovered(ctx, incident, request)
     return True
-
-
-def move_outward(ctx: CommandContext, incident: Incident, request: AidRequest, cause: str) -> int:
-    """Move an open request (its incident locked) to the next ring that reaches someone
-    new, and fan it out there; `cause` is "timer" or "passes". Returns the new ring.
-    Callers check under the lock that the request is still in the ring they saw, so each
-    ring is entered once however many replicas and passes race for it."""
-    request_id = request.id or 0
-    from_ring = request.ring
-    to_ring = _next_ring_with_new_cities(ctx, request)
-    reached = [
-        int(c)
-        for c in ctx.session.exec(
-            select(RequestTarget.city_id).where(
-                col(RequestTarget.request_id) == request_id,
-                target_reached(to_ring),
-                not_(target_reached(from_ring)),
-            )
-        ).all()
-    ]
-    request.ring = to_ring
-    request.ring_entered_at = ctx.now
-    request.next_escalation_at = next_escalation_at(to_ring, ctx.now, ring_intervals(incident))
-    request.updated_at = ctx.now
-    ctx.session.add(request)
-    ctx.emit(
-        incident,
-        EventType.REQUEST_ESCALATED,
-        {
-            "request": as_json(request_public(request)),
-            "from_ring": from_ring,
-            "to_ring": to_ring,
-            "reached_city_ids": sorted(reached),
-            "cause": cause,
-        },
-        cities=current_audience(ctx.session, request),
-    )
-    return to_ring
-
-
-def _next_ring_with_new_cities(ctx: CommandContext, request: AidRequest) -> int:
-    """The next ring outward, skipping rings that reach nobody new (up to the last ring)."""
-    rings = {
-        int(r)
-        for r in ctx.session.exec(
-            select(RequestTarget.ring).where(
-                col(RequestTarget.request_id) == request.id, col(RequestTarget.ring) > request.ring
-            )
-        ).all()
-    }
-    return min(rings) if rings else min(request.ring + 1, LAST_RING)
 
 
 def expire_claim(ctx: CommandContext, claim_id: int) -> bool:

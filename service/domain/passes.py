@@ -42,3 +42,27 @@ def ring_exhausted(rings: Mapping[int, int], request_ring: int, passed: Iterable
     rings were current; a ring with no city of its own is never exhausted by passes."""
     current = {city for city, ring in rings.items() if ring == request_ring}
     return bool(current) and current <= set(passed)
+
+
+def ring_cannot_cover(
+    rings: Mapping[int, int],
+    request_ring: int,
+    passed: Iterable[int],
+    holdings: Mapping[int, int],
+    unclaimed: int,
+) -> bool:
+    """Whether the request's current ring cannot cover the `unclaimed` units, so the
+    request moves on without waiting for its timer.
+
+    `holdings` maps each city that keeps a roster (one package or more) to the units of
+    the request's resource its packages hold available now, under their caps. The cities
+    of the ring that have passed hold nothing for it. A city with no roster says nothing
+    of what it holds, so the ring is judged only when every city of it that has not
+    passed keeps a roster; a ring of nobody is never judged (as with passes)."""
+    current = {city for city, ring in rings.items() if ring == request_ring}
+    if not current or unclaimed <= 0:
+        return False
+    waiting = current - set(passed)
+    if any(city not in holdings for city in waiting):
+        return False
+    return sum(holdings[city] for city in waiting) < unclaimed

@@ -1,0 +1,216 @@
+"""Moving a request outward: by its timer (the sweep), when its ring has passed
+(`commands.passes`), and when what its ring's rosters hold cannot cover what is still
+unclaimed (`passes.ring_cannot_cover`, "cover").
+
+Every move happens under the request's incident lock, on the request as it is then, so
+each ring is entered once however many replicas, passes and roster changes race for
+it. The cover is judged where its answer can turn to "cannot": when a request is raised
+or enters a ring, when a city passes, when a claim ends and leaves more unclaimed, and
+when a city's roster holds less (its first package, a package marked unavailable,
+resized or removed, units committed to a claim). A package whose time away ends only
+ever makes the cover larger, so the passing of time needs no check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from sqlalchemy import func, not_, or_
+from sqlmodel import col, select
+
+from service.commands.context import (
+    CommandContext,
+    current_audience,
+    fresh,
+    lock_incident,
+    target_reached,
+    target_rings,
+)
+from service.commands.presenters import as_json, request_public
+from service.domain import lifecycles as lc
+from service.domain import passes as rules
+from service.domain.events import EventType
+from service.domain.rings import LAST_RING, next_escalation_at
+from service.persistence.tables import (
+    AidRequest,
+    Incident,
+    PackageItem,
+    RequestPass,
+    RequestTarget,
+    RosterPackage,
+)
+
+_OPEN = [s.value for s in lc.CLAIMABLE_REQUEST_STATUSES]
+
+
+def ring_intervals(incident: Incident) -> tuple[timedelta, ...]:
+    return tuple(timedelta(seconds=s) for s in incident.ring_intervals_s)
+
+
+def move_outward(ctx: CommandContext, incident: Incident, request: AidRequest, cause: str) -> int:
+    """Move an open request (its incident locked) to the next ring that reaches someone
+    new, and fan it out there; `cause` is "timer", "passes" or "cover". Returns the new
+    ring. Callers check under the lock that the request is still in the ring they saw, so
+    each ring is entered once however many replicas and passes race for it."""
+    request_id = request.id or 0
+    from_ring = request.ring
+    to_ring = _next_ring_with_new_cities(ctx, request)
+    reached = [
+        int(c)
+        for c in ctx.session.exec(
+            select(RequestTarget.city_id).where(
+                col(RequestTarget.request_id) == request_id,
+                target_reached(to_ring),
+                not_(target_reached(from_ring)),
+            )
+        ).all()
+    ]
+    request.ring = to_ring
+    request.ring_entered_at = ctx.now
+    request.next_escalation_at = next_escalation_at(to_ring, ctx.now, ring_intervals(incident))
+    request.updated_at = ctx.now
+    ctx.session.add(request)
+    ctx.emit(
+        incident,
+        EventType.REQUEST_ESCALATED,
+        {
+            "request": as_json(request_public(request)),
+            "from_ring": from_ring,
+            "to_ring": to_ring,
+            "reached_city_ids": sorted(reached),
+            "cause": cause,
+        },
+        cities=current_audience(ctx.session, request),
+    )
+    return to_ring
+
+
+def _next_ring_with_new_cities(ctx: CommandContext, request: AidRequest) -> int:
+    """The next ring outward, skipping rings that reach nobody new (up to the last ring)."""
+    rings = {
+        int(r)
+        for r in ctx.session.exec(
+            select(RequestTarget.ring).where(
+                col(RequestTarget.request_id) == request.id, col(RequestTarget.ring) > request.ring
+            )
+        ).all()
+    }
+    return min(rings) if rings else min(request.ring + 1, LAST_RING)
+
+
+# Cover ----------------------------------------------------------------------------------
+
+
+def holdings(
+    ctx: CommandContext, city_ids: Iterable[int], resources: Iterable[str]
+) -> dict[int, dict[str, int]]:
+    """For each of the cities that keeps a roster: the units of each of `resources` its
+    packages hold available now, under their caps (`rosters.available_now` as SQL).
+    A city with no package is left out: it says nothing of what it holds."""
+    cities = sorted(set(city_ids))
+    wanted = sorted(set(resources))
+    if not cities or not wanted:
+        return {}
+    now = or_(col(RosterPackage.available), col(RosterPackage.unavailable_until) <= ctx.now)
+    left = col(PackageItem.cap_quantity) - col(PackageItem.committed_quantity)
+    rows = ctx.session.exec(
+        select(
+            RosterPackage.city_id,
+            PackageItem.resource,
+            func.sum(left),
+        )
+        .select_from(RosterPackage)
+        .outerjoin(
+            PackageItem,
+            (col(PackageItem.package_id) == col(RosterPackage.id))
+            & col(PackageItem.resource).in_(wanted)
+            & now,
+        )
+        .where(col(RosterPackage.city_id).in_(cities))
+        .group_by(col(RosterPackage.city_id), col(PackageItem.resource))
+    ).all()
+    held: dict[int, dict[str, int]] = {}
+    for city_id, resource, units in rows:
+        of_city = held.setdefault(int(city_id), {})
+        if resource is not None:
+            of_city[resource] = int(units or 0)
+    return held
+
+
+def uncovered(ctx: CommandContext, request: AidRequest, rings: dict[int, int]) -> bool:
+    """Whether the request's current ring cannot cover what is still unclaimed."""
+    current = [city for city, ring in rings.items() if ring == request.ring]
+    if not current:
+        return False
+    passed = ctx.session.exec(
+        select(RequestPass.city_id).where(col(RequestPass.request_id) == request.id)
+    ).all()
+    held = holdings(ctx, current, [request.resource])
+    return rules.ring_cannot_cover(
+        rings,
+        request.ring,
+        passed,
+        {city: of_city.get(request.resource, 0) for city, of_city in held.items()},
+        request.quantity - request.claimed_quantity,
+    )
+
+
+def escalate_while_uncovered(
+    ctx: CommandContext, incident: Incident, request: AidRequest
+) -> int | None:
+    """Move the request (its incident locked) outward, one ring at a time, while its
+    current ring cannot cover what is still unclaimed. Returns the last ring entered."""
+    moved = None
+    while request.status in _OPEN and request.ring < LAST_RING:
+        if not uncovered(ctx, request, target_rings(ctx.session, request.id or 0)):
+            break
+        moved = move_outward(ctx, incident, request, "cover")
+    return moved
+
+
+def escalate_raised(
+    ctx: CommandContext, incident: Incident, requests: Sequence[AidRequest], rings: dict[int, int]
+) -> None:
+    """Requests just raised into ring 0 (all with the same targets, `rings`; their incident
+    locked) that ring 0 cannot cover move on at once; one read for them all."""
+    ring0 = [city for city, ring in rings.items() if ring == 0]
+    if not ring0 or not requests:
+        return
+    held = holdings(ctx, ring0, {r.resource for r in requests})
+    for request in requests:
+        of_resource = {city: of_city.get(request.resource, 0) for city, of_city in held.items()}
+        unclaimed = request.quantity - request.claimed_quantity
+        if rules.ring_cannot_cover(rings, 0, (), of_resource, unclaimed):
+            move_outward(ctx, incident, request, "cover")
+            escalate_while_uncovered(ctx, incident, request)
+
+
+def escalate_after_roster_change(
+    ctx: CommandContext, city_id: int, resources: Iterable[str] | None = None
+) -> None:
+    """A city's roster holds less than before (of `resources`, or of anything): the open
+    requests whose current ring holds the city are judged again, each under its
+    incident's lock (taken in incident order, as every command takes them)."""
+    ring_of_city = (col(RequestTarget.request_id) == col(AidRequest.id)) & (
+        col(RequestTarget.ring) == col(AidRequest.ring)
+    )
+    query = (
+        select(AidRequest.id, AidRequest.incident_id)
+        .join(RequestTarget, ring_of_city)
+        .where(
+            col(RequestTarget.city_id) == city_id,
+            col(AidRequest.status).in_(_OPEN),
+            col(AidRequest.ring) < LAST_RING,
+        )
+    )
+    if resources is not None:
+        query = query.where(col(AidRequest.resource).in_(sorted(set(resources))))
+    rows = ctx.session.exec(query).all()
+    found = sorted((int(incident), int(request or 0)) for request, incident in rows)
+    locked: dict[int, Incident] = {}
+    for incident_id, request_id in found:
+        if incident_id not in locked:
+            locked[incident_id] = lock_incident(ctx.session, incident_id)
+        request = fresh(ctx.session, AidRequest, request_id, "request")
+        escalate_while_uncovered(ctx, locked[incident_id], request)
