@@ -2,7 +2,7 @@
 know (issuer and subject) and sign-ins on their way to a provider and back
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from service.persistence.columns import UTCDateTime
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
