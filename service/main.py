@@ -39,8 +39,8 @@ from service.api.routes_library import router as library_router
 from service.api.routes_live import router as live_router
 from service.api.routes_notes import router as notes_router
 from service.api.routes_observatory import router as observatory_router
-from service.api.routes_oidc_flow import router as oidc_flow_router
 from service.api.routes_offers import router as offers_router
+from service.api.routes_oidc_flow import router as oidc_flow_router
 from service.api.routes_passes import router as passes_router
 from service.api.routes_playbooks import router as playbooks_router
 from service.api.routes_reports import router as reports_router
