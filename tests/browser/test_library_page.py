@@ -4,12 +4,11 @@ run from the library and a preview beside the declare form on /manage."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Site, copy_to_docs
+from tests.browser.conftest import Site
 from tests.browser.test_pages import signed_in
 from tests.library.support import SMALL_FLOOD
 
@@ -32,7 +31,7 @@ def _publish(site: Site, source: str, note: str) -> dict[str, Any]:
 
 
 def test_a_manager_adopts_a_peers_playbook_and_pulls_in_its_newer_version(
-    browser: Any, site: Site, screenshots: Path
+    browser: Any, site: Site
 ) -> None:
     first = _publish(site, SMALL_FLOOD, "Three requests to start with")
     manager = site.world.token("manager", "nairobi")
@@ -64,9 +63,6 @@ def test_a_manager_adopts_a_peers_playbook_and_pulls_in_its_newer_version(
             "Thika, flood v2 is out; you adopted Thika, flood v1."
         )
         expect(notice.locator("pre.diff")).to_contain_text("+title: Smaller flood")
-        shot = screenshots / "library-desktop.png"
-        page.screenshot(path=str(shot), full_page=True, animations="disabled", caret="hide")
-        copy_to_docs([shot])
         notice.get_by_role("button", name="Pull in").click()
         expect(lineage).to_have_text("adopted from Thika, flood v2")
         expect(page.locator("#library-notices li.empty")).to_have_text("Nothing new.")

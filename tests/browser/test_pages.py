@@ -21,7 +21,7 @@ from playbooks import stock_dir
 from service.commands import claims as claim_commands
 from service.domain.actors import Actor, Role
 from service.models import ClaimCreate
-from tests.browser.conftest import Site, copy_to_docs
+from tests.browser.conftest import Site
 
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
@@ -346,7 +346,6 @@ def test_screenshots_of_the_three_pages_at_desktop_and_phone_width(
         "respond": ("/respond", world.token("responder", "thika")),
         "manage": (f"/manage#incident={incident['id']}", world.token("manager", "nairobi")),
     }
-    desktop_shots = []
     for width_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         for name, (path, token) in pages.items():
             with signed_in(browser, site, path, token, viewport) as page:
@@ -362,9 +361,6 @@ def test_screenshots_of_the_three_pages_at_desktop_and_phone_width(
                 page.wait_for_timeout(300)
                 path_out = screenshots / f"{name}-{width_name}.png"
                 page.screenshot(path=str(path_out), animations="disabled", caret="hide")
-                if width_name == "desktop":
-                    desktop_shots.append(path_out)
-    copy_to_docs(desktop_shots)
 
 
 def test_pages_and_assets_are_served_from_the_package_with_a_strict_policy(site: Site) -> None:

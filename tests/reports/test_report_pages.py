@@ -12,7 +12,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Site, copy_to_docs
+from tests.browser.conftest import Site
 
 DESKTOP = {"width": 1366, "height": 900}
 
@@ -100,7 +100,6 @@ def test_the_report_page_draws_its_charts_and_follows_the_incident(
         expect(page.locator("#report-figures")).to_contain_text("Passes1")
         shot = screenshots / "report-desktop.png"
         page.screenshot(path=str(shot), full_page=True, animations="disabled", caret="hide")
-        copy_to_docs([shot])
 
 
 def test_a_manager_publishes_a_situation_report_and_opens_it(browser: Any, site: Site) -> None:
