@@ -1,10 +1,11 @@
 // The people of the manager's city, on /manage: invite someone (the one-time sign-up
-// link is shown once, to pass on), change their roles, disable or enable them, and
-// sign yourself out everywhere.
+// link is shown once, to pass on), change their roles, disable or enable them, connect
+// the city's sign-in provider, and sign yourself out everywhere.
 
 import { h } from "./dom.js";
 import { fetchAll } from "./api.js";
 import { busy, notify } from "./notices.js";
+import { providerPanel } from "./providers.js";
 import { totpPanel } from "./totp.js";
 
 const ROLES = ["manager", "responder", "observer"];
@@ -54,6 +55,7 @@ export function peopleSection(api, me) {
   );
   // Your own account: the second factor (a signed-in person's only; tokens have none).
   const totp = me.user_id ? totpPanel(api, me) : null;
+  const provider = providerPanel(api, me);
   const el = h(
     "details",
     { class: "panel people", id: "people" },
@@ -62,6 +64,7 @@ export function peopleSection(api, me) {
     h("h3", {}, "Invite someone"),
     form,
     invited,
+    provider.el,
     h("h3", {}, "Your account"),
     totp?.el ?? null,
     everywhere,
@@ -105,6 +108,7 @@ export function peopleSection(api, me) {
     const people = await fetchAll(api, "/people");
     list.replaceChildren(...people.map(row));
     await totp?.load();
+    await provider.load();
   }
 
   return { el, load };
