@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from service.commands.oidc import CALLBACK_PATH
 from service.sessions import CSRF_COOKIE, SESSION_COOKIE
 from tests.accounts.oidc import PROVIDER_PASSWORD, provider_body, start_provider
+from tests.accounts.people import PASSWORD, make_person
 from tests.browser.conftest import Site
 from tests.procs import OidcProvider
 from tests.support import missing
@@ -239,3 +240,45 @@ def test_no_code_state_session_or_secret_of_a_provider_sign_in_reaches_the_log(
         assert len(secret) >= 16, what
         for piece in (secret, secret[: len(secret) // 2]):
             assert piece not in log, f"the {what} is in the log"
+
+
+def test_a_manager_connects_the_citys_provider_on_the_people_page_and_it_signs_people_in(
+    browser: Any, site: Site, provider: tuple[OidcProvider, str]
+) -> None:
+    manager = make_person(
+        site.executor, site.world, ["manager"], "nairobi", "wanjiru@nairobi.example", "Wanjiru"
+    )
+    context, page, errors = _page(browser)
+    try:
+        page.goto(site.base_url + "/manage")
+        page.fill("#email", manager.email)
+        page.fill("#password", PASSWORD)
+        page.press("#password", "Enter")
+        page.click("#people summary")
+        status = page.locator("#provider-status")
+        expect(status).to_contain_text('Connected: "Sign in with Nairobi EMS"')
+        expect(status).to_contain_text(site.base_url + CALLBACK_PATH)
+        expect(page.locator("#provider-secret")).to_have_value("")  # never shown again
+        expect(page.locator("#provider-rules")).to_have_value(
+            "groups = nairobi-dispatch -> responder\ngroups = nairobi-coordinators -> manager"
+        )
+        page.fill("#provider-rules", "groups = nairobi-dispatch -> observer")
+        page.fill("#provider-label", "Nairobi County")
+        page.click("#provider-form button[type=submit]")
+        expect(status).to_contain_text('Connected: "Sign in with Nairobi County"')
+        page.fill("#provider-rules", "groups nairobi-dispatch")
+        page.click("#provider-form button[type=submit]")
+        expect(page.locator(".notice.error")).to_contain_text("Rule 1")
+        assert errors == []
+    finally:
+        context.close()
+    context, page, _ = _page(browser)
+    try:
+        page.goto(site.base_url + "/board")
+        button = page.locator("#provider-sign-in a")
+        expect(button).to_have_text("Sign in with Nairobi County")
+        button.click()
+        _at_provider(page, "amina")
+        expect(page.locator(".who-role")).to_have_text("observer")  # the new rule
+    finally:
+        context.close()

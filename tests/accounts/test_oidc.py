@@ -345,3 +345,33 @@ def test_a_networks_provider_maps_to_its_member_cities(client: TestClient, world
         assert r.status_code == 422 and error in r.text, r.text
     r = client.put(path, json=body, headers=world.headers("manager", "nairobi"))
     assert r.status_code == 403
+
+
+def test_a_networks_provider_signs_people_into_the_member_city_their_groups_name(
+    client: TestClient, world: World, provider: tuple[OidcProvider, str]
+) -> None:
+    running, secret = provider
+    networks = client.get(f"{API}/networks", headers=world.headers("admin")).json()["data"]
+    kenya = next(n for n in networks if n["slug"] == "kenya")
+    thika = world.city_ids["thika"]
+    body = provider_body(
+        running,
+        secret,
+        label="Kenya EMS",
+        rules=[
+            {
+                "claim": "groups",
+                "value": "nairobi-dispatch",
+                "city_id": thika,
+                "roles": ["observer"],
+            }
+        ],
+    )
+    r = client.put(
+        f"{API}/networks/{kenya['id']}/sign-in-provider", json=body, headers=world.headers("admin")
+    )
+    assert r.status_code == 200, r.text
+    r = _sign_in(client, int(r.json()["id"]), "amina")
+    assert r.status_code == 303, r.text
+    me = client.get(f"{API}/me").json()
+    assert (me["role"], me["city_id"]) == ("observer", thika)

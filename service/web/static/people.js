@@ -1,10 +1,11 @@
 // The people of the manager's city, on /manage: invite someone (the one-time sign-up
-// link is shown once, to pass on), change their roles, disable or enable them; change
-// your password, and sign yourself out everywhere.
+// link is shown once, to pass on), change their roles, disable or enable them, connect
+// the city's sign-in provider; change your password, and sign yourself out everywhere.
 
 import { h } from "./dom.js";
 import { fetchAll } from "./api.js";
 import { busy, notify } from "./notices.js";
+import { providerPanel } from "./providers.js";
 import { totpPanel } from "./totp.js";
 
 const ROLES = ["manager", "responder", "observer"];
@@ -55,6 +56,7 @@ export function peopleSection(api, me) {
   // Your own account: the second factor (a signed-in person's only; tokens have none).
   const totp = me.user_id ? totpPanel(api, me) : null;
   const password = me.user_id ? passwordForm(api) : null;
+  const provider = providerPanel(api, me);
   const el = h(
     "details",
     { class: "panel people", id: "people" },
@@ -63,6 +65,7 @@ export function peopleSection(api, me) {
     h("h3", {}, "Invite someone"),
     form,
     invited,
+    provider.el,
     h("h3", {}, "Your account"),
     totp?.el ?? null,
     password,
@@ -107,6 +110,7 @@ export function peopleSection(api, me) {
     const people = await fetchAll(api, "/people");
     list.replaceChildren(...people.map(row));
     await totp?.load();
+    await provider.load();
   }
 
   return { el, load };
