@@ -49,6 +49,9 @@ def test_a_dry_run_writes_nothing_and_agrees_with_the_declaration_after_it(
 ) -> None:
     manager = world.headers("manager", "nairobi")
     body = {"incident_type": "flood", "title": "Flood", "playbook": "flood"}
+    # Used once first: a token's first use records its last-use time (then at most once a
+    # minute, and the clock stands still here).
+    assert client.get(f"{API}/incidents", headers=manager).status_code == 200
     before = _everything(world)
 
     r = client.post(f"{API}/incidents/dry-run", json=body, headers=manager)
@@ -81,6 +84,7 @@ def test_a_dry_run_of_a_library_version_writes_nothing_and_uses_the_version(
     upload(client, world, "thika", SMALL_FLOOD)
     version = publish(client, world, "thika")
     observer = world.headers("observer", "nairobi")  # minted first: a new token is a change
+    assert client.get(f"{API}/incidents", headers=observer).status_code == 200  # and used
     before = _everything(world)
 
     r = client.get(f"{API}/library/versions/{version['id']}/dry-run", headers=observer)
