@@ -29,6 +29,7 @@ from service.account_models import (
     TotpEnrolment,
 )
 from service.api.deps import (
+    AppParts,
     CurrentActor,
     IdPath,
     IdQuery,
@@ -233,12 +234,7 @@ async def _with_code(
             status_code=status.HTTP_403_FORBIDDEN,
             detail="a second factor is for signed-in people: tokens have none",
         )
-    me = await parts.executor.read(actor, accounts.get_person, actor.user_id)
-    address = request.client.host if request.client else "?"
-    keys = ["account:" + accounts.normal_email(me.email), "address:" + address]
-    wait = await parts.executor.read(SYSTEM, accounts.wait_before_sign_in, keys)
-    if wait > timedelta(0):
-        raise _too_many(wait)
+    _, keys = await _throttled(parts, actor, actor.user_id, request)
     try:
         return await parts.executor.run(actor, command, body.code)
     except Invalid:
@@ -287,12 +283,7 @@ async def change_password(
             status_code=status.HTTP_403_FORBIDDEN,
             detail="a password is a signed-in person's: a token is rotated instead",
         )
-    me = await parts.executor.read(actor, accounts.get_person, actor.user_id)
-    address = request.client.host if request.client else "?"
-    keys = ["account:" + accounts.normal_email(me.email), "address:" + address]
-    wait = await parts.executor.read(SYSTEM, accounts.wait_before_sign_in, keys)
-    if wait > timedelta(0):
-        raise _too_many(wait)
+    me, keys = await _throttled(parts, actor, actor.user_id, request)
     stored = await parts.executor.read(SYSTEM, accounts.password_hash_of, actor.user_id)
     if not await to_thread.run_sync(passwords.verify_password, stored, body.current_password):
         await parts.executor.run(SYSTEM, accounts.record_failed_sign_in, keys)
@@ -322,6 +313,20 @@ def _session_of(actor: Actor) -> int:
 def _announce_ended(parts: Parts, session_ids: list[int]) -> None:
     if session_ids:
         parts.executor.announce(control.sessions_ended(session_ids))
+
+
+async def _throttled(
+    parts: AppParts, actor: Actor, user_id: int, request: Request
+) -> tuple[PersonPublic, list[str]]:
+    """A signed-in person about to have a secret checked again, and the throttle's keys
+    for it (their account and their address); a 429 while either is slowed or locked."""
+    me = await parts.executor.read(actor, accounts.get_person, user_id)
+    address = request.client.host if request.client else "?"
+    keys = ["account:" + accounts.normal_email(me.email), "address:" + address]
+    wait = await parts.executor.read(SYSTEM, accounts.wait_before_sign_in, keys)
+    if wait > timedelta(0):
+        raise _too_many(wait)
+    return me, keys
 
 
 def _too_many(wait: timedelta) -> HTTPException:
