@@ -82,21 +82,46 @@ def claim_request(
         decision = _decide(incident, request, ask, rings, earlier)
         if not isinstance(decision, rules.Take):
             raise IllegalTransition("request", request.status, "claimed")
+    claim = _record_claim(
+        ctx,
+        incident,
+        request,
+        city_id,
+        body,
+        idempotency_key,
+        ask.fingerprint,
+        audience_of(request, rings),
+    )
+    offer_answers.answer_offers(ctx, incident, request)
+    return claim, True
+
+
+def _record_claim(
+    ctx: CommandContext,
+    incident: Incident,
+    request: AidRequest,
+    city_id: int,
+    body: ClaimCreate,
+    idempotency_key: str,
+    body_fingerprint: str,
+    audience: list[int],
+) -> Claim:
+    """Once the request's units are taken: commit the package's units (when the claim is
+    made from one), write the claim and record `claim.made` for `audience`."""
     package = None
     if body.package_id is not None:
         package = rosters.commit_from_package(
             ctx, city_id, body.package_id, request.resource, body.quantity
         )
-
     claim = Claim(
-        request_id=request_id,
+        request_id=request.id or 0,
         incident_id=request.incident_id,
         city_id=city_id,
         quantity=body.quantity,
         status=lc.ClaimStatus.CLAIMED.value,
         note=body.note,
         idempotency_key=idempotency_key,
-        body_fingerprint=ask.fingerprint,
+        body_fingerprint=body_fingerprint,
         claimed_by_token_id=ctx.actor.token_id,
         created_at=ctx.now,
         updated_at=ctx.now,
@@ -108,9 +133,8 @@ def claim_request(
     data = {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))}
     if package is not None:
         data["package"] = package
-    ctx.emit(incident, EventType.CLAIM_MADE, data, cities=audience_of(request, rings))
-    offer_answers.answer_offers(ctx, incident, request)
-    return claim, True
+    ctx.emit(incident, EventType.CLAIM_MADE, data, cities=audience)
+    return claim
 
 
 def claim_for_offer(
@@ -136,31 +160,10 @@ def claim_for_offer(
     if not _take_units(ctx, request, decision):
         # The incident is locked: the request cannot have moved; the database says so.
         raise IllegalTransition("request", request.status, "claimed", "it changed meanwhile")
-    package = None
-    if package_id is not None:
-        package = rosters.commit_from_package(ctx, city_id, package_id, request.resource, quantity)
-    claim = Claim(
-        request_id=request.id or 0,
-        incident_id=request.incident_id,
-        city_id=city_id,
-        quantity=quantity,
-        status=lc.ClaimStatus.CLAIMED.value,
-        note=note,
-        idempotency_key=idempotency_key,
-        body_fingerprint=ask.fingerprint,
-        claimed_by_token_id=ctx.actor.token_id,
-        created_at=ctx.now,
-        updated_at=ctx.now,
-        expires_at=rules.claim_expires_at(ctx.now, incident.claim_acceptance_timeout_s),
-        package_id=package_id,
-    )
-    ctx.session.add(claim)
-    ctx.session.flush()
-    data = {"claim": as_json(claim_public(claim)), "request": as_json(request_public(request))}
-    if package is not None:
-        data["package"] = package
     audience = sorted({*audience_of(request, rings), city_id})
-    ctx.emit(incident, EventType.CLAIM_MADE, data, cities=audience)
+    claim = _record_claim(
+        ctx, incident, request, city_id, body, idempotency_key, ask.fingerprint, audience
+    )
     apply_claim_transition(
         ctx, incident, request, claim, lc.ClaimStatus.ACCEPTED, lc.Party.REQUESTER
     )
