@@ -1,9 +1,21 @@
 // The REST client: one `api(path, options)` per signed-in token, its error type, and
 // the paging and concurrency helpers built on it.
 
+import { has, lang, t } from "./i18n.js";
+
+/** What an HTTP status means, in this page's language ("error.409"); the server's own
+ * sentence (English) stays with it as the detail. */
+export function errorSummary(status) {
+  return t(has(`error.${status}`) ? `error.${status}` : "error.other", { status });
+}
+
 export class ApiError extends Error {
   constructor(status, detail, { transport = false } = {}) {
-    super(describeDetail(detail));
+    // In English the server's sentence says it all; in another language, the status's
+    // meaning comes first and the server's sentence follows.
+    const said = describeDetail(detail);
+    super(status === 0 ? t("error.0") : lang === "en" ? said : `${errorSummary(status)}: ${said}`);
+    this.summary = errorSummary(status);
     this.status = status;
     this.detail = detail;
     this.transport = transport;

@@ -3,6 +3,7 @@
 // SVG from /api/v1/observatory/networks/{id}, its feeds, and the licence they carry.
 
 import { h, svg } from "./dom.js";
+import { t } from "./i18n.js";
 
 const main = document.getElementById("main");
 
