@@ -14,8 +14,9 @@ export class ApiError extends Error {
     // In English the server's sentence says it all; in another language, the status's
     // meaning comes first and the server's sentence follows.
     const said = describeDetail(detail);
-    super(status === 0 ? t("error.0") : lang === "en" ? said : `${errorSummary(status)}: ${said}`);
-    this.summary = errorSummary(status);
+    const summary = errorSummary(status);
+    super(lang === "en" || said === summary ? said : `${summary}: ${said}`);
+    this.summary = summary;
     this.status = status;
     this.detail = detail;
     this.transport = transport;
@@ -72,7 +73,7 @@ export function makeApi(getToken) {
     try {
       response = await fetch(`/api/v1${path}`, init);
     } catch {
-      throw new ApiError(0, "aidmesh cannot be reached; check the connection and retry", {
+      throw new ApiError(0, t("error.0"), {
         transport: true,
       });
     }

@@ -18,6 +18,10 @@ export const statusLabel = (status) =>
 /** An incident type: "power-grid-failure" → "Power grid failure". */
 export const typeLabel = (slug) => tOr(`incident_type.${slug}`, capitalise(String(slug).replaceAll("-", " ")));
 
+/** An event type: "incident.declared" → "Incident declared". */
+export const eventTypeLabel = (type) =>
+  tOr(`event_type.${type}`, capitalise(String(type).replace(".", " ").replaceAll("-", " ")));
+
 /** A priority ("critical") or a severity ("severe") in this page's language. */
 export const priorityLabel = (priority) => tOr(`priority.${priority}`, priority);
 export const severityLabel = (severity) => tOr(`severity.${severity}`, severity);

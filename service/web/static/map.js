@@ -4,7 +4,8 @@
 // drawn at once without the geography, and again when it has loaded.
 
 import { h, svg } from "./dom.js";
-import { unitsByResource } from "./format.js";
+import { statusLabel, unitsByResource } from "./format.js";
+import { t } from "./i18n.js";
 
 const WIDTH = 400;
 const HEIGHT = 240;
@@ -239,15 +240,15 @@ function drawOne({ cities, origin, reach, claimers, title, minSpan, gridStep, la
 }
 
 function describeRole(role, ring, units) {
-  if (role === "origin") return "requesting city";
-  if (role === "claimer") return `claimed ${unitsByResource(units)}`;
-  if (role === "idle") return "not reached";
-  return `reached in ring ${ring}`;
+  if (role === "origin") return t("map.role.origin");
+  if (role === "claimer") return t("map.role.claimer", { units: unitsByResource(units) });
+  if (role === "idle") return t("map.role.idle");
+  return t("map.role.ring", { ring });
 }
 
 const VIEWS = {
-  near: { label: (origin) => `Around ${origin.name}`, minSpan: 2.2, gridStep: 1, labelAll: true },
-  network: { label: () => "Whole network", minSpan: 20, gridStep: 10, labelAll: false },
+  near: { label: (origin) => t("map.around", { city: origin.name }), minSpan: 2.2, gridStep: 1, labelAll: true },
+  network: { label: () => t("map.whole_network"), minSpan: 20, gridStep: 10, labelAll: false },
 };
 
 /**
@@ -259,7 +260,7 @@ export function drawMap(container, { cities, originId, reach, claimers }) {
   drawn.set(container, { cities, originId, reach, claimers });
   const origin = cities.get(originId);
   if (!origin) {
-    container.replaceChildren(h("p", { class: "muted" }, "No map: the requesting city is unknown."));
+    container.replaceChildren(h("p", { class: "muted" }, t("map.no_origin")));
     return;
   }
   const view = VIEWS[container.dataset.view] ? container.dataset.view : "near";
@@ -268,17 +269,19 @@ export function drawMap(container, { cities, originId, reach, claimers }) {
     ? [...cities.values()].filter((c) => distanceKm(origin, c) <= NEAR_KM)
     : [...cities.values()];
   const ringCounts = [0, 1, 2].map((r) => [...reach.values()].filter((v) => Math.min(2, v) === r).length);
-  const summary =
-    `${spec.label(origin)}. ${origin.name} is the requesting city. ` +
-    `Reached: ${ringCounts[0]} cities in ring 0, ${ringCounts[1]} in ring 1, ${ringCounts[2]} in ring 2. ` +
-    `${claimers.size} ${claimers.size === 1 ? "city has" : "cities have"} claimed.`;
+  const summary = [
+    `${spec.label(origin)}.`,
+    t("map.summary_origin", { city: origin.name }),
+    t("map.summary_reached", { ring0: ringCounts[0], ring1: ringCounts[1], ring2: ringCounts[2] }),
+    t("map.summary_claimed", { count: claimers.size }),
+  ].join(" ");
   const redraw = (next) => {
     container.dataset.view = next;
     drawMap(container, { cities, originId, reach, claimers });
     container.querySelector(`[data-view="${next}"]`)?.focus();
   };
   container.replaceChildren(
-    h("div", { class: "map-tabs", role: "group", "aria-label": "Map extent" },
+    h("div", { class: "map-tabs", role: "group", "aria-label": t("map.extent") },
       Object.entries(VIEWS).map(([key, v]) =>
         h("button", {
           type: "button",
@@ -290,13 +293,13 @@ export function drawMap(container, { cities, originId, reach, claimers }) {
       ),
     ),
     drawOne({ cities: shown, origin, reach, claimers, title: summary, ...spec }),
-    h("ul", { class: "legend", "aria-label": "Map legend" },
-      h("li", {}, h("span", { class: "key origin" }), "Requesting city"),
-      h("li", {}, h("span", { class: "key ring0" }), "Ring 0"),
-      h("li", {}, h("span", { class: "key ring1" }), "Ring 1"),
-      h("li", {}, h("span", { class: "key ring2" }), "Ring 2"),
-      h("li", {}, h("span", { class: "key claimer" }), "Claimed"),
-      h("li", {}, h("span", { class: "key idle" }), "Not reached"),
+    h("ul", { class: "legend", "aria-label": t("map.legend") },
+      h("li", {}, h("span", { class: "key origin" }), t("map.legend_origin")),
+      h("li", {}, h("span", { class: "key ring0" }), t("views.ring", { ring: 0 })),
+      h("li", {}, h("span", { class: "key ring1" }), t("views.ring", { ring: 1 })),
+      h("li", {}, h("span", { class: "key ring2" }), t("views.ring", { ring: 2 })),
+      h("li", {}, h("span", { class: "key claimer" }), statusLabel("claimed")),
+      h("li", {}, h("span", { class: "key idle" }), t("map.legend_idle")),
     ),
   );
 }
