@@ -3,19 +3,20 @@
 // both show it.
 
 import { h } from "./dom.js";
-import { resourceLabel, unitsOf } from "./format.js";
+import { priorityLabel, resourceLabel, unitsOf } from "./format.js";
+import { t } from "./i18n.js";
 
 /** The requests a dry run would raise and the cities each ring reaches (nothing written). */
 export function dryRunView(run) {
   return h("div", { class: "dry-run" },
-    h("p", { class: "fine" }, "Nothing was declared: this is what declaring would do now. Rosters are not shown."),
-    h("h3", {}, `${run.requests.length} requests`),
+    h("p", { class: "fine" }, t("dryrun.lead")),
+    h("h3", {}, t("dryrun.requests", { count: run.requests.length })),
     h("ul", { class: "preview-list" },
-      run.requests.map((r) => h("li", {}, h("span", {}, r.priority), h("span", {}, `${unitsOf(r.resource, r.quantity)} · ${resourceLabel(r.resource)}`), h("span", { class: "muted" }, r.kind))),
+      run.requests.map((r) => h("li", {}, h("span", {}, priorityLabel(r.priority)), h("span", {}, `${unitsOf(r.resource, r.quantity)} · ${resourceLabel(r.resource)}`), h("span", { class: "muted" }, t(`request_kind.${r.kind}`)))),
     ),
     run.rings.map((ring) =>
       h("div", { class: "ring", dataset: { ring: ring.ring } },
-        h("h3", {}, `Ring ${ring.ring}: ${ring.cities.length} cities`),
+        h("h3", {}, t("dryrun.ring", { ring: ring.ring, count: ring.cities.length })),
         h("ul", { class: "ring-cities" },
           ring.cities.map((c) => h("li", {}, `${c.name} · ${c.distance_km} km`)),
         ),

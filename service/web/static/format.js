@@ -18,6 +18,10 @@ export const statusLabel = (status) =>
 /** An incident type: "power-grid-failure" → "Power grid failure". */
 export const typeLabel = (slug) => tOr(`incident_type.${slug}`, capitalise(String(slug).replaceAll("-", " ")));
 
+/** A label inside a sentence: English lowers its capital ("power grid failure");
+ * languages that capitalise nouns keep it. */
+export const inText = (label) => (lang === "en" ? String(label).toLowerCase() : label);
+
 /** An event type: "incident.declared" → "Incident declared". */
 export const eventTypeLabel = (type) =>
   tOr(`event_type.${type}`, capitalise(String(type).replace(".", " ").replaceAll("-", " ")));
@@ -284,7 +288,7 @@ export function describeEvent(event, cities) {
       return t(d.incident.exercise ? "feed.declared_exercise" : "feed.declared", {
         by,
         title: d.incident.title,
-        type: lang === "en" ? typeLabel(d.incident.incident_type).toLowerCase() : typeLabel(d.incident.incident_type),
+        type: inText(typeLabel(d.incident.incident_type)),
         severity: severityLabel(d.incident.severity),
       });
     case "incident.updated":
@@ -321,7 +325,7 @@ export function describeEvent(event, cities) {
         city: cityName(cities, d.claim.city_id),
         units: unitsOf(req.resource, d.claim.quantity),
         name,
-        status: lang === "en" ? statusLabel(d.claim.status).toLowerCase() : statusLabel(d.claim.status),
+        status: inText(statusLabel(d.claim.status)),
       });
     case "checklist.ticked":
       return t(d.done ? "feed.ticked" : "feed.unticked", { by, text: d.text, list: d.title });

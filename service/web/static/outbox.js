@@ -6,6 +6,8 @@
 // the first result for a key it has seen, so each action is made at most once however
 // often it is sent. Only an answer (an ack, or a refusal such as 409) takes it out.
 
+import { t } from "./i18n.js";
+
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;
 
@@ -147,6 +149,6 @@ export class Outbox {
 export function describeOutbox(outbox) {
   const count = outbox.pending().length;
   if (!count) return "";
-  const noun = count === 1 ? "action" : "actions";
-  return `${count} ${noun} waiting to be sent${outbox.sending !== null ? " · sending…" : ""}`;
+  const waiting = t("outbox.waiting", { count });
+  return outbox.sending !== null ? `${waiting} · ${t("outbox.sending")}` : waiting;
 }
