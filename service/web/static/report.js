@@ -25,12 +25,17 @@ function incidentIdOf(path) {
   return match ? Number(match[1]) : null;
 }
 
-/** A chart the service drew, parsed as SVG (never as HTML) and adopted into the page. */
-function chart(markup) {
+/** A chart the service drew, parsed as SVG (never as HTML) and adopted into the page;
+ * its title in this page's language. */
+function chart(markup, title) {
   const doc = new DOMParser().parseFromString(markup, "image/svg+xml");
   const root = doc.documentElement;
-  if (root.nodeName !== "svg") return h("p", { class: "fine" }, "This chart could not be drawn.");
-  return document.importNode(root, true);
+  if (root.nodeName !== "svg") return h("p", { class: "fine" }, t("report.chart_failed"));
+  const adopted = document.importNode(root, true);
+  adopted.setAttribute("aria-label", title);
+  const heading = adopted.querySelector(":scope > title");
+  if (heading) heading.textContent = title;
+  return adopted;
 }
 
 function table(id, headings, rows) {
@@ -113,7 +118,7 @@ async function startReport({ api, cities, main, connect }) {
         Object.keys(report.charts).length === 0
           ? h("p", { class: "fine" }, t("report.no_charts"))
           : CHARTS.map(([name, title]) => h("figure", { class: "chart-box", dataset: { chart: name } },
-              chart(report.charts[name]), h("figcaption", {}, t(title)))),
+              chart(report.charts[name], t(title)), h("figcaption", {}, t(title)))),
       ),
       h("section", { class: "panel", id: "report-requests" },
         h("h2", {}, t("report.requests_clocks")),

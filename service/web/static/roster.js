@@ -32,7 +32,7 @@ async function startRoster({ api, me, cities, main, connect }) {
 
   const canEdit = () => me.role === "manager" && me.city_id === cityId;
   const heading = h("h1", { id: "roster-title" });
-  const picker = h("label", { class: "field" }, "City",
+  const picker = h("label", { class: "field" }, t("manage.col.city"),
     h("select", { id: "roster-city", onchange: (e) => choose(Number(e.target.value)) },
       readable.map((c) => h("option", { value: c.id, selected: c.id === cityId }, c.name)),
     ),

@@ -37,7 +37,7 @@ async function startWebhooks({ api, me, cities, main, connect }) {
 
   const heading = h("h1", { id: "webhooks-title" });
   const cityPicker = isAdmin
-    ? h("label", { class: "field" }, "City",
+    ? h("label", { class: "field" }, t("manage.col.city"),
         h("select", { id: "webhook-city", onchange: (e) => chooseCity(Number(e.target.value)) },
           [...cities.values()]
             .sort((a, b) => a.name.localeCompare(b.name))
