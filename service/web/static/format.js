@@ -45,8 +45,7 @@ const SPELLINGS = [
 
 /** "generator-100kw" → "Generator 100 kW"; the catalogue's name in this page's language. */
 export function resourceLabel(id) {
-  const key = `resource.${id}`;
-  const named = tOr(key, null);
+  const named = tOr(`resource.${id}`, null);
   if (named !== null) return named;
   let text = String(id).replaceAll("-", " ");
   for (const [pattern, spelling] of SPELLINGS) text = text.replace(pattern, spelling);
