@@ -64,7 +64,7 @@ export class NoteThreads {
       open && older ? h("p", { class: "muted small" }, `${older} earlier notes not shown`) : null,
       !open ? null
         : notes.length ? h("ol", { class: "note-list" }, notes.map((note) => noteItem(note, cities)))
-        : loaded ? h("p", { class: "muted small empty-notes" }, "No notes yet.") : null,
+        : loaded ? h("p", { class: "muted small empty-notes" }, t("notes.none")) : null,
       open && writable ? this.form(entry, request) : null,
     );
     details.addEventListener("toggle", () => {

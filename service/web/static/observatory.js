@@ -64,7 +64,7 @@ function barChart({ id, title, rows, series, format }) {
     });
   }
   if (!rows.length) {
-    chart.append(svg("text", { class: "chart-label empty", x: LABEL_W, y: legendH + 14 }, "Nothing published yet."));
+    chart.append(svg("text", { class: "chart-label empty", x: LABEL_W, y: legendH + 14 }, t("observatory.nothing")));
   }
   rows.forEach((row, r) => {
     const top = legendH + r * groupH;

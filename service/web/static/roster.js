@@ -109,8 +109,8 @@ async function startRoster({ api, me, cities, main, connect }) {
         h("span", {}, t("roster.cap_at_once", { percent: p.cap_percent })),
         p.cost_estimate ? h("span", {}, t("roster.about", { amount: number(p.cost_estimate), currency: p.cost_currency })) : null,
       ),
-      p.limitations ? h("p", { class: "detail" }, h("span", { class: "label" }, "Limitations "), p.limitations) : null,
-      p.contact ? h("p", { class: "detail" }, h("span", { class: "label" }, "Contact "), p.contact) : null,
+      p.limitations ? h("p", { class: "detail" }, h("span", { class: "label" }, `${t("roster.limitations")} `), p.limitations) : null,
+      p.contact ? h("p", { class: "detail" }, h("span", { class: "label" }, `${t("roster.contact")} `), p.contact) : null,
       canEdit() ? editForm(p) : null,
     ];
   }

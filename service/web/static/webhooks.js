@@ -141,7 +141,7 @@ async function startWebhooks({ api, me, cities, main, connect }) {
         : [h("li", { class: "empty" }, t("webhooks.none"))]),
     );
     const endpoint = endpoints.find((e) => e.id === selected);
-    detail.replaceChildren(...(endpoint ? endpointView(endpoint) : [h("p", { class: "muted" }, "Register an endpoint to start pushing events.")]));
+    detail.replaceChildren(...(endpoint ? endpointView(endpoint) : [h("p", { class: "muted" }, t("webhooks.register_hint"))]));
   }
 
   function endpointView(e) {
@@ -203,7 +203,7 @@ async function startWebhooks({ api, me, cities, main, connect }) {
                     h("td", {}, h("button", { type: "button", class: "quiet redeliver", onclick: (ev) => redeliver(ev, e, a) }, t("webhooks.redeliver"))),
                   ),
                 )
-              : h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No attempts yet.")),
+              : h("tr", {}, h("td", { colspan: 8, class: "empty" }, t("webhooks.no_attempts"))),
           ),
         ),
       ),
