@@ -140,3 +140,29 @@ def test_the_switcher_turns_every_page_and_is_remembered(browser: Any, site: Sit
                 show(page, site, row, code, incident["id"])
             page.select_option("#language", "en")
             expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+# The error a page shows for a refusal: ApiError as api.js builds it from a status and
+# the server's detail.
+ERROR_OF = """async ([status, detail]) => {
+  const { ApiError } = await import("/static/api.js");
+  return new ApiError(status, detail).message;
+}"""
+
+
+def test_a_server_error_reads_as_its_status_translated_with_the_servers_detail(
+    browser: Any, site: Site
+) -> None:
+    detail = "request 7 is cancelled"
+    for code, locale in (("de", "de-DE"), ("sw", "sw-KE"), ("en", "en-US")):
+        with context_in(browser, locale=locale) as page:
+            page.goto(site.base_url + "/")
+            expect(page.locator("html")).to_have_attribute("lang", code)
+            shown = page.evaluate(ERROR_OF, [409, detail])
+            expected = detail if code == "en" else f"{catalogue(code)['error.409']}: {detail}"
+            assert shown == expected
+            unknown = page.evaluate(ERROR_OF, [418, "short and stout"])
+            other = catalogue(code)["error.other"].replace("{status}", "418")
+            assert unknown == ("short and stout" if code == "en" else f"{other}: short and stout")
+            unreachable = catalogue(code)["error.0"]
+            assert page.evaluate(ERROR_OF, [0, unreachable]) == unreachable
