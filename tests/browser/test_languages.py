@@ -118,7 +118,20 @@ def show(page: Page, site: Site, row: Any, code: str, incident_id: int) -> None:
 def test_every_page_in_german_and_swahili_from_the_browser_language(
     browser: Any, site: Site
 ) -> None:
-    incident, _ = site.power_cut("Grid down in Kibera", 3)
+    incident, request = site.power_cut("Grid down in Kibera", 3)
+    # A claim waiting for acceptance and one on its way, so the consoles show their words.
+    thika = site.world.token("responder", "thika")
+    for key in ("languages-1", "languages-2"):
+        site.api(
+            "POST",
+            f"/requests/{request['id']}/claims",
+            thika,
+            json={"quantity": 1},
+            headers={"Idempotency-Key": key},
+        )
+    manager = site.world.token("manager", "nairobi")
+    claims = site.api("GET", f"/requests/{request['id']}/claims", manager)["data"]
+    site.api("POST", f"/claims/{claims[0]['id']}/status", manager, json={"status": "accepted"})
     for code in LANGUAGES:
         with context_in(browser, locale={"de": "de-DE", "sw": "sw-KE"}[code]) as page:
             for row in PAGES:

@@ -34,8 +34,27 @@ function chart(markup, title) {
   const adopted = document.importNode(root, true);
   adopted.setAttribute("aria-label", title);
   const heading = adopted.querySelector(":scope > title");
+  for (const el of adopted.querySelectorAll("title, text")) {
+    if (el !== heading) el.textContent = chartWords(el.textContent);
+  }
   if (heading) heading.textContent = title;
   return adopted;
+}
+
+// The words the service writes inside its charts (service/domain/report_charts.py), in
+// this page's language: a request's line, a city's claims bar, a city's band of aid.
+const CHART_WORDS = [
+  [/^request (\d+): (\S+)$/, (m) => t("report.chart.request_line", { id: m[1], resource: resourceLabel(m[2]) })],
+  [/^(\d+) \((\d+) units\)$/, (m) => t("report.chart.claims_bar", { count: m[1], units: m[2] })],
+  [/^(.+): (\d+) units$/, (m) => t("report.chart.flow_band", { city: m[1], units: m[2] })],
+];
+
+function chartWords(text) {
+  for (const [pattern, say] of CHART_WORDS) {
+    const match = pattern.exec(text);
+    if (match) return say(match);
+  }
+  return text;
 }
 
 function table(id, headings, rows) {
