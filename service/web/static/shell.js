@@ -49,7 +49,9 @@ export function startPage({ hint, start }) {
   );
   const who = h("div", { class: "who", id: "who" });
   const signOut = h("button", { type: "button", class: "secondary small", id: "sign-out", hidden: true }, t("shell.sign_out"));
-  document.querySelector("header.topbar").append(h("div", { class: "topbar-end" }, who, indicator, signOut));
+  // The language switcher (i18n.js put it in the header) joins the signed-in controls.
+  const language = document.getElementById("language");
+  document.querySelector("header.topbar").append(h("div", { class: "topbar-end" }, who, indicator, signOut, language ?? ""));
   const main = document.getElementById("main");
 
   let token = sessionStorage.getItem(storageKey) || "";
