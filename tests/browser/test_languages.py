@@ -99,7 +99,8 @@ def context_in(browser: Any, locale: str) -> Iterator[Page]:
 
 
 def show(page: Page, site: Site, row: Any, code: str, incident_id: int) -> None:
-    """Open `row` (signing in with a manager's token, which every page accepts) and
+    """Open `row` (signing in with Nairobi's manager, whom every page accepts; the
+    responder console as Thika's responder, whose inbox holds Nairobi's request) and
     check it is wholly in `code`: the sign-in form first, then the page itself."""
     page.goto(site.base_url + path_of(row, incident_id))
     expect(page.locator("html")).to_have_attribute("lang", code)
@@ -107,7 +108,8 @@ def show(page: Page, site: Site, row: Any, code: str, incident_id: int) -> None:
     if row.signs_in:
         page.click("#advanced-sign-in summary")
         assert untranslated(page, code) == [], f"{row.path} sign-in in {code}"
-        page.fill("#token", site.world.token("manager", "nairobi"))
+        who = ("responder", "thika") if row.page_id == "respond" else ("manager", "nairobi")
+        page.fill("#token", site.world.token(*who))
         page.press("#token", "Enter")
         expect(page.locator("#who .who-role")).not_to_be_empty()
     page.wait_for_load_state("networkidle")

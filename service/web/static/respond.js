@@ -225,7 +225,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       { class: "claim-form", "aria-label": t("respond.claim_label", { resource: resourceLabel(request.resource) }) },
       h("label", { for: `qty-${request.id}` }, t("manage.units")),
       quantity,
-      h("span", { class: "of" }, `of ${left} left`),
+      h("span", { class: "of" }, t("respond.of_left", { count: left })),
       fromPackage,
       claimButton,
       left > 1 && !waiting
