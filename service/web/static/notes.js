@@ -61,7 +61,7 @@ export class NoteThreads {
     // A closed thread holds only its summary: its notes and form are drawn when it opens.
     const details = h("details", { class: "notes", open, dataset: { requestId: id } },
       h("summary", {}, count),
-      open && older ? h("p", { class: "muted small" }, `${older} earlier notes not shown`) : null,
+      open && older ? h("p", { class: "muted small" }, t("notes.older", { count: older })) : null,
       !open ? null
         : notes.length ? h("ol", { class: "note-list" }, notes.map((note) => noteItem(note, cities)))
         : loaded ? h("p", { class: "muted small empty-notes" }, t("notes.none")) : null,

@@ -113,7 +113,7 @@ async function startReport({ api, cities, main, connect }) {
           ` · ${t("report.declared", { time: utc(incident.declared_at) })}`,
           incident.closed_at ? ` · ${t("report.closed", { time: utc(incident.closed_at) })}` : ` · ${t("report.still_active")}`,
         ),
-        h("p", { class: "fine" }, `Generated ${utc(report.generated_at)}. Times in UTC.`),
+        h("p", { class: "fine" }, t("report.generated", { time: utc(report.generated_at) })),
         h("p", { class: "no-print actions" },
           h("button", { type: "button", class: "secondary small", id: "print-report", onclick: () => window.print() }, t("report.print")),
           h("button", { type: "button", class: "secondary small", id: "download-csv", onclick: downloadCsv }, t("report.download_csv")),
