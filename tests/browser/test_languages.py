@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -113,6 +114,14 @@ def show(page: Page, site: Site, row: Any, code: str, incident_id: int) -> None:
         page.press("#token", "Enter")
         expect(page.locator("#who .who-role")).not_to_be_empty()
     page.wait_for_load_state("networkidle")
+    if row.page_id == "manage":
+        # The folded sections too: people (with the sign-in provider and the password
+        # change) and the tokens for machines, with their lists filled.
+        for section in ("#people", "#tokens"):
+            page.click(f"{section} > summary")
+        expect(page.locator("#provider-status")).not_to_be_empty()
+        expect(page.locator("#token-list .token").first).to_be_visible()
+        page.wait_for_load_state("networkidle")
     left = untranslated(page, code)
     assert left == [], f"{row.path} in {code}: English left: {left}"
 
@@ -134,6 +143,17 @@ def test_every_page_in_german_and_swahili_from_the_browser_language(
     manager = site.world.token("manager", "nairobi")
     claims = site.api("GET", f"/requests/{request['id']}/claims", manager)["data"]
     site.api("POST", f"/claims/{claims[0]['id']}/status", manager, json={"status": "accepted"})
+    # An offer from Thika, so the offers panels show a card with its moves; a token for
+    # machines, so the manager console's token list has a row.
+    ready = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
+    site.api(
+        "POST",
+        f"/incidents/{incident['id']}/offers",
+        thika,
+        json={"resource": request["resource"], "quantity": 1, "ready_at": ready},
+        headers={"Idempotency-Key": "languages-offer"},
+    )
+    site.api("POST", "/tokens", manager, json={"role": "observer", "label": "dashboard"})
     for code in LANGUAGES:
         with context_in(browser, locale={"de": "de-DE", "sw": "sw-KE"}[code]) as page:
             for row in PAGES:
