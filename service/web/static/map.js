@@ -368,7 +368,7 @@ function drawOne({ cities, origin, incident, points, reach, claimers, title, min
   if (apart) {
     const x = project.x(place.lon);
     const y = project.y(place.lat);
-    marks.push(incidentMark(x, y, `${incident.title}: the incident, ${formatPoint(place.lat, place.lon)}`));
+    marks.push(incidentMark(x, y, t("map.incident_title", { title: incident.title, point: formatPoint(place.lat, place.lon) })));
     labelled.push({ x, y, kind: "incident", label: shortLabel(incident.title) });
   }
   for (const point of points) {
