@@ -92,7 +92,12 @@ def _nav(current: Page) -> str:
         if page.nav_label is None:
             continue
         here = ' aria-current="page"' if page is current else ""
-        links.append(f'<a href="{html.escape(page.path)}"{here}>{html.escape(page.nav_label)}</a>')
+        # The pages' script puts the label in the reader's language (data-i18n).
+        key = f"page.{page.page_id}.nav"
+        links.append(
+            f'<a href="{html.escape(page.path)}"{here} data-i18n="{html.escape(key)}">'
+            f"{html.escape(page.nav_label)}</a>"
+        )
     return "".join(links)
 
 

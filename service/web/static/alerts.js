@@ -4,21 +4,22 @@
 // choice is kept in localStorage, per token.
 
 import { h } from "./dom.js";
-import { cityName, resourceLabel, until, unitsOf } from "./format.js";
+import { cityName, inText, resourceLabel, statusLabel, until, unitsOf } from "./format.js";
+import { t } from "./i18n.js";
 
 /** Every kind of alert, with the words a person chooses it by. */
 export const ALERT_KINDS = {
-  critical: "A new critical request for my city",
-  waiting: "A claim waiting for my acceptance",
-  lapse: "A claim about to lapse unaccepted (5 minutes before)",
-  ended: "A claim of my city declined or expired",
-  escalated: "A request of my city escalated to a wider ring",
+  critical: "alerts.kind.critical",
+  waiting: "alerts.kind.waiting",
+  lapse: "alerts.kind.lapse",
+  ended: "alerts.kind.ended",
+  escalated: "alerts.kind.escalated",
 };
 // How long before an unaccepted claim lapses its manager is warned.
 export const LAPSE_WARNING_MS = 5 * 60_000;
 
 const what = (request, quantity) =>
-  `${unitsOf(request.resource, quantity)} of ${resourceLabel(request.resource).toLowerCase()}`;
+  t("manage.units_of_resource", { units: unitsOf(request.resource, quantity), resource: inText(resourceLabel(request.resource)) });
 
 /** The alert an event raises for the person `me` ({kind, title, body, key}), or null. */
 export function alertFor(event, me, cities) {
@@ -37,16 +38,16 @@ export function alertFor(event, me, cities) {
         return {
           kind: "critical",
           key: `critical-${request.id}`,
-          title: `Critical request: ${resourceLabel(request.resource)}`,
-          body: `${cityName(cities, request.city_id)} asks for ${what(request, request.remaining_quantity)}.`,
+          title: t("alerts.critical_title", { resource: resourceLabel(request.resource) }),
+          body: t("alerts.critical_body", { city: cityName(cities, request.city_id), what: what(request, request.remaining_quantity) }),
         };
       }
       if (mine && event.type === "request.escalated") {
         return {
           kind: "escalated",
           key: `escalated-${request.id}-${d.to_ring}`,
-          title: "Request escalated",
-          body: `${resourceLabel(request.resource)} (#${request.id}) moved to ring ${d.to_ring}: ${request.remaining_quantity} still unclaimed.`,
+          title: t("event_type.request.escalated"),
+          body: t("alerts.escalated_body", { resource: resourceLabel(request.resource), id: request.id, ring: d.to_ring, count: request.remaining_quantity }),
         };
       }
       return null;
@@ -56,16 +57,16 @@ export function alertFor(event, me, cities) {
       return {
         kind: "waiting",
         key: `waiting-${d.claim.id}`,
-        title: "Claim waiting for your acceptance",
-        body: `${cityName(cities, d.claim.city_id)} claims ${what(request, d.claim.quantity)}.`,
+        title: t("alerts.waiting_title"),
+        body: t("alerts.waiting_body", { city: cityName(cities, d.claim.city_id), what: what(request, d.claim.quantity) }),
       };
     case "claim.changed":
       if (d.claim.city_id !== me.city_id || !["declined", "expired"].includes(d.claim.status)) return null;
       return {
         kind: "ended",
         key: `ended-${d.claim.id}`,
-        title: `Your claim was ${d.claim.status}`,
-        body: `${what(request, d.claim.quantity)} (claim #${d.claim.id})${d.claim.end_reason ? `: ${d.claim.end_reason}` : ""}.`,
+        title: t("alerts.ended_title", { status: inText(statusLabel(d.claim.status)) }),
+        body: t(d.claim.end_reason ? "alerts.ended_body_reason" : "alerts.ended_body", { what: what(request, d.claim.quantity), id: d.claim.id, reason: d.claim.end_reason }),
       };
     default:
       return null;
@@ -80,8 +81,8 @@ export function lapseAlert(claim, request, cities, now = Date.now()) {
   return {
     kind: "lapse",
     key: `lapse-${claim.id}`,
-    title: "Claim about to lapse",
-    body: `${cityName(cities, claim.city_id)}’s claim of ${what(request, claim.quantity)} lapses ${until(claim.expires_at, now)} unless accepted.`,
+    title: t("alerts.lapse_title"),
+    body: t("alerts.lapse_body", { city: cityName(cities, claim.city_id), what: what(request, claim.quantity), when: until(claim.expires_at, now) }),
   };
 }
 
@@ -134,7 +135,7 @@ export class Alerts {
         }),
         ` ${label}`,
       );
-    const ask = h("button", { type: "button", class: "secondary small", id: "alerts-permission", onclick: () => this.askPermission() }, "Turn on browser notifications");
+    const ask = h("button", { type: "button", class: "secondary small", id: "alerts-permission", onclick: () => this.askPermission() }, t("alerts.turn_on"));
     this.askButton = ask;
     this.showPermission();
     // The person may also allow or block notifications in the browser's site settings.
@@ -143,12 +144,12 @@ export class Alerts {
       () => {},
     );
     return h("details", { class: "panel alerts-panel", id: "alerts-panel" },
-      h("summary", {}, "Alerts"),
-      h("p", { class: "muted small" }, "Choose what to be alerted about. Browser notifications reach you while this tab is in the background; the count of new alerts shows in the tab's title."),
+      h("summary", {}, t("alerts.title")),
+      h("p", { class: "muted small" }, t("alerts.lead")),
       h("fieldset", { class: "alert-kinds" },
-        h("legend", { class: "visually-hidden" }, "Alert me about"),
-        this.kinds.map((kind) => choice(kind, ALERT_KINDS[kind])),
-        choice("sound", "Play a sound"),
+        h("legend", { class: "visually-hidden" }, t("alerts.legend")),
+        this.kinds.map((kind) => choice(kind, t(ALERT_KINDS[kind]))),
+        choice("sound", t("alerts.sound")),
       ),
       h("div", { class: "actions" }, ask),
       this.status,
@@ -164,10 +165,10 @@ export class Alerts {
     const state = this.permission();
     this.askButton.hidden = state !== "default";
     this.status.textContent = {
-      granted: "Browser notifications are on.",
-      denied: "Browser notifications are blocked for this site; allow them in the browser's site settings to get them.",
-      default: "Browser notifications are off until you turn them on.",
-      unsupported: "This browser cannot show notifications; alerts show in the tab's title.",
+      granted: t("alerts.granted"),
+      denied: t("alerts.denied"),
+      default: t("alerts.default"),
+      unsupported: t("alerts.unsupported"),
     }[state];
   }
 

@@ -1,9 +1,22 @@
 // The REST client: one `api(path, options)` per signed-in token, its error type, and
 // the paging and concurrency helpers built on it.
 
+import { has, lang, t } from "./i18n.js";
+
+/** What an HTTP status means, in this page's language ("error.409"); the server's own
+ * sentence (English) stays with it as the detail. */
+export function errorSummary(status) {
+  return t(has(`error.${status}`) ? `error.${status}` : "error.other", { status });
+}
+
 export class ApiError extends Error {
   constructor(status, detail, { transport = false } = {}) {
-    super(describeDetail(detail));
+    // In English the server's sentence says it all; in another language, the status's
+    // meaning comes first and the server's sentence follows.
+    const said = describeDetail(detail);
+    const summary = errorSummary(status);
+    super(lang === "en" || said === summary ? said : `${summary}: ${said}`);
+    this.summary = summary;
     this.status = status;
     this.detail = detail;
     this.transport = transport;
@@ -134,7 +147,7 @@ export function makeApi(getToken, { onCopy } = {}) {
     try {
       response = await fetch(`/api/v1${path}`, init);
     } catch {
-      const error = new ApiError(0, "aidmesh cannot be reached; check the connection and retry", {
+      const error = new ApiError(0, t("error.0"), {
         transport: true,
       });
       if (copyable) return fromCopy(token, path, error);

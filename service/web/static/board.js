@@ -5,7 +5,8 @@
 import { h, patch, syncList, throttled } from "./dom.js";
 import { ApiError, eachLimited, fetchAll } from "./api.js";
 import { IncidentBook } from "./store.js";
-import { clockElement, describeEvent, placeOf, typeLabel } from "./format.js";
+import { clockElement, describeEvent, eventTypeLabel, placeOf, statusLabel } from "./format.js";
+import { t } from "./i18n.js";
 import { isEndedClaim, isFinalRequest, priorityRank } from "./vocabulary.js";
 import { busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
@@ -35,7 +36,7 @@ const FEED_LIMIT = 300;
 const CLOSED_PAGE = 10;
 
 startPage({
-  hint: "Any aidmesh account opens the board: it shows the incidents your city can see (an admin sees them all).",
+  hint: t("board.hint"),
   start: startBoard,
 });
 
@@ -48,11 +49,11 @@ async function startBoard({ api, me, cities, main, connect }) {
 
   const incidentList = h("ul", { class: "incident-list", id: "incident-list" });
   const closedList = h("ul", { class: "incident-list closed-list", id: "closed-list" });
-  const closedMore = h("button", { type: "button", class: "secondary small", id: "closed-more", onclick: (e) => busy(e.currentTarget, loadClosed) }, "Show older");
+  const closedMore = h("button", { type: "button", class: "secondary small", id: "closed-more", onclick: (e) => busy(e.currentTarget, loadClosed) }, t("board.show_older"));
   const head = h("div", { class: "incident-head", id: "incident-head" });
   const requestList = h("ul", { class: "request-list", id: "request-list" });
   const mapBox = h("div", { class: "map", id: "map" });
-  const feedTitle = h("h2", { id: "feed-title" }, "Live feed");
+  const feedTitle = h("h2", { id: "feed-title" }, t("board.live_feed"));
   const feed = h("ol", { class: "feed", id: "feed", "aria-labelledby": "feed-title" });
   // A city's manager also sees its webhook endpoints that stopped delivering.
   const banner = me.role === "manager" ? webhookBanner(api, me.city_id) : null;
@@ -61,19 +62,19 @@ async function startBoard({ api, me, cities, main, connect }) {
     banner?.el ?? "",
     h("div", { class: "board" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "incidents-title" },
-        h("h2", { id: "incidents-title" }, "Active incidents"),
+        h("h2", { id: "incidents-title" }, t("board.active_incidents")),
         incidentList,
-        h("h2", { id: "closed-title", class: "closed-title" }, "Recently closed"),
+        h("h2", { id: "closed-title", class: "closed-title" }, t("board.recently_closed")),
         closedList,
         closedMore,
       ),
-      h("section", { class: "panel col-detail", "aria-label": "Selected incident", tabindex: "0" },
+      h("section", { class: "panel col-detail", "aria-label": t("board.selected_incident"), tabindex: "0" },
         head,
-        h("div", { class: "section-head" }, h("h2", {}, "Requests"), legend()),
+        h("div", { class: "section-head" }, h("h2", {}, t("board.requests")), legend()),
         requestList,
       ),
       h("div", { class: "col-side" },
-        h("section", { class: "panel", "aria-labelledby": "map-title" }, h("h2", { id: "map-title" }, "Map"), mapBox),
+        h("section", { class: "panel", "aria-labelledby": "map-title" }, h("h2", { id: "map-title" }, t("board.map")), mapBox),
         offers.el,
         h("section", { class: "panel feed-panel", "aria-labelledby": "feed-title", tabindex: "0" }, feedTitle, feed),
       ),
@@ -127,7 +128,7 @@ async function startBoard({ api, me, cities, main, connect }) {
         await book.fetch(api, id);
       } catch (error) {
         if (!(error instanceof ApiError) || error.status !== 404) {
-          notify(`Could not load incident ${id}: ${error.message}`);
+          notify(t("board.load_incident_failed", { id, error: error.message }));
           return;
         }
         if (selected === id) unreachable = id;
@@ -157,25 +158,25 @@ async function startBoard({ api, me, cities, main, connect }) {
         li.dataset.incidentId = incident.id;
         button.setAttribute("aria-pressed", String(incident.id === selected));
         patch(button, JSON.stringify([incident, alerts]), () =>
-          incidentItem(incident, cities, alerts ? badge(`${alerts} critical unclaimed`, "alert") : null),
+          incidentItem(incident, cities, alerts ? badge(t("board.critical_unclaimed", { count: alerts }), "alert") : null),
         );
       },
     );
   }
 
   function renderIncidents() {
-    incidentButtons(incidentList, entries().map((e) => e.incident), "No active incidents. This board updates by itself.");
-    incidentButtons(closedList, closedEntries(), "No closed incidents.");
+    incidentButtons(incidentList, entries().map((e) => e.incident), t("board.no_active"));
+    incidentButtons(closedList, closedEntries(), t("board.no_closed"));
     closedMore.hidden = closedNext === null;
   }
 
   function renderSelected() {
     const entry = selected ? book.incidents.get(selected) : null;
-    offers.show(entry?.incident ?? null).catch((error) => notify(`Could not read the offers: ${error.message}`));
+    offers.show(entry?.incident ?? null).catch((error) => notify(t("offers.read_failed", { error: error.message })));
     if (unreachable !== null && unreachable === selected) {
       head.replaceChildren(
-        h("h2", { id: "incident-missing" }, `Incident #${selected} cannot be shown`),
-        h("p", { class: "muted" }, "It was not found, or your city cannot see it. Choose an incident from the list."),
+        h("h2", { id: "incident-missing" }, t("board.cannot_show", { id: selected })),
+        h("p", { class: "muted" }, t("board.cannot_show_detail")),
       );
       head.dataset.sig = "";
       requestList.replaceChildren();
@@ -186,7 +187,7 @@ async function startBoard({ api, me, cities, main, connect }) {
     }
     if (!entry?.incident) {
       head.dataset.sig = "";
-      head.replaceChildren(h("h2", {}, "No incident selected"), h("p", { class: "muted" }, "Choose an incident to see its requests."));
+      head.replaceChildren(h("h2", {}, t("board.none_selected")), h("p", { class: "muted" }, t("board.choose_incident")));
       requestList.replaceChildren();
       mapBox.replaceChildren();
       mapBox.dataset.sig = "";
@@ -199,17 +200,17 @@ async function startBoard({ api, me, cities, main, connect }) {
         h("h2", { id: "incident-title" }, incident.title),
         severityBadge(incident.severity),
         exerciseBadge(incident),
-        incident.status === "closed" ? badge("Closed", "closed") : null,
+        incident.status === "closed" ? badge(statusLabel("closed"), "closed") : null,
       ),
       h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`),
-        h("a", { href: `/incidents/${incident.id}/report`, class: "report-link" }, "After-action report")),
+        h("a", { href: `/incidents/${incident.id}/report`, class: "report-link" }, t("page.report.title"))),
       incident.description ? h("p", { class: "description" }, incident.description) : null,
       checklistsBlock(incident, cities),
     ]);
     const requests = [...entry.requests.values()].sort(
       (a, b) => needsAttention(b) - needsAttention(a) || priorityRank(a.priority) - priorityRank(b.priority) || a.id - b.id,
     );
-    if (!requests.length) requestList.replaceChildren(h("li", { class: "empty" }, "No requests raised yet."));
+    if (!requests.length) requestList.replaceChildren(h("li", { class: "empty" }, t("board.no_requests")));
     else {
       requestList.querySelector(".empty")?.remove();
       syncList(
@@ -224,7 +225,7 @@ async function startBoard({ api, me, cities, main, connect }) {
           const claims = [...entry.claims.values()].filter((c) => c.request_id === request.id);
           patch(li, JSON.stringify([request, claims, threads.signature(entry, request.id)]), () => [
             requestTitle(request),
-            needsAttention(request) ? h("p", { class: "attention-note" }, `Critical: ${request.remaining_quantity} still unclaimed`) : null,
+            needsAttention(request) ? h("p", { class: "attention-note" }, t("board.critical_note", { count: request.remaining_quantity })) : null,
             progressBar(entry, request),
             respondersBlock(entry, request, cities),
             answersBlock(entry, request, cities),
@@ -260,7 +261,7 @@ async function startBoard({ api, me, cities, main, connect }) {
   }
 
   function renderFeed(entry) {
-    feedTitle.textContent = `Live feed · ${entry.incident.title}`;
+    feedTitle.textContent = t("board.live_feed_of", { title: entry.incident.title });
     const events = [...entry.events.values()].sort((a, b) => b.seq - a.seq).slice(0, FEED_LIMIT);
     if (feed.dataset.incident !== String(entry.id)) {
       feed.replaceChildren();
@@ -275,7 +276,7 @@ async function startBoard({ api, me, cities, main, connect }) {
         const li = h("li", { class: `feed-item type-${event.type.replace(".", "-")}${fresh ? " fresh" : ""}`, dataset: { seq: event.seq } },
           h("span", { class: "feed-seq" }, `#${event.seq}`),
           clockElement(event.occurred_at, placeOf(cities, entry.incident.city_id), { class: "feed-time" }),
-          h("span", { class: "feed-type" }, typeLabel(event.type.replace(".", " "))),
+          h("span", { class: "feed-type" }, eventTypeLabel(event.type)),
           h("span", { class: "feed-text" }, describeEvent(event, cities)),
         );
         return li;
@@ -288,7 +289,7 @@ async function startBoard({ api, me, cities, main, connect }) {
     try {
       if (await book.loadHistory(api, id)) render();
     } catch (error) {
-      notify(`Could not load the event history: ${error.message}`);
+      notify(t("board.history_failed", { error: error.message }));
     }
   }
 
@@ -298,7 +299,7 @@ async function startBoard({ api, me, cities, main, connect }) {
       if (!selected && unreachable === null) select(id);
       render();
     } catch (error) {
-      notify(`Could not load incident ${id}: ${error.message}`);
+      notify(t("board.load_incident_failed", { id, error: error.message }));
     }
   }
 

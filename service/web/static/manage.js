@@ -13,7 +13,8 @@ import {
   priorityRank,
   SEVERITIES,
 } from "./vocabulary.js";
-import { catalogue, cityName, liveTime, placeOf, reportToText, resourceLabel, typeLabel, unitsOf } from "./format.js";
+import { catalogue, cityName, inText, liveTime, placeOf, priorityLabel, reportToText, resourceLabel, severityLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
+import { t, tOr } from "./i18n.js";
 import { askDetails, busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
@@ -45,7 +46,7 @@ import {
 } from "./views.js";
 
 startPage({
-  hint: "Sign in with your city's manager account to declare incidents and run their requests.",
+  hint: t("manage.hint"),
   start: startConsole,
 });
 
@@ -53,6 +54,8 @@ const CLOSED_PAGE = 10;
 
 async function startConsole({ api, me, city, cities, main, connect }) {
   const book = new IncidentBook();
+  /** The title a declaration gets when none is typed: "Nairobi flood". */
+  const defaultTitle = (type) => t("manage.default_title", { city: city.name, type: inText(typeLabel(type)) });
   let selected = Number(new URLSearchParams(location.hash.slice(1)).get("incident")) || null;
   let live = null;
   let sitreps = null; // the selected incident's situation reports panel
@@ -61,10 +64,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const incidentList = h("ul", { class: "incident-list", id: "incident-list" });
   // The city's closed incidents are history: the newest few, older ones a page at a time.
   let closedNext = 0; // offset of the next page of closed incidents; null when none is left
-  const closedMore = h("button", { type: "button", class: "secondary small", id: "closed-more", hidden: true, onclick: (e) => busy(e.currentTarget, loadClosed) }, "Show older closed incidents");
+  const closedMore = h("button", { type: "button", class: "secondary small", id: "closed-more", hidden: true, onclick: (e) => busy(e.currentTarget, loadClosed) }, t("manage.show_older"));
   const detail = h("div", { class: "manage-detail", id: "incident-detail" });
   const declareBox = h("details", { class: "declare", id: "declare" },
-    h("summary", {}, "Declare an incident"),
+    h("summary", {}, t("manage.declare_summary")),
     declareForm(),
   );
   const banner = webhookBanner(api, me.city_id);
@@ -96,12 +99,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     tokens.el,
     h("div", { class: "console manage" },
       h("section", { class: "panel col-incidents", "aria-labelledby": "mine-title" },
-        h("h1", { id: "mine-title" }, `Incidents of ${city.name}`),
+        h("h1", { id: "mine-title" }, t("manage.incidents_of", { city: city.name })),
         declareBox,
         incidentList,
         closedMore,
       ),
-      h("section", { class: "panel col-main", "aria-label": "Selected incident" }, detail),
+      h("section", { class: "panel col-main", "aria-label": t("board.selected_incident") }, detail),
     ),
   );
 
@@ -140,11 +143,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     outbox.add("move", { claim_id: claim.id, incident_id: claim.incident_id, status, extra }, moveLabel(claim, status, what));
   }
 
-  const waitingNote = (action) => h("span", { class: "queued" }, `Waiting to be sent: ${action.label}`);
+  const waitingNote = (action) => h("span", { class: "queued" }, t("manage.waiting_note", { label: action.label }));
 
   function answered(action, result, refusal) {
     if (action.kind === "move") {
-      if (refusal) notify(`Not done: ${action.label}: ${refusal.message}`);
+      if (refusal) notify(t("outbox.not_done", { label: action.label, error: refusal.message }));
       else if (result?.incident_id) {
         const entry = book.entry(result.incident_id);
         const known = entry.claims.get(result.id);
@@ -157,10 +160,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         const known = entry.requests.get(result.id);
         // The event brings the same request; until it arrives, show what was saved.
         if (!known || String(known.updated_at) <= String(result.updated_at)) entry.requests.set(result.id, result);
-        notify(`Saved the changes to ${resourceLabel(result.resource).toLowerCase()} (request #${result.id}).`, "ok");
+        notify(t("manage.saved_request", { resource: inText(resourceLabel(result.resource)), id: result.id }), "ok");
       }
       if (form) form(action, refusal);
-      else if (refusal) notify(`Not saved: ${action.label}: ${refusal.message || String(refusal)}`);
+      else if (refusal) notify(t("outbox.not_saved", { label: action.label, error: refusal.message || String(refusal) }));
     }
     render();
   }
@@ -180,7 +183,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       await book.fetch(api, id);
       book.entry(id).partial = false;
     } catch (error) {
-      notify(`Could not load incident ${id}: ${error.message}`);
+      notify(t("board.load_incident_failed", { id, error: error.message }));
     }
     render();
   }
@@ -202,26 +205,26 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   function declareForm() {
     const type = h("select", { id: "declare-playbook", name: "playbook", required: true },
-      playbooks.map((p) => h("option", { value: p.incident_type }, `${typeLabel(p.incident_type)} — ${p.title}`)),
+      playbooks.map((p) => h("option", { value: p.incident_type }, t("manage.playbook_option", { type: typeLabel(p.incident_type), title: p.title }))),
     );
     const title = h("input", { id: "declare-title", name: "title", required: true, maxlength: 200, autocomplete: "off" });
     const severity = h("select", { id: "declare-severity", name: "severity" },
-      SEVERITIES.map((s) => h("option", { value: s }, s)),
+      SEVERITIES.map((s) => h("option", { value: s }, severityLabel(s))),
     );
     const description = h("textarea", { id: "declare-description", name: "description", rows: 2, maxlength: 5000 });
     const exercise = h("input", { id: "declare-exercise", name: "exercise", type: "checkbox" });
     const where = placeField({
       idPrefix: "declare",
-      legend: "Where (optional)",
-      hint: `Click the map or type the coordinates; left empty, the incident is at ${city.name}.`,
+      legend: t("manage.where_optional"),
+      hint: t("manage.where_hint", { city: city.name }),
       cities,
       center: city,
       kind: "incident",
     });
     const preview = h("div", { class: "preview", id: "playbook-preview", "aria-live": "polite" });
-    const submit = h("button", { type: "submit", class: "primary" }, "Declare incident");
+    const submit = h("button", { type: "submit", class: "primary" }, t("manage.declare"));
     const dryRun = h("div", { class: "preview", id: "dry-run", "aria-live": "polite" });
-    const previewButton = h("button", { type: "button", class: "secondary", id: "declare-preview" }, "Preview");
+    const previewButton = h("button", { type: "button", class: "secondary", id: "declare-preview" }, t("manage.preview"));
     previewButton.addEventListener("click", () =>
       busy(previewButton, async () => {
         const run = await api("/incidents/dry-run", { method: "POST", body: declaration() });
@@ -251,7 +254,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         ...(place ? { lat: place.lat, lon: place.lon } : {}),
         incident_type: type.value,
         playbook: type.value,
-        title: title.value.trim() || `${city.name} ${typeLabel(type.value).toLowerCase()}`,
+        title: title.value.trim() || defaultTitle(type.value),
         severity: severity.value,
         description: description.value.trim(),
         exercise: exercise.checked,
@@ -262,33 +265,35 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
     async function showPreview() {
       const chosen = type.value;
-      if (!titleTouched) title.value = `${city.name} ${typeLabel(chosen).toLowerCase()}`;
-      preview.replaceChildren(h("p", { class: "muted" }, "Loading the playbook…"));
+      if (!titleTouched) title.value = defaultTitle(chosen);
+      preview.replaceChildren(h("p", { class: "muted" }, t("manage.loading_playbook")));
       try {
         const { playbook, origin } = await api(`/playbooks/${encodeURIComponent(chosen)}`);
         if (type.value !== chosen) return;
         severity.value = playbook.default_severity;
         preview.replaceChildren(
-          h("h3", {}, `It raises ${playbook.requests.length} requests`, origin === "city" ? badge(`${city.name}’s own playbook`, "exercise") : null),
-          h("p", { class: "fine" }, "Untick what is not needed and adjust units or priority before declaring."),
+          h("h3", {}, t("manage.it_raises", { count: playbook.requests.length }), origin === "city" ? badge(t("manage.own_playbook", { city: city.name }), "exercise") : null),
+          h("p", { class: "fine" }, t("manage.untick")),
           h("ul", { class: "preview-list", id: "playbook-requests" },
             playbook.requests.map((r, index) => {
               const label = resourceLabel(r.resource);
               return h("li", { class: "choice", dataset: { index, quantity: r.quantity, priority: r.priority } },
-                h("input", { type: "checkbox", class: "choice-raise", checked: true, "aria-label": `Raise ${label}` }),
-                h("select", { class: "choice-priority", "aria-label": `Priority of ${label}` },
-                  PRIORITIES.map((p) => h("option", { value: p, selected: p === r.priority }, p)),
+                h("input", { type: "checkbox", class: "choice-raise", checked: true, "aria-label": t("manage.raise_label", { resource: label }) }),
+                h("select", { class: "choice-priority", "aria-label": t("manage.priority_of", { resource: label }) },
+                  PRIORITIES.map((p) => h("option", { value: p, selected: p === r.priority }, priorityLabel(p))),
                 ),
-                h("input", { type: "number", class: "choice-quantity", min: 1, max: 10000, value: r.quantity, required: true, inputmode: "numeric", "aria-label": `Units of ${label}` }),
+                h("input", { type: "number", class: "choice-quantity", min: 1, max: 10000, value: r.quantity, required: true, inputmode: "numeric", "aria-label": t("manage.units_of", { resource: label }) }),
                 h("span", { class: "resource" }, `${unitsOf(r.resource, r.quantity).replace(/^[0-9]+ /, "")} · ${label}`),
-                h("span", { class: "muted" }, `within ${r.needed_within}`),
+                h("span", { class: "muted" }, t("manage.within", { span: r.needed_within })),
               );
             }),
           ),
           h("p", { class: "fine" },
-            `Ring 0: cities of your networks within ${playbook.escalation.ring0_radius_km} km; ` +
-              `unclaimed requests widen after ${playbook.escalation.ring_intervals.join(", then ")}. ` +
-              `Claims not accepted within ${playbook.claim_acceptance_timeout} lapse.`),
+            t("manage.escalation", {
+              km: playbook.escalation.ring0_radius_km,
+              intervals: playbook.escalation.ring_intervals.join(t("manage.then")),
+              timeout: playbook.claim_acceptance_timeout,
+            })),
         );
       } catch (error) {
         preview.replaceChildren(h("p", { class: "form-error" }, error.message));
@@ -296,11 +301,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     }
     type.addEventListener("change", showPreview);
     const form = h("form", { class: "stack", id: "declare-form" },
-      field("Playbook", type),
-      h("div", { class: "row" }, field("Title", title, "grow"), field("Severity", severity)),
-      field("What is happening (optional)", description),
+      field(t("manage.playbook"), type),
+      h("div", { class: "row" }, field(t("manage.title"), title, "grow"), field(t("manage.severity"), severity)),
+      field(t("manage.what_optional"), description),
       where.element,
-      h("div", { class: "check" }, exercise, h("label", { for: "declare-exercise" }, "Exercise (a drill, marked as such everywhere)")),
+      h("div", { class: "check" }, exercise, h("label", { for: "declare-exercise" }, t("manage.exercise"))),
       preview,
       dryRun,
       h("div", { class: "actions" }, submit, previewButton),
@@ -313,7 +318,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           body: { ...declaration(), title: title.value.trim() },
         });
         if (created.last_seq >= book.entry(created.id).lastSeq) book.load(created);
-        notify(`Declared “${created.title}” with ${created.requests.length} requests.`, "ok");
+        notify(t("manage.declared", { title: created.title, count: created.requests.length }), "ok");
         titleTouched = false;
         description.value = "";
         exercise.checked = false;
@@ -333,7 +338,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     closedMore.hidden = closedNext === null;
     const list = mine();
     if (!list.length) {
-      incidentList.replaceChildren(h("li", { class: "empty" }, "No incidents yet. Declare one above."));
+      incidentList.replaceChildren(h("li", { class: "empty" }, t("manage.no_incidents")));
       return;
     }
     incidentList.querySelector(".empty")?.remove();
@@ -347,7 +352,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         li.dataset.incidentId = e.id;
         li.firstChild.setAttribute("aria-pressed", String(e.id === selected));
         patch(li.firstChild, JSON.stringify([e.incident, waiting]), () =>
-          incidentItem(e.incident, cities, waiting ? badge(`${waiting} to accept`, "waiting") : null),
+          incidentItem(e.incident, cities, waiting ? badge(t("manage.to_accept", { count: waiting }), "waiting") : null),
         );
       },
     );
@@ -370,7 +375,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       helpersFor = incidentId;
       render();
     } catch (error) {
-      if (!error.transport) notify(`Could not read who could help: ${error.message}`);
+      if (!error.transport) notify(t("manage.helpers_failed", { error: error.message }));
     }
   }
   function refreshHelpers() {
@@ -383,16 +388,16 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const found = helpersFor === selected ? helpers.get(request.id) : null;
     if (!found || isFinalRequest(request) || request.remaining_quantity < 1) return null;
     return h("div", { class: "who-could-help", dataset: { requestId: request.id } },
-      h("p", { class: "label" }, "Who could help"),
+      h("p", { class: "label" }, t("manage.who_could_help")),
       found.lenders.length
         ? h("ul", { class: "lenders" },
             found.lenders.slice(0, 5).map((x) => h("li", { dataset: { cityId: x.city_id, packageId: x.package_id } },
               h("strong", {}, cityName(cities, x.city_id)),
-              ` · ${x.package_name} · ${unitsOf(request.resource, x.remaining_quantity)} left · ready within ${x.readiness_hours} h · ${x.distance_km} km`,
-              x.reached ? "" : ` · ring ${x.ring}, not reached yet`,
+              ` · ${t("manage.lender", { package: x.package_name, units: unitsOf(request.resource, x.remaining_quantity), hours: x.readiness_hours, km: x.distance_km })}`,
+              x.reached ? "" : ` · ${t("manage.not_reached", { ring: x.ring })}`,
             )),
           )
-        : h("p", { class: "muted small" }, "No roster of the cities it targets has this available now."),
+        : h("p", { class: "muted small" }, t("manage.no_lenders")),
     );
   }
 
@@ -401,8 +406,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     if (!entry?.incident || entry.incident.city_id !== me.city_id) {
       detail.dataset.incident = "";
       detail.replaceChildren(
-        h("h2", {}, "No incident selected"),
-        h("p", { class: "muted" }, "Choose one of your city's incidents, or declare a new one."),
+        h("h2", {}, t("board.none_selected")),
+        h("p", { class: "muted" }, t("manage.choose_incident")),
       );
       return;
     }
@@ -414,13 +419,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         editBox(entry.id),
         h("section", { class: "to-accept", id: "to-accept", "aria-live": "polite" }),
         h("div", { class: "checklists-box" }),
-        h("div", { class: "section-head" }, h("h3", {}, "Requests"), legend()),
+        h("div", { class: "section-head" }, h("h3", {}, t("board.requests")), legend()),
         h("ul", { class: "request-list manage-requests" }),
-        h("details", { class: "raise" }, h("summary", {}, "Raise another request"), raiseForm(entry.id)),
+        h("details", { class: "raise" }, h("summary", {}, t("manage.raise_another")), raiseForm(entry.id)),
       );
       sitreps = sitrepPanel(api, entry.incident);
       detail.append(offers.el, sitreps.el);
-      offers.show(entry.incident).catch((error) => notify(`Could not read the offers: ${error.message}`));
+      offers.show(entry.incident).catch((error) => notify(t("offers.read_failed", { error: error.message })));
       sitreps.refresh();
     }
     const incident = entry.incident;
@@ -440,20 +445,20 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         h("h2", { id: "incident-title" }, incident.title),
         severityBadge(incident.severity),
         exerciseBadge(incident),
-        incident.status === "closed" ? badge("Closed", "closed") : null,
+        incident.status === "closed" ? badge(statusLabel("closed"), "closed") : null,
         incident.status === "active"
-          ? h("button", { type: "button", class: "danger-outline push", id: "close-incident", dataset: { focus: "close" }, onclick: (e) => closeIncident(e.currentTarget, incident) }, "Close incident")
+          ? h("button", { type: "button", class: "danger-outline push", id: "close-incident", dataset: { focus: "close" }, onclick: (e) => closeIncident(e.currentTarget, incident) }, t("manage.close_incident"))
           : null,
       ),
-      h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`), incident.playbook ? h("span", {}, `playbook ${incident.playbook}`) : null),
+      h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`), incident.playbook ? h("span", {}, t("manage.playbook_name", { name: incident.playbook })) : null),
       incident.description ? h("p", { class: "description", id: "incident-description" }, incident.description) : null,
-      h("p", { class: "fine" }, h("a", { href: `/board#incident=${incident.id}` }, "Open on the board")),
+      h("p", { class: "fine" }, h("a", { href: `/board#incident=${incident.id}` }, t("manage.open_on_board"))),
     ]);
     renderQueue(queue, entry);
     const requests = [...entry.requests.values()].sort(
       (a, b) => isFinalRequest(a) - isFinalRequest(b) || needsAttention(b) - needsAttention(a) || priorityRank(a.priority) - priorityRank(b.priority) || a.id - b.id,
     );
-    if (!requests.length) list.replaceChildren(h("li", { class: "empty" }, "No requests."));
+    if (!requests.length) list.replaceChildren(h("li", { class: "empty" }, t("manage.no_requests")));
     else {
       list.querySelector(".empty")?.remove();
       // The card is redrawn as events arrive; the edit form beside it is not, so what is
@@ -480,23 +485,23 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     queue.hidden = entry.incident.status !== "active" || waiting.length === 0;
     const place = placeOf(cities, entry.incident.city_id);
     patch(queue, JSON.stringify([waiting, pendingKeys(waiting)]), () => [
-      h("h3", {}, `Claims waiting for your decision (${waiting.length})`),
+      h("h3", {}, t("manage.waiting_decision", { count: waiting.length })),
       h("ul", { class: "queue" },
         waiting.map((claim) => {
           const request = entry.requests.get(claim.request_id);
-          const resource = request ? resourceLabel(request.resource) : `request #${claim.request_id}`;
+          const resource = request ? resourceLabel(request.resource) : t("feed.on_request", { id: claim.request_id });
           return h("li", { dataset: { claimId: claim.id } },
             h("span", { class: "queue-what" },
               h("strong", {}, cityName(cities, claim.city_id)),
-              ` · ${request ? unitsOf(request.resource, claim.quantity) : claim.quantity} of ${resource}`,
+              ` · ${t("manage.units_of_resource", { units: request ? unitsOf(request.resource, claim.quantity) : claim.quantity, resource })}`,
             ),
-            h("span", { class: "queue-when" }, "claimed ", liveTime(claim.created_at, "ago", "", place),
-              claim.expires_at ? [" · lapses ", liveTime(claim.expires_at, "until", "", place)] : null),
+            h("span", { class: "queue-when" }, t("manage.claimed"), " ", liveTime(claim.created_at, "ago", "", place),
+              claim.expires_at ? [` · ${t("manage.lapses")} `, liveTime(claim.expires_at, "until", "", place)] : null),
             pendingMove(claim.id)
               ? h("span", { class: "row-actions" }, waitingNote(pendingMove(claim.id)))
               : h("span", { class: "row-actions" },
-                  h("button", { type: "button", class: "primary small", dataset: { focus: `q-accept-${claim.id}` }, onclick: () => queueMove(claim, request, "accepted") }, "Accept"),
-                  h("button", { type: "button", class: "secondary small", dataset: { focus: `q-decline-${claim.id}` }, onclick: () => declineClaim(request, claim, "Decline") }, "Decline"),
+                  h("button", { type: "button", class: "primary small", dataset: { focus: `q-accept-${claim.id}` }, onclick: () => queueMove(claim, request, "accepted") }, t("manage.accept")),
+                  h("button", { type: "button", class: "secondary small", dataset: { focus: `q-decline-${claim.id}` }, onclick: () => declineClaim(request, claim, t("manage.decline")) }, t("manage.decline")),
                 ),
           );
         }),
@@ -509,7 +514,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const shown = claims.filter((c) => !isEndedClaim(c)).concat(claims.filter(isEndedClaim)).slice(0, 12);
     const cancel =
       active && !isFinalRequest(request)
-        ? h("button", { type: "button", class: "secondary small push", dataset: { focus: "cancel" }, onclick: (e) => cancelRequest(e.currentTarget, request) }, "Cancel request")
+        ? h("button", { type: "button", class: "secondary small push", dataset: { focus: "cancel" }, onclick: (e) => cancelRequest(e.currentTarget, request) }, t("manage.cancel_request"))
         : null;
     const timing = requestTiming(request, placeOf(cities, entry.incident.city_id));
     if (cancel) timing.append(cancel);
@@ -519,14 +524,14 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       answersBlock(entry, request, cities),
       whoCouldHelp(request),
       timing,
-      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), reportToText(request)) : null,
+      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, `${t("manage.report_to")} `), reportToText(request)) : null,
       shown.length
         ? h("table", { class: "claims-table" },
-            h("caption", { class: "visually-hidden" }, `Claims on ${resourceLabel(request.resource)}`),
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "City"), h("th", { scope: "col" }, "Units"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Arrival"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+            h("caption", { class: "visually-hidden" }, t("manage.claims_on", { resource: resourceLabel(request.resource) })),
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("manage.col.city")), h("th", { scope: "col" }, t("manage.units")), h("th", { scope: "col" }, t("manage.col.status")), h("th", { scope: "col" }, t("manage.col.arrival")), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("manage.col.actions"))))),
             h("tbody", {}, shown.map((claim) => claimRow(request, claim, active))),
           )
-        : h("p", { class: "muted small" }, "No claims yet."),
+        : h("p", { class: "muted small" }, t("manage.no_claims")),
       threads.view(entry, request, cities, { writable: active }),
     ];
   }
@@ -537,10 +542,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const queued = pendingMove(claim.id);
     if (queued) buttons.push(waitingNote(queued));
     else if (active && moves.includes("accepted")) {
-      buttons.push(h("button", { type: "button", class: "primary small", dataset: { focus: `accept-${claim.id}` }, onclick: () => queueMove(claim, request, "accepted") }, "Accept"));
+      buttons.push(h("button", { type: "button", class: "primary small", dataset: { focus: `accept-${claim.id}` }, onclick: () => queueMove(claim, request, "accepted") }, t("manage.accept")));
     }
     if (!queued && active && moves.includes("declined")) {
-      const label = claim.status === "claimed" ? "Decline" : "Stand down";
+      const label = claim.status === "claimed" ? t("manage.decline") : t("manage.stand_down");
       buttons.push(h("button", { type: "button", class: "secondary small", dataset: { focus: `decline-${claim.id}` }, onclick: () => declineClaim(request, claim, label) }, label));
     }
     return h("tr", { dataset: { claimId: claim.id, status: claim.status } },
@@ -558,20 +563,20 @@ async function startConsole({ api, me, city, cities, main, connect }) {
    */
   function editBox(incidentId) {
     const severity = h("select", { id: "edit-severity", name: "severity" },
-      SEVERITIES.map((s) => h("option", { value: s }, s)),
+      SEVERITIES.map((s) => h("option", { value: s }, severityLabel(s))),
     );
     const title = h("input", { id: "edit-title", name: "title", required: true, maxlength: 200, autocomplete: "off" });
     const description = h("textarea", { id: "edit-description", name: "description", rows: 3, maxlength: 5000 });
     const error = h("p", { class: "form-error", id: "edit-error", role: "alert" });
-    const submit = h("button", { type: "submit", class: "primary", id: "edit-save" }, "Save changes");
+    const submit = h("button", { type: "submit", class: "primary", id: "edit-save" }, t("manage.save_changes"));
     const form = h("form", { class: "stack", id: "edit-form" },
-      h("div", { class: "row" }, field("Title", title, "grow"), field("Severity", severity)),
-      field("What is happening", description),
-      h("p", { class: "fine" }, "Cities that can see the incident see the change at once; its CAP alert becomes an Update. An exercise stays an exercise."),
+      h("div", { class: "row" }, field(t("manage.title"), title, "grow"), field(t("manage.severity"), severity)),
+      field(t("manage.what"), description),
+      h("p", { class: "fine" }, t("manage.edit_fine")),
       error,
       submit,
     );
-    const box = h("details", { class: "edit", id: "edit-incident" }, h("summary", {}, "Edit"), form);
+    const box = h("details", { class: "edit", id: "edit-incident" }, h("summary", {}, t("manage.edit")), form);
     const current = () => book.entry(incidentId).incident;
     box.fill = (incident) => {
       severity.value = incident.severity;
@@ -588,12 +593,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       const asked = { severity: severity.value, title: title.value.trim(), description: description.value.trim() };
       const body = Object.fromEntries(Object.entries(asked).filter(([name, value]) => value !== incident[name]));
       if (!asked.title) {
-        error.textContent = "Give the incident a title.";
+        error.textContent = t("manage.give_title");
         title.focus();
         return;
       }
       if (!Object.keys(body).length) {
-        error.textContent = "Nothing to save: change the severity, title or description first.";
+        error.textContent = t("manage.nothing_incident");
         return;
       }
       error.textContent = "";
@@ -604,11 +609,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         const entry = book.entry(incidentId);
         // The event brings the same snapshot; until it arrives, show what was saved.
         if (updated.last_seq >= entry.lastSeq) entry.incident = { ...entry.incident, ...updated };
-        notify(`Saved the changes to “${updated.title}”.`, "ok");
+        notify(t("manage.saved_incident", { title: updated.title }), "ok");
         box.open = false;
         render();
       } catch (failure) {
-        error.textContent = `Not saved: ${failure.message || String(failure)}`;
+        error.textContent = t("manage.not_saved", { error: failure.message || String(failure) });
       } finally {
         submit.disabled = false;
         submit.removeAttribute("aria-busy");
@@ -624,29 +629,29 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   function requestEditBox(requestId) {
     const id = (name) => `req-${requestId}-${name}`;
     const quantity = h("input", { id: id("quantity"), class: "edit-quantity", type: "number", min: 1, max: 10000, required: true, inputmode: "numeric" });
-    const priority = h("select", { id: id("priority"), class: "edit-priority" }, PRIORITIES.map((p) => h("option", { value: p }, p)));
+    const priority = h("select", { id: id("priority"), class: "edit-priority" }, PRIORITIES.map((p) => h("option", { value: p }, priorityLabel(p))));
     const neededBy = h("input", { id: id("needed-by"), class: "edit-needed-by", type: "datetime-local" });
     const reportTo = h("input", { id: id("report-to"), class: "edit-report-to", maxlength: 500, autocomplete: "off" });
     let staging = null; // the staging point's field: drawn when the box first opens
     const stagingSlot = h("div", { class: "edit-staging" });
-    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || t("manage.local_time");
     const floor = h("p", { class: "fine edit-floor" });
     const error = h("p", { class: "form-error edit-error", role: "alert" });
     const queuedNote = h("p", { class: "queued edit-queued", role: "status" });
-    const submit = h("button", { type: "submit", class: "primary small edit-save" }, "Save request");
+    const submit = h("button", { type: "submit", class: "primary small edit-save" }, t("manage.save_request"));
     const form = h("form", { class: "stack request-edit-form" },
       h("div", { class: "row" },
-        field("Units", quantity),
-        field("Priority", priority),
-        field(`Needed by (${zone})`, neededBy),
+        field(t("manage.units"), quantity),
+        field(t("manage.priority"), priority),
+        field(t("manage.needed_by", { zone }), neededBy),
       ),
-      field("Report to", reportTo),
+      field(t("manage.report_to"), reportTo),
       stagingSlot,
       floor,
       error,
       submit,
     );
-    const box = h("details", { class: "edit request-edit" }, h("summary", {}, "Edit request"), form, queuedNote);
+    const box = h("details", { class: "edit request-edit" }, h("summary", {}, t("manage.edit_request")), form, queuedNote);
     const current = () => {
       for (const entry of book.incidents.values()) {
         if (entry.requests.has(requestId)) return entry.requests.get(requestId);
@@ -662,7 +667,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       const incident = book.entry(request.incident_id).incident;
       staging ??= placeField({
         idPrefix: id("report"),
-        legend: "Staging point on the map",
+        legend: t("manage.staging_legend"),
         cities,
         center: incident ?? city,
       });
@@ -670,7 +675,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       const place = request.report_lat == null ? null : { lat: request.report_lat, lon: request.report_lon };
       staging.set(place, incident ?? city);
       floor.textContent = request.claimed_quantity
-        ? `${unitsOf(request.resource, request.claimed_quantity)} already claimed: the units cannot go below that.`
+        ? t("manage.floor", { units: unitsOf(request.resource, request.claimed_quantity) })
         : "";
       error.textContent = "";
     };
@@ -683,7 +688,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       const body = {};
       const units = Number(quantity.value);
       if (!Number.isInteger(units) || units < 1) {
-        error.textContent = "Units must be a whole number of at least 1.";
+        error.textContent = t("manage.units_whole");
         return quantity.focus();
       }
       if (units !== request.quantity) body.quantity = units;
@@ -705,22 +710,22 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         body.needed_by = new Date(neededBy.value).toISOString();
       }
       if (!Object.keys(body).length) {
-        error.textContent = "Nothing to save: change the units, priority, needed by or report to first.";
+        error.textContent = t("manage.nothing_request");
         return;
       }
       error.textContent = "";
-      const what = Object.keys(body).map((k) => k.replace("_", " ")).join(", ");
-      const action = outbox.add("request-edit", { request_id: requestId, changes: body }, `edit ${what} of request #${requestId}`);
+      const what = Object.keys(body).map((k) => t(`manage.edit_field.${k}`)).join(", ");
+      const action = outbox.add("request-edit", { request_id: requestId, changes: body }, t("manage.edit_label", { what, id: requestId }));
       // On its way: answered at once when the link is up, else when it returns.
       if (outbox.find((a) => a.key === action.key)) {
-        queuedNote.textContent = "Waiting to be sent; it is sent once, when the link allows.";
+        queuedNote.textContent = t("manage.edit_waiting");
       }
     });
     editAnswers.set(requestId, (action, refusal) => {
       queuedNote.textContent = "";
       if (!refusal) box.open = false;
-      else if (box.open) error.textContent = `Not saved: ${refusal.message || String(refusal)}`;
-      else notify(`Not saved: ${action.label}: ${refusal.message || String(refusal)}`);
+      else if (box.open) error.textContent = t("manage.not_saved", { error: refusal.message || String(refusal) });
+      else notify(t("outbox.not_saved", { label: action.label, error: refusal.message || String(refusal) }));
     });
     return box;
   }
@@ -730,8 +735,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     for (const resource of catalogue.values()) (groups[resource.kind] ||= []).push(resource);
     const resource = h("select", { id: "raise-resource", required: true },
       Object.entries(groups).map(([kind, items]) =>
-        h("optgroup", { label: typeLabel(kind) },
-          items.map((r) => h("option", { value: r.id, title: r.description }, `${resourceLabel(r.id)} (per ${r.unit})`)),
+        h("optgroup", { label: t(`request_kind.${kind}`) },
+          items.map((r) => h("option", { value: r.id, title: r.description }, t("manage.per_unit", { resource: resourceLabel(r.id), unit: tOr(`unit_name.${r.unit}`, r.unit) }))),
         ),
       ),
     );
@@ -740,27 +745,27 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     resource.addEventListener("change", showDescription);
     showDescription();
     const quantity = h("input", { id: "raise-quantity", type: "number", min: 1, max: 10000, value: 1, required: true, inputmode: "numeric", dataset: { keep: "q" }, oninput: keepTyped });
-    const priority = h("select", { id: "raise-priority" }, PRIORITIES.map((p) => h("option", { value: p, selected: p === "normal" }, p)));
-    const within = h("input", { id: "raise-within", type: "number", min: 1, max: 720, placeholder: "hours", inputmode: "numeric" });
+    const priority = h("select", { id: "raise-priority" }, PRIORITIES.map((p) => h("option", { value: p, selected: p === "normal" }, priorityLabel(p))));
+    const within = h("input", { id: "raise-within", type: "number", min: 1, max: 720, placeholder: t("manage.hours"), inputmode: "numeric" });
     const reportTo = h("input", { id: "raise-report-to", maxlength: 500, autocomplete: "off" });
     const incident = book.entry(incidentId).incident;
     const staging = placeField({
       idPrefix: "raise-report",
-      legend: "Staging point on the map (optional)",
-      hint: "Click the map or type the coordinates of the place to report to.",
+      legend: t("manage.staging_legend_optional"),
+      hint: t("manage.staging_hint"),
       cities,
       center: incident ?? city,
       points: () => stagingPoints([...book.entry(incidentId).requests.values()]),
     });
     const notes = h("textarea", { id: "raise-notes", rows: 2, maxlength: 2000 });
-    const submit = h("button", { type: "submit", class: "primary" }, "Raise request");
+    const submit = h("button", { type: "submit", class: "primary" }, t("manage.raise_request"));
     const form = h("form", { class: "stack", id: "raise-form" },
-      field("Resource", resource),
+      field(t("manage.resource"), resource),
       describe,
-      h("div", { class: "row" }, field("Units", quantity), field("Priority", priority), field("Needed within (hours)", within)),
-      field("Report to", reportTo),
+      h("div", { class: "row" }, field(t("manage.units"), quantity), field(t("manage.priority"), priority), field(t("manage.needed_within"), within)),
+      field(t("manage.report_to"), reportTo),
       staging.element,
-      field("Notes", notes),
+      field(t("notes.title"), notes),
       submit,
     );
     form.addEventListener("submit", (event) => {
@@ -778,7 +783,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         if (within.value) body.needed_by = new Date(Date.now() + Number(within.value) * 3_600_000).toISOString();
         const request = await api(`/incidents/${incidentId}/requests`, { method: "POST", body });
         book.entry(incidentId).requests.set(request.id, request);
-        notify(`Raised ${unitsOf(request.resource, request.quantity)} of ${resourceLabel(request.resource).toLowerCase()}.`, "ok");
+        notify(t("manage.raised", { units: unitsOf(request.resource, request.quantity), resource: inText(resourceLabel(request.resource)) }), "ok");
         form.reset();
         staging.set(null);
         showDescription();
@@ -793,10 +798,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   /** Decline or stand down a claim, saying why: the responding city sees the reason. */
   async function declineClaim(request, claim, label) {
     const asked = await askDetails(
-      `${label} ${cityName(cities, claim.city_id)}’s claim of ${unitsOf(request.resource, claim.quantity)}?`,
+      t("manage.decline_question", { action: label, city: cityName(cities, claim.city_id), units: unitsOf(request.resource, claim.quantity) }),
       label,
-      [["reason", `Why (${cityName(cities, claim.city_id)} sees this)`, { tag: "textarea", rows: 2, maxlength: 500, required: true }]],
-      "The units go back to the request for other cities to claim.",
+      [["reason", t("manage.why", { city: cityName(cities, claim.city_id) }), { tag: "textarea", rows: 2, maxlength: 500, required: true }]],
+      t("manage.decline_detail"),
     );
     if (asked) queueMove(claim, request, "declined", asked);
   }
@@ -810,18 +815,18 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   async function cancelRequest(button, request) {
     const ok = await confirmAction(
-      `Cancel the request for ${unitsOf(request.resource, request.quantity)} of ${resourceLabel(request.resource).toLowerCase()}?`,
-      "Cancel request",
-      "Claims not yet on site are stood down. This cannot be undone.",
+      t("manage.cancel_question", { units: unitsOf(request.resource, request.quantity), resource: inText(resourceLabel(request.resource)) }),
+      t("manage.cancel_request"),
+      t("manage.cancel_detail"),
     );
     if (ok) busy(button, () => api(`/requests/${request.id}/cancel`, { method: "POST" }));
   }
 
   async function closeIncident(button, incident) {
     const ok = await confirmAction(
-      `Close “${incident.title}”?`,
-      "Close incident",
-      "Every request still open is cancelled, and no new requests or claims are accepted.",
+      t("manage.close_question", { title: incident.title }),
+      t("manage.close_incident"),
+      t("manage.close_detail"),
     );
     if (ok) busy(button, () => api(`/incidents/${incident.id}/close`, { method: "POST" }));
   }
@@ -830,7 +835,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     try {
       if (await book.fetch(api, id)) render();
     } catch (error) {
-      notify(`Could not load incident ${id}: ${error.message}`);
+      notify(t("board.load_incident_failed", { id, error: error.message }));
     }
   }
 

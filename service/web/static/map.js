@@ -8,7 +8,8 @@
 // tiles' own, so tiles and vectors line up.
 
 import { h, shellData, svg } from "./dom.js";
-import { formatPoint, unitsByResource } from "./format.js";
+import { formatPoint, statusLabel, unitsByResource } from "./format.js";
+import { t } from "./i18n.js";
 
 const WIDTH = 400;
 const HEIGHT = 240;
@@ -294,7 +295,7 @@ export function stagingPoints(requests) {
   return [...points.values()].map((p) => ({
     lat: p.lat,
     lon: p.lon,
-    name: [...p.names].join(" / ") || "Staging point",
+    name: [...p.names].join(" / ") || t("map.legend_staging"),
     units: p.units,
   }));
 }
@@ -367,13 +368,13 @@ function drawOne({ cities, origin, incident, points, reach, claimers, title, min
   if (apart) {
     const x = project.x(place.lon);
     const y = project.y(place.lat);
-    marks.push(incidentMark(x, y, `${incident.title}: the incident, ${formatPoint(place.lat, place.lon)}`));
+    marks.push(incidentMark(x, y, t("map.incident_title", { title: incident.title, point: formatPoint(place.lat, place.lon) })));
     labelled.push({ x, y, kind: "incident", label: shortLabel(incident.title) });
   }
   for (const point of points) {
     const x = project.x(point.lon);
     const y = project.y(point.lat);
-    marks.push(stagingMark(x, y, `Report to ${point.name} (${formatPoint(point.lat, point.lon)}): ${unitsByResource(point.units)}`));
+    marks.push(stagingMark(x, y, t("map.staging_title", { name: point.name, point: formatPoint(point.lat, point.lon), units: unitsByResource(point.units) })));
     labelled.push({ x, y, kind: "staging", label: shortLabel(point.name) });
   }
   // Label what matters first, so it wins the space: the requesting city, the incident,
@@ -398,17 +399,17 @@ function drawOne({ cities, origin, incident, points, reach, claimers, title, min
 }
 
 function describeRole(role, ring, units) {
-  if (role === "origin") return "requesting city";
-  if (role === "claimer") return `claimed ${unitsByResource(units)}`;
-  if (role === "idle") return "not reached";
-  return `reached in ring ${ring}`;
+  if (role === "origin") return t("map.role.origin");
+  if (role === "claimer") return t("map.role.claimer", { units: unitsByResource(units) });
+  if (role === "idle") return t("map.role.idle");
+  return t("map.role.ring", { ring });
 }
 
 const SITE_KM = 20;
 const VIEWS = {
-  near: { label: (origin) => `Around ${origin.name}`, minSpan: 2.2, gridStep: 1, labelAll: true },
-  site: { label: () => `Incident area (${SITE_KM} km)`, minSpan: 0.12, gridStep: 0.05, labelAll: true },
-  network: { label: () => "Whole network", minSpan: 20, gridStep: 10, labelAll: false },
+  near: { label: (origin) => t("map.around", { city: origin.name }), minSpan: 2.2, gridStep: 1, labelAll: true },
+  site: { label: () => t("map.site_area", { km: SITE_KM }), minSpan: 0.12, gridStep: 0.05, labelAll: true },
+  network: { label: () => t("map.whole_network"), minSpan: 20, gridStep: 10, labelAll: false },
 };
 
 /**
@@ -421,7 +422,7 @@ export function drawMap(container, { cities, originId, reach, claimers, incident
   drawn.set(container, () => drawMap(container, { cities, originId, reach, claimers, incident, requests }));
   const origin = cities.get(originId);
   if (!origin) {
-    container.replaceChildren(h("p", { class: "muted" }, "No map: the requesting city is unknown."));
+    container.replaceChildren(h("p", { class: "muted" }, t("map.no_origin")));
     return;
   }
   const view = VIEWS[container.dataset.view] ? container.dataset.view : "near";
@@ -432,18 +433,20 @@ export function drawMap(container, { cities, originId, reach, claimers, incident
   const shown = [...cities.values()].filter((c) => c.id === origin.id || inView(c));
   const points = stagingPoints(requests).filter(inView);
   const ringCounts = [0, 1, 2].map((r) => [...reach.values()].filter((v) => Math.min(2, v) === r).length);
-  const summary =
-    `${spec.label(origin)}. ${origin.name} is the requesting city. ` +
-    `Reached: ${ringCounts[0]} cities in ring 0, ${ringCounts[1]} in ring 1, ${ringCounts[2]} in ring 2. ` +
-    `${claimers.size} ${claimers.size === 1 ? "city has" : "cities have"} claimed.` +
-    (points.length ? ` ${points.length} staging ${points.length === 1 ? "point" : "points"}.` : "");
+  const summary = [
+    `${spec.label(origin)}.`,
+    t("map.summary_origin", { city: origin.name }),
+    t("map.summary_reached", { ring0: ringCounts[0], ring1: ringCounts[1], ring2: ringCounts[2] }),
+    t("map.summary_claimed", { count: claimers.size }),
+    points.length ? t("map.summary_points", { count: points.length }) : null,
+  ].filter(Boolean).join(" ");
   const redraw = (next) => {
     container.dataset.view = next;
     drawMap(container, { cities, originId, reach, claimers, incident, requests });
     container.querySelector(`[data-view="${next}"]`)?.focus();
   };
   container.replaceChildren(
-    h("div", { class: "map-tabs", role: "group", "aria-label": "Map extent" },
+    h("div", { class: "map-tabs", role: "group", "aria-label": t("map.extent") },
       Object.entries(VIEWS).map(([key, v]) =>
         h("button", {
           type: "button",
@@ -455,15 +458,15 @@ export function drawMap(container, { cities, originId, reach, claimers, incident
       ),
     ),
     drawOne({ cities: shown, origin, incident, points, reach, claimers, title: summary, ...spec }),
-    h("ul", { class: "legend", "aria-label": "Map legend" },
-      h("li", {}, h("span", { class: "key origin" }), "Requesting city"),
-      place !== origin && distanceKm(place, origin) > 1 ? h("li", {}, h("span", { class: "key incident" }), "Incident") : null,
-      points.length ? h("li", {}, h("span", { class: "key staging" }), "Staging point") : null,
-      h("li", {}, h("span", { class: "key ring0" }), "Ring 0"),
-      h("li", {}, h("span", { class: "key ring1" }), "Ring 1"),
-      h("li", {}, h("span", { class: "key ring2" }), "Ring 2"),
-      h("li", {}, h("span", { class: "key claimer" }), "Claimed"),
-      h("li", {}, h("span", { class: "key idle" }), "Not reached"),
+    h("ul", { class: "legend", "aria-label": t("map.legend") },
+      h("li", {}, h("span", { class: "key origin" }), t("map.legend_origin")),
+      place !== origin && distanceKm(place, origin) > 1 ? h("li", {}, h("span", { class: "key incident" }), t("map.legend_incident")) : null,
+      points.length ? h("li", {}, h("span", { class: "key staging" }), t("map.legend_staging")) : null,
+      h("li", {}, h("span", { class: "key ring0" }), t("views.ring", { ring: 0 })),
+      h("li", {}, h("span", { class: "key ring1" }), t("views.ring", { ring: 1 })),
+      h("li", {}, h("span", { class: "key ring2" }), t("views.ring", { ring: 2 })),
+      h("li", {}, h("span", { class: "key claimer" }), statusLabel("claimed")),
+      h("li", {}, h("span", { class: "key idle" }), t("map.legend_idle")),
     ),
   );
 }
@@ -483,7 +486,7 @@ export function drawPicker(container, { cities, center, chosen = null, points = 
   for (const point of points) {
     const x = project.x(point.lon);
     const y = project.y(point.lat);
-    marks.push(stagingMark(x, y, `Report to ${point.name}`));
+    marks.push(stagingMark(x, y, t("map.staging_to", { name: point.name })));
     labelled.push({ x, y, kind: "staging", label: shortLabel(point.name) });
   }
   const dots = near.map((city) => {
@@ -498,7 +501,7 @@ export function drawPicker(container, { cities, center, chosen = null, points = 
     const where = formatPoint(chosen.lat, chosen.lon);
     marks.push(kind === "incident" ? incidentMark(x, y, where) : stagingMark(x, y, where));
     marks[marks.length - 1].classList.add("chosen");
-    labelled.unshift({ x, y, kind, label: "Chosen" });
+    labelled.unshift({ x, y, kind, label: t("map.chosen") });
   }
   const map = svg(
     "svg",
@@ -506,7 +509,7 @@ export function drawPicker(container, { cities, center, chosen = null, points = 
       viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
       class: `map-svg picker${tiled ? " tiled" : ""}`,
       role: "img",
-      "aria-label": `Map around ${formatPoint(center.lat, center.lon)}: click to choose a place, or type its coordinates.`,
+      "aria-label": t("map.place_label", { point: formatPoint(center.lat, center.lon) }),
     },
     layers,
     dots,
@@ -535,7 +538,7 @@ export function placeField({ idPrefix, legend, hint, cities, center, points = ()
   const lat = h("input", { id: `${idPrefix}-lat`, class: "place-lat", type: "number", min: -90, max: 90, step: "any", inputmode: "decimal", autocomplete: "off" });
   const lon = h("input", { id: `${idPrefix}-lon`, class: "place-lon", type: "number", min: -180, max: 180, step: "any", inputmode: "decimal", autocomplete: "off" });
   const mapBox = h("div", { class: "picker-map", id: `${idPrefix}-map` });
-  const clear = h("button", { type: "button", class: "secondary small place-clear" }, "Clear");
+  const clear = h("button", { type: "button", class: "secondary small place-clear" }, t("map.clear"));
   const chosen = () => {
     if (lat.value === "" || lon.value === "" || !lat.checkValidity() || !lon.checkValidity()) return null;
     return { lat: Number(lat.value), lon: Number(lon.value) };
@@ -567,8 +570,8 @@ export function placeField({ idPrefix, legend, hint, cities, center, points = ()
     h("legend", {}, legend),
     hint ? h("p", { class: "fine" }, hint) : null,
     h("div", { class: "row" },
-      h("label", { for: lat.id }, "Latitude", lat),
-      h("label", { for: lon.id }, "Longitude", lon),
+      h("label", { for: lat.id }, t("map.latitude"), lat),
+      h("label", { for: lon.id }, t("map.longitude"), lon),
       clear,
     ),
     mapBox,
@@ -578,7 +581,7 @@ export function placeField({ idPrefix, legend, hint, cities, center, points = ()
     element,
     value() {
       if (lat.value === "" && lon.value === "") return null;
-      if (lat.value === "" || lon.value === "") throw new Error(`${legend}: give both latitude and longitude, or neither.`);
+      if (lat.value === "" || lon.value === "") throw new Error(t("map.both_or_neither", { legend }));
       return { lat: Number(lat.value), lon: Number(lon.value) };
     },
     set(place, newCenter = around) {

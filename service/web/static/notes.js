@@ -4,6 +4,7 @@
 import { h, keepTyped } from "./dom.js";
 import { cityName, liveTime } from "./format.js";
 import { busy, notify } from "./notices.js";
+import { t } from "./i18n.js";
 
 const PAGE = 100; // the newest notes shown when a thread opens
 const NOTE_MAX = 2000;
@@ -40,7 +41,7 @@ export class NoteThreads {
       this.earlier.set(requestId, page.offset);
     } catch (error) {
       this.loaded.delete(requestId);
-      notify(`Could not load the notes: ${error.message}`);
+      notify(t("notes.load_failed", { error: error.message }));
     }
     this.render();
   }
@@ -54,16 +55,16 @@ export class NoteThreads {
     // otherwise only the notes that arrived live are known.
     const exact = loaded || entry.history === "done";
     const total = notes.length + (this.earlier.get(id) || 0);
-    const count = exact ? `Notes (${total})` : notes.length ? `Notes (${notes.length} new)` : "Notes";
+    const count = exact ? t("notes.count", { count: total }) : notes.length ? t("notes.new", { count: notes.length }) : t("notes.title");
     const older = this.earlier.get(id);
     const open = this.open.has(id);
     // A closed thread holds only its summary: its notes and form are drawn when it opens.
     const details = h("details", { class: "notes", open, dataset: { requestId: id } },
       h("summary", {}, count),
-      open && older ? h("p", { class: "muted small" }, `${older} earlier notes not shown`) : null,
+      open && older ? h("p", { class: "muted small" }, t("notes.older", { count: older })) : null,
       !open ? null
         : notes.length ? h("ol", { class: "note-list" }, notes.map((note) => noteItem(note, cities)))
-        : loaded ? h("p", { class: "muted small empty-notes" }, "No notes yet.") : null,
+        : loaded ? h("p", { class: "muted small empty-notes" }, t("notes.none")) : null,
       open && writable ? this.form(entry, request) : null,
     );
     details.addEventListener("toggle", () => {
@@ -80,8 +81,8 @@ export class NoteThreads {
   form(entry, request) {
     const key = `note-${request.id}`;
     const text = h("textarea", { id: key, rows: 2, maxlength: NOTE_MAX, required: true, dataset: { keep: key, focus: key }, oninput: keepTyped });
-    const send = h("button", { type: "submit", class: "secondary small", dataset: { focus: `${key}-send` } }, "Add note");
-    const form = h("form", { class: "note-form" }, h("label", { for: key, class: "visually-hidden" }, "New note"), text, send);
+    const send = h("button", { type: "submit", class: "secondary small", dataset: { focus: `${key}-send` } }, t("notes.add"));
+    const form = h("form", { class: "note-form" }, h("label", { for: key, class: "visually-hidden" }, t("notes.new_note")), text, send);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const body = text.value.trim();
@@ -101,8 +102,8 @@ export class NoteThreads {
 function noteItem(note, cities) {
   return h("li", { class: "note", dataset: { noteId: note.id } },
     h("p", { class: "note-meta fine" },
-      h("strong", {}, cityName(cities, note.city_id)), ` · ${note.author_role}`,
-      note.claim_id ? ` · on claim #${note.claim_id}` : "", " · ", liveTime(note.created_at, "ago"),
+      h("strong", {}, cityName(cities, note.city_id)), ` · ${t(`role.${note.author_role}`)}`,
+      note.claim_id ? ` · ${t("notes.on_claim", { id: note.claim_id })}` : "", " · ", liveTime(note.created_at, "ago"),
     ),
     h("p", { class: "note-body" }, note.body),
   );

@@ -2,6 +2,7 @@
 // that shows it is busy while its work runs.
 
 import { h } from "./dom.js";
+import { t } from "./i18n.js";
 
 export function notify(message, kind = "error") {
   const region = document.getElementById("notices");
@@ -9,7 +10,7 @@ export function notify(message, kind = "error") {
     "div",
     { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" },
     h("span", {}, message),
-    h("button", { type: "button", class: "quiet", "aria-label": "Dismiss", onclick: () => note.remove() }, "×"),
+    h("button", { type: "button", class: "quiet", "aria-label": t("notice.dismiss"), onclick: () => note.remove() }, "×"),
   );
   region.append(note);
   setTimeout(() => note.remove(), kind === "error" ? 12_000 : 5_000);
@@ -25,7 +26,7 @@ export function confirmAction(question, confirmLabel, details = "") {
         h("p", { id: "confirm-q", class: "question" }, question),
         details ? h("p", { class: "muted" }, details) : null,
         h("div", { class: "actions" },
-          h("button", { value: "no", class: "secondary", autofocus: true }, "Keep as is"),
+          h("button", { value: "no", class: "secondary", autofocus: true }, t("notice.keep")),
           h("button", { value: "yes", class: "danger" }, confirmLabel),
         ),
       ),
@@ -55,7 +56,7 @@ export function askDetails(question, confirmLabel, fields, details = "") {
       details ? h("p", { class: "muted" }, details) : null,
       inputs.map(([, label, input]) => h("div", { class: "field" }, label, input)),
       h("div", { class: "actions" },
-        h("button", { value: "no", class: "secondary", formnovalidate: true }, "Keep as is"),
+        h("button", { value: "no", class: "secondary", formnovalidate: true }, t("notice.keep")),
         h("button", { value: "yes", class: "primary" }, confirmLabel),
       ),
     );

@@ -3,6 +3,8 @@
 // SVG from /api/v1/observatory/networks/{id}, its feeds, and the licence they carry.
 
 import { h, svg } from "./dom.js";
+import { inText, typeLabel } from "./format.js";
+import { number, t } from "./i18n.js";
 
 const main = document.getElementById("main");
 
@@ -14,7 +16,7 @@ async function getJson(path) {
     // The feeds are cacheable for five minutes; the page asks again so it shows the latest.
     response = await fetch(`/api/v1${path}`, { headers: { Accept: "application/json" }, cache: "no-cache" });
   } catch {
-    throw new FeedError("aidmesh cannot be reached; check the connection and retry");
+    throw new FeedError(t("error.0"));
   }
   const data = await response.json().catch(() => null);
   if (!response.ok) throw new FeedError(data?.detail ?? response.statusText);
@@ -22,7 +24,8 @@ async function getJson(path) {
 }
 
 const hours = (seconds) => (seconds === null ? null : seconds / 3600);
-const formatHours = (value) => (value === null ? "–" : `${value < 10 ? value.toFixed(1) : Math.round(value)} h`);
+const formatHours = (value) =>
+  value === null ? "–" : t("time.h", { n: value < 10 ? number(value, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) : Math.round(value) });
 const formatCount = (value) => String(value);
 
 const LABEL_W = 150;
@@ -61,7 +64,7 @@ function barChart({ id, title, rows, series, format }) {
     });
   }
   if (!rows.length) {
-    chart.append(svg("text", { class: "chart-label empty", x: LABEL_W, y: legendH + 14 }, "Nothing published yet."));
+    chart.append(svg("text", { class: "chart-label empty", x: LABEL_W, y: legendH + 14 }, t("observatory.nothing")));
   }
   rows.forEach((row, r) => {
     const top = legendH + r * groupH;
@@ -117,50 +120,49 @@ function draw(summary, networks) {
   const feeds = `/api/v1/observatory/networks/${summary.network_id}`;
   const through = new Date(summary.published_through).toISOString().slice(0, 10);
   main.replaceChildren(
-    h("h1", {}, "Open-data observatory"),
+    h("h1", {}, t("page.observatory.title")),
     h("p", { class: "lead" },
-      "Closed incidents of the cities that opted in, exercises apart, published ",
-      `${summary.publication_delay_days} day${summary.publication_delay_days === 1 ? "" : "s"} after they close. `,
-      "Only figures and city names: no names of people, notes, answers or contacts."),
+      t("observatory.lead", { count: summary.publication_delay_days }), " ",
+      t("observatory.only_figures")),
     h("div", { class: "observatory-controls" },
-      h("label", { for: "observatory-network" }, "Network"), select,
+      h("label", { for: "observatory-network" }, t("observatory.network")), select,
       h("span", { id: "observatory-count", class: "muted" },
-        `${summary.incident_count} incident${summary.incident_count === 1 ? "" : "s"} closed up to ${through}`),
+        t("observatory.count", { count: summary.incident_count, through })),
     ),
-    figure("aid-by-city", "Aid given and received per city", "Units committed, by helping and by requesting city; cities that did not opt in count as \u201cother cities\u201d.",
+    figure("aid-by-city", t("observatory.aid"), t("observatory.aid_detail"),
       barChart({
         id: "chart-aid",
-        title: "Aid given and received per city",
+        title: t("observatory.aid"),
         rows: summary.aid_by_city.map((c) => ({ label: c.city, values: { given: c.units_given, received: c.units_received } })),
-        series: [{ key: "given", label: "given" }, { key: "received", label: "received" }],
+        series: [{ key: "given", label: t("observatory.given") }, { key: "received", label: t("observatory.received") }],
         format: formatCount,
       })),
-    figure("fill-by-month", "Time to fill by month", "Median hours from a request's raising to its last unit on site (or its answer), by the month it was raised.",
+    figure("fill-by-month", t("observatory.fill"), t("observatory.fill_detail"),
       barChart({
         id: "chart-fill",
-        title: "Median time to fill by month",
+        title: t("observatory.fill_title"),
         rows: summary.fill_by_month.map((m) => ({ label: m.month, values: { fill: hours(m.fill_p50_s) } })),
-        series: [{ key: "fill", label: "median time to fill" }],
+        series: [{ key: "fill", label: t("observatory.fill_series") }],
         format: formatHours,
       })),
-    figure("incidents-by-type", "Incidents by type", "Published incidents per incident type.",
+    figure("incidents-by-type", t("observatory.types"), t("observatory.types_detail"),
       barChart({
         id: "chart-types",
-        title: "Incidents by type",
-        rows: summary.incidents_by_type.map((t) => ({ label: t.incident_type, values: { incidents: t.incident_count } })),
-        series: [{ key: "incidents", label: "incidents" }],
+        title: t("observatory.types"),
+        rows: summary.incidents_by_type.map((row) => ({ label: inText(typeLabel(row.incident_type)), values: { incidents: row.incident_count } })),
+        series: [{ key: "incidents", label: t("observatory.incidents") }],
         format: formatCount,
       })),
     h("section", { class: "panel", id: "observatory-feeds" },
-      h("h2", {}, "Feeds"),
+      h("h2", {}, t("observatory.feeds")),
       h("ul", {},
-        h("li", {}, h("a", { href: `${feeds}/incidents.geojson`, id: "feed-geojson" }, "Incidents (GeoJSON)"), " with aggregate figures per incident"),
-        h("li", {}, h("a", { href: `${feeds}/flows.csv`, id: "feed-csv" }, "Aid flows (CSV, HXL hashtags in the second row)")),
-        h("li", {}, h("a", { href: feeds }, "These charts' series (JSON)")),
+        h("li", {}, h("a", { href: `${feeds}/incidents.geojson`, id: "feed-geojson" }, t("observatory.feed_geojson")), " ", t("observatory.feed_geojson_detail")),
+        h("li", {}, h("a", { href: `${feeds}/flows.csv`, id: "feed-csv" }, t("observatory.feed_csv"))),
+        h("li", {}, h("a", { href: feeds }, t("observatory.feed_json"))),
       ),
     ),
     h("footer", { class: "fine", id: "observatory-licence" },
-      `Data of the ${summary.name} network, licensed ${summary.licence}.`),
+      t("observatory.licence", { name: summary.name, licence: summary.licence })),
   );
 }
 
@@ -175,8 +177,8 @@ async function start() {
     const networks = await getJson("/observatory");
     if (!networks.length) {
       main.replaceChildren(
-        h("h1", {}, "Open-data observatory"),
-        h("p", { class: "panel", id: "observatory-empty" }, "No network publishes an observatory yet."),
+        h("h1", {}, t("page.observatory.title")),
+        h("p", { class: "panel", id: "observatory-empty" }, t("observatory.empty")),
       );
       return;
     }
@@ -184,9 +186,9 @@ async function start() {
   } catch (error) {
     main.replaceChildren(
       h("div", { class: "panel", role: "alert" },
-        h("h1", {}, "Could not load the observatory"),
+        h("h1", {}, t("observatory.load_failed")),
         h("p", {}, error.message || String(error)),
-        h("button", { type: "button", class: "primary", onclick: () => location.reload() }, "Try again"),
+        h("button", { type: "button", class: "primary", onclick: () => location.reload() }, t("shell.try_again")),
       ),
     );
   }

@@ -7,9 +7,11 @@ import { h } from "./dom.js";
 import { fetchAll } from "./api.js";
 import { catalogue, cityName, clockElement, resourceLabel, unitsOf } from "./format.js";
 import { askDetails, busy, notify } from "./notices.js";
+import { t } from "./i18n.js";
 import { isOpenOffer, offerMoves } from "./vocabulary.js";
 
-const LABELS = { accepted: "Accept", declined: "Decline", countered: "Counter", withdrawn: "Withdraw" };
+/** The button of a move: "offers.move.accepted" and so on. */
+const moveLabel = (status) => t(`offers.move.${status}`);
 
 export class OfferPanel {
   /** `canOffer`: the page makes offers for the signed-in city (the responder console). */
@@ -23,7 +25,7 @@ export class OfferPanel {
     this.packages = [];
     this.list = h("ul", { class: "offer-list", id: "offer-list", "aria-live": "polite" });
     this.form = h("form", { class: "offer-form", id: "offer-form", hidden: true, onsubmit: (e) => this.submit(e) });
-    this.title = h("h2", { id: "offers-title" }, "Offers");
+    this.title = h("h2", { id: "offers-title" }, t("offers.title"));
     this.el = h("section", { class: "panel offers", id: "offers", "aria-labelledby": "offers-title" },
       this.title, this.form, this.list);
     this.render();
@@ -70,7 +72,7 @@ export class OfferPanel {
 
   render() {
     const incident = this.incident;
-    this.title.textContent = incident ? `Offers to ${incident.title}` : "Offers";
+    this.title.textContent = incident ? t("offers.title_to", { title: incident.title }) : t("offers.title");
     const ownIncident = incident && incident.city_id === this.me.city_id;
     this.form.hidden = !(this.canOffer && incident && !ownIncident && incident.status === "active");
     if (!this.form.hidden && !this.form.childElementCount) this.form.append(...this.formFields());
@@ -78,13 +80,13 @@ export class OfferPanel {
     this.list.replaceChildren(
       ...(offers.length
         ? offers.map((offer) => this.card(offer))
-        : [h("li", { class: "muted" }, incident ? "No offers yet." : "Choose an incident.")]),
+        : [h("li", { class: "muted" }, incident ? t("offers.none") : t("offers.choose_incident"))]),
     );
   }
 
   card(offer) {
     const terms = offer.counter_quantity
-      ? h("span", { class: "counter" }, ` · countered: ${unitsOf(offer.resource, offer.counter_quantity)}, ready `,
+      ? h("span", { class: "counter" }, ` · ${t("offers.countered_terms", { units: unitsOf(offer.resource, offer.counter_quantity) })} `,
         clockElement(offer.counter_ready_at ?? offer.ready_at))
       : "";
     const party = this.party(offer);
@@ -92,15 +94,15 @@ export class OfferPanel {
     return h("li", { class: `offer offer-${offer.status}`, id: `offer-${offer.id}`, dataset: { status: offer.status } },
       h("div", {},
         h("strong", {}, cityName(this.cities, offer.city_id)),
-        ` offers ${unitsOf(offer.resource, offer.quantity)} of ${resourceLabel(offer.resource)}, ready `,
+        ` ${t("offers.offers_units", { units: unitsOf(offer.resource, offer.quantity), resource: resourceLabel(offer.resource) })} `,
         clockElement(offer.ready_at),
         terms,
         " ",
-        h("span", { class: `badge offer-status` }, offer.status),
+        h("span", { class: `badge offer-status` }, t(`offer_status.${offer.status}`)),
       ),
       offer.note ? h("p", { class: "muted" }, offer.note) : "",
-      offer.end_reason ? h("p", { class: "muted" }, `Reason: ${offer.end_reason}`) : "",
-      isOpenOffer(offer) ? h("p", { class: "muted" }, "Lapses ", clockElement(offer.expires_at)) : "",
+      offer.end_reason ? h("p", { class: "muted" }, t("offers.reason_line", { reason: offer.end_reason })) : "",
+      isOpenOffer(offer) ? h("p", { class: "muted" }, `${t("offers.lapses")} `, clockElement(offer.expires_at)) : "",
       moves.length
         ? h("div", { class: "actions" }, ...moves.map((status) =>
           h("button", {
@@ -108,7 +110,7 @@ export class OfferPanel {
             class: status === "accepted" ? "small" : "secondary small",
             dataset: { move: status },
             onclick: (e) => busy(e.currentTarget, () => this.move(offer, status)),
-          }, status === "accepted" && party === "offerer" ? "Accept counter" : LABELS[status])))
+          }, status === "accepted" && party === "offerer" ? t("offers.accept_counter") : moveLabel(status))))
         : "",
     );
   }
@@ -116,15 +118,15 @@ export class OfferPanel {
   async move(offer, status) {
     const body = { status };
     if (status === "declined" || status === "withdrawn") {
-      const answer = await askDetails(`${LABELS[status]} this offer?`, LABELS[status], [
-        ["reason", "Reason", { required: status === "declined", maxlength: 500 }],
+      const answer = await askDetails(t(`offers.ask.${status}`), moveLabel(status), [
+        ["reason", t("offers.reason"), { required: status === "declined", maxlength: 500 }],
       ]);
       if (!answer) return;
       if (answer.reason) body.reason = answer.reason;
     }
     if (status === "countered") {
-      const answer = await askDetails("Counter with another quantity", "Counter", [
-        ["quantity", "Quantity", { type: "number", min: 1, max: 10000, required: true, value: offer.quantity }],
+      const answer = await askDetails(t("offers.ask.countered"), moveLabel("countered"), [
+        ["quantity", t("offers.quantity"), { type: "number", min: 1, max: 10000, required: true, value: offer.quantity }],
       ]);
       if (!answer) return;
       body.quantity = Number(answer.quantity);
@@ -141,22 +143,22 @@ export class OfferPanel {
     const packageSelect = h("select", { name: "package_id", id: "offer-package" });
     this.fillPackages(resources[0]?.id, packageSelect);
     return [
-      h("label", {}, "Resource ", resource),
-      h("label", {}, "Quantity ", h("input", { name: "quantity", id: "offer-quantity", type: "number", min: 1, max: 10000, value: 1, required: true })),
-      h("label", {}, "Ready in (hours) ", h("input", { name: "ready_hours", id: "offer-ready", type: "number", min: 0, max: 8760, value: 4, required: true })),
-      h("label", {}, "From package ", packageSelect),
-      h("label", {}, "Note ", h("input", { name: "note", id: "offer-note", maxlength: 2000 })),
-      h("button", { type: "submit", id: "offer-submit" }, "Offer"),
+      h("label", {}, `${t("offers.resource")} `, resource),
+      h("label", {}, `${t("offers.quantity")} `, h("input", { name: "quantity", id: "offer-quantity", type: "number", min: 1, max: 10000, value: 1, required: true })),
+      h("label", {}, `${t("offers.ready_in")} `, h("input", { name: "ready_hours", id: "offer-ready", type: "number", min: 0, max: 8760, value: 4, required: true })),
+      h("label", {}, `${t("offers.from_package")} `, packageSelect),
+      h("label", {}, `${t("offers.note")} `, h("input", { name: "note", id: "offer-note", maxlength: 2000 })),
+      h("button", { type: "submit", id: "offer-submit" }, t("offers.offer")),
     ];
   }
 
   fillPackages(resourceId, select) {
     const holding = this.packages.filter((p) => p.items.some((i) => i.resource === resourceId));
     select.replaceChildren(
-      h("option", { value: "" }, "No package (catalogued resources)"),
+      h("option", { value: "" }, t("offers.no_package")),
       ...holding.map((p) => {
         const item = p.items.find((i) => i.resource === resourceId);
-        return h("option", { value: p.id }, `${p.name} (${item.remaining_quantity} left)`);
+        return h("option", { value: p.id }, t("offers.package_left", { name: p.name, count: item.remaining_quantity }));
       }),
     );
   }
@@ -181,7 +183,7 @@ export class OfferPanel {
         headers: { "Idempotency-Key": `offer-${Date.now()}-${Math.random().toString(36).slice(2)}` },
       });
       this.apply({ data: { offer } });
-      notify(`Offered ${unitsOf(offer.resource, offer.quantity)} of ${resourceLabel(offer.resource)}`, "info");
+      notify(t("offers.offered", { units: unitsOf(offer.resource, offer.quantity), resource: resourceLabel(offer.resource) }), "info");
     });
   }
 }

@@ -7,10 +7,10 @@
 // often it is sent. Only an answer (an ack, or a refusal such as 409) takes it out.
 
 import { ApiError } from "./api.js";
+import { t, tOr } from "./i18n.js";
 
 /** The window event the shell sends when the person is signed out. */
 export const SIGNED_OUT = "aidmesh-signed-out";
-
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;
 
@@ -168,23 +168,15 @@ export class Outbox {
 export function describeOutbox(outbox) {
   const count = outbox.pending().length;
   if (!count) return "";
-  const noun = count === 1 ? "action" : "actions";
-  return `${count} ${noun} waiting to be sent${outbox.sending !== null ? " · sending…" : ""}`;
+  const waiting = t("outbox.waiting", { count });
+  return outbox.sending !== null ? `${waiting} · ${t("outbox.sending")}` : waiting;
 }
 
 // A claim's move in words, for the outbox's list: "accept claim #12 (4 units of cots)".
-const MOVE_WORDS = {
-  accepted: "accept",
-  declined: "decline",
-  en_route: "set off with",
-  on_site: "mark on site",
-  released: "release",
-  withdrawn: "withdraw",
-};
-
 /** An outbox action's label for moving claim `claim` to `status` (`what`: its units). */
 export function moveLabel(claim, status, what) {
-  return `${MOVE_WORDS[status] ?? status} claim #${claim.id}${what ? ` (${what})` : ""}`;
+  const move = tOr(`outbox.move.${status}`, `${status} claim #${claim.id}`, { id: claim.id });
+  return what ? t("outbox.move_what", { move, what }) : move;
 }
 
 /**

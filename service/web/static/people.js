@@ -7,6 +7,7 @@ import { fetchAll } from "./api.js";
 import { busy, notify } from "./notices.js";
 import { providerPanel } from "./providers.js";
 import { totpPanel } from "./totp.js";
+import { t } from "./i18n.js";
 
 const ROLES = ["manager", "responder", "observer"];
 
@@ -16,17 +17,17 @@ export function peopleSection(api, me) {
   const invited = h("div", { id: "invited", "aria-live": "polite" });
   const email = h("input", { id: "invite-email", type: "email", required: true, autocomplete: "off" });
   const name = h("input", { id: "invite-name", required: true, autocomplete: "off" });
-  const role = h("select", { id: "invite-role" }, ...ROLES.map((r) => h("option", { value: r }, r)));
+  const role = h("select", { id: "invite-role" }, ...ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
   const form = h(
     "form",
     { class: "invite-form", id: "invite-form" },
-    h("label", { for: "invite-email" }, "Email"),
+    h("label", { for: "invite-email" }, t("shell.email")),
     email,
-    h("label", { for: "invite-name" }, "Name"),
+    h("label", { for: "invite-name" }, t("people.name")),
     name,
-    h("label", { for: "invite-role" }, "Role"),
+    h("label", { for: "invite-role" }, t("people.role")),
     role,
-    h("button", { type: "submit", class: "primary small" }, "Invite"),
+    h("button", { type: "submit", class: "primary small" }, t("people.invite")),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -37,7 +38,7 @@ export function peopleSection(api, me) {
       });
       const link = new URL(person.invite_url, location.href).href;
       invited.replaceChildren(
-        h("p", {}, `Invited ${person.display_name}. Send them this sign-up link (shown once):`),
+        h("p", {}, t("people.invited", { name: person.display_name })),
         h("code", { class: "invite-link", id: "invite-link" }, link),
       );
       form.reset();
@@ -45,7 +46,7 @@ export function peopleSection(api, me) {
     });
   });
   const everywhere = me.user_id
-    ? h("button", { type: "button", class: "secondary small", id: "sign-out-everywhere" }, "Sign out everywhere")
+    ? h("button", { type: "button", class: "secondary small", id: "sign-out-everywhere" }, t("people.sign_out_everywhere"))
     : null;
   everywhere?.addEventListener("click", () =>
     busy(everywhere, async () => {
@@ -60,13 +61,13 @@ export function peopleSection(api, me) {
   const el = h(
     "details",
     { class: "panel people", id: "people" },
-    h("summary", {}, "People of your city"),
+    h("summary", {}, t("people.title")),
     list,
-    h("h3", {}, "Invite someone"),
+    h("h3", {}, t("people.invite_someone")),
     form,
     invited,
     provider.el,
-    h("h3", {}, "Your account"),
+    h("h3", {}, t("people.your_account")),
     totp?.el ?? null,
     password,
     everywhere,
@@ -75,19 +76,19 @@ export function peopleSection(api, me) {
   function row(person) {
     const roles = h(
       "select",
-      { class: "person-roles", "aria-label": `Role of ${person.display_name}`, disabled: person.id === me.user_id },
-      ...ROLES.map((r) => h("option", { value: r, selected: person.roles.includes(r) }, r)),
+      { class: "person-roles", "aria-label": t("people.role_of", { name: person.display_name }), disabled: person.id === me.user_id },
+      ...ROLES.map((r) => h("option", { value: r, selected: person.roles.includes(r) }, t(`role.${r}`))),
     );
     roles.addEventListener("change", () =>
       busy(roles, async () => {
         await api(`/people/${person.id}`, { method: "PATCH", body: { roles: [roles.value] } });
-        notify(`${person.display_name} is now ${roles.value}.`, "info");
+        notify(t("people.now_role", { name: person.display_name, role: t(`role.${roles.value}`) }), "info");
       }),
     );
     const toggle = h(
       "button",
       { type: "button", class: "secondary small", disabled: person.id === me.user_id },
-      person.disabled ? "Enable" : "Disable",
+      person.disabled ? t("people.enable") : t("people.disable"),
     );
     toggle.addEventListener("click", () =>
       busy(toggle, async () => {
@@ -100,7 +101,7 @@ export function peopleSection(api, me) {
       { class: "person", dataset: { personId: person.id, disabled: String(person.disabled) } },
       h("span", { class: "person-name" }, person.display_name),
       h("span", { class: "muted" }, person.email),
-      h("span", { class: "muted" }, person.signed_up ? "" : "invited"),
+      h("span", { class: "muted" }, person.signed_up ? "" : t("people.invited_state")),
       roles,
       toggle,
     );
@@ -123,12 +124,12 @@ function passwordForm(api) {
   const form = h(
     "form",
     { class: "password-form", id: "password-form" },
-    h("h3", {}, "Change password"),
-    h("label", { for: "change-current-password" }, "Current password"),
+    h("h3", {}, t("people.change_password")),
+    h("label", { for: "change-current-password" }, t("people.current_password")),
     current,
-    h("label", { for: "change-new-password" }, "New password (at least 12 characters, hard to guess)"),
+    h("label", { for: "change-new-password" }, t("people.new_password")),
     fresh,
-    h("button", { type: "submit", class: "primary small" }, "Change password"),
+    h("button", { type: "submit", class: "primary small" }, t("people.change_password")),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -139,7 +140,7 @@ function passwordForm(api) {
           body: { current_password: current.value, new_password: fresh.value },
         });
         const others = changed.other_sessions_ended;
-        notify(`Password changed.${others ? ` ${others} other session(s) signed out.` : ""}`, "info");
+        notify(others ? t("people.password_changed_others", { count: others }) : t("people.password_changed"), "info");
       } finally {
         form.reset();
       }

@@ -4,6 +4,7 @@
 
 import { h } from "./dom.js";
 import { busy, notify } from "./notices.js";
+import { t } from "./i18n.js";
 
 /** Rules as lines `claim = value -> role, role` (e.g. `groups = dispatch -> responder`). */
 function rulesToText(rules) {
@@ -19,7 +20,7 @@ function textToRules(text) {
       const [match, roles] = line.split("->");
       const at = match ? match.indexOf("=") : -1;
       if (roles === undefined || at < 1) {
-        throw new Error(`Rule ${i + 1}: write it as "claim = value -> role, role".`);
+        throw new Error(t("providers.rule_form", { n: i + 1 }));
       }
       return {
         claim: match.slice(0, at).trim(),
@@ -37,31 +38,31 @@ export function providerPanel(api, me) {
   const label = field("provider-label", { required: true, maxlength: 100 });
   const issuer = field("provider-issuer", { type: "url", required: true, placeholder: "https://login.example.org/realms/city" });
   const clientId = field("provider-client-id", { required: true });
-  const secret = field("provider-secret", { type: "password", placeholder: "kept as it is when left empty" });
+  const secret = field("provider-secret", { type: "password", placeholder: t("providers.secret_kept") });
   const rules = h("textarea", { id: "provider-rules", rows: 3, spellcheck: "false", placeholder: "groups = dispatch -> responder" });
   const status = h("p", { class: "muted", id: "provider-status", "aria-live": "polite" });
-  const remove = h("button", { type: "button", class: "danger-outline small", id: "provider-remove", hidden: true }, "Remove");
+  const remove = h("button", { type: "button", class: "danger-outline small", id: "provider-remove", hidden: true }, t("providers.remove"));
   const form = h(
     "form",
     { class: "provider-form", id: "provider-form" },
     status,
-    h("label", { for: "provider-label" }, "Button label"),
+    h("label", { for: "provider-label" }, t("providers.button_label")),
     label,
-    h("label", { for: "provider-issuer" }, "Issuer"),
+    h("label", { for: "provider-issuer" }, t("providers.issuer")),
     issuer,
-    h("label", { for: "provider-client-id" }, "Client id"),
+    h("label", { for: "provider-client-id" }, t("providers.client_id")),
     clientId,
-    h("label", { for: "provider-secret" }, "Client secret"),
+    h("label", { for: "provider-secret" }, t("providers.client_secret")),
     secret,
-    h("label", { for: "provider-rules" }, "Who gets which roles: one rule a line, claim = value -> roles"),
+    h("label", { for: "provider-rules" }, t("providers.rules")),
     rules,
-    h("p", { class: "fine" }, "A person no rule matches gets no access."),
-    h("div", { class: "row" }, h("button", { type: "submit", class: "primary small" }, "Save provider"), remove),
+    h("p", { class: "fine" }, t("providers.no_match")),
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary small" }, t("providers.save")), remove),
   );
 
   function show(provider) {
     if (!provider) {
-      status.textContent = "No provider yet: people sign in with a password.";
+      status.textContent = t("providers.none");
       remove.hidden = true;
       return;
     }
@@ -71,7 +72,7 @@ export function providerPanel(api, me) {
     secret.value = "";
     rules.value = rulesToText(provider.rules);
     remove.hidden = false;
-    status.textContent = `Connected: "Sign in with ${provider.label}". Register this redirect URI at the provider: ${provider.redirect_uri}`;
+    status.textContent = t("providers.connected", { button: t("shell.sign_in_with", { label: provider.label }), uri: provider.redirect_uri });
   }
 
   form.addEventListener("submit", (event) => {
@@ -85,7 +86,7 @@ export function providerPanel(api, me) {
         ...(secret.value ? { client_secret: secret.value } : {}),
       };
       show(await api(path, { method: "PUT", body }));
-      notify("Sign-in provider saved.", "info");
+      notify(t("providers.saved"), "info");
     });
   });
   remove.addEventListener("click", () =>
@@ -105,6 +106,6 @@ export function providerPanel(api, me) {
     }
   }
 
-  const el = h("div", { class: "provider", id: "sign-in-provider" }, h("h3", {}, "Sign-in provider"), form);
+  const el = h("div", { class: "provider", id: "sign-in-provider" }, h("h3", {}, t("providers.title")), form);
   return { el, load };
 }

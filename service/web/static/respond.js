@@ -6,7 +6,8 @@ import { h, keepTyped, patch, syncList, throttled } from "./dom.js";
 import { ApiError, eachLimited, fetchAll } from "./api.js";
 import { byUrgency, IncidentBook } from "./store.js";
 import { claimMoves, isEndedClaim, isFinalRequest } from "./vocabulary.js";
-import { cityName, liveTime, placeOf, reportToText, resourceLabel, statusLabel, unitsOf } from "./format.js";
+import { cityName, inText, liveTime, placeOf, reportToText, resourceLabel, statusLabel, unitsOf } from "./format.js";
+import { t } from "./i18n.js";
 import { askDetails, busy, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
@@ -16,13 +17,13 @@ import { Outbox, describeOutbox, fateUnknown, moveLabel, sendMove } from "./outb
 import { answersBlock, badge, claimArrival, claimChip, exerciseBadge, journeyLine, requestTiming, requestTitle, severityBadge } from "./views.js";
 
 startPage({
-  hint: "Sign in with your city's responder account to see the requests aimed at your city.",
+  hint: t("respond.hint"),
   start: startConsole,
 });
 
 // The button of each step forward the claiming city can take (which steps it may take
 // when is the domain's rule: claimMoves).
-const STEP_LABELS = { en_route: "En route", on_site: "On site", released: "Release" };
+const STEP_LABELS = { en_route: "status.en_route", on_site: "status.on_site", released: "respond.release" };
 
 async function startConsole({ api, me, city, cities, main, connect }) {
   const book = new IncidentBook();
@@ -51,33 +52,33 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   main.append(
     alerts.panel,
     outboxNote,
-    h("nav", { class: "jump", "aria-label": "On this page" },
-      h("a", { href: "#inbox-title" }, "Inbox", jumpInboxCount),
-      h("a", { href: "#claims-title" }, "Claims", claimCount),
+    h("nav", { class: "jump", "aria-label": t("respond.on_this_page") },
+      h("a", { href: "#inbox-title" }, t("respond.inbox"), jumpInboxCount),
+      h("a", { href: "#claims-title" }, t("respond.claims"), claimCount),
     ),
     h("div", { class: "console" },
       h("section", { class: "panel col-main", "aria-labelledby": "inbox-title" },
         h("div", { class: "section-head" },
-          h("h1", { id: "inbox-title" }, `Inbox · ${city.name}`, inboxCount),
-          h("p", { class: "muted" }, "Requests aimed at your city, most urgent and newest first."),
+          h("h1", { id: "inbox-title" }, t("respond.inbox_of", { city: city.name }), inboxCount),
+          h("p", { class: "muted" }, t("respond.inbox_lead")),
         ),
         inboxList,
       ),
       h("section", { class: "panel col-claims", "aria-labelledby": "claims-title" },
-        h("h2", { id: "claims-title" }, `Claims of ${city.name}`),
+        h("h2", { id: "claims-title" }, t("respond.claims_of", { city: city.name })),
         claimList,
-        h("details", { class: "done-box" }, h("summary", {}, "Finished claims"), doneList),
+        h("details", { class: "done-box" }, h("summary", {}, t("respond.finished")), doneList),
       ),
     ),
     h("div", { class: "offer-help", id: "offer-help" },
-      h("label", {}, "Offer help to ", offerIncident),
+      h("label", {}, `${t("respond.offer_help_to")} `, offerIncident),
       offers.el,
     ),
   );
 
   function showOffers() {
     const incident = book.incidents.get(Number(offerIncident.value))?.incident ?? null;
-    offers.show(incident).catch((error) => notify(`Could not read the offers: ${error.message}`));
+    offers.show(incident).catch((error) => notify(t("offers.read_failed", { error: error.message })));
   }
 
   /** The active incidents of other cities this city can see, to offer help to. */
@@ -124,7 +125,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       const page = await api(`/cities/${me.city_id}/roster?limit=200`);
       packages = new Map(page.data.map((p) => [p.id, p]));
     } catch (error) {
-      notify(`Could not load your city's roster: ${error.message}`);
+      notify(t("respond.roster_failed", { error: error.message }));
     }
   }
 
@@ -189,7 +190,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     inboxCount.textContent = ` (${items.length})`;
     jumpInboxCount.textContent = inboxCount.textContent;
     if (!items.length) {
-      inboxList.replaceChildren(h("li", { class: "empty" }, "Nothing aimed at your city right now. New requests appear here by themselves."));
+      inboxList.replaceChildren(h("li", { class: "empty" }, t("respond.inbox_empty")));
       return;
     }
     inboxList.querySelector(".empty")?.remove();
@@ -222,7 +223,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   }
 
   function claimButtonLabel(waiting) {
-    return outbox.stateOf(waiting) === "sending" ? "Sending…" : "Waiting to be sent";
+    return outbox.stateOf(waiting) === "sending" ? t("respond.sending") : t("respond.waiting_send");
   }
 
   function inboxCard(entry, request, mine, waiting) {
@@ -253,11 +254,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           onchange: keepTyped,
           disabled: blocked,
         },
-          h("option", { value: "" }, "Not from a package"),
-          lenders.map((p) => h("option", { value: p.id, disabled: p.left < 1 }, `From ${p.name} (${p.left} left)`)),
+          h("option", { value: "" }, t("respond.no_package")),
+          lenders.map((p) => h("option", { value: p.id, disabled: p.left < 1 }, t("respond.from_package", { name: p.name, count: p.left }))),
         )
       : null;
-    const label = waiting ? claimButtonLabel(waiting) : isLive() ? "Claim" : "Queue claim";
+    const label = waiting ? claimButtonLabel(waiting) : isLive() ? t("respond.claim") : t("respond.queue_claim");
     const claimButton = h(
       "button",
       { type: "submit", class: "primary", dataset: { focus: "claim" }, disabled: blocked, "aria-busy": waiting ? "true" : null },
@@ -265,10 +266,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     );
     const form = h(
       "form",
-      { class: "claim-form", "aria-label": `Claim ${resourceLabel(request.resource)}` },
-      h("label", { for: `qty-${request.id}` }, "Units"),
+      { class: "claim-form", "aria-label": t("respond.claim_label", { resource: resourceLabel(request.resource) }) },
+      h("label", { for: `qty-${request.id}` }, t("manage.units")),
       quantity,
-      h("span", { class: "of" }, `of ${left} left`),
+      h("span", { class: "of" }, t("respond.of_left", { count: left })),
       fromPackage,
       claimButton,
       left > 1 && !waiting
@@ -278,19 +279,19 @@ async function startConsole({ api, me, city, cities, main, connect }) {
             dataset: { focus: "all" },
             disabled: blocked,
             onclick: () => queueClaim(request, left, chosenPackage()),
-          }, `Claim all ${left}`)
+          }, t("respond.claim_all", { count: left }))
         : null,
       waiting
-        ? h("p", { class: "queued" }, `Claim of ${unitsOf(request.resource, waiting.body.quantity)} waiting to be sent; it is sent once, when the link allows.`)
+        ? h("p", { class: "queued" }, t("respond.claim_queued", { units: unitsOf(request.resource, waiting.body.quantity) }))
         : !isLive() && !closed
-          ? h("p", { class: "queued" }, "Not connected: a claim waits in the outbox and is sent once the link returns.")
+          ? h("p", { class: "queued" }, t("respond.not_connected"))
           : null,
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const wanted = Number(quantity.value);
       if (!Number.isInteger(wanted) || wanted < 1 || wanted > left) {
-        notify(`Claim between 1 and ${left}.`);
+        notify(t("respond.claim_between", { count: left }));
         quantity.focus();
         return;
       }
@@ -308,23 +309,23 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         exerciseBadge(incident),
       ),
       h("p", { class: "quantities" },
-        h("strong", {}, unitsOf(request.resource, request.quantity)), " requested · ",
-        h("strong", {}, `${left} left`), " to claim",
-        request.delivered_quantity ? ` · ${request.delivered_quantity} delivered` : "",
+        h("strong", {}, unitsOf(request.resource, request.quantity)), ` ${t("respond.requested")} · `,
+        h("strong", {}, t("respond.left", { count: left })), ` ${t("respond.to_claim")}`,
+        request.delivered_quantity ? ` · ${t("respond.delivered", { count: request.delivered_quantity })}` : "",
       ),
       lenders.length
-        ? h("p", { class: "roster-has" }, badge("your roster has this", "waiting"), " ",
-            lenders.map((p) => `${p.name}: ${p.left} left`).join(" · "))
+        ? h("p", { class: "roster-has" }, badge(t("respond.roster_has"), "waiting"), " ",
+            lenders.map((p) => `${p.name}: ${t("respond.left", { count: p.left })}`).join(" · "))
         : null,
       requestTiming(request, placeOf(cities, incident.city_id)),
       answersBlock(entry, request, cities),
-      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), reportToText(request)) : null,
+      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, `${t("manage.report_to")} `), reportToText(request)) : null,
       request.notes ? h("p", { class: "detail" }, request.notes) : null,
       mine.length
-        ? h("p", { class: "mine" }, `Your city has ${mine.map((c) => `${c.quantity} ${statusLabel(c.status).toLowerCase()}`).join(", ")}.`)
+        ? h("p", { class: "mine" }, t("respond.your_city_has", { list: mine.map((c) => `${c.quantity} ${inText(statusLabel(c.status))}`).join(", ") }))
         : null,
       passedByMe.has(request.id)
-        ? h("p", { class: "mine passed" }, "Your city passed on this request.")
+        ? h("p", { class: "mine passed" }, t("respond.passed_this"))
         : left > 0 && incident.status === "active" ? [form, passForm(request)] : null,
       threads.view(entry, request, cities, { writable: incident.status === "active" }),
     ];
@@ -335,7 +336,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const open = all.filter(([, c]) => !isEndedClaim(c) && c.status !== "released");
     const done = all.filter(([, c]) => isEndedClaim(c) || c.status === "released").slice(0, 30);
     claimCount.textContent = ` (${open.length})`;
-    if (!open.length) claimList.replaceChildren(h("li", { class: "empty" }, "No open claims. Claim from the inbox."));
+    if (!open.length) claimList.replaceChildren(h("li", { class: "empty" }, t("respond.no_claims")));
     else {
       claimList.querySelector(".empty")?.remove();
       syncList(claimList, open, ([, c]) => c.id, () => h("li", { class: "claim card" }), updateClaim);
@@ -365,8 +366,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         dataset: { keep: "answer", focus: "answer" },
         oninput: keepTyped,
       });
-      const send = h("button", { type: "submit", class: "primary", dataset: { focus: "send" } }, "Send answer");
-      const form = h("form", { class: "answer-form" }, h("label", { for: `answer-${claim.id}` }, "Answer"), answer, send);
+      const send = h("button", { type: "submit", class: "primary", dataset: { focus: "send" } }, t("respond.send_answer"));
+      const form = h("form", { class: "answer-form" }, h("label", { for: `answer-${claim.id}` }, t("respond.answer")), answer, send);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         if (!answer.value.trim()) return answer.focus();
@@ -375,7 +376,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       actions.push(form);
     } else {
       for (const status of moves.filter((s) => s in STEP_LABELS)) {
-        const label = STEP_LABELS[status];
+        const label = t(STEP_LABELS[status]);
         actions.push(
           h("button", {
             type: "button",
@@ -395,34 +396,34 @@ async function startConsole({ api, me, city, cities, main, connect }) {
           dataset: { focus: "withdraw" },
           onclick: async (event) => {
             const asked = await askDetails(
-              `Withdraw claim #${claim.id}?`,
-              "Withdraw",
-              [["reason", "Why (optional; the requesting city sees it)", { tag: "textarea", rows: 2, maxlength: 500 }]],
-              `${unitsOf(request?.resource ?? "", claim.quantity)} go back to the request for other cities to claim.`,
+              t("respond.withdraw_question", { id: claim.id }),
+              t("respond.withdraw"),
+              [["reason", t("respond.withdraw_why"), { tag: "textarea", rows: 2, maxlength: 500 }]],
+              t("respond.withdraw_detail", { units: unitsOf(request?.resource ?? "", claim.quantity) }),
             );
             if (asked) queueMove(claim, request, "withdrawn", asked);
           },
-        }, "Withdraw"),
+        }, t("respond.withdraw")),
       );
     }
     const waiting =
       claim.status === "claimed"
-        ? h("p", { class: "waiting" }, `Waiting for ${cityName(cities, entry.incident?.city_id)} to accept`,
-            claim.expires_at ? [" (lapses ", liveTime(claim.expires_at, "until", "", placeOf(cities, entry.incident?.city_id)), ")"] : null)
+        ? h("p", { class: "waiting" }, t("respond.waiting_accept", { city: cityName(cities, entry.incident?.city_id) }),
+            claim.expires_at ? [` (${t("manage.lapses")} `, liveTime(claim.expires_at, "until", "", placeOf(cities, entry.incident?.city_id)), ")"] : null)
         : null;
     return [
       h("div", { class: "req-title" },
-        h("span", { class: "resource" }, request ? resourceLabel(request.resource) : `request #${claim.request_id}`),
+        h("span", { class: "resource" }, request ? resourceLabel(request.resource) : t("feed.on_request", { id: claim.request_id })),
         h("span", { class: "qty-text" }, request ? unitsOf(request.resource, claim.quantity) : claim.quantity),
         claimChip(request, claim),
       ),
-      h("p", { class: "meta" }, h("span", {}, `Claim #${claim.id}`), h("span", {}, entry.incident?.title ?? "")),
-      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, "Report to "), reportToText(request)) : null,
+      h("p", { class: "meta" }, h("span", {}, t("respond.claim_number", { id: claim.id })), h("span", {}, entry.incident?.title ?? "")),
+      reportToText(request) ? h("p", { class: "detail report-to" }, h("span", { class: "label" }, `${t("manage.report_to")} `), reportToText(request)) : null,
       waiting,
-      claim.status === "en_route" ? h("p", { class: "detail arrival" }, h("span", { class: "label" }, "ETA "), claimArrival(claim), " ", journeyLine(claim)) : null,
-      claim.end_reason ? h("p", { class: "detail end-reason" }, h("span", { class: "label" }, "Reason "), claim.end_reason) : null,
-      claim.answer ? h("p", { class: "detail answer" }, h("span", { class: "label" }, "Answer "), claim.answer) : null,
-      queued ? h("p", { class: "queued" }, `Waiting to be sent: ${queued.label}; it is sent once, when the link allows.`) : null,
+      claim.status === "en_route" ? h("p", { class: "detail arrival" }, h("span", { class: "label" }, `${t("respond.eta")} `), claimArrival(claim), " ", journeyLine(claim)) : null,
+      claim.end_reason ? h("p", { class: "detail end-reason" }, h("span", { class: "label" }, `${t("respond.reason")} `), claim.end_reason) : null,
+      claim.answer ? h("p", { class: "detail answer" }, h("span", { class: "label" }, `${t("respond.answer")} `), claim.answer) : null,
+      queued ? h("p", { class: "queued" }, t("respond.queued_move", { label: queued.label })) : null,
       actions.length ? h("div", { class: "actions" }, actions) : null,
     ];
   }
@@ -433,12 +434,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       id: `pass-reason-${request.id}`,
       class: "pass-reason",
       maxlength: 500,
-      placeholder: "Reason (optional)",
+      placeholder: t("respond.reason_optional"),
       dataset: { keep: "pass-reason", focus: "pass-reason" },
       oninput: keepTyped,
     });
-    const button = h("button", { type: "submit", class: "secondary small", id: `pass-${request.id}`, dataset: { focus: "pass" } }, "Pass");
-    const form = h("form", { class: "pass-form", "aria-label": `Pass on ${resourceLabel(request.resource)}` }, reason, button);
+    const button = h("button", { type: "submit", class: "secondary small", id: `pass-${request.id}`, dataset: { focus: "pass" } }, t("respond.pass"));
+    const form = h("form", { class: "pass-form", "aria-label": t("respond.pass_on", { resource: resourceLabel(request.resource) }) }, reason, button);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       busy(button, async () => {
@@ -453,8 +454,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         }
         passedByMe.add(request.id);
         notify(result.escalated_to_ring !== null && result.escalated_to_ring !== undefined
-          ? `Passed. Every city of its ring has passed: it moved to ring ${result.escalated_to_ring}.`
-          : "Passed.", "ok");
+          ? t("respond.passed_escalated", { ring: result.escalated_to_ring })
+          : t("respond.passed"), "ok");
         render();
       });
     });
@@ -466,16 +467,16 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const local = (date) => new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
     const soon = new Date(Date.now() + 60_000);
     const asked = await askDetails(
-      `${unitsOf(request?.resource ?? "", claim.quantity)} en route: when do they arrive?`,
-      "Set off",
+      t("respond.set_off_question", { units: unitsOf(request?.resource ?? "", claim.quantity) }),
+      t("respond.set_off"),
       [
-        ["eta", "Expected arrival (your time)", { type: "datetime-local", required: true, min: local(soon) }],
-        ["team_lead", "Team lead (optional)", { maxlength: 200, autocomplete: "name" }],
-        ["team_size", "People travelling (optional)", { type: "number", min: 1, max: 10000, inputmode: "numeric" }],
-        ["vehicle", "Vehicle (optional)", { maxlength: 200 }],
-        ["contact", "Contact on the way (optional)", { maxlength: 200, autocomplete: "tel" }],
+        ["eta", t("respond.eta_field"), { type: "datetime-local", required: true, min: local(soon) }],
+        ["team_lead", t("respond.team_lead"), { maxlength: 200, autocomplete: "name" }],
+        ["team_size", t("respond.team_size"), { type: "number", min: 1, max: 10000, inputmode: "numeric" }],
+        ["vehicle", t("respond.vehicle"), { maxlength: 200 }],
+        ["contact", t("respond.contact"), { maxlength: 200, autocomplete: "tel" }],
       ],
-      reportToText(request) ? `Report to: ${reportToText(request)}` : "",
+      reportToText(request) ? t("respond.report_to_detail", { place: reportToText(request) }) : "",
     );
     if (!asked) return;
     const extra = { ...asked, eta: new Date(asked.eta).toISOString() };
@@ -488,8 +489,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   function queueClaim(request, quantity, packageId = null) {
     if (pendingClaim(request.id)) return; // already on its way: the same intended claim
-    const from = packageId !== null ? ` from ${packages.get(packageId)?.name ?? `package #${packageId}`}` : "";
-    const what = `claim ${unitsOf(request.resource, quantity)} of ${resourceLabel(request.resource).toLowerCase()} (request #${request.id})${from}`;
+    const what = t(packageId !== null ? "respond.action_claim_from" : "respond.action_claim", {
+      units: unitsOf(request.resource, quantity),
+      resource: inText(resourceLabel(request.resource)),
+      id: request.id,
+      package: packageId !== null ? packages.get(packageId)?.name ?? `#${packageId}` : "",
+    });
     const body = { request_id: request.id, quantity, resource: request.resource };
     if (packageId !== null) body.package_id = packageId;
     outbox.add("claim", body, what);
@@ -523,17 +528,17 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   function answered(action, result, refusal) {
     if (action.kind === "move") {
-      if (refusal) notify(`Not done: ${action.label}: ${refusal.message}`);
+      if (refusal) notify(t("outbox.not_done", { label: action.label, error: refusal.message }));
       else keepClaim(result);
       render();
       return;
     }
     const { quantity, resource } = action.body;
     if (refusal) {
-      notify(`Not claimed: ${action.label}: ${refusal.message}`);
+      notify(t("respond.not_claimed", { action: action.label, error: refusal.message }));
     } else {
       keepClaim(result);
-      notify(`Claimed ${unitsOf(resource, quantity)} of ${resourceLabel(resource).toLowerCase()}.`, "ok");
+      notify(t("respond.claimed", { units: unitsOf(resource, quantity), resource: inText(resourceLabel(resource)) }), "ok");
     }
     render();
   }
@@ -551,7 +556,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     try {
       if (await book.fetch(api, id)) render();
     } catch (error) {
-      notify(`Could not load incident ${id}: ${error.message}`);
+      notify(t("board.load_incident_failed", { id, error: error.message }));
     }
   }
 
@@ -571,7 +576,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     entry.requests.set(request.id, request);
     if (!entry.incident) loadIncident(request.incident_id);
   }
-  await loadPasses().catch((error) => notify(`Could not read your city's passes: ${error.message}`));
+  await loadPasses().catch((error) => notify(t("respond.passes_failed", { error: error.message })));
   live = connect({
     onStatus(state) {
       if (state === "live") outbox.flush();

@@ -5,12 +5,13 @@
 
 import { h, syncList, patch, keepTyped } from "./dom.js";
 import { catalogue, cityName, resourceLabel, unitsOf } from "./format.js";
+import { dateTime, number, t } from "./i18n.js";
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { badge } from "./views.js";
 
 startPage({
-  hint: "Sign in with a token of your city to see its roster (managers can edit it).",
+  hint: t("roster.hint"),
   start: startRoster,
 });
 
@@ -31,13 +32,13 @@ async function startRoster({ api, me, cities, main, connect }) {
 
   const canEdit = () => me.role === "manager" && me.city_id === cityId;
   const heading = h("h1", { id: "roster-title" });
-  const picker = h("label", { class: "field" }, "City",
+  const picker = h("label", { class: "field" }, t("manage.col.city"),
     h("select", { id: "roster-city", onchange: (e) => choose(Number(e.target.value)) },
       readable.map((c) => h("option", { value: c.id, selected: c.id === cityId }, c.name)),
     ),
   );
   const addBox = h("details", { class: "declare", id: "add-package" },
-    h("summary", {}, "Add a package"),
+    h("summary", {}, t("roster.add_summary")),
     addForm(),
   );
   const list = h("ul", { class: "incident-list roster", id: "package-list" });
@@ -62,13 +63,13 @@ async function startRoster({ api, me, cities, main, connect }) {
   }
 
   function render() {
-    heading.textContent = `Roster of ${cityName(cities, cityId)}`;
+    heading.textContent = t("roster.of", { city: cityName(cities, cityId) });
     addBox.hidden = !canEdit();
     const items = [...packages.values()];
     if (!items.length) {
       list.replaceChildren(h("li", { class: "empty" }, canEdit()
-        ? "No packages yet. Add what your city can lend."
-        : "This city lists no packages."));
+        ? t("roster.none_own")
+        : t("roster.none")));
       return;
     }
     list.querySelector(".empty")?.remove();
@@ -81,9 +82,9 @@ async function startRoster({ api, me, cities, main, connect }) {
 
   function packageCard(p) {
     const availability = p.available_now
-      ? badge("available", "waiting")
+      ? badge(t("roster.available"), "waiting")
       : badge(
-          p.unavailable_until ? `unavailable until ${new Date(p.unavailable_until).toLocaleString()}` : "unavailable",
+          p.unavailable_until ? t("roster.unavailable_until", { time: dateTime(p.unavailable_until) }) : t("roster.unavailable"),
           "closed",
           p.unavailable_reason || undefined,
         );
@@ -91,8 +92,8 @@ async function startRoster({ api, me, cities, main, connect }) {
       h("h2", { class: "package-name" }, p.name, " ", availability),
       h("table", { class: "claims-table package-items" },
         h("thead", {}, h("tr", {},
-          h("th", {}, "Resource"), h("th", {}, "Units"), h("th", {}, "Cap"),
-          h("th", {}, "Committed"), h("th", {}, "Remaining"),
+          h("th", {}, t("manage.resource")), h("th", {}, t("manage.units")), h("th", {}, t("roster.cap")),
+          h("th", {}, t("roster.committed")), h("th", {}, t("roster.remaining")),
         )),
         h("tbody", {}, p.items.map((item) => h("tr", { dataset: { resource: item.resource } },
           h("td", {}, resourceLabel(item.resource)),
@@ -103,13 +104,13 @@ async function startRoster({ api, me, cities, main, connect }) {
         ))),
       ),
       h("p", { class: "meta" },
-        h("span", {}, `Ready within ${p.readiness_hours} h`),
-        h("span", {}, `self-sufficient ${p.self_sufficiency_days} days`),
-        h("span", {}, `cap ${p.cap_percent}% at once`),
-        p.cost_estimate ? h("span", {}, `about ${p.cost_estimate.toLocaleString()} ${p.cost_currency}`) : null,
+        h("span", {}, t("roster.ready_within", { hours: p.readiness_hours })),
+        h("span", {}, t("roster.self_sufficient", { count: p.self_sufficiency_days })),
+        h("span", {}, t("roster.cap_at_once", { percent: p.cap_percent })),
+        p.cost_estimate ? h("span", {}, t("roster.about", { amount: number(p.cost_estimate), currency: p.cost_currency })) : null,
       ),
-      p.limitations ? h("p", { class: "detail" }, h("span", { class: "label" }, "Limitations "), p.limitations) : null,
-      p.contact ? h("p", { class: "detail" }, h("span", { class: "label" }, "Contact "), p.contact) : null,
+      p.limitations ? h("p", { class: "detail" }, h("span", { class: "label" }, `${t("roster.limitations")} `), p.limitations) : null,
+      p.contact ? h("p", { class: "detail" }, h("span", { class: "label" }, `${t("roster.contact")} `), p.contact) : null,
       canEdit() ? editForm(p) : null,
     ];
   }
@@ -139,13 +140,13 @@ async function startRoster({ api, me, cities, main, connect }) {
     const currency = h("input", { id: "package-currency", value: "USD", pattern: "[A-Z]{3}", maxlength: 3 });
     const contact = h("input", { id: "package-contact", maxlength: 500 });
     const limitations = h("textarea", { id: "package-limitations", maxlength: 2000, rows: 2 });
-    const submit = h("button", { type: "submit", class: "primary", id: "package-add" }, "Add package");
+    const submit = h("button", { type: "submit", class: "primary", id: "package-add" }, t("roster.add"));
     const form = h("form", { class: "stack" },
-      field("Name", name), field("Resource", resource), field("Units", units),
-      field("Ready within (hours)", readiness), field("Self-sufficient (days)", days),
-      field("Cap on units committed at once (%)", cap),
-      field("Cost estimate", cost), field("Currency", currency),
-      field("Contact", contact), field("Limitations", limitations),
+      field(t("people.name"), name), field(t("manage.resource"), resource), field(t("manage.units"), units),
+      field(t("roster.ready_field"), readiness), field(t("roster.days_field"), days),
+      field(t("roster.cap_field"), cap),
+      field(t("roster.cost"), cost), field(t("roster.currency"), currency),
+      field(t("roster.contact"), contact), field(t("roster.limitations"), limitations),
       submit,
     );
     form.addEventListener("submit", (event) => {
@@ -167,7 +168,7 @@ async function startRoster({ api, me, cities, main, connect }) {
         });
         packages.set(made.id, made);
         form.reset();
-        notify(`Added ${made.name} to the roster.`, "ok");
+        notify(t("roster.added", { name: made.name }), "ok");
         render();
       });
     });
@@ -184,10 +185,10 @@ async function startRoster({ api, me, cities, main, connect }) {
       type: "number", min: 1, max: 100, value: p.cap_percent, class: "qty", id: `cap-${p.id}`,
       dataset: { keep: "cap" }, oninput: keepTyped,
     });
-    const save = h("button", { type: "submit", class: "secondary small", id: `save-${p.id}` }, "Save");
-    const form = h("form", { class: "claim-form package-edit", "aria-label": `Change ${p.name}` },
-      p.items.map((item, i) => field(`${resourceLabel(item.resource)} units`, units[i])),
-      field("Cap %", cap),
+    const save = h("button", { type: "submit", class: "secondary small", id: `save-${p.id}` }, t("roster.save"));
+    const form = h("form", { class: "claim-form package-edit", "aria-label": t("roster.change", { name: p.name }) },
+      p.items.map((item, i) => field(t("roster.units_of", { resource: resourceLabel(item.resource) }), units[i])),
+      field(t("roster.cap_percent"), cap),
       save,
     );
     form.addEventListener("submit", (event) => {
@@ -197,11 +198,11 @@ async function startRoster({ api, me, cities, main, connect }) {
         cap_percent: Number(cap.value),
       }));
     });
-    const reason = h("input", { id: `reason-${p.id}`, placeholder: "Why (e.g. deployed at home)", maxlength: 500, dataset: { keep: "reason" }, oninput: keepTyped });
-    const hours = h("input", { id: `back-in-${p.id}`, type: "number", min: 1, max: 8760, placeholder: "hours", class: "qty", dataset: { keep: "hours" }, oninput: keepTyped });
+    const reason = h("input", { id: `reason-${p.id}`, placeholder: t("roster.why"), maxlength: 500, dataset: { keep: "reason" }, oninput: keepTyped });
+    const hours = h("input", { id: `back-in-${p.id}`, type: "number", min: 1, max: 8760, placeholder: t("manage.hours"), class: "qty", dataset: { keep: "hours" }, oninput: keepTyped });
     const availability = p.available
       ? h("div", { class: "actions" },
-          field("Back in", hours), reason,
+          field(t("roster.back_in"), hours), reason,
           h("button", {
             type: "button", class: "secondary small", id: `unavailable-${p.id}`,
             onclick: (event) => busy(event.currentTarget, () => change(p, {
@@ -211,19 +212,19 @@ async function startRoster({ api, me, cities, main, connect }) {
                 ? { unavailable_until: new Date(Date.now() + Number(hours.value) * 3_600_000).toISOString() }
                 : {}),
             })),
-          }, "Mark unavailable"),
+          }, t("roster.mark_unavailable")),
         )
       : h("div", { class: "actions" },
           h("button", {
             type: "button", class: "secondary small", id: `available-${p.id}`,
             onclick: (event) => busy(event.currentTarget, () => change(p, { available: true, unavailable_until: null, unavailable_reason: "" })),
-          }, "Mark available"),
+          }, t("roster.mark_available")),
         );
     const remove = h("button", {
       type: "button", class: "quiet", id: `remove-${p.id}`,
       onclick: async (event) => {
         const button = event.currentTarget;
-        const ok = await confirmAction(`Remove ${p.name}?`, "Remove", "Only a package no claim was made from can be removed; mark it unavailable otherwise.");
+        const ok = await confirmAction(t("roster.remove_question", { name: p.name }), t("roster.remove"), t("roster.remove_detail"));
         if (!ok) return;
         busy(button, async () => {
           await api(`/cities/${cityId}/roster/${p.id}`, { method: "DELETE" });
@@ -231,7 +232,7 @@ async function startRoster({ api, me, cities, main, connect }) {
           render();
         });
       },
-    }, "Remove");
+    }, t("roster.remove"));
     return h("div", { class: "package-actions" }, form, availability, remove);
   }
 

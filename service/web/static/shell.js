@@ -4,6 +4,7 @@
 
 import { cookie, makeApi, fetchAll, forgetCopies, keepCopiesOf } from "./api.js";
 import { h, shellData } from "./dom.js";
+import { t } from "./i18n.js";
 import { clockElement, liveTime, loadCatalogue, tick } from "./format.js";
 import { Live } from "./live.js";
 import { totpPanel } from "./totp.js";
@@ -36,11 +37,11 @@ class StaleMarker {
     if (this.oldest && this.oldest <= storedAt) return;
     this.oldest = storedAt;
     this.el.replaceChildren(
-      "Last updated ",
+      `${t("shell.stale.updated")} `,
       liveTime(storedAt, "ago"),
-      " (offline), at ",
+      ` ${t("shell.stale.offline_at")} `,
       clockElement(storedAt),
-      ". Shown from this browser's copy until the connection returns.",
+      t("shell.stale.copy"),
     );
     this.el.hidden = false;
   }
@@ -60,11 +61,14 @@ class StaleMarker {
 export const allPages = () => shellData().pages;
 
 const STATE_LABELS = {
-  connecting: "Connecting…",
-  live: "Live",
-  reconnecting: "Reconnecting…",
-  offline: "Offline",
+  connecting: "shell.state.connecting",
+  live: "shell.state.live",
+  reconnecting: "shell.state.reconnecting",
+  offline: "shell.state.offline",
 };
+
+/** A role's name in this language ("manager"). */
+export const roleLabel = (role) => t(`role.${role}`);
 
 /**
  * Finish the shell the server drew (header, navigation, main) and sign in. The page's
@@ -75,18 +79,21 @@ const STATE_LABELS = {
  */
 export function startPage({ hint, start }) {
   const page = thisPage();
-  const { title, roles } = page;
+  const { roles } = page;
+  const title = t(`page.${page.id}.title`);
   const needsCity = page.needs_city;
   const storageKey = `aidmesh.token.${page.id}`;
   const indicator = h(
     "div",
     { class: "conn", id: "conn", role: "status", dataset: { state: "offline" } },
     h("span", { class: "dot", "aria-hidden": "true" }),
-    h("span", { class: "conn-label" }, "Not connected"),
+    h("span", { class: "conn-label" }, t("shell.not_connected")),
   );
   const who = h("div", { class: "who", id: "who" });
-  const signOut = h("button", { type: "button", class: "secondary small", id: "sign-out", hidden: true }, "Sign out");
-  document.querySelector("header.topbar").append(h("div", { class: "topbar-end" }, who, indicator, signOut));
+  const signOut = h("button", { type: "button", class: "secondary small", id: "sign-out", hidden: true }, t("shell.sign_out"));
+  // The language switcher (i18n.js put it in the header) joins the signed-in controls.
+  const language = document.getElementById("language");
+  document.querySelector("header.topbar").append(h("div", { class: "topbar-end" }, who, indicator, signOut, language ?? ""));
   const main = document.getElementById("main");
 
   keepPagesOffline();
@@ -97,13 +104,13 @@ export function startPage({ hint, start }) {
 
   function setIndicator(state, connection) {
     indicator.dataset.state = state;
-    indicator.querySelector(".conn-label").textContent = STATE_LABELS[state] || state;
+    indicator.querySelector(".conn-label").textContent = STATE_LABELS[state] ? t(STATE_LABELS[state]) : state;
     indicator.title =
       state === "live"
-        ? "Receiving events as they happen"
+        ? t("shell.state.live_title")
         : state === "offline"
-          ? "No connection; retrying in the background"
-          : "Connecting to the live stream";
+          ? t("shell.state.offline_title")
+          : t("shell.state.connecting_title");
     indicator.onclick = state === "offline" ? () => connection?.retryNow() : null;
   }
 
@@ -115,7 +122,7 @@ export function startPage({ hint, start }) {
     who.textContent = "";
     signOut.hidden = true;
     setIndicator("offline");
-    indicator.querySelector(".conn-label").textContent = "Signed out";
+    indicator.querySelector(".conn-label").textContent = t("shell.signed_out");
     const email = h("input", {
       id: "email",
       name: "email",
@@ -145,14 +152,14 @@ export function startPage({ hint, start }) {
       { class: "panel sign-in", id: "sign-in" },
       h("h1", {}, title),
       h("p", { class: "muted" }, hint),
-      h("label", { for: "email" }, "Email"),
+      h("label", { for: "email" }, t("shell.email")),
       email,
-      h("label", { for: "password" }, "Password"),
+      h("label", { for: "password" }, t("shell.password")),
       password,
-      h("label", { for: "sign-in-code" }, "Code from your authenticator app (if you set one up)"),
+      h("label", { for: "sign-in-code" }, t("shell.code")),
       code,
       error,
-      h("button", { type: "submit", class: "primary" }, "Sign in"),
+      h("button", { type: "submit", class: "primary" }, t("shell.sign_in")),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -176,12 +183,12 @@ export function startPage({ hint, start }) {
         password.value = "";
         code.value = "";
         error.textContent =
-          failure.status === 401 && failure.message === "wrong email or password"
-            ? "Wrong email or password."
+          failure.status === 401 && failure.detail === "wrong email or password"
+            ? t("shell.wrong_password")
             : failure.status === 401
               ? `${failure.message[0].toUpperCase()}${failure.message.slice(1)}.`
               : failure.status === 429
-                ? `Too many failed sign-ins: ${failure.message}.`
+                ? t("shell.too_many_sign_ins", { detail: failure.detail })
                 : failure.message;
       } finally {
         button.disabled = false;
@@ -199,14 +206,14 @@ export function startPage({ hint, start }) {
     const tokenForm = h(
       "form",
       { id: "token-sign-in" },
-      h("label", { for: "token" }, "Machine token"),
+      h("label", { for: "token" }, t("shell.machine_token")),
       tokenInput,
       h("p", { class: "form-error", id: "token-error", role: "alert" }, tokenMessage),
-      h("button", { type: "submit", class: "secondary" }, "Use token"),
+      h("button", { type: "submit", class: "secondary" }, t("shell.use_token")),
       h(
         "p",
         { class: "fine" },
-        "Tokens are for machine accounts. The token stays in this browser tab only (session storage) and is sent as a bearer header, never in an address.",
+        t("shell.token_fine"),
       ),
     );
     tokenForm.addEventListener("submit", async (event) => {
@@ -223,7 +230,7 @@ export function startPage({ hint, start }) {
     const advanced = h(
       "details",
       { class: "panel sign-in advanced", id: "advanced-sign-in", open: Boolean(tokenMessage) },
-      h("summary", {}, "Advanced: machine token"),
+      h("summary", {}, t("shell.advanced_token")),
       tokenForm,
     );
     const providers = h("div", { class: "provider-sign-in", id: "provider-sign-in", hidden: true });
@@ -245,9 +252,9 @@ export function startPage({ hint, start }) {
     if (!buttons.length) return;
     const next = encodeURIComponent(location.pathname);
     into.replaceChildren(
-      h("p", { class: "muted" }, "Or sign in with your organisation's account:"),
+      h("p", { class: "muted" }, t("shell.sign_in_provider")),
       ...buttons.map((b) =>
-        h("a", { class: "button secondary", id: `provider-${b.id}`, href: `${b.start_url}?next=${next}` }, `Sign in with ${b.label}`),
+        h("a", { class: "button secondary", id: `provider-${b.id}`, href: `${b.start_url}?next=${next}` }, t("shell.sign_in_with", { label: b.label })),
       ),
     );
     into.hidden = false;
@@ -256,7 +263,7 @@ export function startPage({ hint, start }) {
   /** Signed in, but the city requires a second factor this person has not set up yet. */
   function showEnrolFirst(started) {
     const panel = totpPanel(api, started, {
-      lead: "Your city requires a second factor of its managers: set one up to go on.",
+      lead: t("shell.enrol_first"),
       onOn: () => enter(),
     });
     signOut.hidden = false;
@@ -272,7 +279,7 @@ export function startPage({ hint, start }) {
       sessionStorage.removeItem(storageKey);
       if (error.status === 401) await forgetCopies().catch(() => null);
       if (!token) showSignIn(error.status === 401 ? "" : error.message);
-      else showSignIn("", error.status === 401 ? "That token is not valid (or was revoked)." : error.message);
+      else showSignIn("", error.status === 401 ? t("shell.token_invalid") : error.message);
       return;
     }
     // A refusal of a token is shown by the token's field, of an account by the form's.
@@ -283,11 +290,16 @@ export function startPage({ hint, start }) {
     };
     const what = me.user_id ? "account" : "token";
     if (roles && !roles.includes(me.role)) {
-      refuse(`This page needs a ${roles.join(" or ")} ${what}; this one is a ${me.role} ${what}.`);
+      refuse(
+        t(`shell.needs_role_${what}`, {
+          roles: roles.map(roleLabel).join(t("shell.or")),
+          role: roleLabel(me.role),
+        }),
+      );
       return;
     }
     if (needsCity && me.city_id === null) {
-      refuse(`This page needs a ${what} of a city.`);
+      refuse(t(`shell.needs_city_${what}`));
       return;
     }
     if (token) sessionStorage.setItem(storageKey, token);
@@ -301,8 +313,8 @@ export function startPage({ hint, start }) {
     const city = me.city_id !== null ? cities.get(me.city_id) : null;
     who.replaceChildren(
       ...(me.display_name ? [h("span", { class: "who-name", id: "who-name" }, me.display_name)] : []),
-      h("span", { class: "who-city" }, city ? city.name : "All cities"),
-      h("span", { class: "who-role" }, me.role),
+      h("span", { class: "who-city" }, city ? city.name : t("shell.all_cities")),
+      h("span", { class: "who-role" }, roleLabel(me.role)),
     );
     signOut.hidden = false;
     main.replaceChildren();
@@ -319,8 +331,8 @@ export function startPage({ hint, start }) {
             session: !token,
             onAuthLost: () => {
               forgetCopies().catch(() => null);
-              if (token) showSignIn("", "The token is no longer valid; sign in again.");
-              else showSignIn("You were signed out; sign in again.");
+              if (token) showSignIn("", t("shell.token_lost"));
+              else showSignIn(t("shell.signed_out_again"));
             },
             ...options,
             onStatus(state, connection) {
@@ -338,9 +350,9 @@ export function startPage({ hint, start }) {
     } catch (error) {
       main.replaceChildren(
         h("div", { class: "panel sign-in", role: "alert" },
-          h("h1", {}, "Could not load this page"),
+          h("h1", {}, t("shell.load_failed")),
           h("p", {}, error.message || String(error)),
-          h("button", { type: "button", class: "primary", onclick: () => location.reload() }, "Try again"),
+          h("button", { type: "button", class: "primary", onclick: () => location.reload() }, t("shell.try_again")),
         ),
       );
     }
@@ -362,19 +374,19 @@ export function startPage({ hint, start }) {
     const form = h(
       "form",
       { class: "panel sign-in", id: "sign-up" },
-      h("h1", {}, "Choose your password"),
-      h("p", { class: "muted" }, "At least 12 characters, and not easy to guess: a few unrelated words work well."),
-      h("label", { for: "new-password" }, "Password"),
+      h("h1", {}, t("shell.choose_password")),
+      h("p", { class: "muted" }, t("shell.password_hint")),
+      h("label", { for: "new-password" }, t("shell.password")),
       password,
-      h("label", { for: "new-password-again" }, "Password, again"),
+      h("label", { for: "new-password-again" }, t("shell.password_again")),
       again,
       error,
-      h("button", { type: "submit", class: "primary" }, "Create account"),
+      h("button", { type: "submit", class: "primary" }, t("shell.create_account")),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (password.value !== again.value) {
-        error.textContent = "The two passwords differ.";
+        error.textContent = t("shell.passwords_differ");
         return;
       }
       try {
@@ -382,7 +394,7 @@ export function startPage({ hint, start }) {
         history.replaceState(null, "", location.pathname);
         showSignIn();
         document.getElementById("email").value = person.email;
-        document.getElementById("sign-in-error").textContent = "Your account is ready: sign in.";
+        document.getElementById("sign-in-error").textContent = t("shell.account_ready");
         document.getElementById("password").focus();
       } catch (failure) {
         error.textContent = failure.message;

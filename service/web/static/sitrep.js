@@ -3,10 +3,11 @@
 
 import { h } from "./dom.js";
 import { resourceLabel, utc } from "./format.js";
+import { t, tOr } from "./i18n.js";
 import { startPage } from "./shell.js";
 
 startPage({
-  hint: "Any aidmesh token of a city that can see the incident opens its situation reports.",
+  hint: t("sitrep.hint"),
   start: startSitrep,
 });
 
@@ -19,8 +20,8 @@ async function startSitrep({ api, main }) {
   const address = addressOf(location.pathname);
   if (address === null) {
     main.replaceChildren(h("div", { class: "panel", role: "alert" },
-      h("h1", {}, "No such situation report"),
-      h("p", {}, "A situation report's address is /incidents/<number>/sitreps/<number>.")));
+      h("h1", {}, t("sitrep.no_such")),
+      h("p", {}, t("sitrep.address"))));
     return;
   }
   let sitrep;
@@ -28,7 +29,7 @@ async function startSitrep({ api, main }) {
     sitrep = await api(`/incidents/${address.incidentId}/sitreps/${address.number}`);
   } catch (error) {
     main.replaceChildren(h("div", { class: "panel", role: "alert" },
-      h("h1", {}, `Situation report ${address.number} cannot be shown`), h("p", {}, error.message)));
+      h("h1", {}, t("sitrep.cannot", { number: address.number })), h("p", {}, error.message)));
     return;
   }
   const doc = sitrep.document;
@@ -36,27 +37,27 @@ async function startSitrep({ api, main }) {
   main.replaceChildren(
     h("article", { class: "report sitrep", id: "sitrep", dataset: { number: sitrep.number } },
       h("header", { class: "report-head" },
-        h("h1", { id: "sitrep-title" }, `Situation report ${sitrep.number}: ${doc.IncidentName}`),
+        h("h1", { id: "sitrep-title" }, t("sitrep.title", { number: sitrep.number, name: doc.IncidentName })),
         h("p", { class: "meta" },
-          `${doc.ReportVersion} · ${doc.Status} · severity ${doc.Severity} · prepared by ${doc.PreparedBy.OrganizationName} (${doc.PreparedBy.Role})`),
-        h("p", { class: "meta" }, `Period ${utc(sitrep.period_from)} to ${utc(sitrep.period_to)} · published ${utc(sitrep.published_at)}`),
+          t("sitrep.meta", { version: doc.ReportVersion, status: doc.Status, severity: doc.Severity, by: doc.PreparedBy.OrganizationName, role: doc.PreparedBy.Role })),
+        h("p", { class: "meta" }, t("sitrep.period", { from: utc(sitrep.period_from), to: utc(sitrep.period_to), published: utc(sitrep.published_at) })),
         h("p", { class: "no-print actions" },
-          h("button", { type: "button", class: "secondary small", onclick: () => window.print() }, "Print"),
-          h("a", { href: `/incidents/${sitrep.incident_id}/report` }, "After-action report"),
+          h("button", { type: "button", class: "secondary small", onclick: () => window.print() }, t("report.print")),
+          h("a", { href: `/incidents/${sitrep.incident_id}/report` }, t("page.report.title")),
         ),
       ),
       h("section", { class: "panel" },
-        h("h2", {}, "Response resources"),
+        h("h2", {}, t("sitrep.resources")),
         h("div", { class: "table-scroll" },
           h("table", { class: "report-table", id: "sitrep-totals" },
-            h("thead", {}, h("tr", {}, ["Resource", "Kind", "Requested", "of which in period", "Committed", "On site"].map((t) => h("th", { scope: "col" }, t)))),
+            h("thead", {}, h("tr", {}, ["manage.resource", "sitrep.kind", "sitrep.requested", "sitrep.in_period", "roster.committed", "status.on_site"].map((key) => h("th", { scope: "col" }, t(key))))),
             h("tbody", {},
-              totals.ResourceTotals.map((t) => h("tr", { dataset: { resource: t.ResourceTypeName } },
-                h("td", {}, resourceLabel(t.ResourceTypeName)), h("td", {}, t.ResourceKind),
-                h("td", {}, String(t.Requested)), h("td", {}, String(t.RequestedInPeriod)),
-                h("td", {}, String(t.Committed)), h("td", {}, String(t.OnSite)),
+              totals.ResourceTotals.map((row) => h("tr", { dataset: { resource: row.ResourceTypeName } },
+                h("td", {}, resourceLabel(row.ResourceTypeName)), h("td", {}, tOr(`request_kind.${row.ResourceKind}`, row.ResourceKind)),
+                h("td", {}, String(row.Requested)), h("td", {}, String(row.RequestedInPeriod)),
+                h("td", {}, String(row.Committed)), h("td", {}, String(row.OnSite)),
               )),
-              h("tr", { class: "totals" }, h("th", { scope: "row" }, "All"), h("td", {}),
+              h("tr", { class: "totals" }, h("th", { scope: "row" }, t("sitrep.all")), h("td", {}),
                 h("td", {}, String(totals.Totals.Requested)), h("td", {}),
                 h("td", {}, String(totals.Totals.Committed)), h("td", {}, String(totals.Totals.OnSite))),
             ),
@@ -64,7 +65,7 @@ async function startSitrep({ api, main }) {
         ),
       ),
       h("details", { class: "panel no-print" },
-        h("summary", {}, `The document (${doc.ContentType})`),
+        h("summary", {}, t("sitrep.document", { type: doc.ContentType })),
         h("pre", { class: "document" }, JSON.stringify(doc, null, 2)),
       ),
     ),

@@ -4,6 +4,7 @@
 import { h } from "./dom.js";
 import { utc } from "./format.js";
 import { notify } from "./notices.js";
+import { t } from "./i18n.js";
 
 /** An <input type=datetime-local> value as an ISO time with its offset (UTC). */
 const isoOf = (value) => (value ? new Date(value).toISOString() : null);
@@ -21,9 +22,9 @@ export function sitrepPanel(api, incident) {
   const to = h("input", { id: "sitrep-to", name: "period_to", type: "datetime-local" });
   const error = h("p", { class: "form-error", id: "sitrep-error", role: "alert" });
   const form = h("form", { class: "sitrep-form", id: "sitrep-form" },
-    h("div", { class: "field" }, h("label", { for: "sitrep-from" }, "From"), from),
-    h("div", { class: "field" }, h("label", { for: "sitrep-to" }, "To (empty: now)"), to),
-    h("button", { type: "submit", class: "primary small", id: "publish-sitrep" }, "Publish situation report"),
+    h("div", { class: "field" }, h("label", { for: "sitrep-from" }, t("sitreps.from")), from),
+    h("div", { class: "field" }, h("label", { for: "sitrep-to" }, t("sitreps.to")), to),
+    h("button", { type: "submit", class: "primary small", id: "publish-sitrep" }, t("sitreps.publish")),
     error,
   );
   let latestEnd = null;
@@ -51,24 +52,24 @@ export function sitrepPanel(api, incident) {
       list.replaceChildren(
         ...page.data.map((s) =>
           h("li", { dataset: { number: s.number } },
-            h("a", { href: `/incidents/${incident.id}/sitreps/${s.number}` }, `Situation report ${s.number}`),
-            ` · ${utc(s.period_from)} to ${utc(s.period_to)}`,
+            h("a", { href: `/incidents/${incident.id}/sitreps/${s.number}` }, t("sitreps.number", { number: s.number })),
+            ` · ${t("sitreps.period", { from: utc(s.period_from), to: utc(s.period_to) })}`,
           ),
         ),
       );
-      if (!page.data.length) list.replaceChildren(h("li", { class: "empty" }, "None published yet."));
+      if (!page.data.length) list.replaceChildren(h("li", { class: "empty" }, t("sitreps.none")));
       latestEnd = page.data[0]?.period_to ?? incident.declared_at;
       if (!from.value || document.activeElement !== from) from.value = localValue(latestEnd);
     } catch (e) {
-      notify(`Could not load the situation reports: ${e.message}`);
+      notify(t("sitreps.load_failed", { error: e.message }));
     }
   }
 
   const el = h("details", { class: "sitreps", id: "sitreps" },
-    h("summary", {}, "Situation reports"),
+    h("summary", {}, t("sitreps.title")),
     h("p", { class: "fine" },
-      "Freeze the resource totals (requested, committed, on site) for a period as a numbered report. ",
-      h("a", { href: `/incidents/${incident.id}/report` }, "After-action report")),
+      t("sitreps.lead"), " ",
+      h("a", { href: `/incidents/${incident.id}/report` }, t("page.report.title"))),
     form,
     list,
   );

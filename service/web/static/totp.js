@@ -4,17 +4,18 @@
 
 import { h } from "./dom.js";
 import { busy, notify } from "./notices.js";
+import { t } from "./i18n.js";
 
 const CODE = { inputmode: "numeric", pattern: "[0-9]{6}", maxlength: 6, autocomplete: "one-time-code", required: true };
 
 /** The second-factor panel; `el` goes on the page, `load()` fills it. `onOn()` runs once it is on. */
 export function totpPanel(api, me, { onOn = null, lead = "" } = {}) {
   const body = h("div", { id: "totp-body", "aria-live": "polite" });
-  const el = h("section", { class: "panel totp", id: "totp" }, h("h3", {}, "Second factor (authenticator app)"), lead ? h("p", {}, lead) : null, body);
+  const el = h("section", { class: "panel totp", id: "totp" }, h("h3", {}, t("totp.title")), lead ? h("p", {}, lead) : null, body);
 
   function codeForm(id, label, action) {
     const input = h("input", { id: `${id}-code`, name: "code", ...CODE });
-    const form = h("form", { id }, h("label", { for: `${id}-code` }, "Code from the app"), input,
+    const form = h("form", { id }, h("label", { for: `${id}-code` }, t("totp.code")), input,
       h("button", { type: "submit", class: "primary small" }, label));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -30,32 +31,32 @@ export function totpPanel(api, me, { onOn = null, lead = "" } = {}) {
   }
 
   function showOff() {
-    const start = h("button", { type: "button", class: "primary small", id: "totp-enrol" }, "Set up a second factor");
+    const start = h("button", { type: "button", class: "primary small", id: "totp-enrol" }, t("totp.set_up"));
     start.addEventListener("click", () =>
       busy(start, async () => {
         const enrolment = await api("/auth/totp/enrol", { method: "POST" });
         body.replaceChildren(
-          h("p", {}, "Add this to your authenticator app (shown once), then enter its current code:"),
-          h("p", {}, "Key: ", h("code", { id: "totp-secret" }, enrolment.secret)),
-          h("p", {}, "Or as a link: ", h("code", { class: "totp-uri", id: "totp-uri" }, enrolment.otpauth_uri)),
-          codeForm("totp-confirm", "Turn on", async (code) => {
+          h("p", {}, t("totp.add")),
+          h("p", {}, `${t("totp.key")} `, h("code", { id: "totp-secret" }, enrolment.secret)),
+          h("p", {}, `${t("totp.link")} `, h("code", { class: "totp-uri", id: "totp-uri" }, enrolment.otpauth_uri)),
+          codeForm("totp-confirm", t("totp.turn_on"), async (code) => {
             await api("/auth/totp/confirm", { method: "POST", body: { code } });
-            notify("Second factor on: signing in now needs a code from the app.", "info");
+            notify(t("totp.on_notice"), "info");
             showOn();
             onOn?.();
           }),
         );
       }),
     );
-    body.replaceChildren(h("p", { class: "muted", id: "totp-state" }, "Off: signing in needs only your password."), start);
+    body.replaceChildren(h("p", { class: "muted", id: "totp-state" }, t("totp.off_state")), start);
   }
 
   function showOn() {
     body.replaceChildren(
-      h("p", { id: "totp-state" }, "On: signing in needs a code from your app."),
-      codeForm("totp-disable", "Turn off", async (code) => {
+      h("p", { id: "totp-state" }, t("totp.on_state")),
+      codeForm("totp-disable", t("totp.turn_off"), async (code) => {
         await api("/auth/totp/disable", { method: "POST", body: { code } });
-        notify("Second factor off.", "info");
+        notify(t("totp.off_notice"), "info");
         showOff();
       }),
     );

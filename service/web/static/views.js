@@ -3,24 +3,25 @@
 import { h } from "./dom.js";
 import { claimBreakdown } from "./store.js";
 import { isEndedClaim, isFinalRequest } from "./vocabulary.js";
-import { between, cityName, etaTime, liveTime, placeOf, resourceLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
+import { between, cityName, etaTime, liveTime, placeOf, priorityLabel, resourceLabel, severityLabel, statusLabel, typeLabel, unitsOf } from "./format.js";
+import { t } from "./i18n.js";
 
-const STATES = [
-  ["answered", "Answered"],
-  ["on_site", "On site"],
-  ["en_route", "En route"],
-  ["accepted", "Accepted"],
-  ["claimed", "Claimed"],
-];
+// Claim states as the progress bar counts them (an answer is a released information claim).
+const STATES = ["answered", "on_site", "en_route", "accepted", "claimed"];
+
+/** A claim state as the progress bar words it: "2 en route". */
+const stateWord = (key) => t(`views.state.${key}`);
 
 export function badge(text, kind, title) {
   return h("span", { class: `badge ${kind}`, title }, text);
 }
 
-const priorityBadge = (priority) => badge(priority, `priority-${priority}`, `Priority: ${priority}`);
-export const severityBadge = (severity) => badge(severity, `severity-${severity}`, `Severity: ${severity}`);
+const priorityBadge = (priority) =>
+  badge(priorityLabel(priority), `priority-${priority}`, t("views.priority_title", { priority: priorityLabel(priority) }));
+export const severityBadge = (severity) =>
+  badge(severityLabel(severity), `severity-${severity}`, t("views.severity_title", { severity: severityLabel(severity) }));
 export const exerciseBadge = (incident) =>
-  incident.exercise ? badge("Exercise", "exercise", "A drill: not a real emergency") : null;
+  incident.exercise ? badge(t("views.exercise"), "exercise", t("views.exercise_title")) : null;
 export const statusChip = (status) => h("span", { class: `chip status-${status}` }, statusLabel(status));
 
 /** An information request is answered, not delivered: its claims end with an answer. */
@@ -46,8 +47,8 @@ export function answersBlock(entry, request, cities) {
     .filter((c) => c.request_id === request.id && c.answer)
     .sort((a, b) => String(a.updated_at).localeCompare(String(b.updated_at)) || a.id - b.id);
   if (!answers.length) return null;
-  return h("section", { class: "answers", "aria-label": `Answers to ${resourceLabel(request.resource)}` },
-    h("h4", { class: "answers-title" }, answers.length === 1 ? "Answer" : `Answers (${answers.length})`),
+  return h("section", { class: "answers", "aria-label": t("views.answers_to", { resource: resourceLabel(request.resource) }) },
+    h("h4", { class: "answers-title" }, t("views.answers", { count: answers.length })),
     answers.map((claim) =>
       h("figure", { class: "answer-item", dataset: { claimId: claim.id } },
         h("blockquote", { class: "answer answer-text" }, claim.answer),
@@ -60,8 +61,8 @@ export function answersBlock(entry, request, cities) {
 /** Who travels with a claim en route, in words: "lead Wanjiru · 6 people · truck · +254…". */
 export function journeyLine(claim) {
   const parts = [
-    claim.team_lead ? `lead ${claim.team_lead}` : null,
-    claim.team_size ? `${claim.team_size} ${claim.team_size === 1 ? "person" : "people"}` : null,
+    claim.team_lead ? t("views.lead", { name: claim.team_lead }) : null,
+    claim.team_size ? t("unit.person", { count: claim.team_size }) : null,
     claim.vehicle,
     claim.contact,
   ].filter(Boolean);
@@ -71,7 +72,7 @@ export function journeyLine(claim) {
 /** When a claim's units arrive: its ETA while en route (overdue once passed). */
 export function claimArrival(claim) {
   if (claim.status !== "en_route") return null;
-  return claim.eta_at ? etaTime(claim.eta_at) : h("span", { class: "eta muted" }, "no ETA given");
+  return claim.eta_at ? etaTime(claim.eta_at) : h("span", { class: "eta muted" }, t("views.no_eta"));
 }
 
 /**
@@ -83,7 +84,7 @@ export function respondersBlock(entry, request, cities) {
     .filter((c) => c.request_id === request.id && !isEndedClaim(c) && c.status !== "released")
     .sort((a, b) => String(a.eta_at ?? "~").localeCompare(String(b.eta_at ?? "~")) || a.id - b.id);
   if (!claims.length || isInformation(request)) return null;
-  return h("ul", { class: "responders", "aria-label": `Who is coming: ${resourceLabel(request.resource)}` },
+  return h("ul", { class: "responders", "aria-label": t("views.who_is_coming", { resource: resourceLabel(request.resource) }) },
     claims.map((claim) =>
       h("li", { class: "responder", dataset: { claimId: claim.id, status: claim.status } },
         h("span", { class: "responder-city" }, cityName(cities, claim.city_id)),
@@ -106,7 +107,7 @@ export function checklistsBlock(incident, cities, onTick = null) {
   const done = lists.reduce((n, c) => n + c.items.filter((i) => i.done).length, 0);
   const total = lists.reduce((n, c) => n + c.items.length, 0);
   return h("details", { class: "checklists", id: "checklists", open: true },
-    h("summary", {}, `Checklists (${done} of ${total} done)`),
+    h("summary", {}, t("views.checklists", { done, total })),
     lists.map((list, c) =>
       h("section", { class: "checklist", dataset: { checklist: c } },
         h("h4", {}, list.title),
@@ -119,7 +120,7 @@ export function checklistsBlock(incident, cities, onTick = null) {
             return h("li", { class: `checklist-item${item.done ? " done" : ""}`, dataset: { item: i, done: item.done } },
               onTick ? h("label", { class: "check", for: `check-${c}-${i}` }, box, ` ${item.text}`) : [box, ` ${item.text}`],
               item.done ? h("span", { class: "fine" }, by, " ", liveTime(item.done_at, "ago")) : null,
-              !onTick ? h("span", { class: "visually-hidden" }, item.done ? " (done)" : " (not done)") : null,
+              !onTick ? h("span", { class: "visually-hidden" }, ` (${t(item.done ? "views.done" : "views.not_done")})`) : null,
             );
           }),
         ),
@@ -146,8 +147,12 @@ export function progressBar(entry, request) {
     parts.on_site = 0;
   }
   const committed = Object.values(parts).reduce((a, b) => a + b, 0);
-  const words = STATES.filter(([key]) => parts[key]).map(([key, label]) => `${parts[key]} ${label.toLowerCase()}`);
-  const summary = `${committed} of ${unitsOf(request.resource, request.quantity)} committed${words.length ? `: ${words.join(", ")}` : ""}`;
+  const words = STATES.filter((key) => parts[key]).map((key) => t("views.state_count", { count: parts[key], state: stateWord(key) }));
+  const summary = t(words.length ? "views.committed_of_states" : "views.committed_of", {
+    committed,
+    units: unitsOf(request.resource, request.quantity),
+    states: words.join(", "),
+  });
   const figure = `${committed}/${request.quantity}`;
   const bar = h("div", {
     class: "bar",
@@ -163,7 +168,7 @@ export function progressBar(entry, request) {
       answered: parts.answered,
     },
   });
-  for (const [key] of STATES) {
+  for (const key of STATES) {
     if (!parts[key]) continue;
     const segment = h("span", { class: `seg seg-${key}` });
     segment.style.width = `${(100 * parts[key]) / request.quantity}%`;
@@ -173,20 +178,20 @@ export function progressBar(entry, request) {
     "div",
     { class: "progress" },
     bar,
-    h("span", { class: "progress-text" }, h("strong", {}, figure), ` ${words.length ? words.join(" · ") : "none claimed yet"}`),
+    h("span", { class: "progress-text" }, h("strong", {}, figure), ` ${words.length ? words.join(" · ") : t("views.none_claimed")}`),
   );
 }
 
 /** Ring, time to the next ring, needed by (`place`: the incident's, see placeOf). */
 export function requestTiming(request, place = null) {
-  const items = [h("span", { class: "ring", title: "Escalation ring: 0 nearby, 1 own networks, 2 networks of networks" }, `Ring ${request.ring}`)];
+  const items = [h("span", { class: "ring", title: t("views.ring_title") }, t("views.ring", { ring: request.ring }))];
   if (!isFinalRequest(request)) {
     if (request.next_escalation_at && request.remaining_quantity > 0) {
-      items.push(h("span", { class: "next-ring" }, "next ring ", liveTime(request.next_escalation_at, "until", "", place)));
+      items.push(h("span", { class: "next-ring" }, t("views.next_ring"), " ", liveTime(request.next_escalation_at, "until", "", place)));
     } else if (request.ring >= 2) {
-      items.push(h("span", { class: "next-ring" }, "widest ring"));
+      items.push(h("span", { class: "next-ring" }, t("views.widest_ring")));
     }
-    if (request.needed_by) items.push(h("span", {}, "needed ", liveTime(request.needed_by, "until", "", place)));
+    if (request.needed_by) items.push(h("span", {}, t("views.needed"), " ", liveTime(request.needed_by, "until", "", place)));
   }
   return h("div", { class: "timing" }, items);
 }
@@ -200,24 +205,25 @@ export function requestClocks(request, claims, cities) {
   const final = isFinalRequest(request);
   const first = claims.reduce((a, c) => (a === null || c.created_at < a ? c.created_at : a), null);
   const raised = final
-    ? h("span", { class: "clock clock-raised" }, `raised ${between(request.created_at, request.updated_at)} before it ended`)
-    : h("span", { class: "clock clock-raised" }, "raised ", liveTime(request.created_at, "since"), " ago");
+    ? h("span", { class: "clock clock-raised" }, t("views.raised_ended", { span: between(request.created_at, request.updated_at) }))
+    : h("span", { class: "clock clock-raised" }, t("views.raised_before"), " ", liveTime(request.created_at, "since"), " ", t("views.raised_after"));
   const toFirst = first
     ? h("span", { class: "clock clock-first-claim", dataset: { seconds: Math.round((new Date(first) - new Date(request.created_at)) / 1000) } },
-        `first claim after ${between(request.created_at, first)}`)
+        t("views.first_claim_after", { span: between(request.created_at, first) }))
     : final
-      ? h("span", { class: "clock clock-first-claim" }, "never claimed")
-      : h("span", { class: "clock clock-first-claim" }, "first claim: waiting ", liveTime(request.created_at, "since"));
+      ? h("span", { class: "clock clock-first-claim" }, t("views.never_claimed"))
+      : h("span", { class: "clock clock-first-claim" }, t("views.first_claim_waiting"), " ", liveTime(request.created_at, "since"));
   const waiting = claims
     .filter((c) => c.status === "claimed" && c.expires_at)
     .sort((a, b) => String(a.expires_at).localeCompare(String(b.expires_at)))
     .map((c) =>
       h("li", { class: "clock clock-acceptance", dataset: { claimId: c.id } },
-        `${cityName(cities, c.city_id)} (${unitsOf(request.resource, c.quantity)}): accept `,
+        t("views.accept_within", { city: cityName(cities, c.city_id), units: unitsOf(request.resource, c.quantity) }),
+        " ",
         liveTime(c.expires_at, "until"),
       ),
     );
-  return h("div", { class: "clocks", "aria-label": "Clocks" },
+  return h("div", { class: "clocks", "aria-label": t("views.clocks") },
     raised,
     toFirst,
     waiting.length ? h("ul", { class: "acceptance-clocks" }, waiting) : null,
@@ -230,7 +236,7 @@ export function requestTitle(request) {
     { class: "req-title" },
     priorityBadge(request.priority),
     h("span", { class: "resource", title: request.resource }, resourceLabel(request.resource)),
-    h("span", { class: "kind" }, request.kind),
+    h("span", { class: "kind" }, t(`request_kind.${request.kind}`)),
     statusChip(shownStatus(request)),
   );
 }
@@ -242,7 +248,7 @@ export function incidentItem(incident, cities, extraBadge = null) {
     h("span", { class: "item-badges" },
       severityBadge(incident.severity),
       exerciseBadge(incident),
-      incident.status === "closed" ? badge("Closed", "closed") : null,
+      incident.status === "closed" ? badge(statusLabel("closed"), "closed") : null,
       extraBadge,
     ),
     h("span", { class: "item-meta" }, incidentLine(incident, cities)),
@@ -252,16 +258,16 @@ export function incidentItem(incident, cities, extraBadge = null) {
 export function incidentLine(incident, cities) {
   return [
     h("span", {}, typeLabel(incident.incident_type)),
-    h("span", {}, cities.get(incident.city_id)?.name ?? `city ${incident.city_id}`),
-    h("span", {}, "declared ", liveTime(incident.declared_at, "ago", "", placeOf(cities, incident.city_id))),
+    h("span", {}, cities.get(incident.city_id)?.name ?? t("format.city", { id: incident.city_id })),
+    h("span", {}, t("views.declared"), " ", liveTime(incident.declared_at, "ago", "", placeOf(cities, incident.city_id))),
   ];
 }
 
 export function legend() {
   return h(
     "ul",
-    { class: "bar-legend", "aria-label": "Progress bar colours" },
-    STATES.filter(([key]) => key !== "answered").map(([key, label]) => h("li", {}, h("span", { class: `seg-key seg-${key}` }), label)),
+    { class: "bar-legend", "aria-label": t("views.legend") },
+    STATES.filter((key) => key !== "answered").map((key) => h("li", {}, h("span", { class: `seg-key seg-${key}` }), statusLabel(key))),
   );
 }
 
@@ -277,8 +283,8 @@ export function webhookBanner(api, cityId) {
       el.hidden = page.data.length === 0;
       el.replaceChildren(
         ...page.data.map((e) =>
-          h("p", {}, h("strong", {}, "Webhook delivery stopped: "), `${e.url} was disabled — ${e.status_reason}. `,
-            h("a", { href: "/webhooks" }, "Open Webhooks"), " to fix and resume it."),
+          h("p", {}, h("strong", {}, t("views.webhook_stopped"), " "), t("views.webhook_disabled", { url: e.url, reason: e.status_reason }), " ",
+            h("a", { href: "/webhooks" }, t("views.webhook_open")), " ", t("views.webhook_fix")),
         ),
       );
     } catch {

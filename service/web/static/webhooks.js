@@ -5,19 +5,22 @@
 
 import { h } from "./dom.js";
 import { cityName, timeTitle, zonedTime } from "./format.js";
+import { t, tOr } from "./i18n.js";
 import { busy, confirmAction, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { EVENT_TYPES } from "./vocabulary.js";
 import { badge } from "./views.js";
 
 startPage({
-  hint: "Sign in with your city's manager token (or the network admin's) to manage the city's webhook endpoints.",
+  hint: t("webhooks.hint"),
   start: startWebhooks,
 });
 
 const POLL_MS = 3_000;
 const LOG_PAGE = 20;
 const STATUS_KINDS = { active: "waiting", paused: "closed", disabled: "alert" };
+/** An endpoint's status in words: "active", "paused", "disabled". */
+const statusOf = (status) => tOr(`webhooks.status.${status}`, status);
 
 function timeEl(iso) {
   return iso ? h("time", { datetime: iso, title: timeTitle(iso) }, zonedTime(iso)) : "";
@@ -34,7 +37,7 @@ async function startWebhooks({ api, me, cities, main, connect }) {
 
   const heading = h("h1", { id: "webhooks-title" });
   const cityPicker = isAdmin
-    ? h("label", { class: "field" }, "City",
+    ? h("label", { class: "field" }, t("manage.col.city"),
         h("select", { id: "webhook-city", onchange: (e) => chooseCity(Number(e.target.value)) },
           [...cities.values()]
             .sort((a, b) => a.name.localeCompare(b.name))
@@ -52,12 +55,12 @@ async function startWebhooks({ api, me, cities, main, connect }) {
         heading,
         cityPicker,
         h("details", { class: "declare", id: "register" },
-          h("summary", {}, "Register an endpoint"),
+          h("summary", {}, t("webhooks.register_summary")),
           registerForm(),
         ),
         list,
       ),
-      h("section", { class: "panel col-main", "aria-label": "Selected endpoint" }, banner, secretBox, detail),
+      h("section", { class: "panel col-main", "aria-label": t("webhooks.selected") }, banner, secretBox, detail),
     ),
   );
 
@@ -108,13 +111,13 @@ async function startWebhooks({ api, me, cities, main, connect }) {
   // Rendering -----------------------------------------------------------------------
 
   function render() {
-    heading.textContent = cityId === null ? "Webhooks" : `Webhooks of ${cityName(cities, cityId)}`;
+    heading.textContent = cityId === null ? t("page.webhooks.title") : t("webhooks.of", { city: cityName(cities, cityId) });
     const disabled = endpoints.filter((e) => e.status === "disabled");
     banner.hidden = disabled.length === 0;
     banner.replaceChildren(
       ...disabled.map((e) =>
-        h("p", {}, h("strong", {}, "Delivery stopped: "), `${e.url} was disabled — ${e.status_reason}. `,
-          "Fix the receiver, then resume it; events wait in order."),
+        h("p", {}, h("strong", {}, `${t("webhooks.stopped")} `), `${t("views.webhook_disabled", { url: e.url, reason: e.status_reason })} `,
+          t("webhooks.fix")),
       ),
     );
     list.replaceChildren(
@@ -129,43 +132,43 @@ async function startWebhooks({ api, me, cities, main, connect }) {
               },
                 h("span", { class: "item-title url" }, e.url),
                 h("span", { class: "item-badges" },
-                  badge(e.status, STATUS_KINDS[e.status] || "closed", e.status_reason || e.status),
+                  badge(statusOf(e.status), STATUS_KINDS[e.status] || "closed", e.status_reason || statusOf(e.status)),
                   e.description ? h("span", { class: "muted" }, e.description) : null,
                 ),
               ),
             ),
           )
-        : [h("li", { class: "empty" }, "No endpoints yet.")]),
+        : [h("li", { class: "empty" }, t("webhooks.none"))]),
     );
     const endpoint = endpoints.find((e) => e.id === selected);
-    detail.replaceChildren(...(endpoint ? endpointView(endpoint) : [h("p", { class: "muted" }, "Register an endpoint to start pushing events.")]));
+    detail.replaceChildren(...(endpoint ? endpointView(endpoint) : [h("p", { class: "muted" }, t("webhooks.register_hint"))]));
   }
 
   function endpointView(e) {
     const actions = h("div", { class: "actions" },
       e.status === "active"
-        ? h("button", { type: "button", class: "secondary small", id: "pause", onclick: (ev) => act(ev, "pause") }, "Pause")
-        : h("button", { type: "button", class: "primary small", id: "resume", onclick: (ev) => act(ev, "resume") }, "Resume"),
-      h("button", { type: "button", class: "secondary small", id: "ping", onclick: (ev) => ping(ev) }, "Send a test event"),
-      h("button", { type: "button", class: "secondary small", id: "rotate", onclick: (ev) => rotate(ev, e) }, "Rotate secret"),
-      h("button", { type: "button", class: "danger-outline small", id: "delete", onclick: (ev) => remove(ev, e) }, "Delete"),
+        ? h("button", { type: "button", class: "secondary small", id: "pause", onclick: (ev) => act(ev, "pause") }, t("webhooks.pause"))
+        : h("button", { type: "button", class: "primary small", id: "resume", onclick: (ev) => act(ev, "resume") }, t("webhooks.resume")),
+      h("button", { type: "button", class: "secondary small", id: "ping", onclick: (ev) => ping(ev) }, t("webhooks.ping")),
+      h("button", { type: "button", class: "secondary small", id: "rotate", onclick: (ev) => rotate(ev, e) }, t("webhooks.rotate_secret")),
+      h("button", { type: "button", class: "danger-outline small", id: "delete", onclick: (ev) => remove(ev, e) }, t("webhooks.delete")),
     );
     return [
       h("h2", { id: "endpoint-url", class: "url" }, e.url),
       h("dl", { class: "facts" },
-        h("dt", {}, "Status"),
+        h("dt", {}, t("manage.col.status")),
         h("dd", { id: "endpoint-status", dataset: { status: e.status } },
-          badge(e.status, STATUS_KINDS[e.status] || "closed"),
+          badge(statusOf(e.status), STATUS_KINDS[e.status] || "closed"),
           e.status_reason ? h("span", { id: "endpoint-reason" }, ` ${e.status_reason}`) : null),
-        h("dt", {}, "Events"),
-        h("dd", {}, e.event_types.length ? e.event_types.join(", ") : "every type"),
-        e.description ? [h("dt", {}, "Description"), h("dd", {}, e.description)] : null,
-        h("dt", {}, "Last success"),
-        h("dd", {}, timeEl(e.last_success_at) || "never"),
-        h("dt", {}, "Last failure"),
-        h("dd", {}, timeEl(e.last_failure_at) || "never"),
+        h("dt", {}, t("webhooks.events")),
+        h("dd", {}, e.event_types.length ? e.event_types.join(", ") : t("webhooks.every_type")),
+        e.description ? [h("dt", {}, t("webhooks.description")), h("dd", {}, e.description)] : null,
+        h("dt", {}, t("webhooks.last_success")),
+        h("dd", {}, timeEl(e.last_success_at) || t("webhooks.never")),
+        h("dt", {}, t("webhooks.last_failure")),
+        h("dd", {}, timeEl(e.last_failure_at) || t("webhooks.never")),
         e.previous_secret_until
-          ? [h("dt", {}, "Old secret"), h("dd", {}, "also signs until ", timeEl(e.previous_secret_until))]
+          ? [h("dt", {}, t("webhooks.old_secret")), h("dd", {}, `${t("webhooks.also_signs")} `, timeEl(e.previous_secret_until))]
           : null,
       ),
       actions,
@@ -178,13 +181,13 @@ async function startWebhooks({ api, me, cities, main, connect }) {
     const total = logPage?.count ?? 0;
     return h("section", { class: "delivery-log", "aria-labelledby": "log-title" },
       h("div", { class: "section-head" },
-        h("h3", { id: "log-title" }, "Delivery log ", h("span", { class: "count" }, `(${total} attempts)`)),
-        h("button", { type: "button", class: "secondary small", id: "redeliver-failed", onclick: (ev) => redeliverFailed(ev, e) }, "Redeliver all failed"),
+        h("h3", { id: "log-title" }, `${t("webhooks.log")} `, h("span", { class: "count" }, `(${t("webhooks.attempts", { count: total })})`)),
+        h("button", { type: "button", class: "secondary small", id: "redeliver-failed", onclick: (ev) => redeliverFailed(ev, e) }, t("webhooks.redeliver_failed")),
       ),
       h("div", { class: "table-scroll" },
         h("table", { class: "claims-table log-table", id: "delivery-log" },
           h("thead", {}, h("tr", {},
-            ["Time", "Event", "Status", "Latency", "Outcome", "Response", "Next retry", ""].map((t) => h("th", { scope: "col" }, t)),
+            ["webhooks.col.time", "webhooks.col.event", "manage.col.status", "webhooks.col.latency", "webhooks.col.outcome", "webhooks.col.response", "webhooks.col.next_retry", null].map((key) => h("th", { scope: "col" }, key ? t(key) : "")),
           )),
           h("tbody", {},
             rows.length
@@ -194,20 +197,20 @@ async function startWebhooks({ api, me, cities, main, connect }) {
                     h("td", { title: a.event_id }, a.event_type, a.source !== "stream" ? h("span", { class: "muted" }, ` (${a.source})`) : null),
                     h("td", {}, a.status_code ?? "—"),
                     h("td", {}, `${Math.round(a.latency_ms)} ms`),
-                    h("td", {}, badge(a.outcome, a.outcome === "delivered" ? "waiting" : a.outcome === "retrying" ? "priority-high" : "alert")),
+                    h("td", {}, badge(tOr(`webhooks.outcome.${a.outcome}`, a.outcome), a.outcome === "delivered" ? "waiting" : a.outcome === "retrying" ? "priority-high" : "alert")),
                     h("td", { class: "excerpt", title: a.error || a.response_excerpt }, (a.error || a.response_excerpt || "").slice(0, 120)),
                     h("td", {}, timeEl(a.next_retry_at) || "—"),
-                    h("td", {}, h("button", { type: "button", class: "quiet redeliver", onclick: (ev) => redeliver(ev, e, a) }, "Redeliver")),
+                    h("td", {}, h("button", { type: "button", class: "quiet redeliver", onclick: (ev) => redeliver(ev, e, a) }, t("webhooks.redeliver"))),
                   ),
                 )
-              : h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No attempts yet.")),
+              : h("tr", {}, h("td", { colspan: 8, class: "empty" }, t("webhooks.no_attempts"))),
           ),
         ),
       ),
       h("div", { class: "actions pager" },
-        h("button", { type: "button", class: "secondary small", id: "log-newer", disabled: logOffset === 0, onclick: () => turn(-LOG_PAGE) }, "Newer"),
-        h("span", { class: "muted" }, total ? `${logOffset + 1}–${logOffset + rows.length} of ${total}` : ""),
-        h("button", { type: "button", class: "secondary small", id: "log-older", disabled: logPage?.next_offset == null, onclick: () => turn(LOG_PAGE) }, "Older"),
+        h("button", { type: "button", class: "secondary small", id: "log-newer", disabled: logOffset === 0, onclick: () => turn(-LOG_PAGE) }, t("webhooks.newer")),
+        h("span", { class: "muted" }, total ? t("webhooks.range", { from: logOffset + 1, to: logOffset + rows.length, total }) : ""),
+        h("button", { type: "button", class: "secondary small", id: "log-older", disabled: logPage?.next_offset == null, onclick: () => turn(LOG_PAGE) }, t("webhooks.older")),
       ),
     );
   }
@@ -221,24 +224,24 @@ async function startWebhooks({ api, me, cities, main, connect }) {
 
   function showSecret(issued, rotated) {
     const value = h("code", { id: "secret-value" }, issued.secret);
-    const copy = h("button", { type: "button", class: "primary small", id: "copy-secret" }, "Copy");
+    const copy = h("button", { type: "button", class: "primary small", id: "copy-secret" }, t("webhooks.copy"));
     copy.addEventListener("click", async () => {
       try {
         await navigator.clipboard.writeText(issued.secret);
-        copy.textContent = "Copied";
+        copy.textContent = t("webhooks.copied");
       } catch {
         getSelection().selectAllChildren(value);
-        copy.textContent = "Selected: press Ctrl+C";
+        copy.textContent = t("webhooks.selected_copy");
       }
     });
     secretBox.replaceChildren(
-      h("h3", {}, rotated ? "The new signing secret" : "The signing secret of the new endpoint"),
+      h("h3", {}, rotated ? t("webhooks.new_secret") : t("webhooks.endpoint_secret")),
       h("p", { class: "secret-line" }, value, copy),
-      h("p", { class: "warning" }, "Store it in the receiving system now: it will not be shown again."),
+      h("p", { class: "warning" }, t("webhooks.store_now")),
       rotated && issued.previous_secret_until
-        ? h("p", { id: "overlap-end" }, "The old secret also signs until ", timeEl(issued.previous_secret_until), ".")
+        ? h("p", { id: "overlap-end" }, `${t("webhooks.old_also_signs")} `, timeEl(issued.previous_secret_until), ".")
         : null,
-      h("button", { type: "button", class: "secondary small", id: "secret-done", onclick: () => hideSecret() }, "I have stored it"),
+      h("button", { type: "button", class: "secondary small", id: "secret-done", onclick: () => hideSecret() }, t("webhooks.stored")),
     );
     secretBox.hidden = false;
   }
@@ -253,19 +256,19 @@ async function startWebhooks({ api, me, cities, main, connect }) {
   function registerForm() {
     const url = h("input", { id: "webhook-url", name: "url", type: "url", required: true, maxlength: 2000, placeholder: "https://eoc.example.org/aidmesh", autocomplete: "off" });
     const description = h("input", { id: "webhook-description", name: "description", maxlength: 200, autocomplete: "off" });
-    const types = EVENT_TYPES.map((t) =>
-      h("label", { class: "check" }, h("input", { type: "checkbox", name: "event_type", value: t }), t),
+    const types = EVENT_TYPES.map((type) =>
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "event_type", value: type }), type),
     );
     const error = h("p", { class: "form-error", id: "register-error", role: "alert" });
     const form = h("form", { id: "register-form", class: "stack" },
-      h("label", { class: "field" }, "URL", url),
+      h("label", { class: "field" }, t("webhooks.url"), url),
       h("fieldset", { class: "event-types" },
-        h("legend", {}, "Event types (none ticked: every type)"),
+        h("legend", {}, t("webhooks.event_types")),
         types,
       ),
-      h("label", { class: "field" }, "Description", description),
+      h("label", { class: "field" }, t("webhooks.description"), description),
       error,
-      h("button", { type: "submit", class: "primary" }, "Register"),
+      h("button", { type: "submit", class: "primary" }, t("webhooks.register")),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -304,7 +307,7 @@ async function startWebhooks({ api, me, cities, main, connect }) {
   async function ping(event) {
     await busy(event.currentTarget, async () => {
       await api(`/webhooks/${selected}/ping`, { method: "POST" });
-      notify("Test event queued; its attempt appears in the log.", "info");
+      notify(t("webhooks.ping_queued"), "info");
       logOffset = 0;
     });
   }
@@ -312,9 +315,9 @@ async function startWebhooks({ api, me, cities, main, connect }) {
   async function rotate(event, endpoint) {
     const button = event.currentTarget;
     const ok = await confirmAction(
-      `Rotate the signing secret of ${endpoint.url}?`,
-      "Rotate",
-      "A new secret signs from now on; the old one also signs for an overlap (24 h by default), so the receiver can switch without losing a delivery.",
+      t("webhooks.rotate_question", { url: endpoint.url }),
+      t("webhooks.rotate"),
+      t("webhooks.rotate_detail"),
     );
     if (!ok) return;
     await busy(button, async () => {
@@ -327,9 +330,9 @@ async function startWebhooks({ api, me, cities, main, connect }) {
   async function remove(event, endpoint) {
     const button = event.currentTarget;
     const ok = await confirmAction(
-      `Delete the endpoint ${endpoint.url}?`,
-      "Delete",
-      "Its delivery log goes with it, and undelivered events are not sent.",
+      t("webhooks.delete_question", { url: endpoint.url }),
+      t("webhooks.delete"),
+      t("webhooks.delete_detail"),
     );
     if (!ok) return;
     await busy(button, async () => {
@@ -343,7 +346,7 @@ async function startWebhooks({ api, me, cities, main, connect }) {
   async function redeliver(event, endpoint, attempt) {
     await busy(event.currentTarget, async () => {
       await api(`/webhooks/${endpoint.id}/attempts/${attempt.id}/redeliver`, { method: "POST" });
-      notify(`Event ${attempt.event_type} queued again.`, "info");
+      notify(t("webhooks.requeued", { type: attempt.event_type }), "info");
       logOffset = 0;
     });
   }
@@ -351,7 +354,7 @@ async function startWebhooks({ api, me, cities, main, connect }) {
   async function redeliverFailed(event, endpoint) {
     await busy(event.currentTarget, async () => {
       const { queued } = await api(`/webhooks/${endpoint.id}/redeliver-failed`, { method: "POST" });
-      notify(queued ? `${queued} failed event(s) queued again.` : "No failed deliveries to send again.", "info");
+      notify(queued ? t("webhooks.requeued_failed", { count: queued }) : t("webhooks.no_failed"), "info");
       logOffset = 0;
     });
   }
