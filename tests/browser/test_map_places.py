@@ -212,6 +212,17 @@ def test_the_board_marks_the_incident_and_its_staging_points_and_labels_never_ov
         )
 
 
+def _size(picker: Any) -> tuple[float, float]:
+    """A map picker's size on screen. The picker may be drawn again meanwhile (the page
+    settling), so it is read from whichever element is there when asked, as a click
+    finds it again too (a bounding box read from a replaced element is None)."""
+    width, height = picker.evaluate(
+        "el => { const r = el.getBoundingClientRect(); return [r.width, r.height]; }"
+    )
+    assert width > 0 and height > 0
+    return float(width), float(height)
+
+
 def test_the_manager_places_the_incident_and_a_staging_point_by_map_or_by_typing(
     browser: Any, site: Site
 ) -> None:
@@ -224,10 +235,9 @@ def test_the_manager_places_the_incident_and_a_staging_point_by_map_or_by_typing
         manage.fill("#declare-title", "Placed by clicking")
         picker = manage.locator("#declare-map svg.picker")
         expect(picker).to_be_visible()
-        box = picker.bounding_box()
-        assert box is not None
+        width, height = _size(picker)
         # Right of and below the centre (Nairobi): east and south of it.
-        picker.click(position={"x": box["width"] * 0.75, "y": box["height"] * 0.7})
+        picker.click(position={"x": width * 0.75, "y": height * 0.7})
         expect(manage.locator("#declare-map svg .chosen")).to_have_count(1)
         lat = float(manage.input_value("#declare-lat"))
         lon = float(manage.input_value("#declare-lon"))
@@ -265,9 +275,8 @@ def test_the_manager_places_the_incident_and_a_staging_point_by_map_or_by_typing
         expect(manage.locator(f"{prefix}-lat")).to_have_value("-1.3045")
         edit_map = manage.locator(f"{prefix}-map svg.picker")
         expect(edit_map).to_be_visible()
-        box = edit_map.bounding_box()
-        assert box is not None
-        edit_map.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.3})
+        width, height = _size(edit_map)
+        edit_map.click(position={"x": width * 0.25, "y": height * 0.3})
         moved_lat = float(manage.input_value(f"{prefix}-lat"))
         assert moved_lat != -1.3045
         card.locator(".edit-save").click()
