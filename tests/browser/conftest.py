@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,7 +122,14 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    workdir = tmp_path_factory.mktemp("browser")
+    with running_site(tmp_path_factory.mktemp("browser")) as started:
+        yield started
+
+
+@contextmanager
+def running_site(workdir: Path, env: dict[str, str] | None = None) -> Iterator[Site]:
+    """A seeded aidmesh process of its own on SQLite in `workdir` (with `env` added to
+    its environment), stopped afterwards."""
     database_url = scratch_sqlite(workdir, "aidmesh.db")
     settings = Settings(
         database_url=database_url,
@@ -134,6 +142,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     executor = make_executor(settings, clock)
     world = seed_world(executor)
     server = AidmeshProcess(workdir, database_url, free_port())
+    server.env.update(env or {})
     server.start()
     try:
         yield Site(server, world, executor, clock)

@@ -11,7 +11,6 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,10 +19,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from service.settings import Settings
-from tests.browser.conftest import AidmeshProcess, Site
+from tests.browser.conftest import Site, running_site
 from tests.browser.test_pages import signed_in
-from tests.procs import scratch_sqlite
-from tests.support import CITIES, FakeClock, make_executor, seed_world
+from tests.support import CITIES
 
 NAIROBI = CITIES["nairobi"][2], CITIES["nairobi"][3]
 
@@ -69,7 +67,7 @@ class TileServer:
                 self.wfile.write(TILE)
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: the test reads the paths asked for, not a line per request."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -93,29 +91,14 @@ def tiles() -> Iterator[TileServer]:
 @pytest.fixture(scope="module")
 def tiled_site(tmp_path_factory: pytest.TempPathFactory, tiles: TileServer) -> Iterator[Site]:
     """aidmesh with AIDMESH_MAP_TILE_URL naming the loopback tile server."""
-    from tests.procs import free_port
-
-    workdir = tmp_path_factory.mktemp("tiled")
-    database_url = scratch_sqlite(workdir, "aidmesh.db")
-    settings = Settings(
-        database_url=database_url,
-        redis_url=None,
-        embedded_redis=False,
-        scheduler_enabled=False,
-        data_dir=workdir / "data",
-    )
-    clock = FakeClock(datetime.now(UTC))
-    executor = make_executor(settings, clock)
-    world = seed_world(executor)
-    server = AidmeshProcess(workdir, database_url, free_port())
-    server.env["AIDMESH_MAP_TILE_URL"] = tiles.origin + "/tiles/{z}/{x}/{y}.png"
-    server.env["AIDMESH_MAP_TILE_ATTRIBUTION"] = "© Test tiles"
-    server.start()
-    try:
-        yield Site(server, world, executor, clock)
-    finally:
-        server.stop()
-        executor.db.dispose()
+    with running_site(
+        tmp_path_factory.mktemp("tiled"),
+        {
+            "AIDMESH_MAP_TILE_URL": tiles.origin + "/tiles/{z}/{x}/{y}.png",
+            "AIDMESH_MAP_TILE_ATTRIBUTION": "© Test tiles",
+        },
+    ) as started:
+        yield started
 
 
 def _boxes(page: Page, selector: str) -> list[dict[str, float]]:

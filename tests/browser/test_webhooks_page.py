@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from service.settings import Settings
-from tests.browser.conftest import AidmeshProcess, Site
+from tests.browser.conftest import Site, running_site
 from tests.browser.test_pages import signed_in
-from tests.procs import free_port, scratch_sqlite
-from tests.support import FakeClock, make_executor, seed_world
 from tests.webhooks.receiver import Receiver, running
 
 WEBHOOK_ENV = {
@@ -34,26 +30,8 @@ SEEN_WITHIN_MS = 10_000  # the page polls every 3 s; a notice refreshes at once
 
 @pytest.fixture(scope="module")
 def hook_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    workdir = tmp_path_factory.mktemp("webhooks-page")
-    database_url = scratch_sqlite(workdir, "aidmesh.db")
-    settings = Settings(
-        database_url=database_url,
-        redis_url=None,
-        embedded_redis=False,
-        scheduler_enabled=False,
-        data_dir=workdir / "data",
-    )
-    clock = FakeClock(datetime.now(UTC))
-    executor = make_executor(settings, clock)
-    world = seed_world(executor)
-    server = AidmeshProcess(workdir, database_url, free_port())
-    server.env.update(WEBHOOK_ENV)
-    server.start()
-    try:
-        yield Site(server, world, executor, clock)
-    finally:
-        server.stop()
-        executor.db.dispose()
+    with running_site(tmp_path_factory.mktemp("webhooks-page"), WEBHOOK_ENV) as started:
+        yield started
 
 
 @pytest.fixture
