@@ -638,6 +638,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const floor = h("p", { class: "fine edit-floor" });
     const error = h("p", { class: "form-error edit-error", role: "alert" });
     const queuedNote = h("p", { class: "queued edit-queued", role: "status" });
+    // Drawn from the outbox, so a box drawn again while its edit waits still says so.
+    if (outbox.find((a) => a.kind === "request-edit" && a.body.request_id === requestId)) {
+      queuedNote.textContent = t("manage.edit_waiting");
+    }
     const submit = h("button", { type: "submit", class: "primary small edit-save" }, t("manage.save_request"));
     const form = h("form", { class: "stack request-edit-form" },
       h("div", { class: "row" },
