@@ -668,6 +668,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       priority.value = request.priority;
       neededBy.value = request.needed_by ? localInput(request.needed_by) : "";
       reportTo.value = request.report_to;
+      floor.textContent = request.claimed_quantity
+        ? t("manage.floor", { units: unitsOf(request.resource, request.claimed_quantity) })
+        : "";
+      error.textContent = "";
+      // The staging point's map is drawn only in an open box: a console with many requests
+      // does not draw a hidden map for each on every event.
+      if (!box.open) return;
       const incident = book.entry(request.incident_id).incident;
       staging ??= placeField({
         idPrefix: id("report"),
@@ -678,10 +685,6 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       stagingSlot.replaceChildren(staging.element);
       const place = request.report_lat == null ? null : { lat: request.report_lat, lon: request.report_lon };
       staging.set(place, incident ?? city);
-      floor.textContent = request.claimed_quantity
-        ? t("manage.floor", { units: unitsOf(request.resource, request.claimed_quantity) })
-        : "";
-      error.textContent = "";
     };
     box.addEventListener("toggle", () => {
       if (box.open && current()) box.fill(current());

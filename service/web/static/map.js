@@ -517,15 +517,25 @@ export function drawPicker(container, { cities, center, chosen = null, points = 
     placeLabels(labelled, obstacles),
     credit,
   );
-  map.addEventListener("click", (event) => {
-    const matrix = map.getScreenCTM();
+  const pick = (event) => {
+    const matrix = shown.getScreenCTM();
     if (!matrix) return;
     const at = new DOMPoint(event.clientX, event.clientY).matrixTransform(matrix.inverse());
     const lat = Math.round(project.latAt(at.y) * 1e5) / 1e5;
     const lon = Math.round(project.lonAt(at.x) * 1e5) / 1e5;
     onPick(lat, lon);
-  });
-  container.replaceChildren(map);
+  };
+  // Drawn again (a new place, the geography arriving), the picker keeps its element, so a
+  // click or a look already on its way lands on the map shown, not on a replaced one.
+  const shown = container.querySelector(":scope > svg.picker") ?? map;
+  if (shown === map) {
+    map.addEventListener("click", (event) => shown.pick(event));
+    container.replaceChildren(map);
+  } else {
+    for (const name of ["class", "aria-label"]) shown.setAttribute(name, map.getAttribute(name));
+    shown.replaceChildren(...map.childNodes);
+  }
+  shown.pick = pick;
 }
 
 /**
