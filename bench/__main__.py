@@ -71,13 +71,15 @@ SECTIONS = (
 
 
 # (backend, via, path): REST and websocket claims on each backend; on PostgreSQL also
-# the general ORM command (the fast path turned off), the obvious way to write a claim.
+# the general ORM command (the fast path turned off), the obvious way to write a claim,
+# and claims from roster packages (the fast path, each claimer's city's package).
 CLAIM_VARIANTS = [
     ("sqlite", "rest", "orm"),
     ("sqlite", "ws", "orm"),
     ("postgresql", "rest", "orm"),
     ("postgresql", "rest", "fast"),
     ("postgresql", "ws", "fast"),
+    ("postgresql", "rest", "package"),
 ]
 
 
@@ -462,7 +464,8 @@ def section_claims(args, recorder, database, redis_url, work, pg) -> list[dict[s
                 requests=args.claim_requests,
                 max_s=args.claim_seconds,
                 via=via,
-                fast=path == "fast",
+                fast=path != "orm",
+                from_packages=path == "package",
                 replicas=args.claim_replicas,
                 profiler=Profiler(args.profile) if args.profile else None,
             )
@@ -907,6 +910,18 @@ def report(summary: dict[str, Any]) -> dict[str, Any]:
             "met": (best["claims_per_s"] or 0) >= 2000
             and all(c["over_claims"] == 0 for c in pg_runs),
         }
+        plain = next((c for c in pg_runs if (c["via"], c["path"]) == ("rest", "fast")), None)
+        packaged = next((c for c in pg_runs if c["path"] == "package"), None)
+        if plain and packaged:
+            kept = ratio(packaged["claims_per_s"], plain["claims_per_s"])
+            targets["claims from packages: claims/s within 20% of plain claims (REST)"] = {
+                "claims_per_s": {
+                    "plain": plain["claims_per_s"],
+                    "package": packaged["claims_per_s"],
+                },
+                "ratio": kept,
+                "met": kept is not None and kept >= 0.8 and packaged["over_claims"] == 0,
+            }
         orm = next((c for c in pg_runs if c["path"] == "orm"), None)
         if orm:
             verdict["ratios_to_naive"]["claims_per_s (fast path / ORM command)"] = {

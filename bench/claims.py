@@ -34,7 +34,7 @@ from bench.harness import (
     postgres_cpu_seconds,
     start_all,
 )
-from bench.seed import World, declare, raise_request
+from bench.seed import World, add_packages, declare, raise_request
 from bench.stats import Histogram
 
 
@@ -47,6 +47,7 @@ class _Http(asyncio.Protocol):
         import httptools
 
         self.host = host.encode()
+        self.package_id: int | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.transport: Any = None
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
@@ -87,6 +88,7 @@ class _WsClaims:
 
     def __init__(self) -> None:
         self.conn: Any = None
+        self.package_id: int | None = None
         self.waiter: asyncio.Future[dict[str, Any]] | None = None
 
     def on_text(self, data: str) -> None:
@@ -157,16 +159,19 @@ def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
 
         async def connect(i: int) -> Any:
             token = spec["tokens"][i % len(spec["tokens"])]
+            package_id = spec["packages"][i % len(spec["packages"])]
             if spec["via"] == "ws":
                 ws = _WsClaims()
                 ws.conn = await _open_lean(spec["ws_url"], None, ws.on_text)
                 welcome = await ws.ask({"op": "auth", "token": token})
                 assert welcome["type"] == "welcome", welcome
+                ws.package_id = package_id
                 return ws
             _transport, http = await loop.create_connection(
                 lambda: _Http(host.netloc), host.hostname, host.port
             )
             http.token_header = b"Authorization: Bearer %s\r\n" % token.encode()
+            http.package_id = package_id
             return http
 
         async def claim(conn: Any, request_id: int, quantity: int) -> tuple[int, str]:
@@ -178,13 +183,16 @@ def _claimer_main(pipe: Connection, spec: dict[str, Any]) -> None:
                         "request_id": request_id,
                         "quantity": quantity,
                         "idempotency_key": key,
+                        **({"package_id": conn.package_id} if conn.package_id else {}),
                     }
                 )
                 return int(reply["status"]), str(reply.get("detail", ""))
             status, body = await conn.post(
                 f"/api/v1/requests/{request_id}/claims",
                 conn.token_header + b"Idempotency-Key: %s\r\n" % key.encode(),
-                b'{"quantity":%d}' % quantity,
+                b'{"quantity":%d,"package_id":%d}' % (quantity, conn.package_id)
+                if conn.package_id
+                else b'{"quantity":%d}' % quantity,
             )
             return status, "" if status == 201 else str(orjson.loads(body).get("detail", ""))
 
@@ -269,7 +277,17 @@ def _over_claims(world: World, request_ids: list[int]) -> dict[str, int]:
                 " FROM aid_requests WHERE id IN (" + ids + ")"
             )
         ).one()
+        # A package's committed units against its claims that hold them, and its cap.
+        packages = conn.execute(
+            text(
+                "SELECT count(*) FROM package_items i WHERE i.committed_quantity > i.cap_quantity"
+                " OR i.committed_quantity <> (SELECT COALESCE(SUM(c.quantity), 0) FROM claims c"
+                " WHERE c.package_id = i.package_id AND c.status IN"
+                " ('claimed', 'accepted', 'en_route', 'on_site'))"
+            )
+        ).scalar_one()
     return {
+        "packages_over_or_mismatched": int(packages),
         "requests_over_quantity": int(over),
         "requests_sum_mismatch": int(mismatch),
         "units_claimed": int(units[0]),
@@ -293,6 +311,7 @@ def run(
     replicas: int = 1,
     via: str = "rest",
     fast: bool = True,
+    from_packages: bool = False,
     profiler: Profiler | None = None,
 ) -> dict[str, Any]:
     log(
@@ -304,10 +323,12 @@ def run(
     request_ids = [
         raise_request(world, incident_ids[i % incidents], quantity) for i in range(requests)
     ]
+    packages = add_packages(world) if from_packages else {}
+    path = "package" if from_packages else "fast" if fast else "orm"
     log(f"claims on {backend}: seeded in {time.monotonic() - started:.1f}s")
     servers: list[Server] = [
         aidmesh_replica(
-            f"claims-{backend}-{via}-{'fast' if fast else 'orm'}-{i}",
+            f"claims-{backend}-{via}-{path}-{i}",
             database_url=database_url,
             redis_url=redis_url,
             work=work,
@@ -328,6 +349,8 @@ def run(
                 "ws_url": servers[p % len(servers)].ws_url,
                 "via": via,
                 "tokens": [t.secret for t in world.responders],
+                # each token's city's package, when the claims are made from packages
+                "packages": [packages.get(t.actor.city_id or 0) for t in world.responders],
                 "requests": request_ids,
                 "incidents": incident_ids,
                 "quantities": {r: quantity for r in request_ids},
@@ -346,7 +369,7 @@ def run(
         cpu_before = sum(s.cpu() for s in servers)
         pg_before, (busy_before, _) = postgres_cpu_seconds(), machine_cpu_seconds()
         if profiler is not None:
-            name = f"claims-{backend}-{via}-{'fast' if fast else 'orm'}-r{replicas}"
+            name = f"claims-{backend}-{via}-{path}-r{replicas}"
             profiler.start(name, [s.pid for s in servers])
         for pipe in pipes:
             pipe.send("go")
@@ -404,7 +427,10 @@ def run(
             round(1000 * pg_cpu / ok, 3) if ok and backend == "postgresql" else None
         ),
         "machine_cpu_ms_per_claim": round(1000 * machine_cpu / ok, 3) if ok else None,
-        "over_claims": db["requests_over_quantity"] + db["requests_sum_mismatch"] + client_over,
+        "over_claims": db["requests_over_quantity"]
+        + db["requests_sum_mismatch"]
+        + db["packages_over_or_mismatched"]
+        + client_over,
         "client_seen_over_claims": client_over,
         **db,
     }

@@ -63,9 +63,7 @@ async def _run(url: str, world: World, incident_id: int, count: int, warmup: int
                 json={"status": "accepted"},
                 headers=manager_headers,
             )
-            series.statuses[answered.status_code] = (
-                series.statuses.get(answered.status_code, 0) + 1
-            )
+            series.statuses[answered.status_code] = series.statuses.get(answered.status_code, 0) + 1
             if answered.status_code != 200:
                 seen.cancel()
                 continue

@@ -15,11 +15,19 @@ from typing import Any
 from playbooks import load_catalogue, load_stock_playbooks
 from realtime.bus import InMemoryBus
 from realtime.envelope import encode
-from service.commands import aid_requests, claims, incidents
+from service.commands import aid_requests, claims, incidents, rosters
 from service.commands.admin import create_city, create_network, mint_token
 from service.domain.actors import SYSTEM, Actor, Role
 from service.executor import Executor
-from service.models import AidRequestCreate, CityCreate, ClaimCreate, IncidentCreate, NetworkCreate
+from service.models import (
+    AidRequestCreate,
+    CityCreate,
+    ClaimCreate,
+    IncidentCreate,
+    NetworkCreate,
+    PackageCreate,
+    PackageItemIn,
+)
 from service.persistence.db import Database, build_engine, migrate
 from service.settings import Settings
 
@@ -125,6 +133,26 @@ def raise_request(world: World, incident_id: int, quantity: int) -> int:
     )
     assert request.id is not None
     return request.id
+
+
+def add_packages(world: World, units: int = 10_000) -> dict[int, int]:
+    """A package of `units` of RESOURCE for every responder's city: city id -> package id."""
+    made: dict[int, int] = {}
+    for token in world.responders:
+        city_id = token.actor.city_id
+        assert city_id is not None
+        if city_id in made:
+            continue
+        manager = Actor(role=Role.MANAGER, city_id=city_id, token_id=None)
+        body = PackageCreate(
+            name=f"Paramedic strike team {city_id}",
+            items=[PackageItemIn(resource=RESOURCE, quantity=units)],
+            readiness_hours=2,
+            self_sufficiency_days=3,
+        )
+        package, _ = world.executor.run_sync(manager, rosters.create_package, city_id, body)
+        made[city_id] = package.id
+    return made
 
 
 def last_seqs(world: World, incident_ids: list[int]) -> dict[int, int]:

@@ -21,10 +21,10 @@ from playbooks import Catalogue, Playbook
 from realtime.bus import EventBus
 from realtime.envelope import encode
 from service.claim_paths import ClaimPath, GeneralCommand
-from service.commands import claims
+from service.commands import claims, escalation
 from service.commands.context import CommandContext
 from service.commands.presenters import claim_public
-from service.domain.actors import Actor
+from service.domain.actors import SYSTEM, Actor
 from service.domain.errors import Conflict
 from service.metrics import observe_events
 from service.models import ClaimCreate, ClaimPublic, EventPublic
@@ -79,6 +79,7 @@ class Executor:
         ] = {}
         self.claim_path: ClaimPath = claim_path or GeneralCommand()
         self.tokens: TokenLookup = tokens or DatabaseTokens(db, clock)
+        self._cover_rounds: dict[asyncio.AbstractEventLoop, _CoverRounds] = {}
 
     async def run(self, actor: Actor, command: Callable[..., T], *args: Any) -> T:
         result, events = await to_thread.run_sync(self.run_sync, actor, command, *args)
@@ -94,9 +95,28 @@ class Executor:
         if done is not None:
             claim, created, events = done
             await self.publish(events)
+            commits = {
+                (package["city_id"], package["resource"])
+                for event in (events if created else ())
+                if (package := event.data.get("package")) is not None
+            }
+            if commits:
+                await self._judge_cover(commits)
             return claim, created
         row, created = await self.run(actor, claims.claim_request, request_id, body, key)
         return claim_public(row), created
+
+    async def _judge_cover(self, commits: set[tuple[int, str]]) -> None:
+        """A claim path committed package units: the cover of the requests those cities'
+        rings hold is judged again (the general command does it in the claim's own
+        transaction), in rounds shared by the claims of a moment."""
+        loop = asyncio.get_running_loop()
+        rounds = self._cover_rounds.get(loop)
+        if rounds is None:
+            kept = self._cover_rounds.items()
+            self._cover_rounds = {lp: r for lp, r in kept if not lp.is_closed()}
+            rounds = self._cover_rounds[loop] = _CoverRounds(self)
+        await rounds.judge(commits)
 
     async def read(self, actor: Actor, query: Callable[..., T], *args: Any) -> T:
         """Run a read-only function over a command context, in a worker thread."""
@@ -215,3 +235,44 @@ class Executor:
         publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await publisher
+
+
+class _CoverRounds:
+    """Cover judged again after claims from packages (`escalation.escalate_after_commits`):
+    the (city, resource) commits that arrive while a round runs go together in the next
+    one, one transaction each; a claim is answered once the round holding its commit is
+    done. A failed round is logged, not the claims' failure: they are committed, and
+    the requests' timers still move them outward."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.pending: set[tuple[int, str]] = set()
+        self.waiting: list[asyncio.Future[None]] = []
+        self.running: asyncio.Task[None] | None = None
+
+    async def judge(self, commits: set[tuple[int, str]]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self.pending |= commits
+        self.waiting.append(done)
+        if self.running is None or self.running.done():
+            self.running = loop.create_task(self._rounds(), name="cover-rounds")
+        # A caller that goes away leaves the round to finish for the others.
+        await asyncio.shield(done)
+
+    async def _rounds(self) -> None:
+        while self.pending:
+            commits, waiting = sorted(self.pending), self.waiting
+            self.pending, self.waiting = set(), []
+            try:
+                await self.executor.run(SYSTEM, escalation.escalate_after_commits, commits)
+            except Exception:
+                log.exception(
+                    "cover after %d package commits not judged; the requests' timers still"
+                    " move them outward",
+                    len(commits),
+                )
+            finally:
+                for done in waiting:
+                    if not done.done():
+                        done.set_result(None)

@@ -21,9 +21,17 @@ The write only applies where a request is still exactly as it was read, so the
 database stays the arbiter; if any part did not apply, the whole batch rolls back.
 Whenever this path cannot answer a claim by itself (a refusal that needs more
 reading to explain, a reused key with another body, a rolled-back batch, a database
-error, a lost unique-key race, a claim from a roster package, a claim that fills a
-request with open offers to answer) it returns None and the caller runs the general
-command, which then answers — both paths give the same answers, rows and events.
+error, a lost unique-key race, a claim from a package that is not the caller's city's,
+is unavailable or does not hold the resource, a claim that fills a request with open
+offers to answer) it returns None and the caller runs the general command, which then
+answers — both paths give the same answers, rows and events.
+
+A claim from a roster package commits the package's units in the same transaction:
+the batch also locks the packages' items it claims from (after the incidents, in id
+order) and writes their committed units with the claims, under the same kind of guard.
+Judging again the cover of the requests those packages' cities are in (the command does
+it in the claim's transaction) is left to the executor, right after the commit, for
+all the claims of a moment at once (`commands.escalation.escalate_after_commits`).
 
 `PgTokens` is the same pool's `service.tokens.TokenLookup`: one round trip per
 lookup instead of a worker thread and the ORM, for REST and the websocket alike.
@@ -55,6 +63,7 @@ from service.commands.context import audience_of, require_city
 from service.commands.presenters import as_json, request_public_of
 from service.domain import claims as rules
 from service.domain import lifecycles as lc
+from service.domain import rosters as roster_rules
 from service.domain.actors import Actor, Role
 from service.domain.errors import DomainError
 from service.domain.events import EventType
@@ -96,6 +105,20 @@ SELECT {", ".join("r." + c for c in _REQUEST_COLUMNS.split(", "))},
                   AND o.status IN ('open', 'countered')) AS has_open_offers
   FROM aid_requests r WHERE r.id = ANY(%(request_ids)s::integer[])"""  # noqa: S608
 _READ_ONLY_COLUMNS = frozenset({"target_rings", "has_open_offers"})
+# ... the items of the packages the batch's claims are made from (only read when some
+# are), locked in id order after the incidents, ...
+_READ_ITEMS = """
+SELECT i.id, i.package_id, i.resource, i.quantity, i.cap_quantity, i.committed_quantity,
+       p.city_id, p.name, p.available, p.unavailable_until
+  FROM package_items i JOIN roster_packages p ON p.id = i.package_id
+ WHERE i.id IN (SELECT m.id
+                  FROM unnest(%(package_ids)s::integer[], %(package_requests)s::integer[])
+                       AS k(package_id, request_id)
+                  JOIN aid_requests r ON r.id = k.request_id
+                  JOIN package_items m ON m.package_id = k.package_id
+                                      AND m.resource = r.resource)
+ ORDER BY i.id
+   FOR UPDATE OF i"""
 # ... earlier claims made with the callers' idempotency keys, ...
 _READ_EARLIER = """
 SELECT row_to_json(c) FROM claims c
@@ -158,14 +181,21 @@ WITH taken AS (
 ), made AS (
     INSERT INTO claims (id, request_id, incident_id, city_id, quantity, status, note, answer,
                         idempotency_key, body_fingerprint, claimed_by_token_id,
-                        created_at, updated_at, expires_at)
+                        created_at, updated_at, expires_at, package_id)
     SELECT c.id, c.request_id, c.incident_id, c.city_id, c.quantity, c.status, c.note,
-           NULL, c.key, c.fingerprint, c.token_id, c.at, c.at, c.expires_at
+           NULL, c.key, c.fingerprint, c.token_id, c.at, c.at, c.expires_at, c.package_id
       FROM json_to_recordset(%(claims)s::json)
            AS c(id integer, request_id integer, incident_id integer, city_id integer,
                 quantity integer, status text, note text, key text, fingerprint text,
-                token_id integer, at timestamptz, expires_at timestamptz)
+                token_id integer, at timestamptz, expires_at timestamptz, package_id integer)
     RETURNING id
+), committed AS (
+    UPDATE package_items p SET committed_quantity = u.committed
+      FROM json_to_recordset(%(items)s::json)
+           AS u(id integer, committed integer, committed_before integer, cap integer)
+     WHERE p.id = u.id AND p.committed_quantity = u.committed_before
+       AND p.cap_quantity = u.cap AND u.committed <= p.cap_quantity
+    RETURNING p.id
 ), recorded AS (
     INSERT INTO events (event_id, incident_id, seq, type, occurred_at, actor_token_id,
                         actor_city_id, actor_role, actor_user_id, actor_name, data, audience)
@@ -183,7 +213,8 @@ WITH taken AS (
     RETURNING i.id
 )
 SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM made),
-       (SELECT count(*) FROM recorded), (SELECT count(*) FROM numbered)"""
+       (SELECT count(*) FROM recorded), (SELECT count(*) FROM numbered),
+       (SELECT count(*) FROM committed)"""
 
 _ACTOR_OF_HASH = """
 SELECT id, role, city_id, scopes FROM api_tokens
@@ -264,7 +295,7 @@ class PgClaims:
         write_statement: str = WRITE,
     ) -> None:
         """`write_statement` is the batch's write (`WRITE`); it takes the parameters of
-        `_BatchState.write_args` and answers the four counts `WRITE` answers."""
+        `_BatchState.write_args` and answers the five counts `WRITE` answers."""
         self.pool = pool
         self.write_statement = write_statement
         self.loop = asyncio.get_running_loop()
@@ -292,9 +323,7 @@ class PgClaims:
         """Claim as `claims.claim_request` does, or None for the general command to answer.
         Refusals the rules give from what was read are raised here, as the command does;
         so is PoolTimeout (overloaded: 503, not the slower path)."""
-        if not self.usable() or body.package_id is not None:
-            # A claim from a roster package also commits the package's units (in
-            # `commands.rosters`, in the claim's transaction): the general command makes it.
+        if not self.usable():
             return None
         city_id = require_city(actor, Role.RESPONDER, Role.MANAGER)
         answer: asyncio.Future[Answer | None] = self.loop.create_future()
@@ -402,6 +431,12 @@ class PgClaims:
             earlier = await conn.execute(_READ_EARLIER, on)
             viewers = await conn.execute(_READ_VIEWERS, on)
             ids = await conn.execute(_NEW_CLAIM_IDS, on)
+            from_packages = [ask for ask in batch if ask.body.package_id is not None]
+            items = None
+            if from_packages:
+                on["package_ids"] = [ask.body.package_id for ask in from_packages]
+                on["package_requests"] = [ask.request_id for ask in from_packages]
+                items = await conn.cursor(row_factory=dict_row).execute(_READ_ITEMS, on)
             state = _BatchState(
                 incidents={i["id"]: i for i in await lock.fetchall()},
                 requests={r["id"]: r for r in await requests.fetchall()},
@@ -410,6 +445,10 @@ class PgClaims:
                 },
                 viewers={},
                 claim_ids=iter([claim_id for (claim_id,) in await ids.fetchall()]),
+                items={
+                    (i["package_id"], i["resource"]): i
+                    for i in (await items.fetchall() if items is not None else ())
+                },
             )
             kept: dict[int, tuple[int, str, list[int]]] = {}
             for incident_id, city_id, seq, event_id, peers, reached in await viewers.fetchall():
@@ -432,6 +471,7 @@ class PgClaims:
                     len(state.claims),
                     len(state.claims),
                     len(state.seq_before),
+                    len(state.items_touched),
                 )
                 if counts != expected:
                     raise _Changed(f"rows written {counts}, expected {expected}")
@@ -532,8 +572,13 @@ class _BatchState:
     earlier: dict[tuple[int, str], dict[str, Any]]
     viewers: dict[int, list[int]]
     claim_ids: Iterator[int]
+    # (package id, resource) -> the package's item, with its package's city, name and
+    # availability
+    items: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     # request id -> (claimed_quantity, status) as read, for the write's condition
     touched: dict[int, tuple[int, str]] = field(default_factory=dict)
+    # item id -> its committed units as read, for the write's condition
+    items_touched: dict[int, int] = field(default_factory=dict)
     seq_before: dict[int, int] = field(default_factory=dict)
     claims: list[tuple[_Ask, ClaimPublic, EventPublic]] = field(default_factory=list)
 
@@ -567,6 +612,21 @@ class _BatchState:
             return None  # refused; the general command explains why (404 or 403)
         if request["has_open_offers"] and decision.after.status is lc.RequestStatus.CLAIMED:
             return None  # it fills the request: the general command answers its offers
+        package = None
+        if ask.body.package_id is not None:
+            item = self.items.get((ask.body.package_id, request["resource"]))
+            if (
+                item is None
+                or item["city_id"] != ask.city_id
+                or not roster_rules.available_now(
+                    item["available"], item["unavailable_until"], ask.now
+                )
+            ):
+                return None  # refused; the general command says why (404, 409 or 422)
+            try:
+                package = self._commit(item, ask.body.quantity)
+            except DomainError as refused:
+                return refused
 
         self.touched.setdefault(request["id"], (request["claimed_quantity"], request["status"]))
         self.seq_before.setdefault(incident["id"], incident["last_seq"])
@@ -593,7 +653,11 @@ class _BatchState:
             created_at=ask.now,
             updated_at=ask.now,
             expires_at=rules.claim_expires_at(ask.now, incident["claim_acceptance_timeout_s"]),
+            package_id=ask.body.package_id,
         )
+        data: dict[str, Any] = {"claim": as_json(claim), "request": as_json(public_after)}
+        if package is not None:
+            data["package"] = package
         event = EventPublic(
             event_id=str(uuid.uuid4()),
             incident_id=incident["id"],
@@ -604,7 +668,7 @@ class _BatchState:
             actor_city_id=ask.city_id,
             actor_user_id=ask.actor.user_id,
             actor_name=ask.actor.display_name,
-            data={"claim": as_json(claim), "request": as_json(public_after)},
+            data=data,
             audience={
                 "cities": audience_of(public_after, rings),
                 "viewers": self.viewers[incident["id"]],
@@ -612,6 +676,23 @@ class _BatchState:
         )
         self.claims.append((ask, claim, event))
         return claim, True, [event]
+
+    def _commit(self, item: dict[str, Any], quantity: int) -> dict[str, Any]:
+        """Commit `quantity` of the item's units as the claims before left it (the rule of
+        `commands.rosters.commit_from_package`); the package's state for the event."""
+        before = roster_rules.ItemTally(
+            item["quantity"], item["cap_quantity"], item["committed_quantity"]
+        )
+        after = roster_rules.commit_units(before, quantity, package_name=item["name"])
+        self.items_touched.setdefault(item["id"], before.committed_quantity)
+        item["committed_quantity"] = after.committed_quantity
+        return roster_rules.package_state(
+            package_id=item["package_id"],
+            city_id=item["city_id"],
+            name=item["name"],
+            resource=item["resource"],
+            tally=after,
+        )
 
     def write_args(self) -> dict[str, Any]:
         requests = [
@@ -641,8 +722,20 @@ class _BatchState:
                 "token_id": ask.actor.token_id,
                 "at": claim.created_at,
                 "expires_at": claim.expires_at,
+                "package_id": claim.package_id,
             }
             for ask, claim, _ in self.claims
+        ]
+        items = [
+            {
+                "id": item["id"],
+                "committed": item["committed_quantity"],
+                "committed_before": before,
+                "cap": item["cap_quantity"],
+            }
+            for item in self.items.values()
+            for before in (self.items_touched.get(item["id"]),)
+            if before is not None
         ]
         events = [
             {
@@ -674,6 +767,7 @@ class _BatchState:
                     ("claims", claims),
                     ("events", events),
                     ("incidents", incidents),
+                    ("items", items),
                 )
             },
         }

@@ -14,9 +14,11 @@ ever makes the cover larger, so the passing of time needs no check.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, not_, or_
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
 from service.commands.context import (
@@ -192,11 +194,56 @@ def escalate_after_roster_change(
     """A city's roster holds less than before (of `resources`, or of anything): the open
     requests whose current ring holds the city are judged again, each under its
     incident's lock (taken in incident order, as every command takes them)."""
+    _judge_again(ctx, _in_rings_of(ctx, city_id, resources))
+
+
+def escalate_after_commits(ctx: CommandContext, commits: Iterable[tuple[int, str]]) -> None:
+    """Claims from packages committed elsewhere (the PostgreSQL claim batches): each
+    (city, resource) holds less; the open requests they cover are judged again together,
+    under their incidents' locks in incident order."""
+    by_city: dict[int, set[str]] = {}
+    for city_id, resource in commits:
+        by_city.setdefault(city_id, set()).add(resource)
+    found: dict[int, _Open] = {}
+    for city_id, resources in sorted(by_city.items()):
+        found.update(_in_rings_of(ctx, city_id, resources))
+    _judge_again(ctx, found)
+
+
+@dataclass(frozen=True)
+class _Open:
+    """An open request as the cover needs it."""
+
+    incident_id: int
+    ring: int
+    resource: str
+    unclaimed: int
+
+
+# Requests read at a time when the cover of many is judged again.
+_CHUNK = 500
+
+
+def _in_rings_of(
+    ctx: CommandContext, city_id: int, resources: Iterable[str] | None
+) -> dict[int, _Open]:
+    """The open requests (of `resources`) whose current ring holds the city, by id, that
+    its change may have left uncovered. Given the resources, a request the city alone
+    still covers is not among them: its ring holds at least the city's units (or the
+    city passed on it, and then its units never counted), so the change cannot have
+    made its ring fall short."""
     ring_of_city = (col(RequestTarget.request_id) == col(AidRequest.id)) & (
         col(RequestTarget.ring) == col(AidRequest.ring)
     )
+    unclaimed = col(AidRequest.quantity) - col(AidRequest.claimed_quantity)
     query = (
-        select(AidRequest.id, AidRequest.incident_id)
+        select_columns(
+            col(AidRequest.id),
+            col(AidRequest.incident_id),
+            col(AidRequest.ring),
+            col(AidRequest.resource),
+            unclaimed,
+        )
         .join(RequestTarget, ring_of_city)
         .where(
             col(RequestTarget.city_id) == city_id,
@@ -205,12 +252,68 @@ def escalate_after_roster_change(
         )
     )
     if resources is not None:
-        query = query.where(col(AidRequest.resource).in_(sorted(set(resources))))
-    rows = ctx.session.exec(query).all()
-    found = sorted((int(incident), int(request or 0)) for request, incident in rows)
+        wanted = sorted(set(resources))
+        held = holdings(ctx, [city_id], wanted).get(city_id)
+        if held is None:
+            return {}  # no roster: the city says nothing of what its rings hold
+        query = query.where(
+            or_(
+                *(
+                    (col(AidRequest.resource) == resource) & (unclaimed > held.get(resource, 0))
+                    for resource in wanted
+                )
+            )
+        )
+    return {
+        int(request_id or 0): _Open(int(incident_id), int(ring), resource, int(left))
+        for request_id, incident_id, ring, resource, left in ctx.session.execute(query)
+    }
+
+
+def _judge_again(ctx: CommandContext, found: dict[int, _Open]) -> None:
+    """Judge the cover of `found` from a few reads for them all, then move those it
+    cannot cover, each judged again under its incident's lock (incidents in id order):
+    what the reads saw may have changed, and the move is decided on the rows as locked."""
+    suspects = sorted((found[r].incident_id, r) for r in _uncovered_among(ctx, found))
     locked: dict[int, Incident] = {}
-    for incident_id, request_id in found:
+    for incident_id, request_id in suspects:
         if incident_id not in locked:
             locked[incident_id] = lock_incident(ctx.session, incident_id)
         request = fresh(ctx.session, AidRequest, request_id, "request")
         escalate_while_uncovered(ctx, locked[incident_id], request)
+
+
+def _uncovered_among(ctx: CommandContext, found: dict[int, _Open]) -> set[int]:
+    """The requests of `found` whose current ring cannot cover what is left unclaimed
+    (`uncovered`, for many at once: their targets, passes and the rings' holdings read
+    together)."""
+    ids = sorted(r for r, open_ in found.items() if open_.unclaimed > 0)
+    rings: dict[int, dict[int, int]] = {r: {} for r in ids}
+    passed: dict[int, list[int]] = {r: [] for r in ids}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for request_id, city_id, ring in ctx.session.exec(
+            select(RequestTarget.request_id, RequestTarget.city_id, RequestTarget.ring).where(
+                col(RequestTarget.request_id).in_(chunk)
+            )
+        ):
+            rings[int(request_id)][int(city_id)] = int(ring)
+        for request_id, city_id in ctx.session.exec(
+            select(RequestPass.request_id, RequestPass.city_id).where(
+                col(RequestPass.request_id).in_(chunk)
+            )
+        ):
+            passed[int(request_id)].append(int(city_id))
+    in_current = {city for r in ids for city, ring in rings[r].items() if ring == found[r].ring}
+    held = holdings(ctx, in_current, {found[r].resource for r in ids})
+    return {
+        r
+        for r in ids
+        if rules.ring_cannot_cover(
+            rings[r],
+            found[r].ring,
+            passed[r],
+            {city: of_city.get(found[r].resource, 0) for city, of_city in held.items()},
+            found[r].unclaimed,
+        )
+    }

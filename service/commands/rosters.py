@@ -427,13 +427,10 @@ def package_state(
     package: RosterPackage, item: PackageItem, tally: rules.ItemTally
 ) -> dict[str, Any]:
     """What a claim's event says of its package: the item's units as the claim left them."""
-    return {
-        "id": package.id,
-        "city_id": package.city_id,
-        "name": package.name,
-        "resource": item.resource,
-        "quantity": tally.quantity,
-        "cap_quantity": tally.cap_quantity,
-        "committed_quantity": tally.committed_quantity,
-        "remaining_quantity": tally.remaining_quantity,
-    }
+    return rules.package_state(
+        package_id=package.id or 0,
+        city_id=package.city_id,
+        name=package.name,
+        resource=item.resource,
+        tally=tally,
+    )

@@ -53,6 +53,22 @@ def available_now(available: bool, unavailable_until: datetime | None, now: date
     return available or (unavailable_until is not None and unavailable_until <= now)
 
 
+def package_state(
+    *, package_id: int, city_id: int, name: str, resource: str, tally: ItemTally
+) -> dict[str, object]:
+    """What a claim's event says of its package: the item's units as the claim left them."""
+    return {
+        "id": package_id,
+        "city_id": city_id,
+        "name": name,
+        "resource": resource,
+        "quantity": tally.quantity,
+        "cap_quantity": tally.cap_quantity,
+        "committed_quantity": tally.committed_quantity,
+        "remaining_quantity": tally.remaining_quantity,
+    }
+
+
 def commit_units(item: ItemTally, quantity: int, *, package_name: str) -> ItemTally:
     """The item once a claim of `quantity` units is made from it (Conflict if the units
     or the cap would be exceeded)."""

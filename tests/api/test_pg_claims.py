@@ -40,6 +40,7 @@ from service.persistence.db import Database
 from service.persistence.tables import Incident
 from service.scheduler import Sweeper
 from service.settings import Settings
+from tests.rosters import flows as roster
 from tests.support import (
     FakeClock,
     World,
@@ -293,6 +294,113 @@ def test_answers_read_the_same_on_both_paths(
     assert answers[0][0] in (201, 403, 404, 409), answers
 
 
+def test_a_claim_from_a_package_on_the_fast_path_leaves_what_the_general_command_leaves(
+    app_client: TestClient,
+    general_client: TestClient,
+    world: World,
+    general_calls: list[int],
+    published: list[dict[str, Any]],
+) -> None:
+    package_id = roster.add_package(app_client, world, "thika")["id"]  # 6 pumps
+    incident_id = _declare(app_client, world)
+    fast_request, general_request = (_raise(app_client, world, incident_id) for _ in range(2))
+
+    fast = roster.claim(app_client, world, fast_request, 2, "fast", package_id=package_id)
+    assert fast.status_code == 201, fast.text
+    assert general_calls == []  # the fast path committed the package's units itself
+    assert fast.json()["package_id"] == package_id
+    general = roster.claim(general_client, world, general_request, 2, "gen", package_id=package_id)
+    assert general.status_code == 201, general.text
+    assert general_calls == [general_request]
+    assert _without_ids(fast.json()) == _without_ids(general.json())
+
+    made = [e for e in _events(app_client, world, incident_id) if e["type"] == "claim.made"]
+    packages = [e["data"].pop("package") for e in made]
+    assert _without_ids(made[0]) == _without_ids(made[1])
+    assert [(p["committed_quantity"], p["remaining_quantity"]) for p in packages] == [
+        (2, 4),
+        (4, 2),
+    ]
+    assert {**packages[0], "committed_quantity": 4, "remaining_quantity": 2} == packages[1]
+    assert packages[0]["id"] == package_id and packages[0]["resource"] == roster.PUMP
+    live = [e for e in published if e["type"] == "claim.made"]
+    assert [e["data"]["package"] for e in live] == packages
+    assert roster.committed(app_client, world, package_id) == 4
+
+
+def _package_claim(client: TestClient, world: World, case: str, request_id: int) -> tuple[Any, int]:
+    """A claim of Thika's from a package made for `case`; the answer and the package."""
+    items = [{"resource": roster.PUMP, "quantity": 6}]
+    options: dict[str, Any] = {
+        "over its units": {},
+        "over its cap": {"cap_percent": 50},
+        "unavailable": {"available": False, "unavailable_reason": "pumps at the depot"},
+        "another resource": {"items": [{"resource": "generator-100kw", "quantity": 2}]},
+    }.get(case, {})
+    city = "machakos" if case == "another city's" else "thika"
+    package_id = roster.add_package(client, world, city, **{"items": items, **options})["id"]
+    quantity = 4 if case == "over its cap" else 7 if case == "over its units" else 2
+    return roster.claim(
+        client, world, request_id, quantity, f"p{request_id}", package_id
+    ), package_id
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["over its units", "over its cap", "unavailable", "another resource", "another city's"],
+)
+def test_refusals_of_claims_from_packages_read_the_same_on_both_paths(
+    app_client: TestClient,
+    general_client: TestClient,
+    world: World,
+    general_calls: list[int],
+    case: str,
+) -> None:
+    answers = []
+    for client in (app_client, general_client):
+        incident_id = _declare(client, world)
+        request_id = _raise(client, world, incident_id, quantity=8)
+        r, package_id = _package_claim(client, world, case, request_id)
+        if client is app_client and case in ("over its units", "over its cap"):
+            assert general_calls == []  # refused by the fast path itself
+        body = r.json()
+        body["detail"] = str(body["detail"]).replace(f"package {package_id} ", "package _ ")
+        answers.append((r.status_code, body))
+    assert answers[0] == answers[1]
+    assert answers[0][0] in (404, 409, 422), answers
+
+
+def _moves(client: TestClient, world: World, incident_id: int) -> list[tuple[int, int, int, str]]:
+    """The incident's escalations: (request, from ring, to ring, cause)."""
+    return [
+        (
+            e["data"]["request"]["id"],
+            e["data"]["from_ring"],
+            e["data"]["to_ring"],
+            e["data"]["cause"],
+        )
+        for e in _events(client, world, incident_id)
+        if e["type"] == "request.escalated"
+    ]
+
+
+def test_a_claim_from_a_package_on_the_fast_path_moves_on_what_its_ring_no_longer_covers(
+    app_client: TestClient, world: World, general_calls: list[int]
+) -> None:
+    # Ring 0 is Thika, whose one package holds 3 pumps: enough for each request of 2.
+    items = [{"resource": roster.PUMP, "quantity": 3}]
+    package_id = roster.add_package(app_client, world, "thika", items=items)["id"]
+    incident_id = _declare(app_client, world)
+    claimed, waiting = (_raise(app_client, world, incident_id, quantity=2) for _ in range(2))
+    assert _moves(app_client, world, incident_id) == []
+
+    r = roster.claim(app_client, world, claimed, 2, "two", package_id=package_id)
+    assert r.status_code == 201, r.text
+    assert general_calls == []
+    # Thika holds 1 now, short of the other request's 2: it moved on before the answer.
+    assert _moves(app_client, world, incident_id) == [(waiting, 0, 1, "cover")]
+
+
 def test_a_closed_incident_refuses_claims_alike(
     app_client: TestClient, general_client: TestClient, world: World
 ) -> None:
@@ -313,9 +421,9 @@ def test_a_closed_incident_refuses_claims_alike(
 
 
 def _fail_at_the_end(write: str) -> str:
-    """The write fails at its very end, once the requests, the claim rows, the events
-    and the seqs have all been written by its statement."""
-    assert write.splitlines()[-1].endswith("(SELECT count(*) FROM numbered)")
+    """The write fails at its very end, once the requests, the claim rows, the package
+    items, the events and the seqs have all been written by its statement."""
+    assert write.splitlines()[-1].endswith("(SELECT count(*) FROM committed)")
     return write + ", 1 / ((SELECT count(*) FROM numbered) - 1)"  # noqa: S608
 
 
