@@ -16,6 +16,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -293,3 +295,36 @@ def cluster_fixture(
             yield built
 
     return _cluster
+
+
+# Bound on any wait for another thread of a race; far above what a healthy run needs.
+STEP_WAIT_S = 30.0
+
+
+def http_step(
+    client: httpx.Client, start: threading.Barrier, url: str, step: tuple[str, str, object]
+) -> str:
+    """One REST step of a race, sent once every step's thread is at `start`: "ok",
+    "refused" (409) or what went wrong. A claim carries a fresh idempotency key."""
+    method, path, body = step
+    headers = {}
+    if path.endswith("/claims"):
+        headers["Idempotency-Key"] = uuid.uuid4().hex
+    start.wait(timeout=STEP_WAIT_S)
+    # A claim whose answer was lost on the way (a connection the client's pool reused as
+    # the server closed it) is sent again with the same key, as the README tells clients
+    # to: the service replays the first answer, so the tally counts it once.
+    for attempt in range(3 if "Idempotency-Key" in headers else 1):
+        try:
+            r = client.request(method, url + path, json=body, headers=headers)
+            break
+        except httpx.TransportError as exc:
+            if attempt == 2 or "Idempotency-Key" not in headers:
+                return f"{type(exc).__name__}: {exc}"
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+    if r.status_code in (200, 201):
+        return "ok"
+    if r.status_code == 409:
+        return "refused"
+    return f"{r.status_code}: {r.text[:200]}"

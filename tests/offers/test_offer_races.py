@@ -11,11 +11,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import col, select
 
@@ -38,6 +40,7 @@ from service.persistence.tables import AidRequest, Claim, Event, Offer
 from service.scheduler import Sweeper
 from service.settings import Settings
 from tests.procs import HOST, end, free_port, start, wait_until_healthy
+from tests.replicas import Cluster, cluster_fixture, http_step
 from tests.support import (
     FakeClock,
     World,
@@ -311,3 +314,94 @@ def test_offers_expire_exactly_once_with_the_sweeper_on_two_replicas(tmp_path: P
     expired_ids = [e.data["offer"]["id"] for e in expired]
     print(f"\n{OFFERS} offers, {len(expired_ids)} expiries on two replicas (sweep {SWEEP_S}s)")
     assert sorted(expired_ids) == sorted(ids)
+
+
+# -- two replicas over PostgreSQL, through REST ------------------------------------------
+
+cluster = cluster_fixture(replicas=2)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_an_offer_accepted_on_one_replica_while_claims_race_on_both_never_overfills(
+    cluster: Cluster,
+) -> None:
+    """The acceptance takes the general command on one replica; the claims take the
+    PostgreSQL claim batches on both (the one that would fill a request with an open
+    offer goes to the general command, which answers the offer)."""
+    first, second = cluster.replicas[0].url, cluster.replicas[1].url
+    nairobi = cluster.headers("manager", "nairobi")
+    outcomes: dict[str, int] = {"accepted": 0, "refused": 0}
+    problems: list[str] = []
+    with (
+        httpx.Client(timeout=WAIT_S, headers=nairobi) as manager,
+        httpx.Client(timeout=WAIT_S, headers=cluster.headers("manager", "mombasa")) as offerer,
+        httpx.Client(timeout=WAIT_S, headers=cluster.headers("responder", "thika")) as claimer,
+        ThreadPoolExecutor(max_workers=12) as pool,
+    ):
+        for trial in range(12):
+            r = manager.post(
+                f"{first}/api/v1/incidents",
+                json={"incident_type": "flood", "title": f"Flood {trial}"},
+            )
+            assert r.status_code == 201, r.text
+            incident_id = r.json()["id"]
+            r = manager.post(
+                f"{second}/api/v1/incidents/{incident_id}/requests",
+                json={"resource": PUMP, "quantity": 10},
+            )
+            assert r.status_code == 201, r.text
+            request_id = r.json()["id"]
+            ready = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+            r = offerer.post(
+                f"{first}/api/v1/incidents/{incident_id}/offers",
+                json={"resource": PUMP, "quantity": 4, "ready_at": ready, "request_id": request_id},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+            assert r.status_code == 201, r.text
+            offer_id = r.json()["id"]
+            claim = ("POST", f"/api/v1/requests/{request_id}/claims", {"quantity": 2})
+            steps = [
+                (
+                    manager,
+                    first,
+                    ("POST", f"/api/v1/offers/{offer_id}/status", {"status": "accepted"}),
+                )
+            ]
+            steps += [(claimer, (first, second)[k % 2], claim) for k in range(4 + trial % 3)]
+            start = threading.Barrier(len(steps))
+            futures = [pool.submit(http_step, c, start, url, step) for c, url, step in steps]
+            answers = [f.result(timeout=WAIT_S * 2) for f in futures]
+            problems += [f"trial {trial}: {a}" for a in answers if a not in ("ok", "refused")]
+
+            with cluster.executor.db.read() as session:
+                row = session.get(AidRequest, request_id)
+                offer = session.get(Offer, offer_id)
+                made = session.exec(select(Claim).where(col(Claim.request_id) == request_id)).all()
+            assert row is not None and offer is not None
+            committed = sum(
+                c.quantity for c in made if lc.ClaimStatus(c.status) in lc.COMMITTED_CLAIM_STATUSES
+            )
+            if not row.claimed_quantity == committed <= row.quantity:
+                problems.append(f"trial {trial}: claimed {row.claimed_quantity}, held {committed}")
+            if answers[0] == "ok":
+                outcomes["accepted"] += 1
+                ours = [(c.quantity, c.status) for c in made if c.id == offer.claim_id]
+                if offer.status != "accepted" or ours != [(4, "accepted")]:
+                    problems.append(f"trial {trial}: accepted offer {offer.status}, claim {ours}")
+            else:
+                outcomes["refused"] += 1
+                if offer.claim_id is not None:
+                    problems.append(f"trial {trial}: refused offer has claim {offer.claim_id}")
+                if row.status == lc.RequestStatus.CLAIMED.value and offer.status != "declined":
+                    problems.append(f"trial {trial}: filled request left offer {offer.status}")
+            answered = [
+                e
+                for e in _events(cluster.executor, incident_id, "offer.")
+                if e.type != "offer.made"
+            ]
+            if len(answered) != (0 if offer.status == "open" else 1):
+                problems.append(f"trial {trial}: offer answered {len(answered)} times")
+    print(f"\noffer against claims on two replicas: {outcomes}, problems {len(problems)}")
+    assert problems == [], cluster.logs()
+    assert outcomes["accepted"] > 0

@@ -41,7 +41,7 @@ from service.models import (
     PackageUpdate,
 )
 from service.persistence.tables import Claim, PackageItem
-from tests.replicas import Cluster, cluster_fixture
+from tests.replicas import Cluster, cluster_fixture, http_step
 from tests.support import World
 
 PUMP = "high-capacity-pump"
@@ -192,33 +192,6 @@ def test_claims_from_one_package_across_incidents_never_over_commit_it(
 cluster = cluster_fixture(replicas=2)
 
 
-def _http_act(
-    client: httpx.Client, start: threading.Barrier, url: str, step: tuple[str, str, object]
-) -> str:
-    method, path, body = step
-    headers = {}
-    if path.endswith("/claims"):
-        headers["Idempotency-Key"] = uuid.uuid4().hex
-    start.wait(timeout=WAIT_S)
-    # A claim whose answer was lost on the way (a connection the client's pool reused as
-    # the server closed it) is sent again with the same key, as the README tells clients
-    # to: the service replays the first answer, so the tally counts it once.
-    for attempt in range(3 if "Idempotency-Key" in headers else 1):
-        try:
-            r = client.request(method, url + path, json=body, headers=headers)
-            break
-        except httpx.TransportError as exc:
-            if attempt == 2 or "Idempotency-Key" not in headers:
-                return f"{type(exc).__name__}: {exc}"
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
-    if r.status_code in (200, 201):
-        return "ok"
-    if r.status_code == 409:
-        return "refused"
-    return f"{r.status_code}: {r.text[:200]}"
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_claims_from_one_package_on_two_replicas_never_over_commit_it(
@@ -284,7 +257,7 @@ def test_claims_from_one_package_on_two_replicas_never_over_commit_it(
                 }
                 steps.append((editor, rng.choice((first, second)), ("PATCH", edit_path, edit)))
             start = threading.Barrier(len(steps))
-            futures = [pool.submit(_http_act, c, start, url, step) for c, url, step in steps]
+            futures = [pool.submit(http_step, c, start, url, step) for c, url, step in steps]
             outcomes = [f.result(timeout=WAIT_S * 2) for f in futures]
             for (_, _, step), outcome in zip(steps, outcomes, strict=True):
                 if step[1].endswith("/claims"):
