@@ -2,8 +2,9 @@
 
 German and Swahili have every English key, with the same placeholders, and no other; every
 key a script asks for with t("…") is in the English catalogue, and every English key is
-asked for (by name, or under a prefix a script builds keys from); the labels keyed by a
-domain value cover exactly the domain's values.
+asked for (by name, or under a prefix a script builds keys from) or named by the pages the
+server words itself (routes_oidc_flow.py); the labels keyed by a domain value cover exactly
+the domain's values.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from playbooks.loader import load_catalogue, load_stock_playbooks
+from service.api import routes_oidc_flow
 from service.api.errors import ERROR_RESPONSES
 from service.domain.actors import Role
 from service.web.pages import PAGES
@@ -35,6 +37,8 @@ BUILT = re.compile(r"""(?<![\w.])(?:t|tOr|has)\(\s*`([^`$]*)\$\{""")
 LITERAL = re.compile(r""""([a-z][a-z0-9_]*(?:\.[a-z0-9_-]+)+)\"""")
 # The shell's static strings: data-i18n="key" in shell.html, and the navigation's keys.
 SHELL_KEY = re.compile(r"""data-i18n(?:-label)?="([^"$]+)\"""")
+# Python modules that word pages on the server, naming their keys as literals (LITERAL).
+SERVER_WORDED = [Path(routes_oidc_flow.__file__)]
 
 
 def catalogue(code: str) -> dict[str, Any]:
@@ -91,9 +95,21 @@ def test_every_key_a_script_names_is_in_the_english_catalogue() -> None:
     assert sorted(named - set(ENGLISH)) == []
 
 
-def test_every_english_key_is_used_by_a_script_or_the_shell() -> None:
+def server_keys() -> set[str]:
+    """The keys the server-worded pages name: their literals that look like a key."""
+    text = "\n".join(path.read_text("utf-8") for path in SERVER_WORDED)
+    return set(LITERAL.findall(text))
+
+
+def test_every_key_the_server_names_is_in_the_english_catalogue() -> None:
+    named = {key for key in server_keys() if key.startswith("signin_result.")}
+    assert len(named) > 10
+    assert sorted(named - set(ENGLISH)) == []
+
+
+def test_every_english_key_is_used_by_a_script_the_shell_or_the_server() -> None:
     text = source()
-    used = set(NAMED.findall(text)) | set(LITERAL.findall(text))
+    used = set(NAMED.findall(text)) | set(LITERAL.findall(text)) | server_keys()
     prefixes = set(BUILT.findall(text))
     shell = (STATIC_DIR / "shell.html").read_text("utf-8")
     used |= set(SHELL_KEY.findall(shell))

@@ -1,7 +1,8 @@
 """The browser's side of signing in with an OpenID Connect provider: the buttons the
 sign-in form shows, the trip to the provider (authorization code flow with PKCE S256,
 state and nonce) and the way back, which ends in the same session cookie a password
-sign-in sets, or in a page that says why not.
+sign-in sets, or in a page that says why not, in the person's language (its messages
+are the pages' catalogues', under signin_result.*).
 
 These are navigations, not API calls: they answer redirects and small HTML pages, and
 stay out of the API's schema. The state travels in the address and in a short-lived
@@ -24,6 +25,7 @@ from service.domain.actors import SYSTEM
 from service.domain.errors import Conflict, Forbidden, NotFound
 from service.oidc_client import ProviderError
 from service.oidc_models import SignInProviderButton
+from service.web.languages import LANGUAGE_COOKIE, choose_language, message
 from service.web.routes import CONTENT_SECURITY_POLICY
 
 router = APIRouter(include_in_schema=False)
@@ -50,7 +52,10 @@ async def start_sign_in(
         begun = await parts.executor.run(SYSTEM, oidc.begin_sign_in, provider_id, next)
     except NotFound:
         return _page(
-            status.HTTP_404_NOT_FOUND, "No such sign-in provider", "Go back and choose again."
+            request,
+            status.HTTP_404_NOT_FOUND,
+            "signin_result.no_provider_title",
+            "signin_result.no_provider_detail",
         )
     try:
         url = await parts.providers.authorization_url(
@@ -58,7 +63,11 @@ async def start_sign_in(
         )
     except ProviderError as exc:
         return _page(
-            status.HTTP_502_BAD_GATEWAY, "The sign-in provider cannot be reached", str(exc)
+            request,
+            status.HTTP_502_BAD_GATEWAY,
+            "signin_result.unreachable_title",
+            "signin_result.reason",
+            reason=str(exc),
         )
     response = RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
@@ -85,42 +94,60 @@ async def finish_sign_in(
     """Back from the provider: the state must be this browser's and unused, the code
     turns into a checked ID token, and the provider's rules must map the person."""
     if error:
-        shown = error if _ERROR_CODE.match(error) else "an error"
+        title = "signin_result.provider_refused_title"
+        if not _ERROR_CODE.match(error):
+            return _refused(
+                request, status.HTTP_401_UNAUTHORIZED, title, "signin_result.provider_error"
+            )
         return _refused(
+            request,
             status.HTTP_401_UNAUTHORIZED,
-            "The provider did not sign you in",
-            f"It answered {shown}.",
+            title,
+            "signin_result.provider_answered",
+            code=error,
         )
     kept = request.cookies.get(STATE_COOKIE, "")
     if not _STATE.match(state) or not kept or not hmac.compare_digest(kept, state):
         return _refused(
+            request,
             status.HTTP_400_BAD_REQUEST,
-            "This sign-in cannot be finished",
-            "It did not start in this browser, or its address was changed. Start again.",
+            "signin_result.cannot_finish_title",
+            "signin_result.foreign_state",
         )
     try:
         returning = await parts.executor.run(SYSTEM, oidc.take_pending, state)
     except NotFound:
         return _refused(
+            request,
             status.HTTP_400_BAD_REQUEST,
-            "This sign-in cannot be finished",
-            "It is unknown or was used already. Start again.",
+            "signin_result.cannot_finish_title",
+            "signin_result.unknown_state",
         )
     if returning is None:
         return _refused(
+            request,
             status.HTTP_400_BAD_REQUEST,
-            "This sign-in has expired",
-            "The trip to the provider and back took too long. Start again.",
+            "signin_result.expired_title",
+            "signin_result.expired_detail",
         )
     if not code:
-        return _refused(status.HTTP_400_BAD_REQUEST, "The provider sent no code", "Start again.")
+        return _refused(
+            request,
+            status.HTTP_400_BAD_REQUEST,
+            "signin_result.no_code_title",
+            "signin_result.start_again",
+        )
     try:
         claims = await parts.providers.claims(
             returning.provider, _redirect_uri(request), code, returning.verifier, returning.nonce
         )
     except ProviderError as exc:
         return _refused(
-            status.HTTP_502_BAD_GATEWAY, "The sign-in provider's answer was refused", str(exc)
+            request,
+            status.HTTP_502_BAD_GATEWAY,
+            "signin_result.answer_refused_title",
+            "signin_result.reason",
+            reason=str(exc),
         )
     try:
         started = await parts.executor.run(
@@ -128,13 +155,19 @@ async def finish_sign_in(
         )
     except oidc.NotMapped:
         return _refused(
+            request,
             status.HTTP_403_FORBIDDEN,
-            "Your account is not yet mapped",
-            "The provider knows you, but none of its groups or claims gives you a city and a"
-            " role here yet. Ask your city's manager to map you, then sign in again.",
+            "signin_result.not_mapped_title",
+            "signin_result.not_mapped_detail",
         )
     except (Forbidden, Conflict) as exc:
-        return _refused(status.HTTP_403_FORBIDDEN, "You cannot sign in this way", str(exc.detail))
+        return _refused(
+            request,
+            status.HTTP_403_FORBIDDEN,
+            "signin_result.cannot_sign_in_title",
+            "signin_result.reason",
+            reason=str(exc.detail),
+        )
     response = RedirectResponse(returning.next_path, status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookies(response, request, started.secret, started.csrf_token)
     _forget_state(response)
@@ -149,16 +182,28 @@ def _forget_state(response: Response) -> None:
     response.delete_cookie(STATE_COOKIE, path=_STATE_COOKIE_PATH)
 
 
-def _refused(status_code: int, title: str, detail: str) -> HTMLResponse:
-    response = _page(status_code, title, detail)
+def _refused(
+    request: Request, status_code: int, title_key: str, detail_key: str, **params: str
+) -> HTMLResponse:
+    response = _page(request, status_code, title_key, detail_key, **params)
     _forget_state(response)
     return response
 
 
-def _page(status_code: int, title: str, detail: str) -> HTMLResponse:
-    """A small page of the site that says what went wrong, with the way back."""
+def _page(
+    request: Request, status_code: int, title_key: str, detail_key: str, **params: str
+) -> HTMLResponse:
+    """A small page of the site that says what went wrong, with the way back, in the
+    language the browser asks for; `params` (a provider's words) go into the detail as
+    they are."""
+    language = choose_language(
+        request.headers.get("accept-language"), request.cookies.get(LANGUAGE_COOKIE)
+    )
+    title = message(language, title_key)
+    detail = message(language, detail_key, params)
+    back = message(language, "signin_result.back")
     body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{language}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)} · aidmesh</title>
 <link rel="stylesheet" href="/static/aidmesh.css">
@@ -166,7 +211,7 @@ def _page(status_code: int, title: str, detail: str) -> HTMLResponse:
 <div class="panel sign-in" id="sign-in-refused" role="alert">
 <h1>{html.escape(title)}</h1>
 <p>{html.escape(detail)}</p>
-<p><a href="/board" id="back-to-sign-in">Back to sign-in</a></p>
+<p><a href="/board" id="back-to-sign-in">{html.escape(back)}</a></p>
 </div></main></body></html>
 """
     return HTMLResponse(

@@ -1,8 +1,8 @@
 """Every page in German and in Swahili, in real Chromium: chosen from the browser's
 language (Playwright's `locale`) and by the header's switcher, which the browser
-remembers. No English message of the catalogue is left on the page: every text node,
-title, label and tooltip is walked against i18n-en.json's messages that the page's
-language says differently."""
+remembers and tells the server, for the pages it words itself. No English message of the
+catalogue is left on the page: every text node, title, label and tooltip is walked
+against i18n-en.json's messages that the page's language says differently."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from service.commands.oidc import CALLBACK_PATH
 from service.web.pages import PAGES
 from service.web.routes import STATIC_DIR
 from tests.browser.conftest import Site
@@ -175,6 +176,33 @@ def test_the_switcher_turns_every_page_and_is_remembered(browser: Any, site: Sit
                 show(page, site, row, code, incident["id"])
             page.select_option("#language", "en")
             expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+def test_the_switchers_choice_reaches_the_pages_the_server_words(browser: Any, site: Site) -> None:
+    refused = site.base_url + CALLBACK_PATH + "?error=access_denied"
+    title = "#sign-in-refused h1"
+    with context_in(browser, locale="en-US") as page:
+        page.goto(refused)
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        page.goto(site.base_url + "/")
+        page.select_option("#language", "sw")
+        expect(page.locator("html")).to_have_attribute("lang", "sw")
+        page.goto(refused)
+        expect(page.locator("html")).to_have_attribute("lang", "sw")
+        expect(page.locator(title)).to_have_text(
+            catalogue("sw")["signin_result.provider_refused_title"]
+        )
+        # A choice the browser remembers without the cookie (made before it was written)
+        # is told to the server by the next page of the site.
+        page.context.clear_cookies()
+        page.goto(refused)
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        page.goto(site.base_url + "/")
+        expect(page.locator("html")).to_have_attribute("lang", "sw")
+        page.goto(refused)
+        expect(page.locator(title)).to_have_text(
+            catalogue("sw")["signin_result.provider_refused_title"]
+        )
 
 
 # The error a page shows for a refusal: ApiError as api.js builds it from a status and

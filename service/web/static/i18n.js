@@ -1,8 +1,9 @@
 // The pages' languages: English, German and Swahili, from the message catalogues
 // i18n-en.json, i18n-de.json and i18n-sw.json. The language is the first of the browser's
 // (navigator.languages) that aidmesh speaks, unless the switcher in the header chose
-// another, which this browser remembers. t(key, params) looks a message up, fills its
-// {placeholders} and picks its plural form; number() and dateTime() format by locale.
+// another, which this browser remembers (and tells the server in a cookie). t(key, params)
+// looks a message up, fills its {placeholders} and picks its plural form; number() and
+// dateTime() format by locale.
 
 const STORAGE_KEY = "aidmesh.language";
 
@@ -24,6 +25,15 @@ function remembered() {
   }
 }
 
+// The same choice for the pages the server words itself (the end of a refused sign-in),
+// which cannot read localStorage.
+const COOKIE = "aidmesh_lang";
+const YEAR_S = 365 * 24 * 3600;
+
+function tellServer(code) {
+  document.cookie = `${COOKIE}=${code}; path=/; max-age=${YEAR_S}; samesite=lax`;
+}
+
 /** The browser's own tags, most preferred first. */
 const preferred = () => [...(navigator.languages || []), navigator.language].filter(Boolean);
 
@@ -39,6 +49,9 @@ function choose() {
 
 /** The language of this page: "en", "de" or "sw". */
 export const lang = choose();
+
+// A choice remembered before the server was told of it is told now.
+if (remembered() === lang) tellServer(lang);
 
 /** The locale numbers and dates follow: the browser's own tag when it is of `lang`
  * ("de-AT", "en-GB"), else the language itself. */
@@ -91,6 +104,7 @@ export function switchTo(code) {
   } catch {
     // Not remembered, but this page still turns.
   }
+  tellServer(code);
   location.reload();
 }
 
