@@ -125,6 +125,9 @@ def test_an_incident_edit_and_a_tick_made_while_the_service_is_down_are_sent_onc
         expect(manage.locator("#conn")).to_have_attribute("data-state", "reconnecting")
 
         manage.click("#edit-incident summary")
+        # The box fills its fields from the incident on its toggle event, a task after the
+        # click: typing before it runs would be overwritten.
+        manage.evaluate("new Promise((done) => setTimeout(done))")
         manage.fill("#edit-title", "Nyando and Nzoia rivers overflow")
         manage.select_option("#edit-severity", "extreme")
         manage.click("#edit-save")
@@ -214,3 +217,55 @@ def test_a_queued_close_of_an_incident_already_closed_says_why(browser: Any, sit
         ]
         print(f"a refused close said: {notices(manage)}")
         assert len(closes) == 1
+
+
+# An action refused (409) as already done, sent by the outbox once (`attempts` 1) or again
+# after an attempt whose answer was lost (`attempts` 2).
+SENT_AGAIN = """
+async ({ token, sender, body, attempts }) => {
+  const { makeApi } = await import("/static/api.js");
+  const outbox = await import("/static/outbox.js");
+  const api = makeApi(() => token);
+  try {
+    const answer = await outbox[sender]({ live: null, api }, { key: "again", body, attempts });
+    return `answered ${answer.status ?? answer.city_id}`;
+  } catch (error) {
+    return `refused ${error.status}`;
+  }
+}
+"""
+
+
+def test_a_pass_or_close_found_done_is_answered_only_when_sent_before(
+    browser: Any, site: Site
+) -> None:
+    incident, (cots,) = stage(site, "Ahero rice fields flooded", ("cots", 10))
+    thika = site.world.token("responder", "thika")
+    manager = site.world.token("manager", "nairobi")
+    thika_id = site.world.city_ids["thika"]
+    site.api("POST", f"/requests/{cots}/passes", thika, json={"reason": ""})
+    site.api("POST", f"/incidents/{incident['id']}/close", manager)
+    with signed_in(browser, site, "/respond", thika) as respond:
+        passing = {"request_id": cots, "reason": "", "city_id": thika_id}
+        tries = {
+            (sender, attempts): respond.evaluate(
+                SENT_AGAIN,
+                {
+                    "token": thika if sender == "sendPass" else manager,
+                    "sender": sender,
+                    "body": passing if sender == "sendPass" else {"incident_id": incident["id"]},
+                    "attempts": attempts,
+                },
+            )
+            for sender in ("sendPass", "sendClose")
+            for attempts in (1, 2)
+        }
+    print(f"already done, sent once or again: {tries}")
+    # Sent before, the attempt that landed may have been its own: what is on record answers.
+    # Sent once, nothing of its own can have landed: someone else did it, a refusal.
+    assert tries == {
+        ("sendPass", 1): "refused 409",
+        ("sendPass", 2): f"answered {thika_id}",
+        ("sendClose", 1): "refused 409",
+        ("sendClose", 2): "answered closed",
+    }
