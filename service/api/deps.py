@@ -208,3 +208,14 @@ IdempotencyKey = Annotated[
         description="Unique per claim attempt; a retry with the same key returns the first claim.",
     ),
 ]
+NoteIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Optional, unique per intended note; a retry with the same key returns "
+        "the first note and adds nothing.",
+    ),
+]

@@ -3,10 +3,19 @@ note added is a `note.added` event, so the pages follow it live."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from service import queries
-from service.api.deps import ActingCityActor, CurrentActor, IdPath, Limit, Offset, Parts, SessionDep
+from service.api.deps import (
+    ActingCityActor,
+    CurrentActor,
+    IdPath,
+    Limit,
+    NoteIdempotencyKey,
+    Offset,
+    Parts,
+    SessionDep,
+)
 from service.commands import notes
 from service.commands.presenters import note_public
 from service.models import NoteCreate, NotePublic, Page
@@ -15,7 +24,8 @@ router = APIRouter(tags=["notes"])
 
 WHO_WRITES = (
     "Managers and responders of the requesting city and of the cities working on it write; "
-    "observers and admins read. Every note is a `note.added` event."
+    "observers and admins read. Every note is a `note.added` event. Retrying with the same "
+    "`Idempotency-Key` returns the first note and adds nothing."
 )
 
 
@@ -27,9 +37,16 @@ WHO_WRITES = (
     f"reaches now and the cities that claimed it). {WHO_WRITES}",
 )
 async def add_request_note(
-    request_id: IdPath, body: NoteCreate, actor: ActingCityActor, parts: Parts
+    request_id: IdPath,
+    body: NoteCreate,
+    actor: ActingCityActor,
+    parts: Parts,
+    response: Response,
+    key: NoteIdempotencyKey = None,
 ) -> NotePublic:
-    note = await parts.executor.run(actor, notes.add_request_note, request_id, body)
+    note, created = await parts.executor.run(actor, notes.add_request_note, request_id, body, key)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
     return note_public(note)
 
 
@@ -53,9 +70,16 @@ def list_request_notes(
     f"city). {WHO_WRITES}",
 )
 async def add_claim_note(
-    claim_id: IdPath, body: NoteCreate, actor: ActingCityActor, parts: Parts
+    claim_id: IdPath,
+    body: NoteCreate,
+    actor: ActingCityActor,
+    parts: Parts,
+    response: Response,
+    key: NoteIdempotencyKey = None,
 ) -> NotePublic:
-    note = await parts.executor.run(actor, notes.add_claim_note, claim_id, body)
+    note, created = await parts.executor.run(actor, notes.add_claim_note, claim_id, body, key)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
     return note_public(note)
 
 

@@ -431,7 +431,10 @@ class Note(SQLModel, table=True):
     """One human entry in the thread of a request, or of one of its claims."""
 
     __tablename__ = "notes"
-    __table_args__ = (Index("ix_notes_request_id", "request_id", "id"),)
+    __table_args__ = (
+        Index("ix_notes_request_id", "request_id", "id"),
+        UniqueConstraint("city_id", "idempotency_key", name="uq_note_idempotency"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id")
@@ -441,6 +444,9 @@ class Note(SQLModel, table=True):
     author_role: str = Field(max_length=16)
     author_token_id: int | None = Field(default=None, foreign_key="api_tokens.id")
     body: str = Field(max_length=2000)
+    # Set when the note was added with an Idempotency-Key: a retry replays this note.
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    body_fingerprint: str | None = Field(default=None, max_length=64)
     created_at: datetime = _utc()
 
 
@@ -637,9 +643,7 @@ class ObservatoryNetwork(SQLModel, table=True):
     an incident closes it may be published. A network without this row publishes nothing."""
 
     __tablename__ = "observatory_networks"
-    __table_args__ = (
-        CheckConstraint("publication_delay_days >= 0", name="ck_observatory_delay"),
-    )
+    __table_args__ = (CheckConstraint("publication_delay_days >= 0", name="ck_observatory_delay"),)
 
     network_id: int = Field(foreign_key="networks.id", primary_key=True)
     licence: str = Field(max_length=64)

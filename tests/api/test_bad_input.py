@@ -1208,6 +1208,22 @@ def test_a_missing_oversized_or_non_ascii_idempotency_key_is_4xx_and_claims_noth
     assert r.status_code == 201, r.text
 
 
+def test_a_malformed_note_idempotency_key_is_4xx_and_adds_no_note(api: Api) -> None:
+    # A note's key is optional (a note without one is added as before), but one sent is
+    # held to the claim's rules.
+    before = api.state()
+    manager = api.world.headers("manager", "nairobi")
+    for path in (f"/requests/{api.seeded.request_id}", f"/claims/{api.seeded.claim_id}"):
+        for name, key in IDEMPOTENCY_KEYS:
+            if key is None:
+                continue
+            headers = {**manager, "Idempotency-Key": key}
+            r = api.client.post(f"{API}{path}/notes", json={"body": "x"}, headers=headers)
+            api.refused(f"{path} {name}", r)
+    assert api.problems == []
+    assert api.state() == before
+
+
 def test_errors_never_echo_the_bad_input(api: Api) -> None:
     # The validation handler drops pydantic's `input`, which may not even be encodable.
     r = api.send_with(ROUTES["incident"], "title", json.dumps("s3cr3t-" + "x" * 300).encode())

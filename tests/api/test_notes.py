@@ -202,3 +202,52 @@ def test_notes_on_a_missing_request_or_claim_are_404(client: TestClient, world: 
         )
         assert r.status_code == 404, r.text
         assert client.get(f"{API}{path}", headers=world.headers("admin")).status_code == 404
+
+
+def _keyed_note(
+    client: TestClient, world: World, path: str, text: str, key: str, who: tuple[str, str]
+) -> Any:
+    headers = {**world.headers(*who), "Idempotency-Key": key}
+    return client.post(f"{API}{path}/notes", json={"body": text}, headers=headers)
+
+
+def _note_events(client: TestClient, world: World, incident_id: int) -> list[str]:
+    events = client.get(
+        f"{API}/incidents/{incident_id}/events", headers=world.headers("manager", "nairobi")
+    ).json()["data"]
+    return [e["data"]["note"]["body"] for e in events if e["type"] == "note.added"]
+
+
+@pytest.mark.parametrize("on", ["request", "claim"])
+def test_a_note_sent_again_with_its_idempotency_key_is_added_once(
+    client: TestClient, world: World, seeded: dict[str, Any], on: str
+) -> None:
+    path = f"/{on}s/{seeded[on]['id']}"
+    who = ("responder", "thika")
+    first = _keyed_note(client, world, path, "Convoy leaves at six", "note-six", who)
+    again = _keyed_note(client, world, path, "Convoy leaves at six", "note-six", who)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    # A note without a key is a new note each time, as before.
+    for _ in range(2):
+        assert _note(client, world, path, {"body": "Convoy leaves at six"}, who).status_code == 201
+    assert _note_events(client, world, seeded["incident"]["id"]) == ["Convoy leaves at six"] * 3
+
+
+def test_a_note_key_used_again_for_another_note_is_refused(
+    client: TestClient, world: World, seeded: dict[str, Any]
+) -> None:
+    request, claim = seeded["request"], seeded["claim"]
+    who = ("responder", "thika")
+    path = f"/requests/{request['id']}"
+    assert _keyed_note(client, world, path, "Two trucks", "note-k", who).status_code == 201
+    other_text = _keyed_note(client, world, path, "Three trucks", "note-k", who)
+    other_thread = _keyed_note(client, world, f"/claims/{claim['id']}", "Two trucks", "note-k", who)
+    assert (other_text.status_code, other_thread.status_code) == (409, 409)
+    assert "different note" in other_text.json()["detail"]
+    # Keys are each city's own: another city may use the same one.
+    nairobi = _keyed_note(client, world, path, "Thanks", "note-k", ("manager", "nairobi"))
+    assert nairobi.status_code == 201, nairobi.text
+    assert _note_events(client, world, seeded["incident"]["id"]) == ["Two trucks", "Thanks"]

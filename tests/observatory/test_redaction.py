@@ -68,7 +68,7 @@ STRUCTURED = {
     "webhook_attempts": {"event_id", "event_type", "source", "outcome"},
     "ws_tickets": {"ticket_hash"},
     "observatory_networks": {"licence"},
-    "notes": {"author_role"},
+    "notes": {"author_role", "idempotency_key", "body_fingerprint"},
     "package_items": {"resource"},
     "people": {"invite_hash", "password_hash", "totp_secret"},
     "roster_packages": {"cost_currency"},

@@ -3,7 +3,7 @@
 // and close it.
 
 import { h, keepTyped, patch, syncList, throttled } from "./dom.js";
-import { ApiError, eachLimited, fetchAll } from "./api.js";
+import { eachLimited, fetchAll } from "./api.js";
 import { IncidentBook } from "./store.js";
 import {
   claimMoves,
@@ -24,7 +24,7 @@ import { dryRunView } from "./dryrun.js";
 import { placeField, stagingPoints } from "./map.js";
 import { sitrepPanel } from "./sitreps.js";
 import { peopleSection } from "./people.js";
-import { Outbox, describeOutbox, moveLabel, sendMove, sendRequestEdit } from "./outbox.js";
+import { Outbox, describeOutbox, moveLabel, sendAction } from "./outbox.js";
 import { tokensSection } from "./tokens.js";
 import {
   answersBlock,
@@ -73,19 +73,16 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   const banner = webhookBanner(api, me.city_id);
   const alerts = new Alerts({ me, cities, kinds: ["waiting", "lapse", "escalated"] });
   const people = peopleSection(api, me);
-  // Accepting, declining and standing down claims, and request edits, go through the
-  // outbox (outbox.js): one key per intended action, kept across reloads, sent in order.
+  // Accepting, declining and standing down claims, request and incident edits, closing,
+  // cancelling, checklist ticks and notes go through the outbox (outbox.js): one key per
+  // intended action, kept across reloads, sent in order.
   const outboxNote = h("p", { class: "outbox", id: "outbox", role: "status", hidden: true });
   const editAnswers = new Map(); // request id -> what its open edit form does with an answer
+  const incidentEditAnswers = new Map(); // incident id -> the same, for its edit box
   const outbox = new Outbox({
     // Per person: a signed-in account's own, else the token's; never another person's.
     storageKey: `aidmesh.outbox.manage.${me.user_id ? `user-${me.user_id}` : me.token_id ?? `city-${me.city_id}`}`,
-    send: (action) =>
-      action.kind === "move"
-        ? sendMove({ live, api }, action)
-        : action.kind === "request-edit"
-          ? sendRequestEdit({ api }, action)
-          : Promise.reject(new ApiError(400, `unknown action ${action.kind}`)),
+    send: (action) => sendAction({ live, api }, action),
     onAnswer: answered,
     onChange: () => render(),
   });
@@ -108,7 +105,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ),
   );
 
-  const threads = new NoteThreads(api, () => render());
+  const threads = new NoteThreads(api, () => render(), outbox);
   const render = throttled(() => {
     renderOutbox();
     renderIncidents();
@@ -137,6 +134,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   const pendingKeys = (claims) => claims.map((c) => pendingMove(c.id)?.key ?? null);
 
+  /** The waiting action of `kind` whose body has `field` equal to `id`, if any. */
+  const pendingOf = (kind, field, id) => outbox.find((a) => a.kind === kind && a.body[field] === id);
+
+  /** The checklist ticks of this incident waiting in the outbox, oldest first. */
+  const pendingTicks = (incidentId) => outbox.pending().filter((a) => a.kind === "tick" && a.body.incident_id === incidentId);
+
   function queueMove(claim, request, status, extra = {}) {
     if (pendingMove(claim.id)) return; // already on its way: the same intended move
     const what = request ? `${cityName(cities, claim.city_id)}, ${unitsOf(request.resource, claim.quantity)}` : cityName(cities, claim.city_id);
@@ -145,8 +148,40 @@ async function startConsole({ api, me, city, cities, main, connect }) {
 
   const waitingNote = (action) => h("span", { class: "queued" }, t("manage.waiting_note", { label: action.label }));
 
+  /** Keep an incident as an answer gave it, unless the page already has a newer one. */
+  function keepIncident(incident) {
+    const entry = book.entry(incident.id);
+    if (incident.last_seq >= entry.lastSeq) entry.incident = { ...entry.incident, ...incident };
+  }
+
   function answered(action, result, refusal) {
-    if (action.kind === "move") {
+    const notDone = () => notify(t("outbox.not_done", { label: action.label, error: refusal.message || String(refusal) }));
+    if (action.kind === "note") return threads.answered(book, action, result, refusal);
+    if (action.kind === "incident-edit") {
+      if (!refusal) {
+        keepIncident(result);
+        notify(t("manage.saved_incident", { title: result.title }), "ok");
+      }
+      const box = incidentEditAnswers.get(action.body.incident_id);
+      if (box) box(action, refusal);
+      else if (refusal) notify(t("outbox.not_saved", { label: action.label, error: refusal.message || String(refusal) }));
+    } else if (action.kind === "close") {
+      if (refusal) notDone();
+      else keepIncident(result);
+    } else if (action.kind === "cancel") {
+      if (refusal) notDone();
+      else {
+        const entry = book.entry(result.incident_id);
+        const known = entry.requests.get(result.id);
+        if (!known || String(known.updated_at) <= String(result.updated_at)) entry.requests.set(result.id, result);
+      }
+    } else if (action.kind === "tick") {
+      if (refusal) notDone();
+      else {
+        const entry = book.entry(action.body.incident_id);
+        entry.incident = { ...entry.incident, checklists: result };
+      }
+    } else if (action.kind === "move") {
       if (refusal) notify(t("outbox.not_done", { label: action.label, error: refusal.message }));
       else if (result?.incident_id) {
         const entry = book.entry(result.incident_id);
@@ -430,25 +465,31 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     }
     const incident = entry.incident;
     const [head, edit, queue, checks, , list, raiseBox] = detail.children;
-    patch(checks, JSON.stringify([incident.checklists, incident.status]), () =>
-      checklistsBlock(incident, cities, incident.status === "active" ? (c, i, done, box) =>
-        busy(box, () => tick(incident, c, i, done).catch((error) => {
-          box.checked = !done; // refused: the box shows what is recorded
-          throw error;
-        })) : null),
+    const ticks = pendingTicks(incident.id);
+    patch(checks, JSON.stringify([incident.checklists, incident.status, ticks.map((a) => a.key)]), () =>
+      checklistsBlock(
+        incident,
+        cities,
+        incident.status === "active" ? (c, i, done) => queueTick(incident, c, i, done) : null,
+        (c, i) => ticks.findLast((a) => a.body.checklist === c && a.body.item === i) ?? null,
+      ),
     );
     raiseBox.hidden = incident.status !== "active";
     edit.hidden = incident.status !== "active";
     if (!edit.open) edit.fill(incident);
-    patch(head, JSON.stringify(incident), () => [
+    edit.showWaiting();
+    const closing = pendingOf("close", "incident_id", incident.id);
+    patch(head, JSON.stringify([incident, closing?.key ?? null]), () => [
       h("div", { class: "head-line" },
         h("h2", { id: "incident-title" }, incident.title),
         severityBadge(incident.severity),
         exerciseBadge(incident),
         incident.status === "closed" ? badge(statusLabel("closed"), "closed") : null,
-        incident.status === "active"
-          ? h("button", { type: "button", class: "danger-outline push", id: "close-incident", dataset: { focus: "close" }, onclick: (e) => closeIncident(e.currentTarget, incident) }, t("manage.close_incident"))
-          : null,
+        closing
+          ? h("span", { class: "push", id: "close-waiting" }, waitingNote(closing))
+          : incident.status === "active"
+            ? h("button", { type: "button", class: "danger-outline push", id: "close-incident", dataset: { focus: "close" }, onclick: () => closeIncident(incident) }, t("manage.close_incident"))
+            : null,
       ),
       h("p", { class: "meta" }, incidentLine(incident, cities), h("span", {}, `#${incident.id}`), incident.playbook ? h("span", {}, t("manage.playbook_name", { name: incident.playbook })) : null),
       incident.description ? h("p", { class: "description", id: "incident-description" }, incident.description) : null,
@@ -472,7 +513,8 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         edit.hidden = incident.status !== "active" || isFinalRequest(request);
         if (!edit.open) edit.fill(request);
         const found = helpersFor === selected ? helpers.get(request.id) : null;
-        patch(card, JSON.stringify([request, claims, pendingKeys(claims), incident.status, found, threads.signature(entry, request.id)]), () => requestCard(entry, request, claims));
+        const cancelling = pendingOf("cancel", "request_id", request.id);
+        patch(card, JSON.stringify([request, claims, pendingKeys(claims), cancelling?.key ?? null, incident.status, found, threads.signature(entry, request.id)]), () => requestCard(entry, request, claims, cancelling));
       });
     }
   }
@@ -509,12 +551,13 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ]);
   }
 
-  function requestCard(entry, request, claims) {
+  function requestCard(entry, request, claims, cancelling) {
     const active = entry.incident.status === "active";
     const shown = claims.filter((c) => !isEndedClaim(c)).concat(claims.filter(isEndedClaim)).slice(0, 12);
     const cancel =
-      active && !isFinalRequest(request)
-        ? h("button", { type: "button", class: "secondary small push", dataset: { focus: "cancel" }, onclick: (e) => cancelRequest(e.currentTarget, request) }, t("manage.cancel_request"))
+      cancelling ? h("span", { class: "push cancel-waiting" }, waitingNote(cancelling))
+      : active && !isFinalRequest(request)
+        ? h("button", { type: "button", class: "secondary small push", dataset: { focus: "cancel" }, onclick: () => cancelRequest(request) }, t("manage.cancel_request"))
         : null;
     const timing = requestTiming(request, placeOf(cities, entry.incident.city_id));
     if (cancel) timing.append(cancel);
@@ -568,6 +611,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const title = h("input", { id: "edit-title", name: "title", required: true, maxlength: 200, autocomplete: "off" });
     const description = h("textarea", { id: "edit-description", name: "description", rows: 3, maxlength: 5000 });
     const error = h("p", { class: "form-error", id: "edit-error", role: "alert" });
+    const queuedNote = h("p", { class: "queued", id: "edit-queued", role: "status" });
     const submit = h("button", { type: "submit", class: "primary", id: "edit-save" }, t("manage.save_changes"));
     const form = h("form", { class: "stack", id: "edit-form" },
       h("div", { class: "row" }, field(t("manage.title"), title, "grow"), field(t("manage.severity"), severity)),
@@ -576,8 +620,17 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       error,
       submit,
     );
-    const box = h("details", { class: "edit", id: "edit-incident" }, h("summary", {}, t("manage.edit")), form);
+    const box = h("details", { class: "edit", id: "edit-incident" }, h("summary", {}, t("manage.edit")), form, queuedNote);
     const current = () => book.entry(incidentId).incident;
+    // Drawn from the outbox on every render, so a box drawn again while its edit waits says so.
+    box.showWaiting = () => {
+      queuedNote.textContent = pendingOf("incident-edit", "incident_id", incidentId) ? t("manage.edit_waiting") : "";
+    };
+    incidentEditAnswers.set(incidentId, (action, refusal) => {
+      if (!refusal) box.open = false;
+      else if (box.open) error.textContent = t("manage.not_saved", { error: refusal.message || String(refusal) });
+      else notify(t("outbox.not_saved", { label: action.label, error: refusal.message || String(refusal) }));
+    });
     box.fill = (incident) => {
       severity.value = incident.severity;
       title.value = incident.title;
@@ -587,7 +640,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     box.addEventListener("toggle", () => {
       if (box.open) box.fill(current());
     });
-    form.addEventListener("submit", async (event) => {
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
       const incident = current();
       const asked = { severity: severity.value, title: title.value.trim(), description: description.value.trim() };
@@ -602,22 +655,9 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         return;
       }
       error.textContent = "";
-      submit.disabled = true;
-      submit.setAttribute("aria-busy", "true");
-      try {
-        const updated = await api(`/incidents/${incidentId}`, { method: "PATCH", body });
-        const entry = book.entry(incidentId);
-        // The event brings the same snapshot; until it arrives, show what was saved.
-        if (updated.last_seq >= entry.lastSeq) entry.incident = { ...entry.incident, ...updated };
-        notify(t("manage.saved_incident", { title: updated.title }), "ok");
-        box.open = false;
-        render();
-      } catch (failure) {
-        error.textContent = t("manage.not_saved", { error: failure.message || String(failure) });
-      } finally {
-        submit.disabled = false;
-        submit.removeAttribute("aria-busy");
-      }
+      // On its way: answered at once when the link is up, else when it returns.
+      outbox.add("incident-edit", { incident_id: incidentId, changes: body }, t("manage.action_incident_edit", { title: incident.title }));
+      box.showWaiting();
     });
     return box;
   }
@@ -813,29 +853,33 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     if (asked) queueMove(claim, request, "declined", asked);
   }
 
-  async function tick(incident, checklist, item, done) {
-    const checklists = await api(`/incidents/${incident.id}/checklist`, { method: "POST", body: { checklist, item, done } });
-    const entry = book.entry(incident.id);
-    entry.incident = { ...entry.incident, checklists };
-    render();
+  /** Tick or untick one checklist item: the box shows the state asked for while it waits. */
+  function queueTick(incident, checklist, item, done) {
+    const text = incident.checklists?.[checklist]?.items?.[item]?.text ?? "";
+    const label = t(done ? "manage.action_tick" : "manage.action_untick", { item: text });
+    outbox.add("tick", { incident_id: incident.id, checklist, item, done }, label);
   }
 
-  async function cancelRequest(button, request) {
+  async function cancelRequest(request) {
+    const units = unitsOf(request.resource, request.quantity);
+    const resource = inText(resourceLabel(request.resource));
     const ok = await confirmAction(
-      t("manage.cancel_question", { units: unitsOf(request.resource, request.quantity), resource: inText(resourceLabel(request.resource)) }),
+      t("manage.cancel_question", { units, resource }),
       t("manage.cancel_request"),
       t("manage.cancel_detail"),
     );
-    if (ok) busy(button, () => api(`/requests/${request.id}/cancel`, { method: "POST" }));
+    if (!ok || pendingOf("cancel", "request_id", request.id)) return; // one intended cancel
+    outbox.add("cancel", { request_id: request.id }, t("manage.action_cancel", { units, resource, id: request.id }));
   }
 
-  async function closeIncident(button, incident) {
+  async function closeIncident(incident) {
     const ok = await confirmAction(
       t("manage.close_question", { title: incident.title }),
       t("manage.close_incident"),
       t("manage.close_detail"),
     );
-    if (ok) busy(button, () => api(`/incidents/${incident.id}/close`, { method: "POST" }));
+    if (!ok || pendingOf("close", "incident_id", incident.id)) return; // one intended close
+    outbox.add("close", { incident_id: incident.id }, t("manage.action_close", { title: incident.title }));
   }
 
   async function loadIncident(id) {

@@ -1,18 +1,22 @@
 // Notes: the thread of each request (its claims' notes with it). A thread is read from the
 // API when it is opened, and kept current by the `note.added` events the store folds in.
+// A note written goes through the page's outbox (outbox.js): shown as waiting in its
+// thread until the service has answered, added once however often it is sent.
 
 import { h, keepTyped } from "./dom.js";
 import { cityName, liveTime } from "./format.js";
-import { busy, notify } from "./notices.js";
+import { notify } from "./notices.js";
 import { t } from "./i18n.js";
 
 const PAGE = 100; // the newest notes shown when a thread opens
 const NOTE_MAX = 2000;
 
 export class NoteThreads {
-  constructor(api, render) {
+  /** `outbox`: the page's, through which notes are written (none: threads are read only). */
+  constructor(api, render, outbox = null) {
     this.api = api;
     this.render = render;
+    this.outbox = outbox;
     this.open = new Set(); // request ids whose thread is open: kept across re-renders
     this.earlier = new Map(); // request id → notes older than those loaded
     this.loaded = new Set();
@@ -22,10 +26,26 @@ export class NoteThreads {
     return [...entry.notes.values()].filter((n) => n.request_id === requestId).sort((a, b) => a.id - b.id);
   }
 
+  /** The notes on this request waiting in the outbox, oldest first. */
+  waitingOn(requestId) {
+    return this.outbox ? this.outbox.pending().filter((a) => a.kind === "note" && a.body.request_id === requestId) : [];
+  }
+
   /** What a thread shows: part of the signature its card is patched by. */
   signature(entry, requestId) {
     const notes = this.notesOf(entry, requestId).map((n) => n.id);
-    return [this.open.has(requestId), this.loaded.has(requestId), entry.history === "done", notes];
+    const waiting = this.waitingOn(requestId).map((a) => a.key);
+    return [this.open.has(requestId), this.loaded.has(requestId), entry.history === "done", notes, waiting];
+  }
+
+  /**
+   * The service's answer to a queued note: the note joins its thread in `book` (the
+   * event brings the same), or the refusal is said.
+   */
+  answered(book, action, note, refusal) {
+    if (refusal) notify(t("outbox.not_done", { label: action.label, error: refusal.message || String(refusal) }));
+    else book.entry(note.incident_id).notes.set(note.id, note);
+    this.render();
   }
 
   async load(entry, requestId) {
@@ -57,15 +77,18 @@ export class NoteThreads {
     const total = notes.length + (this.earlier.get(id) || 0);
     const count = exact ? t("notes.count", { count: total }) : notes.length ? t("notes.new", { count: notes.length }) : t("notes.title");
     const older = this.earlier.get(id);
-    const open = this.open.has(id);
+    const waiting = this.waitingOn(id);
+    // A thread with a note waiting is open: the note shows where it was written.
+    const open = this.open.has(id) || waiting.length > 0;
     // A closed thread holds only its summary: its notes and form are drawn when it opens.
     const details = h("details", { class: "notes", open, dataset: { requestId: id } },
       h("summary", {}, count),
       open && older ? h("p", { class: "muted small" }, t("notes.older", { count: older })) : null,
       !open ? null
         : notes.length ? h("ol", { class: "note-list" }, notes.map((note) => noteItem(note, cities)))
-        : loaded ? h("p", { class: "muted small empty-notes" }, t("notes.none")) : null,
-      open && writable ? this.form(entry, request) : null,
+        : loaded && !waiting.length ? h("p", { class: "muted small empty-notes" }, t("notes.none")) : null,
+      waiting.length ? h("ol", { class: "note-list waiting-notes" }, waiting.map(waitingItem)) : null,
+      open && writable && this.outbox ? this.form(request) : null,
     );
     details.addEventListener("toggle", () => {
       if (details.open === this.open.has(id)) return;
@@ -78,7 +101,7 @@ export class NoteThreads {
     return details;
   }
 
-  form(entry, request) {
+  form(request) {
     const key = `note-${request.id}`;
     const text = h("textarea", { id: key, rows: 2, maxlength: NOTE_MAX, required: true, dataset: { keep: key, focus: key }, oninput: keepTyped });
     const send = h("button", { type: "submit", class: "secondary small", dataset: { focus: `${key}-send` } }, t("notes.add"));
@@ -87,13 +110,11 @@ export class NoteThreads {
       event.preventDefault();
       const body = text.value.trim();
       if (!body) return text.focus();
-      busy(send, async () => {
-        const note = await this.api(`/requests/${request.id}/notes`, { method: "POST", body: { body } });
-        entry.notes.set(note.id, note);
-        text.value = "";
-        delete text.dataset.dirty;
-        this.render();
-      });
+      // One key per note written: sent until answered, added once.
+      this.outbox.add("note", { request_id: request.id, text: body }, t("notes.action", { id: request.id }));
+      text.value = "";
+      delete text.dataset.dirty;
+      this.render();
     });
     return form;
   }
@@ -106,5 +127,13 @@ function noteItem(note, cities) {
       note.claim_id ? ` · ${t("notes.on_claim", { id: note.claim_id })}` : "", " · ", liveTime(note.created_at, "ago"),
     ),
     h("p", { class: "note-body" }, note.body),
+  );
+}
+
+/** A note written here that waits in the outbox: its text, said to be waiting. */
+function waitingItem(action) {
+  return h("li", { class: "note waiting", dataset: { key: action.key } },
+    h("p", { class: "note-meta fine queued" }, t("notes.waiting")),
+    h("p", { class: "note-body" }, action.body.text),
   );
 }

@@ -119,6 +119,9 @@ export class Outbox {
           this.retryLater();
           return;
         }
+        // Counted before it goes: an action sent before may have landed unanswered.
+        action.attempts = (action.attempts ?? 0) + 1;
+        this.save();
         this.sending = action.key;
         this.onChange?.(this);
         let result;
@@ -212,4 +215,121 @@ export async function sendMove({ live, api }, action) {
 export async function sendRequestEdit({ api }, action) {
   const { request_id: requestId, changes } = action.body;
   return api(`/requests/${requestId}`, { method: "PATCH", body: changes });
+}
+
+/** True when an earlier attempt of `action` went out: it may have landed unanswered. */
+const sentBefore = (action) => (action.attempts ?? 1) > 1;
+
+/**
+ * Reconcile a refusal (409) of an action that ends something (closing an incident,
+ * cancelling a request, passing): when an earlier attempt went out and `landed()` finds
+ * what the action does already done, that attempt was the one that made it, and what
+ * `landed()` read is the answer. A first attempt refused is a refusal: someone else did
+ * it, or it cannot be done.
+ */
+async function reconciled(action, send, landed) {
+  try {
+    return await send();
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 409 || !sentBefore(action)) throw error;
+    const found = await landed();
+    if (found) return found;
+    throw error;
+  }
+}
+
+/**
+ * Pass on a request (`body`: request_id, reason, and city_id, the passing city): over the
+ * websocket when live, else REST. A city passes once per request, so a pass sent again
+ * after its answer was lost is refused, and the city's pass on record is the answer.
+ */
+export async function sendPass({ live, api }, action) {
+  const { request_id: requestId, reason, city_id: cityId } = action.body;
+  return reconciled(action, async () => {
+    try {
+      if (!live) throw new ApiError(0, "not connected", { transport: true });
+      return await live.command("pass", { request_id: requestId, reason });
+    } catch (error) {
+      if (!(error instanceof ApiError) || !fateUnknown(error)) throw error;
+      return await api(`/requests/${requestId}/passes`, { method: "POST", body: { reason } });
+    }
+  }, async () => {
+    const page = await api(`/requests/${requestId}/passes?limit=500`, { fresh: true });
+    return page.data.find((p) => p.city_id === cityId) ?? null;
+  });
+}
+
+/** Close an incident (`body`: incident_id); a close that landed unanswered is reconciled. */
+export async function sendClose({ api }, action) {
+  const { incident_id: incidentId } = action.body;
+  return reconciled(
+    action,
+    () => api(`/incidents/${incidentId}/close`, { method: "POST" }),
+    async () => {
+      const incident = await api(`/incidents/${incidentId}`, { fresh: true });
+      return incident.status === "closed" ? incident : null;
+    },
+  );
+}
+
+/** Cancel a request (`body`: request_id); a cancel that landed unanswered is reconciled. */
+export async function sendCancel({ api }, action) {
+  const { request_id: requestId } = action.body;
+  return reconciled(
+    action,
+    () => api(`/requests/${requestId}/cancel`, { method: "POST" }),
+    async () => {
+      const request = await api(`/requests/${requestId}`, { fresh: true });
+      return request.status === "cancelled" ? request : null;
+    },
+  );
+}
+
+/**
+ * Add a note to a request's thread, or to a claim's when `body.claim_id` is set. The
+ * action's key goes as the note's Idempotency-Key: sent again, the service returns the
+ * first note and adds none.
+ */
+export async function sendNote({ api }, action) {
+  const { request_id: requestId, claim_id: claimId, text } = action.body;
+  const path = claimId ? `/claims/${claimId}/notes` : `/requests/${requestId}/notes`;
+  return api(path, { method: "POST", body: { body: text }, headers: { "Idempotency-Key": action.key } });
+}
+
+/**
+ * Edit an incident (`body`: incident_id and the fields that change). An edit sets values,
+ * and one that changes nothing records nothing: sent again, it has the effect of one.
+ */
+export async function sendIncidentEdit({ api }, action) {
+  const { incident_id: incidentId, changes } = action.body;
+  return api(`/incidents/${incidentId}`, { method: "PATCH", body: changes });
+}
+
+/**
+ * Tick or untick a checklist item (`body`: incident_id, checklist, item, done). It sets
+ * the item to `done`, and a tick that changes nothing records nothing: sent again, it
+ * has the effect of one.
+ */
+export async function sendTick({ api }, action) {
+  const { incident_id: incidentId, checklist, item, done } = action.body;
+  return api(`/incidents/${incidentId}/checklist`, { method: "POST", body: { checklist, item, done } });
+}
+
+/** How each kind of action a page queues is sent (`context`: { live, api }). */
+const SENDERS = {
+  move: sendMove,
+  "request-edit": sendRequestEdit,
+  pass: sendPass,
+  note: sendNote,
+  "incident-edit": sendIncidentEdit,
+  close: sendClose,
+  cancel: sendCancel,
+  tick: sendTick,
+};
+
+/** Send one queued action by its kind; an unknown kind is refused, never retried. */
+export function sendAction(context, action) {
+  const send = SENDERS[action.kind];
+  if (!send) return Promise.reject(new ApiError(400, `unknown action ${action.kind}`));
+  return send(context, action);
 }

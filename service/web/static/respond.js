@@ -1,6 +1,7 @@
 // The responder console: the city's inbox (requests aimed at it, most urgent and
 // newest first), claiming part or all of one, and moving the city's own claims along.
-// Claims go through the outbox (outbox.js): one key per intended claim, sent until answered.
+// Claims, claim moves, passes and notes go through the outbox (outbox.js): one key per
+// intended action, sent until answered.
 
 import { h, keepTyped, patch, syncList, throttled } from "./dom.js";
 import { ApiError, eachLimited, fetchAll } from "./api.js";
@@ -8,12 +9,12 @@ import { byUrgency, IncidentBook } from "./store.js";
 import { claimMoves, isEndedClaim, isFinalRequest } from "./vocabulary.js";
 import { cityName, inText, liveTime, placeOf, reportToText, resourceLabel, statusLabel, unitsOf } from "./format.js";
 import { t } from "./i18n.js";
-import { askDetails, busy, notify } from "./notices.js";
+import { askDetails, notify } from "./notices.js";
 import { startPage } from "./shell.js";
 import { NoteThreads } from "./notes.js";
 import { Alerts } from "./alerts.js";
 import { OfferPanel } from "./offers.js";
-import { Outbox, describeOutbox, fateUnknown, moveLabel, sendMove } from "./outbox.js";
+import { Outbox, describeOutbox, fateUnknown, moveLabel, sendAction } from "./outbox.js";
 import { answersBlock, badge, claimArrival, claimChip, exerciseBadge, journeyLine, requestTiming, requestTitle, severityBadge } from "./views.js";
 
 startPage({
@@ -41,7 +42,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     // Per person (a signed-in account, else the token), in localStorage: a reload or a
     // new tab still sends it, and another person signing in on this browser never does.
     storageKey: `aidmesh.outbox.${me.user_id ? `user-${me.user_id}` : me.token_id ?? `city-${me.city_id}`}`,
-    send: (action) => sendAction(action),
+    send: (action) => (action.kind === "claim" ? sendClaim(action) : sendAction({ live, api }, action)),
     onAnswer: answered,
     onChange: () => render(),
   });
@@ -98,7 +99,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     showOffers();
   }
 
-  const threads = new NoteThreads(api, () => render());
+  const threads = new NoteThreads(api, () => render(), outbox);
   const render = throttled(() => {
     renderOutbox();
     renderInbox();
@@ -161,6 +162,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     return outbox.find((action) => action.kind === "claim" && action.body.request_id === requestId);
   }
 
+  /** The pass on this request waiting in the outbox, if any: a city passes once. */
+  function pendingPass(requestId) {
+    return outbox.find((action) => action.kind === "pass" && action.body.request_id === requestId);
+  }
+
   /** The move of this claim waiting in the outbox, if any: one at a time per claim. */
   function pendingMove(claimId) {
     return outbox.find((action) => action.kind === "move" && action.body.claim_id === claimId);
@@ -209,7 +215,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         const waiting = pendingClaim(request.id);
         patch(
           li,
-          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, waiting?.key ?? null, isLive(), packagesFor(request.resource), passedByMe.has(request.id), threads.signature(entry, request.id)]),
+          JSON.stringify([request, entry.incident.title, entry.incident.status, mine, answers, waiting?.key ?? null, pendingPass(request.id)?.key ?? null, isLive(), packagesFor(request.resource), passedByMe.has(request.id), threads.signature(entry, request.id)]),
           () => inboxCard(entry, request, mine, waiting),
         );
         // A waiting claim goes from waiting to sending and back on every retry: its
@@ -428,36 +434,40 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     ];
   }
 
-  /** "We cannot help with this one", with an optional reason; once per request. */
+  /**
+   * "We cannot help with this one", with an optional reason; once per request. A pass
+   * waiting in the outbox shows its reason and says it waits, with no second pass.
+   */
   function passForm(request) {
+    const waiting = pendingPass(request.id);
     const reason = h("input", {
       id: `pass-reason-${request.id}`,
       class: "pass-reason",
       maxlength: 500,
       placeholder: t("respond.reason_optional"),
-      dataset: { keep: "pass-reason", focus: "pass-reason" },
+      dataset: waiting ? {} : { keep: "pass-reason", focus: "pass-reason" },
       oninput: keepTyped,
+      value: waiting ? waiting.body.reason : null,
+      disabled: Boolean(waiting),
     });
-    const button = h("button", { type: "submit", class: "secondary small", id: `pass-${request.id}`, dataset: { focus: "pass" } }, t("respond.pass"));
-    const form = h("form", { class: "pass-form", "aria-label": t("respond.pass_on", { resource: resourceLabel(request.resource) }) }, reason, button);
+    const button = h("button", {
+      type: "submit",
+      class: "secondary small",
+      id: `pass-${request.id}`,
+      dataset: { focus: "pass" },
+      disabled: Boolean(waiting),
+      "aria-busy": waiting ? "true" : null,
+    }, waiting ? t("respond.waiting_send") : t("respond.pass"));
+    const form = h("form", { class: "pass-form", "aria-label": t("respond.pass_on", { resource: resourceLabel(request.resource) }) },
+      reason,
+      button,
+      waiting ? h("p", { class: "queued pass-queued" }, t("respond.pass_queued")) : null,
+    );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      busy(button, async () => {
-        const body = { reason: reason.value.trim() };
-        let result;
-        try {
-          if (!live) throw new ApiError(0, "not connected", { transport: true });
-          result = await live.command("pass", { request_id: request.id, ...body });
-        } catch (error) {
-          if (!(error instanceof ApiError) || !error.transport) throw error;
-          result = await api(`/requests/${request.id}/passes`, { method: "POST", body });
-        }
-        passedByMe.add(request.id);
-        notify(result.escalated_to_ring !== null && result.escalated_to_ring !== undefined
-          ? t("respond.passed_escalated", { ring: result.escalated_to_ring })
-          : t("respond.passed"), "ok");
-        render();
-      });
+      if (pendingPass(request.id)) return; // already on its way: the same intended pass
+      const label = t("respond.action_pass", { resource: inText(resourceLabel(request.resource)), id: request.id });
+      outbox.add("pass", { request_id: request.id, reason: reason.value.trim(), city_id: me.city_id }, label);
     });
     return form;
   }
@@ -508,9 +518,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     outbox.add("move", body, moveLabel(claim, status, what));
   }
 
-  async function sendAction(action) {
-    if (action.kind === "move") return sendMove({ live, api }, action);
-    if (action.kind !== "claim") throw new ApiError(400, `unknown action ${action.kind}`);
+  async function sendClaim(action) {
     const { request_id: requestId, quantity, package_id: packageId } = action.body;
     const from = packageId ? { package_id: packageId } : {};
     try {
@@ -527,6 +535,21 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   }
 
   function answered(action, result, refusal) {
+    if (action.kind === "note") {
+      threads.answered(book, action, result, refusal);
+      return;
+    }
+    if (action.kind === "pass") {
+      if (refusal) notify(t("outbox.not_done", { label: action.label, error: refusal.message }));
+      else {
+        passedByMe.add(action.body.request_id);
+        notify(result.escalated_to_ring !== null && result.escalated_to_ring !== undefined
+          ? t("respond.passed_escalated", { ring: result.escalated_to_ring })
+          : t("respond.passed"), "ok");
+      }
+      render();
+      return;
+    }
     if (action.kind === "move") {
       if (refusal) notify(t("outbox.not_done", { label: action.label, error: refusal.message }));
       else keepClaim(result);

@@ -99,9 +99,10 @@ export function respondersBlock(entry, request, cities) {
 
 /**
  * The incident's checklists (copied from its playbook), each item ticked off or not; with
- * `onTick(checklist, item, done)` the items are checkboxes, else read only. Null when none.
+ * `onTick(checklist, item, done)` the items are checkboxes, else read only; `waitingTick(
+ * checklist, item)` gives the tick of that item waiting to be sent, if any. Null when none.
  */
-export function checklistsBlock(incident, cities, onTick = null) {
+export function checklistsBlock(incident, cities, onTick = null, waitingTick = () => null) {
   const lists = incident.checklists || [];
   if (!lists.length) return null;
   const done = lists.reduce((n, c) => n + c.items.filter((i) => i.done).length, 0);
@@ -114,12 +115,15 @@ export function checklistsBlock(incident, cities, onTick = null) {
         h("ul", { class: "checklist-items" },
           list.items.map((item, i) => {
             const by = item.done ? ` (${cityName(cities, item.done_by_city_id)})` : "";
+            // A tick waiting to be sent: the box shows what was asked, and takes no other.
+            const waiting = onTick ? waitingTick(c, i) : null;
             const box = onTick
-              ? h("input", { type: "checkbox", id: `check-${c}-${i}`, checked: item.done, dataset: { focus: `check-${c}-${i}` }, onchange: (e) => onTick(c, i, e.currentTarget.checked, e.currentTarget) })
+              ? h("input", { type: "checkbox", id: `check-${c}-${i}`, checked: waiting ? waiting.body.done : item.done, disabled: Boolean(waiting), dataset: { focus: `check-${c}-${i}` }, onchange: (e) => onTick(c, i, e.currentTarget.checked, e.currentTarget) })
               : h("span", { class: "tick", "aria-hidden": "true" }, item.done ? "☑" : "☐");
             return h("li", { class: `checklist-item${item.done ? " done" : ""}`, dataset: { item: i, done: item.done } },
               onTick ? h("label", { class: "check", for: `check-${c}-${i}` }, box, ` ${item.text}`) : [box, ` ${item.text}`],
               item.done ? h("span", { class: "fine" }, by, " ", liveTime(item.done_at, "ago")) : null,
+              waiting ? h("span", { class: "queued tick-waiting" }, t("views.tick_waiting")) : null,
               !onTick ? h("span", { class: "visually-hidden" }, ` (${t(item.done ? "views.done" : "views.not_done")})`) : null,
             );
           }),
