@@ -637,8 +637,10 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       description.value = incident.description;
       error.textContent = "";
     };
+    // Filled while closed (on every render, and as it closes), never as it opens: what is
+    // typed the moment it opens is not written over.
     box.addEventListener("toggle", () => {
-      if (box.open) box.fill(current());
+      if (!box.open) box.fill(current());
     });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -712,9 +714,12 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         ? t("manage.floor", { units: unitsOf(request.resource, request.claimed_quantity) })
         : "";
       error.textContent = "";
-      // The staging point's map is drawn only in an open box: a console with many requests
-      // does not draw a hidden map for each on every event.
-      if (!box.open) return;
+    };
+    // The staging point's field and map, as the request has it. Drawn only once the box is
+    // first opened (a console with many requests does not draw a hidden map for each on
+    // every event), then kept with the fields: set again as the box closes, and as it
+    // opens only when the request's place changed meanwhile.
+    const showPlace = (request) => {
       const incident = book.entry(request.incident_id).incident;
       staging ??= placeField({
         idPrefix: id("report"),
@@ -722,12 +727,30 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         cities,
         center: incident ?? city,
       });
-      stagingSlot.replaceChildren(staging.element);
+      if (staging.element.parentNode !== stagingSlot) stagingSlot.replaceChildren(staging.element);
       const place = request.report_lat == null ? null : { lat: request.report_lat, lon: request.report_lon };
       staging.set(place, incident ?? city);
     };
+    const placeChanged = (request) => {
+      let shown;
+      try {
+        shown = staging.value();
+      } catch {
+        return true;
+      }
+      return (shown?.lat ?? null) !== request.report_lat || (shown?.lon ?? null) !== request.report_lon;
+    };
+    // Filled while closed (on every render, and as it closes), never as it opens: what is
+    // typed the moment it opens is not written over.
     box.addEventListener("toggle", () => {
-      if (box.open && current()) box.fill(current());
+      const request = current();
+      if (!request) return;
+      if (!box.open) {
+        box.fill(request);
+        if (staging) showPlace(request);
+      } else if (!staging || placeChanged(request)) {
+        showPlace(request);
+      }
     });
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
