@@ -194,20 +194,19 @@ def escalate_after_roster_change(
     """A city's roster holds less than before (of `resources`, or of anything): the open
     requests whose current ring holds the city are judged again, each under its
     incident's lock (taken in incident order, as every command takes them)."""
-    _judge_again(ctx, _in_rings_of(ctx, city_id, resources))
+    _judge_again(ctx, _in_rings_of(ctx, {city_id: None if resources is None else set(resources)}))
 
 
 def escalate_after_commits(ctx: CommandContext, commits: Iterable[tuple[int, str]]) -> None:
     """Claims from packages committed elsewhere (the PostgreSQL claim batches): each
     (city, resource) holds less; the open requests they cover are judged again together,
     under their incidents' locks in incident order."""
-    by_city: dict[int, set[str]] = {}
+    by_city: dict[int, set[str] | None] = {}
     for city_id, resource in commits:
-        by_city.setdefault(city_id, set()).add(resource)
-    found: dict[int, _Open] = {}
-    for city_id, resources in sorted(by_city.items()):
-        found.update(_in_rings_of(ctx, city_id, resources))
-    _judge_again(ctx, found)
+        of_city = by_city.setdefault(city_id, set())
+        assert of_city is not None
+        of_city.add(resource)
+    _judge_again(ctx, _in_rings_of(ctx, by_city))
 
 
 @dataclass(frozen=True)
@@ -224,50 +223,75 @@ class _Open:
 _CHUNK = 500
 
 
-def _in_rings_of(
-    ctx: CommandContext, city_id: int, resources: Iterable[str] | None
-) -> dict[int, _Open]:
-    """The open requests (of `resources`) whose current ring holds the city, by id, that
-    its change may have left uncovered. Given the resources, a request the city alone
-    still covers is not among them: its ring holds at least the city's units (or the
-    city passed on it, and then its units never counted), so the change cannot have
-    made its ring fall short."""
-    ring_of_city = (col(RequestTarget.request_id) == col(AidRequest.id)) & (
-        col(RequestTarget.ring) == col(AidRequest.ring)
-    )
+def _in_rings_of(ctx: CommandContext, changed: dict[int, set[str] | None]) -> dict[int, _Open]:
+    """The open requests whose current ring holds a city of `changed` (of the resources
+    given for it; None: of any), by id, that the change may have left uncovered. Given
+    the resources, a request the city alone still covers is not among them: its ring
+    holds at least the city's units (or the city passed on it, and then its units never
+    counted), so the change cannot have made it fall short; nor is any request of a city
+    that keeps no roster (it says nothing of what it holds). So the requests are read
+    first by what they still lack, and their targets only for the few that lack more
+    than some changed city holds."""
+    given = {city: resources for city, resources in changed.items() if resources is not None}
+    held = holdings(ctx, given, set().union(*given.values())) if given else {}
+    # A city of `changed` and what the requests its change may concern lack: more than
+    # it holds of a resource (None: any request).
+    floors: dict[int, dict[str, int] | None] = {
+        city: None if resources is None else {r: held[city].get(r, 0) for r in resources}
+        for city, resources in changed.items()
+        if resources is None or city in held
+    }
+    if not floors:
+        return {}
     unclaimed = col(AidRequest.quantity) - col(AidRequest.claimed_quantity)
-    query = (
-        select_columns(
-            col(AidRequest.id),
-            col(AidRequest.incident_id),
-            col(AidRequest.ring),
-            col(AidRequest.resource),
-            unclaimed,
-        )
-        .join(RequestTarget, ring_of_city)
-        .where(
-            col(RequestTarget.city_id) == city_id,
-            col(AidRequest.status).in_(_OPEN),
-            col(AidRequest.ring) < LAST_RING,
-        )
-    )
-    if resources is not None:
-        wanted = sorted(set(resources))
-        held = holdings(ctx, [city_id], wanted).get(city_id)
-        if held is None:
-            return {}  # no roster: the city says nothing of what its rings hold
+    query = select_columns(
+        col(AidRequest.id),
+        col(AidRequest.incident_id),
+        col(AidRequest.ring),
+        col(AidRequest.resource),
+        unclaimed,
+    ).where(col(AidRequest.status).in_(_OPEN), col(AidRequest.ring) < LAST_RING)
+    if all(floor is not None for floor in floors.values()):
+        lowest: dict[str, int] = {}
+        for floor in floors.values():
+            assert floor is not None
+            for resource, units in floor.items():
+                lowest[resource] = min(units, lowest.get(resource, units))
         query = query.where(
             or_(
                 *(
-                    (col(AidRequest.resource) == resource) & (unclaimed > held.get(resource, 0))
-                    for resource in wanted
+                    (col(AidRequest.resource) == resource) & (unclaimed > units)
+                    for resource, units in sorted(lowest.items())
                 )
             )
         )
-    return {
+    else:
+        ring_of_city = (col(RequestTarget.request_id) == col(AidRequest.id)) & (
+            col(RequestTarget.ring) == col(AidRequest.ring)
+        )
+        query = query.join(RequestTarget, ring_of_city).where(
+            col(RequestTarget.city_id).in_(sorted(floors))
+        )
+    candidates = {
         int(request_id or 0): _Open(int(incident_id), int(ring), resource, int(left))
         for request_id, incident_id, ring, resource, left in ctx.session.execute(query)
     }
+    found: dict[int, _Open] = {}
+    ids = sorted(candidates)
+    for start in range(0, len(ids), _CHUNK):
+        for request_id, city_id, ring in ctx.session.exec(
+            select(RequestTarget.request_id, RequestTarget.city_id, RequestTarget.ring).where(
+                col(RequestTarget.request_id).in_(ids[start : start + _CHUNK]),
+                col(RequestTarget.city_id).in_(sorted(floors)),
+            )
+        ):
+            open_ = candidates[int(request_id)]
+            floor = floors[int(city_id)]
+            if int(ring) == open_.ring and (
+                floor is None or open_.unclaimed > floor.get(open_.resource, open_.unclaimed)
+            ):
+                found[int(request_id)] = open_
+    return found
 
 
 def _judge_again(ctx: CommandContext, found: dict[int, _Open]) -> None:
