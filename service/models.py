@@ -322,6 +322,10 @@ class IncidentUpdate(Input):
     severity: Annotated[Severity | None, NotNull] = None
     title: Annotated[Name | None, NotNull] = None
     description: Annotated[LongText | None, NotNull] = None
+    lat: Annotated[Latitude | None, NotNull] = Field(
+        default=None, description="With `lon`: move the incident's location (both or neither)."
+    )
+    lon: Annotated[Longitude | None, NotNull] = None
     exercise: Annotated[StrictBool | None, NotNull] = Field(
         default=None,
         description="Only as it is: an exercise stays an exercise (422 if it differs).",

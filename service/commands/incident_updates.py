@@ -1,4 +1,4 @@
-"""Updating an incident as the situation develops: severity, title, description."""
+"""Updating an incident as the situation develops: severity, title, description, location."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """What a manager may change in an incident after declaring it, and what a change is.
 
-Severity, title and description follow the situation as it develops; the exercise
+Severity, title, description and location (latitude and longitude together) follow the
+situation as it develops; the exercise
 flag does not: a drill turned real (or the other way round) would rewrite what every
 city, export and feed already said about it, so it is a new incident instead.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from service.domain.errors import Invalid
 from service.domain.lifecycles import IncidentStatus, ensure_incident_active
 
-EDITABLE_FIELDS = ("severity", "title", "description")
+EDITABLE_FIELDS = ("severity", "title", "description", "lat", "lon")
 """The fields an update may change, in the order its event lists them."""
 
 FIXED_FIELDS = ("exercise",)
@@ -36,12 +37,15 @@ def incident_changes(
     it changes nothing.
 
     A closed incident refuses any update (IllegalTransition); changing a fixed field,
-    or naming a field no update has, is Invalid.
+    naming a field no update has, or giving one of latitude and longitude without the
+    other, is Invalid.
     """
     ensure_incident_active(status, "update", "a closed incident's record is final")
     unknown = sorted(set(asked) - {*EDITABLE_FIELDS, *FIXED_FIELDS})
     if unknown:
         raise Invalid(f"an update cannot change {', '.join(unknown)}")
+    if ("lat" in asked) != ("lon" in asked):
+        raise Invalid("give both lat and lon to move the incident, or neither")
     for name in FIXED_FIELDS:
         if name in asked and asked[name] != current[name]:
             raise Invalid(

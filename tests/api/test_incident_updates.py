@@ -1,4 +1,5 @@
-"""A manager updates an incident as the situation develops (severity, title, description):
+"""A manager updates an incident as the situation develops (severity, title, description,
+location):
 one `incident.updated` event per update that changes something, written in the same
 transaction as the change, on every backend."""
 
@@ -96,6 +97,47 @@ def test_title_and_description_change_together_in_one_event_listing_only_what_ch
         "title": {"old": "Nairobi River flood", "new": "Nairobi and Athi rivers flood"},
         "description": {"old": "Rising", "new": "Both rivers over their banks"},
     }
+
+
+def test_the_incident_moves_with_latitude_and_longitude_together(
+    client: TestClient, world: World
+) -> None:
+    incident = _declare(client, world, lat=-1.2864, lon=36.8172)
+
+    r = _patch(client, world, incident["id"], {"lat": -1.3, "lon": 36.9})
+
+    assert r.status_code == 200, r.text
+    assert (r.json()["lat"], r.json()["lon"]) == (-1.3, 36.9)
+    (updated,) = [e for e in _events(client, world, incident["id"]) if e["seq"] > 1]
+    assert updated["data"]["changes"] == {
+        "lat": {"old": -1.2864, "new": -1.3},
+        "lon": {"old": 36.8172, "new": 36.9},
+    }
+    assert (updated["data"]["incident"]["lat"], updated["data"]["incident"]["lon"]) == (-1.3, 36.9)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"lat": -1.3}, "give both lat and lon"),
+        ({"lon": 36.9}, "give both lat and lon"),
+        ({"lat": None, "lon": None}, "must not be null"),
+        ({"lat": -91, "lon": 36.9}, "greater than or equal to -90"),
+        ({"lat": -1.3, "lon": 181}, "less than or equal to 180"),
+        ({"lat": "-1.3", "lon": 36.9}, "valid number"),
+    ],
+    ids=["lat-alone", "lon-alone", "null", "lat-out-of-range", "lon-out-of-range", "string"],
+)
+def test_a_move_without_both_coordinates_in_range_is_422_and_changes_nothing(
+    client: TestClient, world: World, body: dict[str, Any], why: str
+) -> None:
+    incident = _declare(client, world, lat=-1.2864, lon=36.8172)
+
+    r = _patch(client, world, incident["id"], body)
+
+    assert r.status_code == 422, r.text
+    assert why in r.text
+    assert [e["type"] for e in _events(client, world, incident["id"])] == ["incident.declared"]
 
 
 @pytest.mark.parametrize(

@@ -103,3 +103,47 @@ def test_the_edit_form_says_what_is_wrong_and_saves_nothing(browser: Any, site: 
         "Heat in Eastlands",
         1,
     )
+
+
+def test_a_manager_moves_the_incident_and_the_board_follows_live(browser: Any, site: Site) -> None:
+    world = site.world
+    manager = world.token("manager", "nairobi")
+    incident = site.api(
+        "POST",
+        "/incidents",
+        manager,
+        json={
+            "incident_type": "flood",
+            "title": "Kibera drains overflow",
+            "lat": -1.3133,
+            "lon": 36.7876,
+        },
+    )
+    at = f"#incident={incident['id']}"
+    with (
+        signed_in(browser, site, f"/board{at}", world.token("observer", "thika")) as board,
+        signed_in(browser, site, f"/manage{at}", manager) as manage,
+    ):
+        manage.click("#edit-incident summary")
+        # The place as it is, on a map to click or in fields to type.
+        expect(manage.locator("#edit-lat")).to_have_value("-1.3133")
+        expect(manage.locator("#edit-map svg.picker .chosen")).to_have_count(1)
+        manage.fill("#edit-lat", "-1.2921")
+        manage.fill("#edit-lon", "36.8219")
+        manage.press("#edit-lon", "Tab")
+        manage.click("#edit-save")
+
+        expect(board.locator("#feed")).to_contain_text(
+            "Nairobi updated the incident: location moved on the map", timeout=LIVE_WITHIN_MS
+        )
+        expect(manage.locator("#edit-incident")).not_to_have_attribute("open", "")
+        stored = site.api("GET", f"/incidents/{incident['id']}", manager)
+        assert (stored["lat"], stored["lon"]) == (-1.2921, 36.8219)
+        # Opened again, the box shows where the incident is now.
+        manage.click("#edit-incident summary")
+        expect(manage.locator("#edit-lat")).to_have_value("-1.2921")
+        # Only one coordinate is refused by the form, and nothing is sent.
+        manage.fill("#edit-lon", "")
+        manage.click("#edit-save")
+        expect(manage.locator("#edit-error")).not_to_be_empty()
+        assert site.api("GET", f"/incidents/{incident['id']}", manager)["lon"] == 36.8219

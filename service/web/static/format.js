@@ -265,7 +265,8 @@ export function cityName(cities, id) {
   return cities.get(id)?.name ?? t("format.city", { id });
 }
 
-/** What an `incident.updated` event changed, in words: severity old → new, the new title. */
+/** What an `incident.updated` event changed, in words: severity old → new, the new title,
+ * a new description, a move. */
 function describeChanges(changes) {
   const words = [];
   if (changes.severity) {
@@ -273,6 +274,7 @@ function describeChanges(changes) {
   }
   if (changes.title) words.push(t("feed.change.title", { title: changes.title.new }));
   if (changes.description) words.push(t(changes.description.new ? "feed.change.description" : "feed.change.description_removed"));
+  if (changes.lat || changes.lon) words.push(t("feed.change.moved"));
   return words.join(", ") || t("feed.change.none");
 }
 

@@ -601,7 +601,48 @@ async function startConsole({ api, me, city, cities, main, connect }) {
   }
 
   /**
-   * "Edit": severity, title and description of the selected incident. The fields show the
+   * A place to edit in a box that opens and closes (`box`): its field and map are made
+   * only once the box is first opened (a console with many boxes does not draw a hidden
+   * map for each on every event), then kept with the box's other fields: set again as the
+   * box closes, and as it opens only when the place changed meanwhile. `placeOf(thing)`
+   * is the {lat, lon} it has (or null), `centerOf(thing)` what to centre the map on.
+   */
+  function boxedPlace(box, slot, { idPrefix, legend, kind, placeOf, centerOf }) {
+    let place = null; // the field, once made
+    const show = (thing) => {
+      place ??= placeField({ idPrefix, legend, cities, center: centerOf(thing), kind });
+      if (place.element.parentNode !== slot) slot.replaceChildren(place.element);
+      place.set(placeOf(thing), centerOf(thing));
+    };
+    const changed = (thing) => {
+      let shown;
+      try {
+        shown = place.value();
+      } catch {
+        return true;
+      }
+      const wanted = placeOf(thing);
+      return (shown?.lat ?? null) !== (wanted?.lat ?? null) || (shown?.lon ?? null) !== (wanted?.lon ?? null);
+    };
+    return {
+      /** Called by the box's toggle handler with what the box edits, as it is now. */
+      toggled(thing) {
+        if (!box.open) {
+          if (place) show(thing);
+        } else if (!place || changed(thing)) {
+          show(thing);
+        }
+      },
+      /** The place given ({lat, lon} or null), undefined before the box was opened; throws
+       * a message when only one coordinate is given. */
+      value() {
+        return place ? place.value() : undefined;
+      },
+    };
+  }
+
+  /**
+   * "Edit": severity, title, description and location of the selected incident. The fields show the
    * incident as it is whenever the form is opened; only the fields changed are sent.
    */
   function editBox(incidentId) {
@@ -613,9 +654,11 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const error = h("p", { class: "form-error", id: "edit-error", role: "alert" });
     const queuedNote = h("p", { class: "queued", id: "edit-queued", role: "status" });
     const submit = h("button", { type: "submit", class: "primary", id: "edit-save" }, t("manage.save_changes"));
+    const whereSlot = h("div", { class: "edit-where" });
     const form = h("form", { class: "stack", id: "edit-form" },
       h("div", { class: "row" }, field(t("manage.title"), title, "grow"), field(t("manage.severity"), severity)),
       field(t("manage.what"), description),
+      whereSlot,
       h("p", { class: "fine" }, t("manage.edit_fine")),
       error,
       submit,
@@ -637,16 +680,35 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       description.value = incident.description;
       error.textContent = "";
     };
+    const where = boxedPlace(box, whereSlot, {
+      idPrefix: "edit",
+      legend: t("manage.edit_where"),
+      kind: "incident",
+      placeOf: (incident) => ({ lat: incident.lat, lon: incident.lon }),
+      centerOf: (incident) => incident,
+    });
     // Filled while closed (on every render, and as it closes), never as it opens: what is
     // typed the moment it opens is not written over.
     box.addEventListener("toggle", () => {
       if (!box.open) box.fill(current());
+      where.toggled(current());
     });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const incident = current();
       const asked = { severity: severity.value, title: title.value.trim(), description: description.value.trim() };
       const body = Object.fromEntries(Object.entries(asked).filter(([name, value]) => value !== incident[name]));
+      let point;
+      try {
+        point = where.value();
+      } catch (failure) {
+        error.textContent = failure.message;
+        return;
+      }
+      // An incident always has a place: cleared fields keep the one it has.
+      if (point && (point.lat !== incident.lat || point.lon !== incident.lon)) {
+        Object.assign(body, { lat: point.lat, lon: point.lon });
+      }
       if (!asked.title) {
         error.textContent = t("manage.give_title");
         title.focus();
@@ -674,7 +736,6 @@ async function startConsole({ api, me, city, cities, main, connect }) {
     const priority = h("select", { id: id("priority"), class: "edit-priority" }, PRIORITIES.map((p) => h("option", { value: p }, priorityLabel(p))));
     const neededBy = h("input", { id: id("needed-by"), class: "edit-needed-by", type: "datetime-local" });
     const reportTo = h("input", { id: id("report-to"), class: "edit-report-to", maxlength: 500, autocomplete: "off" });
-    let staging = null; // the staging point's field: drawn when the box first opens
     const stagingSlot = h("div", { class: "edit-staging" });
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || t("manage.local_time");
     const floor = h("p", { class: "fine edit-floor" });
@@ -715,42 +776,20 @@ async function startConsole({ api, me, city, cities, main, connect }) {
         : "";
       error.textContent = "";
     };
-    // The staging point's field and map, as the request has it. Drawn only once the box is
-    // first opened (a console with many requests does not draw a hidden map for each on
-    // every event), then kept with the fields: set again as the box closes, and as it
-    // opens only when the request's place changed meanwhile.
-    const showPlace = (request) => {
-      const incident = book.entry(request.incident_id).incident;
-      staging ??= placeField({
-        idPrefix: id("report"),
-        legend: t("manage.staging_legend"),
-        cities,
-        center: incident ?? city,
-      });
-      if (staging.element.parentNode !== stagingSlot) stagingSlot.replaceChildren(staging.element);
-      const place = request.report_lat == null ? null : { lat: request.report_lat, lon: request.report_lon };
-      staging.set(place, incident ?? city);
-    };
-    const placeChanged = (request) => {
-      let shown;
-      try {
-        shown = staging.value();
-      } catch {
-        return true;
-      }
-      return (shown?.lat ?? null) !== request.report_lat || (shown?.lon ?? null) !== request.report_lon;
-    };
+    const staging = boxedPlace(box, stagingSlot, {
+      idPrefix: id("report"),
+      legend: t("manage.staging_legend"),
+      kind: "staging",
+      placeOf: (request) => (request.report_lat == null ? null : { lat: request.report_lat, lon: request.report_lon }),
+      centerOf: (request) => book.entry(request.incident_id).incident ?? city,
+    });
     // Filled while closed (on every render, and as it closes), never as it opens: what is
     // typed the moment it opens is not written over.
     box.addEventListener("toggle", () => {
       const request = current();
       if (!request) return;
-      if (!box.open) {
-        box.fill(request);
-        if (staging) showPlace(request);
-      } else if (!staging || placeChanged(request)) {
-        showPlace(request);
-      }
+      if (!box.open) box.fill(request);
+      staging.toggled(request);
     });
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -766,7 +805,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       if (reportTo.value.trim() !== request.report_to) body.report_to = reportTo.value.trim();
       let point;
       try {
-        point = staging ? staging.value() : undefined;
+        point = staging.value();
       } catch (failure) {
         error.textContent = failure.message;
         return;
