@@ -10,8 +10,6 @@ claim; the same key with another body is refused.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from sqlalchemy import update
@@ -22,6 +20,7 @@ from service.commands import offer_answers, rosters
 from service.commands.context import (
     CommandContext,
     audience_of,
+    body_fingerprint,
     claim_cities,
     current_audience,
     fresh,
@@ -47,8 +46,7 @@ def fingerprint(request_id: int, body: ClaimCreate) -> str:
     fields = body.model_dump()
     if fields["package_id"] is None:
         del fields["package_id"]  # a claim not from a roster keeps the fingerprint it had
-    canonical = json.dumps({"request_id": request_id, **fields}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return body_fingerprint({"request_id": request_id, **fields})
 
 
 def claim_request(

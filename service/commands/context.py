@@ -6,6 +6,8 @@ must be locked first (`lock_incident`) so that seq order is commit order.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -234,3 +236,10 @@ def current_audience(session: Session, request: AidRequest) -> list[int]:
 def claim_cities(session: Session, request_id: int) -> set[int]:
     rows = session.exec(select(Claim.city_id).where(col(Claim.request_id) == request_id))
     return set(rows)
+
+
+def body_fingerprint(fields: Mapping[str, Any]) -> str:
+    """What an idempotency key is checked against: a digest of the command's fields in a
+    canonical form. A key sent again with another body is refused, the same body replays."""
+    canonical = json.dumps(dict(fields), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()

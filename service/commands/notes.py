@@ -5,13 +5,11 @@ nothing; the same key with another note is refused."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from sqlmodel import col, select
 
 from service.commands.context import (
     CommandContext,
+    body_fingerprint,
     claim_cities,
     current_audience,
     locked,
@@ -33,10 +31,7 @@ IDEMPOTENCY_MISMATCH = (
 
 
 def fingerprint(request_id: int, claim_id: int | None, body: NoteCreate) -> str:
-    canonical = json.dumps(
-        {"request_id": request_id, "claim_id": claim_id, "body": body.body}, sort_keys=True
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return body_fingerprint({"request_id": request_id, "claim_id": claim_id, "body": body.body})
 
 
 def add_request_note(

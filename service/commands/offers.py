@@ -11,9 +11,6 @@ cap hold as for any claim, in the same transaction as raising the request.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -21,6 +18,7 @@ from service.commands import claims
 from service.commands.aid_requests import add_request, compute_targets, resource_kind
 from service.commands.context import (
     CommandContext,
+    body_fingerprint,
     fresh,
     lock_incident,
     require_city,
@@ -50,10 +48,7 @@ MAX_OPEN_OFFERS_PER_CITY = 100
 
 
 def fingerprint(incident_id: int, body: OfferCreate) -> str:
-    canonical = json.dumps(
-        {"incident_id": incident_id, **body.model_dump(mode="json")}, sort_keys=True
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return body_fingerprint({"incident_id": incident_id, **body.model_dump(mode="json")})
 
 
 # Making ---------------------------------------------------------------------------------
