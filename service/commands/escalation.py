@@ -14,7 +14,7 @@ ever makes the cover larger, so the passing of time needs no check.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import func, not_, or_
@@ -211,12 +211,13 @@ def escalate_after_commits(ctx: CommandContext, commits: Iterable[tuple[int, str
 
 @dataclass(frozen=True)
 class _Open:
-    """An open request as the cover needs it."""
+    """An open request as the cover needs it, with the ring of each city it targets."""
 
     incident_id: int
     ring: int
     resource: str
     unclaimed: int
+    rings: dict[int, int] = field(default_factory=dict)
 
 
 # Requests read at a time when the cover of many is judged again.
@@ -276,22 +277,26 @@ def _in_rings_of(ctx: CommandContext, changed: dict[int, set[str] | None]) -> di
         int(request_id or 0): _Open(int(incident_id), int(ring), resource, int(left))
         for request_id, incident_id, ring, resource, left in ctx.session.execute(query)
     }
-    found: dict[int, _Open] = {}
+    # Every target of the candidates, read once: which changed city their current ring
+    # holds, and the rings the cover is judged on.
     ids = sorted(candidates)
     for start in range(0, len(ids), _CHUNK):
         for request_id, city_id, ring in ctx.session.exec(
             select(RequestTarget.request_id, RequestTarget.city_id, RequestTarget.ring).where(
-                col(RequestTarget.request_id).in_(ids[start : start + _CHUNK]),
-                col(RequestTarget.city_id).in_(sorted(floors)),
+                col(RequestTarget.request_id).in_(ids[start : start + _CHUNK])
             )
         ):
-            open_ = candidates[int(request_id)]
-            floor = floors[int(city_id)]
-            if int(ring) == open_.ring and (
+            candidates[int(request_id)].rings[int(city_id)] = int(ring)
+
+    def concerned(open_: _Open) -> bool:
+        for city_id, floor in floors.items():
+            if open_.rings.get(city_id) == open_.ring and (
                 floor is None or open_.unclaimed > floor.get(open_.resource, open_.unclaimed)
             ):
-                found[int(request_id)] = open_
-    return found
+                return True
+        return False
+
+    return {r: open_ for r, open_ in candidates.items() if concerned(open_)}
 
 
 def _judge_again(ctx: CommandContext, found: dict[int, _Open]) -> None:
@@ -309,19 +314,13 @@ def _judge_again(ctx: CommandContext, found: dict[int, _Open]) -> None:
 
 def _uncovered_among(ctx: CommandContext, found: dict[int, _Open]) -> set[int]:
     """The requests of `found` whose current ring cannot cover what is left unclaimed
-    (`uncovered`, for many at once: their targets, passes and the rings' holdings read
-    together)."""
+    (`uncovered`, for many at once: their passes and the rings' holdings read together;
+    their targets came with them)."""
     ids = sorted(r for r, open_ in found.items() if open_.unclaimed > 0)
-    rings: dict[int, dict[int, int]] = {r: {} for r in ids}
+    rings = {r: found[r].rings for r in ids}
     passed: dict[int, list[int]] = {r: [] for r in ids}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        for request_id, city_id, ring in ctx.session.exec(
-            select(RequestTarget.request_id, RequestTarget.city_id, RequestTarget.ring).where(
-                col(RequestTarget.request_id).in_(chunk)
-            )
-        ):
-            rings[int(request_id)][int(city_id)] = int(ring)
         for request_id, city_id in ctx.session.exec(
             select(RequestPass.request_id, RequestPass.city_id).where(
                 col(RequestPass.request_id).in_(chunk)
