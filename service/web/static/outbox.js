@@ -259,31 +259,28 @@ export async function sendPass({ live, api }, action) {
   });
 }
 
-/** Close an incident (`body`: incident_id); a close that landed unanswered is reconciled. */
-export async function sendClose({ api }, action) {
-  const { incident_id: incidentId } = action.body;
-  return reconciled(
-    action,
-    () => api(`/incidents/${incidentId}/close`, { method: "POST" }),
-    async () => {
-      const incident = await api(`/incidents/${incidentId}`, { fresh: true });
-      return incident.status === "closed" ? incident : null;
-    },
-  );
+/**
+ * A sender of an action that ends something with one POST (`post(body)`), whose effect
+ * is read back at `read(body)`: a repeat that landed unanswered is reconciled when what
+ * it reads has reached `status`.
+ */
+function ending(post, read, status) {
+  return ({ api }, action) =>
+    reconciled(
+      action,
+      () => api(post(action.body), { method: "POST" }),
+      async () => {
+        const found = await api(read(action.body), { fresh: true });
+        return found.status === status ? found : null;
+      },
+    );
 }
 
-/** Cancel a request (`body`: request_id); a cancel that landed unanswered is reconciled. */
-export async function sendCancel({ api }, action) {
-  const { request_id: requestId } = action.body;
-  return reconciled(
-    action,
-    () => api(`/requests/${requestId}/cancel`, { method: "POST" }),
-    async () => {
-      const request = await api(`/requests/${requestId}`, { fresh: true });
-      return request.status === "cancelled" ? request : null;
-    },
-  );
-}
+/** Close an incident (`body`: incident_id). */
+export const sendClose = ending((b) => `/incidents/${b.incident_id}/close`, (b) => `/incidents/${b.incident_id}`, "closed");
+
+/** Cancel a request (`body`: request_id). */
+export const sendCancel = ending((b) => `/requests/${b.request_id}/cancel`, (b) => `/requests/${b.request_id}`, "cancelled");
 
 /**
  * Add a note to a request's thread, or to a claim's when `body.claim_id` is set. The
