@@ -97,6 +97,14 @@ class Site:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def flood(self, title: str, **extra: Any) -> dict[str, Any]:
+        """Nairobi's manager declares a flood titled `title` (with `extra` fields)."""
+        manager = self.world.token("manager", "nairobi")
+        incident: dict[str, Any] = self.api(
+            "POST", "/incidents", manager, json={"incident_type": "flood", "title": title, **extra}
+        )
+        return incident
+
     def power_cut(self, title: str, generators: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Nairobi declares a power-grid failure and asks for `generators` generators:
         the incident and its request."""

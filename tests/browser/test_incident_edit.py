@@ -108,17 +108,7 @@ def test_the_edit_form_says_what_is_wrong_and_saves_nothing(browser: Any, site: 
 def test_a_manager_moves_the_incident_and_the_board_follows_live(browser: Any, site: Site) -> None:
     world = site.world
     manager = world.token("manager", "nairobi")
-    incident = site.api(
-        "POST",
-        "/incidents",
-        manager,
-        json={
-            "incident_type": "flood",
-            "title": "Kibera drains overflow",
-            "lat": -1.3133,
-            "lon": 36.7876,
-        },
-    )
+    incident = site.flood("Kibera drains overflow", lat=-1.3133, lon=36.7876)
     at = f"#incident={incident['id']}"
     with (
         signed_in(browser, site, f"/board{at}", world.token("observer", "thika")) as board,

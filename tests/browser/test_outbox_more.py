@@ -104,17 +104,7 @@ def test_an_incident_edit_and_a_tick_made_while_the_service_is_down_are_sent_onc
     browser: Any, site: Site
 ) -> None:
     manager = site.world.token("manager", "nairobi")
-    incident = site.api(
-        "POST",
-        "/incidents",
-        manager,
-        json={
-            "incident_type": "flood",
-            "title": "Nyando river overflow",
-            "playbook": "flood",
-            "playbook_requests": [],
-        },
-    )
+    incident = site.flood("Nyando river overflow", playbook="flood", playbook_requests=[])
     item = incident["checklists"][0]["items"][2]["text"]
     with signed_in(
         browser, site, f"/manage#incident={incident['id']}", manager, init_script=NOTICES
