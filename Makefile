@@ -68,9 +68,10 @@ clean:
 # and record the copy's checksum; needs npm.
 geography:
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	version=$$(sed -n 's/^VERSION = "\(.*\)"/\1/p' service/web/geography.py); \
-	(cd "$$tmp" && npm pack --silent "world-atlas@$$version" >/dev/null && tar xzf world-atlas-*.tgz); \
-	cp "$$tmp/package/countries-50m.json" service/web/static/natural-earth-50m.json; \
+	field() { sed -n "s/^$$1 = \"\([^\"]*\)\".*/\1/p" service/web/geography.py; }; \
+	package=$$(field PACKAGE); version=$$(field VERSION); source=$$(field SOURCE_FILE); \
+	(cd "$$tmp" && npm pack --silent "$$package@$$version" >/dev/null && tar xzf ./*.tgz); \
+	cp "$$tmp/package/$$source" service/web/static/natural-earth-50m.json; \
 	sum=$$(sha256sum service/web/static/natural-earth-50m.json | cut -d' ' -f1); \
 	sed -i "s/^SHA256 = .*/SHA256 = \"$$sum\"/" service/web/geography.py; \
-	echo "natural-earth-50m.json: world-atlas $$version, sha256 $$sum"
+	echo "natural-earth-50m.json: $$package $$version $$source, sha256 $$sum"

