@@ -78,3 +78,79 @@ def test_a_request_thread_is_written_on_manage_and_respond_and_followed_live_on_
             assert page.locator(".note-body img, .note-body b, #feed img").count() == 0
             assert page.evaluate("window.__injected") is None
     assert earlier["city_id"] == world.city_ids["thika"]
+
+
+def test_a_note_about_one_claim_is_written_from_respond_and_manage_on_that_claims_thread(
+    browser: Any, site: Site
+) -> None:
+    world = site.world
+    manager, responder = world.token("manager", "nairobi"), world.token("responder", "thika")
+    incident = site.api(
+        "POST", "/incidents", manager, json={"incident_type": "flood", "title": "Kibera"}
+    )
+    cots = site.api(
+        "POST",
+        f"/incidents/{incident['id']}/requests",
+        manager,
+        json={"resource": "cots", "quantity": 50},
+    )
+    claim = site.api(
+        "POST",
+        f"/requests/{cots['id']}/claims",
+        responder,
+        json={"quantity": 20},
+        headers={"Idempotency-Key": "thika-cots-1"},
+    )
+    released = site.api(
+        "POST",
+        f"/requests/{cots['id']}/claims",
+        responder,
+        json={"quantity": 5},
+        headers={"Idempotency-Key": "thika-cots-2"},
+    )
+    site.api("POST", f"/claims/{released['id']}/status", responder, json={"status": "withdrawn"})
+    at = f"#incident={incident['id']}"
+    row = f'li[data-request-id="{cots["id"]}"]'
+    with (
+        signed_in(browser, site, f"/manage{at}", manager) as manage,
+        signed_in(browser, site, "/respond", responder) as respond,
+    ):
+        # The responder may write about its city's claims that still hold, or the request.
+        card_thread = respond.locator(f"#inbox {row} details.notes")
+        card_thread.locator("summary").click()
+        about = card_thread.get_by_label("About")
+        expect(about.locator("option")).to_have_text(
+            [f"Request #{cots['id']}", f"Claim #{claim['id']} · Thika · 20 units"]
+        )
+        about.select_option(str(claim["id"]))
+        card_thread.get_by_label("New note").fill("Truck 2 carries these")
+        card_thread.get_by_role("button", name="Add note").click()
+        expect(card_thread.locator(".note-meta")).to_contain_text(
+            [f"on claim #{claim['id']}"], timeout=LIVE_WITHIN_MS
+        )
+
+        # The manager sees it on the request's thread, and may write on any of its claims,
+        # the withdrawn one too (a word on why, for the record).
+        thread = manage.locator(f"#incident-detail {row} details.notes")
+        thread.locator("summary").click()
+        expect(thread.locator(".note-body")).to_have_text(["Truck 2 carries these"])
+        manage_about = thread.get_by_label("About")
+        expect(manage_about.locator("option")).to_have_count(3)
+        manage_about.select_option(str(released["id"]))
+        thread.get_by_label("New note").fill("Withdrawn: the second truck broke down")
+        thread.get_by_role("button", name="Add note").click()
+        expect(thread.locator(".note-body")).to_have_text(
+            ["Truck 2 carries these", "Withdrawn: the second truck broke down"],
+            timeout=LIVE_WITHIN_MS,
+        )
+        # The responder's open thread follows live, the note marked with its claim.
+        expect(card_thread.locator(".note-meta").nth(1)).to_contain_text(
+            f"on claim #{released['id']}", timeout=LIVE_WITHIN_MS
+        )
+
+    held = site.api("GET", f"/claims/{claim['id']}/notes", responder)
+    assert [n["body"] for n in held["data"]] == ["Truck 2 carries these"]
+    assert held["data"][0]["city_id"] == world.city_ids["thika"]
+    gone = site.api("GET", f"/claims/{released['id']}/notes", manager)
+    assert [n["body"] for n in gone["data"]] == ["Withdrawn: the second truck broke down"]
+    assert gone["data"][0]["city_id"] == world.city_ids["nairobi"]

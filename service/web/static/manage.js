@@ -575,7 +575,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
             h("tbody", {}, shown.map((claim) => claimRow(request, claim, active))),
           )
         : h("p", { class: "muted small" }, t("manage.no_claims")),
-      threads.view(entry, request, cities, { writable: active }),
+      threads.view(entry, request, cities, { writable: active, claims }),
     ];
   }
 

@@ -66,8 +66,11 @@ export class NoteThreads {
     this.render();
   }
 
-  /** A request's thread as a disclosure; with a form to add a note when `writable`. */
-  view(entry, request, cities, { writable = false } = {}) {
+  /**
+   * A request's thread as a disclosure; with a form to add a note when `writable`, which
+   * may be about one of `claims` (those the viewer's city may write on) or the request.
+   */
+  view(entry, request, cities, { writable = false, claims = [] } = {}) {
     const id = request.id;
     const notes = this.notesOf(entry, id);
     const loaded = this.loaded.has(id);
@@ -88,7 +91,7 @@ export class NoteThreads {
         : notes.length ? h("ol", { class: "note-list" }, notes.map((note) => noteItem(note, cities)))
         : loaded && !waiting.length ? h("p", { class: "muted small empty-notes" }, t("notes.none")) : null,
       waiting.length ? h("ol", { class: "note-list waiting-notes" }, waiting.map(waitingItem)) : null,
-      open && writable && this.outbox ? this.form(request) : null,
+      open && writable && this.outbox ? this.form(request, claims, cities) : null,
     );
     details.addEventListener("toggle", () => {
       if (details.open === this.open.has(id)) return;
@@ -101,17 +104,33 @@ export class NoteThreads {
     return details;
   }
 
-  form(request) {
+  form(request, claims, cities) {
     const key = `note-${request.id}`;
     const text = h("textarea", { id: key, rows: 2, maxlength: NOTE_MAX, required: true, dataset: { keep: key, focus: key }, oninput: keepTyped });
     const send = h("button", { type: "submit", class: "secondary small", dataset: { focus: `${key}-send` } }, t("notes.add"));
-    const form = h("form", { class: "note-form" }, h("label", { for: key, class: "visually-hidden" }, t("notes.new_note")), text, send);
+    // The note is about the request, or about one claim on it (its thread is the claim's).
+    const about = claims.length
+      ? h("select", { id: `${key}-about`, dataset: { keep: `${key}-about`, focus: `${key}-about` }, oninput: keepTyped },
+          h("option", { value: "" }, t("notes.about_request", { id: request.id })),
+          claims.map((claim) =>
+            h("option", { value: String(claim.id) },
+              t("notes.about_claim", { id: claim.id, city: cityName(cities, claim.city_id), count: claim.quantity }))),
+        )
+      : null;
+    const form = h("form", { class: "note-form" },
+      about ? [h("label", { for: about.id }, t("notes.about")), about] : null,
+      h("label", { for: key, class: "visually-hidden" }, t("notes.new_note")), text, send);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const body = text.value.trim();
       if (!body) return text.focus();
+      const claimId = about && about.value ? Number(about.value) : null;
       // One key per note written: sent until answered, added once.
-      this.outbox.add("note", { request_id: request.id, text: body }, t("notes.action", { id: request.id }));
+      this.outbox.add(
+        "note",
+        { request_id: request.id, ...(claimId ? { claim_id: claimId } : {}), text: body },
+        claimId ? t("notes.claim_action", { id: claimId }) : t("notes.action", { id: request.id }),
+      );
       text.value = "";
       delete text.dataset.dirty;
       this.render();

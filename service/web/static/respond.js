@@ -333,7 +333,7 @@ async function startConsole({ api, me, city, cities, main, connect }) {
       passedByMe.has(request.id)
         ? h("p", { class: "mine passed" }, t("respond.passed_this"))
         : left > 0 && incident.status === "active" ? [form, passForm(request)] : null,
-      threads.view(entry, request, cities, { writable: incident.status === "active" }),
+      threads.view(entry, request, cities, { writable: incident.status === "active", claims: mine }),
     ];
   }
 
