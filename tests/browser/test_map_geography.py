@@ -86,7 +86,8 @@ def test_the_board_map_draws_countries_and_water_with_no_network_beyond_aidmesh(
         assert board.evaluate(
             """() => {
               const land = document.querySelector("#map svg g.land");
-              return land.lastElementChild.matches("g.water") && land.querySelector("path.country") !== null;
+              const countries = land.querySelector("path.country");
+              return land.lastElementChild.matches("g.water") && countries !== null;
             }"""
         )
         board.locator('#map [data-view="network"]').click()
