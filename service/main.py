@@ -25,6 +25,7 @@ from realtime.ws_endpoint import Limits, WebsocketEndpoint
 from service.adapters.pg_claims import PgClaims, PgTokens, open_pool
 from service.api import errors, routes_docs
 from service.api.body_limits import BodyLimits
+from service.api.claim_lane import ClaimLane
 from service.api.deps import AppParts
 from service.api.rate_limit import RateLimit
 from service.api.request_log import RequestLog, log_ws_session
@@ -192,6 +193,8 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
+    if settings.rest_claim_lane:  # inside the body gate, which authenticates and reads
+        app.add_middleware(ClaimLane, prefix=API_PREFIX)
     app.add_middleware(  # inside the rate limit
         BodyLimits, prefix=API_PREFIX, xml_cap=settings.interop_max_xml_bytes, public=PUBLIC_WRITES
     )

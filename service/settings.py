@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # their own, outside the ORM (see service/adapters/pg_claims.py); off, every
     # claim takes the general command.
     db_fast_claims: bool = True
+    # Well-formed REST claims answered ahead of FastAPI's router, by the same parts and
+    # alike (see service/api/claim_lane.py); off, every claim goes through the route.
+    rest_claim_lane: bool = True
 
     # REST rate limit per bearer token, per replica (0 turns it off): requests per
     # second, and how many may come at once.

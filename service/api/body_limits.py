@@ -111,12 +111,12 @@ class BodyLimits:
         except _Gone:
             return
         except WireError as exc:  # read in full: the connection can go on
-            await _answer(scope, receive, send, exc, close=False)
+            await answer_exception(scope, receive, send, exc, close=False)
             return
         except Exception as exc:  # answered by the app's own error handlers
-            await _answer(scope, receive, send, exc, close=True)
+            await answer_exception(scope, receive, send, exc, close=True)
             return
-        await self.app(scope, receive if body is None else _replay(body, receive), send)
+        await self.app(scope, receive if body is None else replay(body, receive), send)
 
     async def _admit(
         self, scope: Scope, receive: Receive, headers: Headers, declared: int | None
@@ -188,21 +188,21 @@ async def _read(receive: Receive, cap: int) -> bytes:
             return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands the app the body already read, then listens for disconnects."""
     pending = True
 
-    async def replay() -> Message:
+    async def next_message() -> Message:
         nonlocal pending
         if pending:
             pending = False
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return replay
+    return next_message
 
 
-async def _answer(
+async def answer_exception(
     scope: Scope, receive: Receive, send: Send, exc: Exception, *, close: bool
 ) -> None:
     """Answer `exc` with the app's handler for it, as the router would have."""

@@ -131,6 +131,12 @@ def remember_actor(scope: Scope, actor: Actor) -> None:
     scope.setdefault("state", {})[_ACTOR] = actor
 
 
+def remembered_actor(scope: Scope) -> Actor | None:
+    """The actor the body gate authenticated this request as, if it did."""
+    known = scope.get("state", {}).get(_ACTOR)
+    return known if isinstance(known, Actor) else None
+
+
 # What a session that must first enrol a second factor may do (see `Sessions`).
 ENROL_ONLY_PATHS = frozenset(
     "/api/v1" + path
@@ -154,19 +160,25 @@ async def current_actor(
     # Declared for the OpenAPI security scheme; the header is read by `authenticate`.
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    known = request.scope.get("state", {}).get(_ACTOR)
-    actor = (
-        known
-        if isinstance(known, Actor)
-        else await authenticate(parts, request.headers, request.method)
-    )
-    if actor.enrol_only and request.url.path not in ENROL_ONLY_PATHS:
+    known = remembered_actor(request.scope)
+    actor = known or await authenticate(parts, request.headers, request.method)
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path).removeprefix("/api/v1")
+    return admitted(actor, request.method, request.url.path, template)
+
+
+def admitted(actor: Actor, method: str, path: str, template: str) -> Actor:
+    """What every route asks of its caller once the credential is valid: a session that
+    must first enrol a second factor reaches only the enrolment paths, and a token with
+    scopes writes only where they allow (`template` is the route's, under the API prefix)."""
+    if actor.enrol_only and path not in ENROL_ONLY_PATHS:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=ENROL_FIRST)
-    if actor.scopes is not None and request.method not in SAFE_METHODS:
-        route = request.scope.get("route")
-        template = getattr(route, "path", request.url.path).removeprefix("/api/v1")
-        if not token_rules.may_write(actor.scopes, request.method, template):
-            raise token_rules.scope_refused(actor.scopes)
+    if (
+        actor.scopes is not None
+        and method not in SAFE_METHODS
+        and not token_rules.may_write(actor.scopes, method, template)
+    ):
+        raise token_rules.scope_refused(actor.scopes)
     return actor
 
 

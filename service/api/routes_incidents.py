@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from service import queries
+from service.api.claim_lane import claim_response
 from service.api.deps import (
     ActingCityActor,
     CurrentActor,
@@ -208,16 +209,15 @@ async def claim_request(
     key: IdempotencyKey,
     actor: ActingCityActor,
     parts: Parts,
-    response: Response,
-) -> ClaimPublic:
+) -> Response:
     """Claim all or part of a request for your city.
 
     Retrying with the same `Idempotency-Key` returns the first claim and claims nothing more.
+    (A well-formed claim is usually answered ahead of the router, alike: see
+    `service.api.claim_lane`.)
     """
     claim, created = await parts.executor.claim(actor, request_id, body, key)
-    if not created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return claim
+    return claim_response(claim, created)
 
 
 @router.get("/requests/{request_id}/claims", response_model=Page[ClaimPublic], tags=["claims"])
