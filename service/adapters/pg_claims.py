@@ -216,9 +216,9 @@ SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM made),
        (SELECT count(*) FROM recorded), (SELECT count(*) FROM numbered),
        (SELECT count(*) FROM committed)"""
 
-_ACTOR_OF_HASH = """
-SELECT id, role, city_id, scopes FROM api_tokens
- WHERE token_hash = %(hash)s AND revoked_at IS NULL
+_ACTORS_OF_HASHES = """
+SELECT token_hash, id, role, city_id, scopes FROM api_tokens
+ WHERE token_hash = ANY(%(hashes)s) AND revoked_at IS NULL
    AND (expires_at IS NULL OR expires_at > %(now)s)"""
 
 _ACTOR_OF_ID = """
@@ -488,7 +488,11 @@ class PgClaims:
 class PgTokens:
     """`TokenLookup` in one round trip on the claims' pool; `general` answers on another
     event loop than the pool's, and when PostgreSQL errs (but not when the pool is
-    exhausted: that is a 503, not the slower path)."""
+    exhausted: that is a 503, not the slower path).
+
+    The tokens asked for in one turn of the event loop (under load, the requests that
+    arrived together) are looked up by one query, each caller getting its own row: the
+    database is still asked for every request, so a revoked token is refused at once."""
 
     def __init__(
         self, pool: AsyncConnectionPool, general: TokenLookup, clock: Callable[[], datetime]
@@ -497,6 +501,8 @@ class PgTokens:
         self.general = general
         self.clock = clock
         self.loop = asyncio.get_running_loop()
+        self._asked: dict[str, list[asyncio.Future[tuple[Any, ...] | None]]] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
 
     def usable(self) -> bool:
         try:
@@ -507,9 +513,7 @@ class PgTokens:
     async def actor_for_secret(self, secret: str) -> Actor | None:
         if self.usable():
             try:
-                row = await self._one(
-                    _ACTOR_OF_HASH, {"hash": hash_token(secret), "now": self.clock()}
-                )
+                row = await self._row_of_hash(hash_token(secret))
             except PoolTimeout:
                 raise
             except psycopg.Error as exc:
@@ -538,6 +542,47 @@ class PgTokens:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchone()
+
+    def _row_of_hash(self, token_hash: str) -> asyncio.Future[tuple[Any, ...] | None]:
+        """The token's row (id, role, city, scopes), from the next lookup of the tokens
+        asked for in this turn of the loop."""
+        if not self._asked:
+            self.loop.call_soon(self._look_up_asked)
+        answer: asyncio.Future[tuple[Any, ...] | None] = self.loop.create_future()
+        self._asked.setdefault(token_hash, []).append(answer)
+        return answer
+
+    def _look_up_asked(self) -> None:
+        asked, self._asked = self._asked, {}
+        task = self.loop.create_task(self._look_up(asked))
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _look_up(
+        self, asked: dict[str, list[asyncio.Future[tuple[Any, ...] | None]]]
+    ) -> None:
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    _ACTORS_OF_HASHES, {"hashes": list(asked), "now": self.clock()}
+                )
+                rows = {row[0]: row[1:] for row in await cur.fetchall()}
+        except BaseException as exc:  # each caller meets it (a 503, or the general path)
+            for waiting in asked.values():
+                for answer in waiting:
+                    if answer.done():
+                        continue
+                    if isinstance(exc, asyncio.CancelledError):
+                        answer.cancel()
+                    else:
+                        answer.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for token_hash, waiting in asked.items():
+            for answer in waiting:
+                if not answer.done():
+                    answer.set_result(rows.get(token_hash))
 
 
 def _actor_of(row: tuple[Any, ...] | None) -> Actor | None:
