@@ -312,6 +312,7 @@ def run(
     via: str = "rest",
     fast: bool = True,
     from_packages: bool = False,
+    lane: bool = True,
     profiler: Profiler | None = None,
 ) -> dict[str, Any]:
     log(
@@ -324,7 +325,7 @@ def run(
         raise_request(world, incident_ids[i % incidents], quantity) for i in range(requests)
     ]
     packages = add_packages(world) if from_packages else {}
-    path = "package" if from_packages else "fast" if fast else "orm"
+    path = "package" if from_packages else "orm" if not fast else "fast" if lane else "route"
     log(f"claims on {backend}: seeded in {time.monotonic() - started:.1f}s")
     servers: list[Server] = [
         aidmesh_replica(
@@ -333,6 +334,7 @@ def run(
             redis_url=redis_url,
             work=work,
             AIDMESH_DB_FAST_CLAIMS="true" if fast else "false",
+            AIDMESH_REST_CLAIM_LANE="true" if lane else "false",
         )
         for i in range(replicas)
     ]
