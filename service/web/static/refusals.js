@@ -1,6 +1,7 @@
 // How a page words a refusal of the server: by its `code` and `params` (the catalogue's
-// "error.code.<code>"), in this page's language. A code this page does not know falls back
-// to what the status means ("error.<status>") and the server's own English sentence.
+// "error.code.<code>"), in this page's language; in English, by the server's own sentence.
+// A code this page does not know falls back to what the status means ("error.<status>")
+// and the server's English sentence.
 
 import { has, lang, number, t, tOr } from "./i18n.js";
 
@@ -26,10 +27,16 @@ export function describeDetail(detail) {
 const statusWord = (value) => tOr(`status.${value}`, String(value));
 const fieldWord = (loc) => (loc || []).filter((p) => p !== "body").join(".");
 
-/** One validation issue: its field and what is wrong with it (by pydantic's type). */
-function issueText(issue) {
-  const params = { field: fieldWord(issue.loc), limit: typeof issue.limit === "number" ? number(issue.limit) : issue.limit };
-  return t(has(`refusal.issue.${issue.type}`) ? `refusal.issue.${issue.type}` : "refusal.issue.other", params);
+/** One validation issue: its field and what is wrong with it, by pydantic's type; a type
+ * the page does not know keeps the server's own words for it (`said`, from the detail). */
+function issueText(issue, said) {
+  const field = fieldWord(issue.loc);
+  if (has(`refusal.issue.${issue.type}`)) {
+    const limit = typeof issue.limit === "number" ? number(issue.limit) : issue.limit;
+    return t(`refusal.issue.${issue.type}`, { field, limit });
+  }
+  if (said?.msg) return field ? `${field}: ${said.msg}` : said.msg;
+  return t("refusal.issue.other", { field });
 }
 
 /** The params of `code` as its message takes them: numbers by locale, statuses and
@@ -46,18 +53,23 @@ function wordParams(code, params, detail) {
   if (Array.isArray(params?.roles)) worded.roles = params.roles.map((r) => tOr(`role.${r}`, r)).join(" / ");
   if (params?.role !== undefined) worded.role = tOr(`role.${params.role}`, String(params.role));
   if (Array.isArray(params?.scopes)) worded.scopes = params.scopes.join(", ");
-  if (code === "invalid_input" && Array.isArray(params?.issues)) worded.issues = params.issues.map(issueText).join("; ");
+  if (code === "invalid_input" && Array.isArray(params?.issues)) {
+    const said = Array.isArray(detail) ? detail : [];
+    worded.issues = params.issues.map((issue, i) => issueText(issue, said[i])).join("; ");
+  }
   return worded;
 }
 
 /**
- * A refusal in this page's language: the message of its code when the page knows it;
- * otherwise the status's meaning, then the server's sentence (alone in English, where the
- * sentence says it all).
+ * A refusal in this page's language. In English the server's own sentence says it all,
+ * and says more than its code (why a move is refused, "1 unit is claimed"); in another
+ * language, the message of its code when the page knows it, else the status's meaning and
+ * then the server's sentence.
  */
 export function refusalText(status, detail, code = null, params = {}) {
-  if (code && has(`error.code.${code}`)) return t(`error.code.${code}`, wordParams(code, params, detail));
   const said = describeDetail(detail);
+  if (lang === "en") return said;
+  if (code && has(`error.code.${code}`)) return t(`error.code.${code}`, wordParams(code, params, detail));
   const summary = errorSummary(status);
-  return lang === "en" || said === summary ? said : `${summary}: ${said}`;
+  return said === summary ? said : `${summary}: ${said}`;
 }
