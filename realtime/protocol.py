@@ -23,19 +23,46 @@ NOT_AN_OBJECT = "each message is a JSON object with an 'op'"
 AUTH_FIRST = "authenticate first: {op: auth, token}"
 
 
+INVALID_INPUT = "invalid_input"
+"""The code of a 422 naming fields an op does not take: the code the service's edge
+contract gives every validation issue, so both transports answer alike."""
+
+
 class Refusal(Exception):
     """An op that cannot be served as asked (bad input, a role that may not, a database
     that is unavailable, ...): the client gets an error frame with this status and
-    detail, and the socket stays open."""
+    detail, and the socket stays open. A refusal the service words carries its `code`
+    and `params` too, for a client to word it in its own language."""
 
-    def __init__(self, status: int, detail: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: Any,
+        code: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.code = code
+        self.params = dict(params or {})
+
+    def frame(self) -> dict[str, Any]:
+        return error(self.status, self.detail, code=self.code, params=self.params)
 
 
-def error(status: int, detail: Any, ref: Any = None) -> dict[str, Any]:
+def error(
+    status: int,
+    detail: Any,
+    ref: Any = None,
+    *,
+    code: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "error", "status": status, "detail": detail}
+    if code is not None:
+        message["code"] = code
+        message["params"] = dict(params or {})
     if ref is not None:
         message["ref"] = ref
     return message
@@ -103,7 +130,8 @@ def read_request(
     fields = {k: v for k, v in message.items() if k not in _ENVELOPE}
     issues = unknown_fields(fields, known)
     if issues:
-        raise Refusal(422, issues)
+        found = [{"loc": i["loc"], "type": i["type"]} for i in issues]
+        raise Refusal(422, issues, INVALID_INPUT, {"issues": found})
     assert isinstance(op, str)
     return Request(op, fields, read_ref(message))
 

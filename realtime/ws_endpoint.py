@@ -413,7 +413,7 @@ class WebsocketEndpoint:
             request = read_request(message, self.ops, self.unknown_fields)
             reply = await self._answer(conn, request)
         except Refusal as exc:
-            reply = error(exc.status, exc.detail)
+            reply = exc.frame()
         except Exception:
             # A bug, not the client's doing: it gets an answer and keeps its socket.
             log.exception("websocket op %r failed", str(message.get("op"))[:40])

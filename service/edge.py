@@ -5,27 +5,30 @@ send commands, unknown fields refused, and one mapping from every error to a sta
 and a message. `service.api` adapts it to HTTP responses; `service.live` and
 `service.live_ops` to websocket error frames. Neither transport imports the other.
 
-    error                          status  detail
-    DomainError  NotFound            404   the command's sentence
-                 Forbidden           403
+Every answer carries a stable `code` (snake_case) and `params` (plain values) beside its
+`detail`, for a client that words refusals in its own language; `detail` stays English.
+
+    error                          status  code                       detail
+    DomainError  NotFound            404   the class's code           the command's sentence
+                 Forbidden           403   (service.domain.errors)
                  Invalid             422
                  Conflict            409
                  (any other)         400
-    WireError                        400   why the document cannot be read
-    pydantic ValidationError         422   issues by location (`validation_detail`)
-    a pool with no free connection   503   BUSY
-    database unavailable             503   DATABASE_UNAVAILABLE
-    database connection lost         503   CONNECTION_LOST
-    Redis unavailable                503   REDIS_UNAVAILABLE
-    any other database error         500   INTERNAL (logged with its traceback)
+    WireError                        400   unreadable                 why it cannot be read
+    pydantic ValidationError         422   invalid_input {issues}     issues by location
+    a pool with no free connection   503   database_busy              BUSY
+    database unavailable             503   database_unavailable       DATABASE_UNAVAILABLE
+    database connection lost         503   database_connection_lost   CONNECTION_LOST
+    Redis unavailable                503   redis_unavailable          REDIS_UNAVAILABLE
+    any other database error         500   internal_error             INTERNAL (logged)
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from psycopg_pool import PoolTimeout as AsyncPoolTimeout
@@ -142,13 +145,44 @@ MAPPED: tuple[type[Exception], ...] = (
 """Every error class `answer_for` answers (and its subclasses)."""
 
 
+UNREADABLE = "unreadable"
+INVALID_INPUT = "invalid_input"
+DATABASE_BUSY = "database_busy"
+DATABASE_DOWN = "database_unavailable"
+DATABASE_LOST = "database_connection_lost"
+REDIS_DOWN_CODE = "redis_unavailable"
+INTERNAL_ERROR = "internal_error"
+RATE_LIMITED = "rate_limited"
+"""Too many requests (the REST rate limit, `service.api.rate_limit`): {rate} per second."""
+
+EDGE_CODES = (
+    UNREADABLE,
+    INVALID_INPUT,
+    DATABASE_BUSY,
+    DATABASE_DOWN,
+    DATABASE_LOST,
+    REDIS_DOWN_CODE,
+    INTERNAL_ERROR,
+    RATE_LIMITED,
+)
+"""The codes of the answers that are not domain errors."""
+
+
+def error_codes() -> list[str]:
+    """Every code an error answer can carry: the domain tree's and the edge's own."""
+    return [*de.codes(), *EDGE_CODES]
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What a client is told about an error: a status and a detail (a sentence, or
-    issues by location). A 503 is worth retrying after a second."""
+    """What a client is told about an error: a status, a detail (a sentence, or issues
+    by location), and the refusal's `code` and `params` for a client to word it in its
+    own language. A 503 is worth retrying after a second."""
 
     status: int
     detail: Any
+    code: str = de.DomainError.code
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def retry(self) -> bool:
@@ -166,26 +200,57 @@ def answer_for(exc: BaseException, where: str) -> Answer | None:
     """The answer to `exc`, logged as its kind deserves (`where` names the request or
     op); None for an error the contract does not know, which is a bug."""
     if isinstance(exc, de.DomainError):
-        return Answer(status_for(exc), exc.detail)
+        return Answer(status_for(exc), exc.detail, exc.code, exc.params)
     if isinstance(exc, WireError):
-        return Answer(400, exc.detail)
+        return Answer(400, exc.detail, UNREADABLE)
     if isinstance(exc, ValidationError):
-        return Answer(422, validation_detail(exc.errors()))
+        return validation_answer(exc.errors())
     if isinstance(exc, POOL_EXHAUSTED):
         log.warning("database pool exhausted on %s", where)
-        return Answer(503, BUSY)
+        return Answer(503, BUSY, DATABASE_BUSY)
     if isinstance(exc, REDIS_DOWN):
         # No master (a failover under way, or Redis down): only what needs Redis fails;
         # Redis carries live events only, so claims and tickets do not.
         log.warning("Redis unavailable on %s: %s", where, exc)
-        return Answer(503, REDIS_UNAVAILABLE)
+        return Answer(503, REDIS_UNAVAILABLE, REDIS_DOWN_CODE)
     if isinstance(exc, OperationalError):
         log.warning("database unavailable on %s: %s", where, exc.orig)
-        return Answer(503, DATABASE_UNAVAILABLE)
+        return Answer(503, DATABASE_UNAVAILABLE, DATABASE_DOWN)
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             log.warning("database connection lost on %s", where)
-            return Answer(503, CONNECTION_LOST)
+            return Answer(503, CONNECTION_LOST, DATABASE_LOST)
         log.error("database error on %s", where, exc_info=exc)
-        return Answer(500, INTERNAL)
+        return Answer(500, INTERNAL, INTERNAL_ERROR)
     return None
+
+
+def validation_answer(errors: Sequence[Any]) -> Answer:
+    """The 422 of validation errors (a REST body's or a websocket op's): the issues by
+    location as `detail`, and as `params.issues` each issue's `loc`, pydantic `type`
+    and, for a bound, its `limit`."""
+    return Answer(
+        422,
+        validation_detail(errors),
+        INVALID_INPUT,
+        {"issues": [validation_issue(e) for e in errors]},
+    )
+
+
+# The pydantic context keys that name a bound (greater_than: gt, too_long: max_length, …).
+_LIMITS = ("gt", "ge", "lt", "le", "min_length", "max_length", "multiple_of", "max_digits")
+
+
+def validation_issue(error: Any) -> dict[str, Any]:
+    issue: dict[str, Any] = {
+        "loc": [p if isinstance(p, int | str) else str(p) for p in error.get("loc", ())],
+        "type": str(error.get("type", "value_error")),
+    }
+    context = error.get("ctx") or {}
+    for key in _LIMITS:
+        if key in context:
+            bound = context[key]
+            is_number = isinstance(bound, int | float) and not isinstance(bound, bool)
+            issue["limit"] = bound if is_number else str(bound)
+            break
+    return issue

@@ -25,7 +25,7 @@ from service.commands import claims, escalation
 from service.commands.context import CommandContext
 from service.commands.presenters import claim_public
 from service.domain.actors import SYSTEM, Actor
-from service.domain.errors import Conflict
+from service.domain.errors import ConcurrentChange
 from service.metrics import observe_events
 from service.models import ClaimCreate, ClaimPublic, EventPublic
 from service.persistence.db import Database
@@ -153,7 +153,7 @@ class Executor:
                 # A concurrent transaction inserted the same unique key first; the
                 # retry sees its row and answers as the command's rules say.
                 if attempt == _ATTEMPTS:
-                    raise Conflict("a concurrent change conflicted with this one; retry") from exc
+                    raise ConcurrentChange() from exc
                 log.info("integrity race on %s, retrying (%d)", command.__name__, attempt)
             except OperationalError as exc:
                 code = getattr(exc.orig, "sqlstate", None)

@@ -197,6 +197,11 @@ class LiveService:
         }
 
 
+def refusal_of(answer: edge.Answer) -> Refusal:
+    """The websocket error frame of an edge answer: its status, detail, code and params."""
+    return Refusal(answer.status, answer.detail, answer.code, answer.params)
+
+
 async def _in_thread(read: Callable[..., T], *args: Any) -> T:
     """`read(*args)` in a worker thread, its database failures as a `Refusal`."""
     return await _answerable(to_thread.run_sync(read, *args))
@@ -212,7 +217,7 @@ async def _answerable(pending: Awaitable[T]) -> T:
         answer = edge.answer_for(exc, "a websocket")
         if answer is None:
             raise
-        raise Refusal(answer.status, answer.detail) from None
+        raise refusal_of(answer) from None
 
 
 def _events_after(

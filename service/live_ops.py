@@ -16,14 +16,14 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, Strict
 
 from realtime.connection import Viewer
-from realtime.protocol import Op, Refusal, error
+from realtime.protocol import Op, error
 from service import edge
 from service.commands import claims, offers, passes
 from service.commands.presenters import claim_public, offer_public
 from service.domain import tokens as token_rules
 from service.domain.actors import Actor
 from service.executor import Executor
-from service.live import actor_of
+from service.live import actor_of, refusal_of
 from service.models import (
     ClaimCreate,
     ClaimStatusChange,
@@ -123,7 +123,7 @@ def _refusal(exc: Exception, op: str) -> Exception:
     """The edge contract's answer to `exc` as a `Refusal`; an error it does not know
     (a bug) as itself, for the endpoint's 500."""
     answer = edge.answer_for(exc, f"websocket {op}")
-    return exc if answer is None else Refusal(answer.status, answer.detail)
+    return exc if answer is None else refusal_of(answer)
 
 
 def command_ops(executor: Executor) -> dict[str, Op]:

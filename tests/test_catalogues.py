@@ -9,6 +9,7 @@ the domain's values.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from pathlib import Path
@@ -17,8 +18,10 @@ from typing import Any
 import pytest
 
 from playbooks.loader import load_catalogue, load_stock_playbooks
+from service import edge
 from service.api import routes_oidc_flow
 from service.api.errors import ERROR_RESPONSES
+from service.domain import errors as de
 from service.domain.actors import Role
 from service.web.pages import PAGES
 from service.web.routes import STATIC_DIR
@@ -161,8 +164,10 @@ def test_every_page_has_its_title_navigation_and_summary_as_the_table_of_pages_s
 
 def test_every_error_status_the_api_documents_has_a_message() -> None:
     documented = {str(status) for status in ERROR_RESPONSES} | {"422"}
-    # 0: the service could not be reached; other: a status no message names.
-    assert _keys("error.") == documented | {"0", "other"}
+    # 0: the service could not be reached; other: a status no message names. (The
+    # refusals worded by their code, "error.code.*", are checked below.)
+    by_status = {key for key in _keys("error.") if not key.startswith("code.")}
+    assert by_status == documented | {"0", "other"}
 
 
 def test_the_catalogues_are_package_data_and_every_one_is_fetched_by_its_address() -> None:
@@ -173,3 +178,25 @@ def test_the_catalogues_are_package_data_and_every_one_is_fetched_by_its_address
         assert f'fetch("/static/{name}")' in script
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text("utf-8")
     assert '"service.web" = ["static/*"' in pyproject
+
+
+@pytest.mark.parametrize("code", ["en", *LANGUAGES])
+def test_every_error_code_the_server_answers_is_worded_in_each_catalogue(code: str) -> None:
+    """The codes are collected from the domain error tree and the edge contract, so a new
+    error class with a code of its own fails here until each language words it."""
+    messages = catalogue(code)
+    missing = [c for c in edge.error_codes() if f"error.code.{c}" not in messages]
+    assert missing == [], f"i18n-{code}.json lacks error.code.* for {missing}"
+    # And no message for a code the server no longer answers.
+    assert _keys("error.code.") == set(edge.error_codes())
+
+
+def test_the_error_codes_are_collected_from_the_domain_error_classes() -> None:
+    class Novel(de.Conflict):  # a class defined now is found by the walk
+        code = "novel_for_this_check"
+
+    assert "novel_for_this_check" in edge.error_codes()
+    assert "error.code.novel_for_this_check" not in ENGLISH
+    del Novel
+    gc.collect()  # a class lives in a reference cycle: gone from the walk only once collected
+    assert "novel_for_this_check" not in edge.error_codes()

@@ -1,5 +1,5 @@
 """The REST side of the edge contract: each error `service.edge` maps, as an HTTP answer
-`{"detail": ...}` with its status (and Retry-After on a 503)."""
+`{"detail": ..., "code": ..., "params": {...}}` with its status (and Retry-After on a 503)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from service import edge
 
 class Message(BaseModel):
     detail: str
+    code: str | None = None
+    params: dict[str, Any] | None = None
 
 
 def _answer(description: str) -> dict[str, Any]:
@@ -40,6 +42,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
 }
 
+
 def install(app: FastAPI) -> None:
     async def _mapped(request: Request, exc: Exception) -> JSONResponse:
         answer = edge.answer_for(exc, f"{request.method} {request.url.path}")
@@ -52,15 +55,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return respond(edge.Answer(422, edge.validation_detail(exc.errors())))
+        return respond(edge.validation_answer(exc.errors()))
 
     _document_422(app)
 
 
 def respond(answer: edge.Answer) -> JSONResponse:
-    """The HTTP response of an edge answer: `{"detail": ...}`, Retry-After on a 503."""
+    """The HTTP response of an edge answer: `{"detail": ..., "code": ..., "params": {...}}`,
+    Retry-After on a 503."""
     return JSONResponse(
-        {"detail": answer.detail},
+        {"detail": answer.detail, "code": answer.code, "params": dict(answer.params)},
         status_code=answer.status,
         headers={"Retry-After": "1"} if answer.retry else None,
     )

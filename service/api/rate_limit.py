@@ -18,6 +18,8 @@ from collections import OrderedDict
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service import edge
+
 _AUTHORIZATION = b"authorization"
 
 
@@ -59,7 +61,11 @@ class RateLimit:
             return
         who = "this token" if key.startswith(b"t") else "this address (no token)"
         body = orjson.dumps(
-            {"detail": f"too many requests for {who}: at most {self.rate:g} per second"}
+            {
+                "detail": f"too many requests for {who}: at most {self.rate:g} per second",
+                "code": edge.RATE_LIMITED,
+                "params": {"rate": self.rate},
+            }
         )
         await send(
             {

@@ -27,7 +27,14 @@ from service.domain import dispatch
 from service.domain import lifecycles as lc
 from service.domain import rosters as roster_rules
 from service.domain.actors import Role
-from service.domain.errors import Forbidden, Invalid, NotFound
+from service.domain.errors import (
+    CoordinatesPair,
+    Invalid,
+    NotFound,
+    NotInFuture,
+    RequestingManagerOnly,
+    UnknownResource,
+)
 from service.domain.events import EventType
 from service.domain.rings import CityPoint, Target, next_escalation_at, select_targets
 from service.models import AidRequestCreate
@@ -46,13 +53,15 @@ def raise_request(ctx: CommandContext, incident_id: int, body: AidRequestCreate)
     visible_incident(ctx.session, ctx.actor, incident_id)
     incident = lock_incident(ctx.session, incident_id)
     if incident.city_id != city_id:
-        raise Forbidden("only the requesting city's manager can raise requests in this incident")
+        raise RequestingManagerOnly(
+            "only the requesting city's manager can raise requests in this incident"
+        )
     lc.ensure_incident_active(lc.IncidentStatus(incident.status), "raise a request")
     kind = resource_kind(ctx, body.resource, body.kind)
     if body.needed_by is not None and body.needed_by <= ctx.now:
-        raise Invalid("needed_by must be in the future")
+        raise NotInFuture("needed_by")
     if (body.report_lat is None) != (body.report_lon is None):
-        raise Invalid("give both report_lat and report_lon, or neither")
+        raise CoordinatesPair("give both report_lat and report_lon, or neither")
     return add_request(ctx, incident, compute_targets(ctx, incident), body, kind)
 
 
@@ -61,7 +70,7 @@ def resource_kind(ctx: CommandContext, resource_id: str, asked_kind: str | None)
     if resource is None:
         matches = ctx.catalogue.close_matches(resource_id)
         hint = f" (did you mean: {', '.join(matches)}?)" if matches else ""
-        raise Invalid(f"unknown resource '{resource_id}'{hint}")
+        raise UnknownResource(f"unknown resource '{resource_id}'{hint}", resource_id)
     if asked_kind is not None and asked_kind != resource.kind:
         raise Invalid(f"resource '{resource_id}' is of kind '{resource.kind}', not '{asked_kind}'")
     return lc.RequestKind(resource.kind)
@@ -168,7 +177,7 @@ def cancel_request(ctx: CommandContext, request_id: int) -> AidRequest:
     incident = lock_incident(ctx.session, request.incident_id)
     request = fresh(ctx.session, AidRequest, request_id, "request")
     if request.city_id != city_id:
-        raise Forbidden("only the requesting city's manager can cancel this request")
+        raise RequestingManagerOnly("only the requesting city's manager can cancel this request")
     end_request(ctx, incident, request, lc.RequestStatus.CANCELLED, EventType.REQUEST_CANCELLED)
     return request
 

@@ -36,7 +36,11 @@ from service.domain import dispatch
 from service.domain import lifecycles as lc
 from service.domain import rosters as roster_rules
 from service.domain.actors import Role
-from service.domain.errors import Forbidden, IllegalTransition
+from service.domain.errors import (
+    OtherCity,
+    RequestingManagerOnly,
+    RequestNotOpen,
+)
 from service.domain.events import EventType
 from service.models import ClaimCreate, ClaimStatusChange
 from service.persistence.tables import AidRequest, Claim, Incident
@@ -79,7 +83,7 @@ def claim_request(
         request = fresh(ctx.session, AidRequest, request_id, "request")
         decision = _decide(incident, request, ask, rings, earlier)
         if not isinstance(decision, rules.Take):
-            raise IllegalTransition("request", request.status, "claimed")
+            raise RequestNotOpen(request.status, "claimed")
     claim = _record_claim(
         ctx,
         incident,
@@ -157,7 +161,7 @@ def claim_for_offer(
     decision = rules.Take(quantity, rules.take_units(tally_of(request), quantity))
     if not _take_units(ctx, request, decision):
         # The incident is locked: the request cannot have moved; the database says so.
-        raise IllegalTransition("request", request.status, "claimed", "it changed meanwhile")
+        raise RequestNotOpen(request.status, "claimed", "it changed meanwhile")
     audience = sorted({*audience_of(request, rings), city_id})
     claim = _record_claim(
         ctx, incident, request, city_id, body, idempotency_key, ask.fingerprint, audience
@@ -248,10 +252,12 @@ def _party(ctx: CommandContext, incident: Incident, claim: Claim, city_id: int) 
         return lc.Party.RESPONDER
     if incident.city_id == city_id:
         if ctx.actor.role is not Role.MANAGER:
-            raise Forbidden("only the requesting city's manager can accept or decline claims")
+            raise RequestingManagerOnly(
+                "only the requesting city's manager can accept or decline claims"
+            )
         return lc.Party.REQUESTER
     visible_incident(ctx.session, ctx.actor, incident.id or 0, f"claim {claim.id} not found")
-    raise Forbidden("this claim belongs to another city")
+    raise OtherCity("this claim belongs to another city")
 
 
 def apply_claim_transition(

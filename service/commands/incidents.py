@@ -27,7 +27,7 @@ from service.domain import declaring
 from service.domain import lifecycles as lc
 from service.domain.actors import Role
 from service.domain.checklists import checklists_from
-from service.domain.errors import Forbidden, Invalid
+from service.domain.errors import CoordinatesPair, Invalid, RequestingManagerOnly
 from service.domain.events import EventType
 from service.models import AidRequestCreate, IncidentCreate
 from service.persistence.tables import AidRequest, City, Incident
@@ -81,7 +81,7 @@ def plan_incident(
     city = ctx.session.get(City, city_id)
     assert city is not None
     if (body.lat is None) != (body.lon is None):
-        raise Invalid("give both lat and lon, or neither to use the city's location")
+        raise CoordinatesPair("give both lat and lon, or neither to use the city's location")
     settings = ctx.settings
     intervals = playbook.escalation.ring_intervals if playbook else settings.default_ring_intervals
     return Incident(
@@ -148,7 +148,7 @@ def close_incident(ctx: CommandContext, incident_id: int) -> Incident:
     visible_incident(ctx.session, ctx.actor, incident_id)
     incident = lock_incident(ctx.session, incident_id)
     if incident.city_id != city_id:
-        raise Forbidden("only the requesting city's manager can close this incident")
+        raise RequestingManagerOnly("only the requesting city's manager can close this incident")
     lc.check_incident_transition(lc.IncidentStatus(incident.status), lc.IncidentStatus.CLOSED)
     open_requests = ctx.session.exec(
         select(AidRequest.id).where(

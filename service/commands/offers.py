@@ -30,7 +30,15 @@ from service.domain import lifecycles as lc
 from service.domain import offers as rules
 from service.domain import rosters as roster_rules
 from service.domain.actors import Role
-from service.domain.errors import Conflict, Forbidden, IdempotencyMismatch, Invalid, NotFound
+from service.domain.errors import (
+    Conflict,
+    IdempotencyMismatch,
+    Invalid,
+    NotFound,
+    OpenOffersLimit,
+    OtherCity,
+    RequestingManagerOnly,
+)
 from service.models import (
     AidRequestCreate,
     OfferCreate,
@@ -95,10 +103,7 @@ def make_offer(
         )
     ).one()
     if open_now >= MAX_OPEN_OFFERS_PER_CITY:
-        raise Conflict(
-            f"your city has {open_now} open offers on this incident, the most it may have; "
-            "withdraw some or wait for answers"
-        )
+        raise OpenOffersLimit(open_now, MAX_OPEN_OFFERS_PER_CITY)
     offer = Offer(
         incident_id=incident_id,
         city_id=city_id,
@@ -179,10 +184,10 @@ def _party(ctx: CommandContext, incident: Incident, offer: Offer, city_id: int) 
         return rules.OfferParty.OFFERER
     if incident.city_id == city_id:
         if ctx.actor.role is not Role.MANAGER:
-            raise Forbidden("only the requesting city's manager can answer offers")
+            raise RequestingManagerOnly("only the requesting city's manager can answer offers")
         return rules.OfferParty.REQUESTER
     visible_incident(ctx.session, ctx.actor, incident.id or 0, f"offer {offer.id} not found")
-    raise Forbidden("this offer was made to another city's incident")
+    raise OtherCity("this offer was made to another city's incident")
 
 
 def change_offer_status(ctx: CommandContext, offer_id: int, body: OfferStatusChange) -> Offer:

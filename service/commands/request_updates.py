@@ -17,7 +17,7 @@ from service.commands.context import (
 from service.commands.presenters import as_json, request_public
 from service.domain import lifecycles as lc
 from service.domain.actors import Role, role_refused
-from service.domain.errors import Forbidden, NotFound
+from service.domain.errors import NotFound, RequestingManagerOnly
 from service.domain.events import EventType
 from service.domain.incident_updates import FieldChange
 from service.domain.request_updates import EDITABLE_FIELDS, request_changes, status_after_edit
@@ -39,7 +39,7 @@ def update_request(ctx: CommandContext, request_id: int, body: AidRequestUpdate)
     _ensure_visible(ctx.session, ctx, request_id)
     incident, request = locked(ctx.session, AidRequest, request_id, "request")
     if not actor.is_admin and request.city_id != actor.city_id:
-        raise Forbidden("only the requesting city's manager can edit this request")
+        raise RequestingManagerOnly("only the requesting city's manager can edit this request")
     lc.ensure_incident_active(lc.IncidentStatus(incident.status), "edit a request")
     before = lc.RequestStatus(request.status)
     current = {name: getattr(request, name) for name in EDITABLE_FIELDS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from service.domain.errors import Forbidden
+from service.domain.errors import Forbidden, RoleRefused
 
 
 class Role(StrEnum):
@@ -52,4 +52,6 @@ def role_refused(actor: Actor, *roles: Role) -> Forbidden:
     """The one refusal of a caller whose role (or lack of a city) may not do this: the
     same sentence from every route, command and websocket op."""
     names = " or ".join(r.value for r in roles)
-    return Forbidden(f"this needs a {names} token (yours is {actor.role.value})")
+    return RoleRefused(
+        f"this needs a {names} token (yours is {actor.role.value})", roles, actor.role
+    )

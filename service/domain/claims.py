@@ -21,6 +21,9 @@ from service.domain.errors import (
     IdempotencyMismatch,
     IllegalTransition,
     Invalid,
+    NotAimedAtCity,
+    OwnRequest,
+    RequestNotOpen,
 )
 from service.domain.quantities import check_claim_fits
 
@@ -124,8 +127,8 @@ def decide_claim(
         return Replay()
     if not ring_reaches(city_ring, target.ring):
         if ask.city_id == target.city_id:
-            return OutOfReach(Forbidden("a city cannot claim its own request"))
-        return OutOfReach(Forbidden("this request is not aimed at your city (yet)"))
+            return OutOfReach(OwnRequest("a city cannot claim its own request"))
+        return OutOfReach(NotAimedAtCity())
     check_claimable(target.incident_status, target.tally.status)
     return Take(ask.quantity, take_units(target.tally, ask.quantity))
 
@@ -139,7 +142,7 @@ def check_claimable(incident_status: lc.IncidentStatus, request_status: lc.Reque
             if request_status is lc.RequestStatus.CLAIMED
             else "the request is no longer open"
         )
-        raise IllegalTransition("request", request_status, "claimed", why)
+        raise RequestNotOpen(request_status, "claimed", why)
 
 
 def take_units(tally: Tally, quantity: int) -> Tally:

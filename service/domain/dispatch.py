@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from service.domain import lifecycles as lc
-from service.domain.errors import Invalid
+from service.domain.errors import Invalid, NotInFuture
 
 # The moves that may say why: the manager declines or stands a team down, the responder
 # withdraws.
@@ -44,7 +44,7 @@ def check_move_details(
     if given and asked is not lc.ClaimStatus.EN_ROUTE:
         raise Invalid(f"{', '.join(given)} only go with a move to en_route")
     if dispatch.eta_at is not None and dispatch.eta_at <= now:
-        raise Invalid("eta must be in the future")
+        raise NotInFuture("eta")
     if reason is not None and asked not in REASONED_MOVES:
         raise Invalid("a reason only goes with declined or withdrawn")
 

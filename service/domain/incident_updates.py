@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from service.domain.errors import Invalid
+from service.domain.errors import CoordinatesPair, Invalid
 from service.domain.lifecycles import IncidentStatus, ensure_incident_active
 
 EDITABLE_FIELDS = ("severity", "title", "description", "lat", "lon")
@@ -45,7 +45,7 @@ def incident_changes(
     if unknown:
         raise Invalid(f"an update cannot change {', '.join(unknown)}")
     if ("lat" in asked) != ("lon" in asked):
-        raise Invalid("give both lat and lon to move the incident, or neither")
+        raise CoordinatesPair("give both lat and lon to move the incident, or neither")
     for name in FIXED_FIELDS:
         if name in asked and asked[name] != current[name]:
             raise Invalid(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from service.domain.errors import IllegalTransition, WrongParty
+from service.domain.errors import IllegalTransition, IncidentNotActive, WrongParty
 
 
 class IncidentStatus(StrEnum):
@@ -94,7 +94,7 @@ def ensure_incident_active(
     why: str = "a closed incident accepts no new requests or claims",
 ) -> None:
     if status is not IncidentStatus.ACTIVE:
-        raise IllegalTransition("incident", status, action, why)
+        raise IncidentNotActive(status, action, why)
 
 
 _REQUEST_MOVES: dict[RequestStatus, frozenset[RequestStatus]] = {

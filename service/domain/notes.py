@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from service.domain.actors import Role
-from service.domain.errors import Forbidden
+from service.domain.errors import Forbidden, NotInvolved
 
 WRITING_ROLES = frozenset({Role.MANAGER, Role.RESPONDER})
 
@@ -36,6 +36,4 @@ def check_note_writer(role: Role, city_id: int | None, writers: frozenset[int], 
     if role not in WRITING_ROLES:
         raise Forbidden("observers and admins read notes; managers and responders write them")
     if not may_write_note(role, city_id, writers):
-        raise Forbidden(
-            f"only the requesting city and the cities working on this {what} write notes"
-        )
+        raise NotInvolved(what)

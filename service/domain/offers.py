@@ -13,7 +13,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from service.domain import lifecycles as lc
-from service.domain.errors import Conflict, Forbidden, IllegalTransition, Invalid, WrongParty
+from service.domain.errors import (
+    Conflict,
+    IllegalTransition,
+    Invalid,
+    NotInFuture,
+    OwnIncident,
+    WrongParty,
+)
 
 # An offer given without an expiry lapses after a day; none stays open beyond 30 days.
 DEFAULT_LIFETIME = timedelta(hours=24)
@@ -99,14 +106,14 @@ def check_new_offer(
     """Refuse an offer a city may not make: to its own incident, to a closed one, or
     with times that do not fit."""
     if city_id == requesting_city_id:
-        raise Forbidden("a city cannot make an offer to its own incident")
+        raise OwnIncident("a city cannot make an offer to its own incident")
     lc.ensure_incident_active(incident_status, "make an offer")
     check_times(ready_at, expires_at, now)
 
 
 def check_times(ready_at: datetime, expires_at: datetime, now: datetime) -> None:
     if expires_at <= now:
-        raise Invalid("expires_at must be in the future")
+        raise NotInFuture("expires_at")
     if expires_at > now + MAX_LIFETIME:
         raise Invalid(f"expires_at must be within {MAX_LIFETIME.days} days")
     check_ready(ready_at, now)

@@ -10,7 +10,12 @@ from collections.abc import Iterable, Mapping
 
 from service.domain import lifecycles as lc
 from service.domain.claims import ring_reaches
-from service.domain.errors import Conflict, Forbidden, IllegalTransition
+from service.domain.errors import (
+    AlreadyPassed,
+    NotAimedAtCity,
+    OwnRequest,
+    RequestNotOpen,
+)
 
 
 def check_pass(
@@ -26,14 +31,14 @@ def check_pass(
     """Refuse a pass the city may not make: its own request, a request that does not
     reach it (yet), one no longer open, a closed incident, or a second pass."""
     if city_id == requesting_city_id:
-        raise Forbidden("a city cannot pass on its own request")
+        raise OwnRequest("a city cannot pass on its own request")
     if not ring_reaches(city_ring, request_ring):
-        raise Forbidden("this request is not aimed at your city (yet)")
+        raise NotAimedAtCity()
     lc.ensure_incident_active(incident_status, "pass")
     if request_status not in lc.CLAIMABLE_REQUEST_STATUSES:
-        raise IllegalTransition("request", request_status, "passed", "it is no longer open")
+        raise RequestNotOpen(request_status, "passed", "it is no longer open")
     if passed_before:
-        raise Conflict("your city has already passed on this request")
+        raise AlreadyPassed()
 
 
 def ring_exhausted(rings: Mapping[int, int], request_ring: int, passed: Iterable[int]) -> bool:

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from service.domain.errors import BelowClaimed, IllegalTransition, Invalid
+from service.domain.errors import (
+    BelowClaimed,
+    CoordinatesPair,
+    Invalid,
+    NotInFuture,
+    RequestFinal,
+)
 from service.domain.incident_updates import FieldChange
 from service.domain.lifecycles import (
     FINAL_REQUEST_STATUSES,
@@ -39,13 +45,15 @@ def request_changes(
     or a field no update has, is Invalid; so is a staging point left with one coordinate.
     """
     if status in FINAL_REQUEST_STATUSES:
-        raise IllegalTransition("request", status, "update", "a final request's record is final")
+        raise RequestFinal(status, "update", "a final request's record is final")
     unknown = sorted(set(asked) - set(EDITABLE_FIELDS))
     if unknown:
         raise Invalid(f"an update cannot change {', '.join(unknown)}")
     point = [asked.get(name, current.get(name)) for name in ("report_lat", "report_lon")]
     if (point[0] is None) != (point[1] is None):
-        raise Invalid("give both report_lat and report_lon, or null for both to remove them")
+        raise CoordinatesPair(
+            "give both report_lat and report_lon, or null for both to remove them"
+        )
     changes = {
         name: FieldChange(current[name], asked[name])
         for name in EDITABLE_FIELDS
@@ -56,7 +64,7 @@ def request_changes(
         raise BelowClaimed(quantity.new, claimed_quantity)
     needed_by = changes.get("needed_by")
     if needed_by is not None and isinstance(needed_by.new, datetime) and needed_by.new <= now:
-        raise Invalid("needed_by must be in the future")
+        raise NotInFuture("needed_by")
     return changes
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from service.domain.errors import Forbidden, Invalid
+from service.domain.errors import Forbidden, Invalid, ScopeRefused
 
 READ = "read"
 CLAIMS = "claims"
@@ -71,9 +71,10 @@ def may_send_commands(scopes: frozenset[str] | None) -> bool:
 
 
 def scope_refused(scopes: frozenset[str]) -> Forbidden:
-    return Forbidden(
+    return ScopeRefused(
         f"this token's scopes ({', '.join(sorted(scopes))}) do not allow this: "
-        "issue a token with the scope it needs"
+        "issue a token with the scope it needs",
+        scopes,
     )
 
 

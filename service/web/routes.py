@@ -33,7 +33,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 WORKER = Path(__file__).resolve().parent / "worker.js"
 
 
-
 def content_security_policy(tile_origin: str | None = None) -> str:
     """Scripts, styles and images only from this origin (the websocket goes back to it
     too); images also from the map's tile server, when the deployment configures one."""

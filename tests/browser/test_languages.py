@@ -229,3 +229,44 @@ def test_a_server_error_reads_as_its_status_translated_with_the_servers_detail(
             assert unknown == ("short and stout" if code == "en" else f"{other}: short and stout")
             unreachable = catalogue(code)["error.0"]
             assert page.evaluate(ERROR_OF, [0, unreachable]) == unreachable
+
+
+def test_a_claim_of_more_than_is_left_is_refused_in_german_with_the_numbers(
+    browser: Any, site: Site
+) -> None:
+    """The page sees 4 generators left and claims 3 while offline; meanwhile 2 are
+    claimed, so the server refuses with `not_enough_remaining` (asked 3, remaining 2),
+    and the page says so in German, with no English sentence."""
+    _, request = site.power_cut("Umspannwerk ausgefallen", 4)
+    card = f'#inbox li[data-request-id="{request["id"]}"]'
+    thika = site.world.token("responder", "thika")
+    with context_in(browser, locale="de-DE") as page:
+        page.goto(site.base_url + "/respond")
+        page.click("#advanced-sign-in summary")
+        page.fill("#token", thika)
+        page.press("#token", "Enter")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        expect(page.locator(f"{card} input.qty")).to_be_enabled()
+        page.fill(f"{card} input.qty", "3")
+        page.context.set_offline(True)
+        expect(page.locator("#conn")).not_to_have_attribute("data-state", "live")
+        page.click(f"{card} form.claim-form button[type=submit]")
+        expect(page.locator("#outbox")).to_be_visible()
+        site.api(
+            "POST",
+            f"/requests/{request['id']}/claims",
+            thika,
+            json={"quantity": 2},
+            headers={"Idempotency-Key": "meanwhile"},
+        )
+        page.context.set_offline(False)
+        german = catalogue("de")["error.code.not_enough_remaining"]
+        said = german.replace("{asked}", "3").replace("{remaining}", "2")
+        notice = page.locator("#notices .notice.error", has_text=said)
+        expect(notice).to_be_visible(timeout=15_000)
+        text = notice.inner_text()
+        assert "cannot claim" not in text and "left unclaimed" not in text, text
+        english = catalogue("en")["error.code.not_enough_remaining"]
+        assert english.split("{")[0].strip() not in text, text
+        assert catalogue("de")["error.409"] not in text, text
+        print(f"the German page said: {text!r}")

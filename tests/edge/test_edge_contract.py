@@ -235,27 +235,32 @@ def _dbapi(invalidated: bool) -> DBAPIError:
 
 
 @pytest.mark.parametrize(
-    ("error", "status", "detail"),
+    ("error", "status", "detail", "code"),
     [
-        (de.NotFound("request 5 not found"), 404, "request 5 not found"),
-        (de.Forbidden("not yours"), 403, "not yours"),
-        (de.Invalid("no such resource"), 422, "no such resource"),
-        (de.Conflict("only 1 left"), 409, "only 1 left"),
-        (de.DomainError("odd"), 400, "odd"),
-        (WireError("not valid JSON"), 400, "not valid JSON"),
-        (PoolTimeout(), 503, edge.BUSY),
-        (AsyncPoolTimeout(), 503, edge.BUSY),
-        (OperationalError("select 1", None, Exception("down")), 503, edge.DATABASE_UNAVAILABLE),
-        (_dbapi(invalidated=True), 503, edge.CONNECTION_LOST),
-        (_dbapi(invalidated=False), 500, edge.INTERNAL),
-        (RedisConnectionError("no master"), 503, edge.REDIS_UNAVAILABLE),
+        (de.NotFound("request 5 not found"), 404, "request 5 not found", "not_found"),
+        (de.Forbidden("not yours"), 403, "not yours", "forbidden"),
+        (de.Invalid("no such resource"), 422, "no such resource", "invalid"),
+        (de.Conflict("only 1 left"), 409, "only 1 left", "conflict"),
+        (de.DomainError("odd"), 400, "odd", "refused"),
+        (WireError("not valid JSON"), 400, "not valid JSON", "unreadable"),
+        (PoolTimeout(), 503, edge.BUSY, "database_busy"),
+        (AsyncPoolTimeout(), 503, edge.BUSY, "database_busy"),
+        (
+            OperationalError("select 1", None, Exception("down")),
+            503,
+            edge.DATABASE_UNAVAILABLE,
+            "database_unavailable",
+        ),
+        (_dbapi(invalidated=True), 503, edge.CONNECTION_LOST, "database_connection_lost"),
+        (_dbapi(invalidated=False), 500, edge.INTERNAL, "internal_error"),
+        (RedisConnectionError("no master"), 503, edge.REDIS_UNAVAILABLE, "redis_unavailable"),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v)[:12],
 )
-def test_each_error_has_one_answer(error: Exception, status: int, detail: str) -> None:
+def test_each_error_has_one_answer(error: Exception, status: int, detail: str, code: str) -> None:
     assert isinstance(error, edge.MAPPED)
     answer = edge.answer_for(error, "a test")
-    assert answer == edge.Answer(status, detail)
+    assert answer == edge.Answer(status, detail, code)
     assert answer.retry is (status == 503)
 
 

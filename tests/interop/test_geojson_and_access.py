@@ -166,7 +166,11 @@ def test_reads_answer_as_the_json_api_does(
         if response.status_code == 404:
             missing_response = client.get(API + route.format(id=999_999), headers=headers)
             assert missing_response.status_code == 404
-            assert response.json() == {"detail": f"incident {flow.incident_id} not found"}
+            assert response.json() == {
+                "detail": f"incident {flow.incident_id} not found",
+                "code": "not_found",
+                "params": {},
+            }
             missing[route] = missing_response.json()["detail"]
     feed = client.get(f"{API}/feeds/cap", headers=headers)
     assert feed.status_code == (401 if caller == "no token" else 200)

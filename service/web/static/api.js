@@ -1,39 +1,23 @@
 // The REST client: one `api(path, options)` per signed-in token, its error type, and
 // the paging and concurrency helpers built on it.
 
-import { has, lang, t } from "./i18n.js";
+import { t } from "./i18n.js";
+import { errorSummary, refusalText } from "./refusals.js";
 
-/** What an HTTP status means, in this page's language ("error.409"); the server's own
- * sentence (English) stays with it as the detail. */
-export function errorSummary(status) {
-  return t(has(`error.${status}`) ? `error.${status}` : "error.other", { status });
-}
+export { errorSummary };
 
+/** A refusal of the server (or no answer at all, status 0): its message is worded in this
+ * page's language from the answer's `code` and `params` (refusals.js). */
 export class ApiError extends Error {
-  constructor(status, detail, { transport = false } = {}) {
-    // In English the server's sentence says it all; in another language, the status's
-    // meaning comes first and the server's sentence follows.
-    const said = describeDetail(detail);
-    const summary = errorSummary(status);
-    super(lang === "en" || said === summary ? said : `${summary}: ${said}`);
-    this.summary = summary;
+  constructor(status, detail, { transport = false, code = null, params = {} } = {}) {
+    super(refusalText(status, detail, code, params));
+    this.summary = errorSummary(status);
     this.status = status;
     this.detail = detail;
+    this.code = code;
+    this.params = params;
     this.transport = transport;
   }
-}
-
-function describeDetail(detail) {
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) {
-    return detail
-      .map((d) => {
-        const where = (d.loc || []).filter((p) => p !== "body").join(".");
-        return where ? `${where}: ${d.msg}` : d.msg;
-      })
-      .join("; ");
-  }
-  return JSON.stringify(detail);
 }
 
 
@@ -159,6 +143,8 @@ export function makeApi(getToken, { onCopy } = {}) {
     if (!response.ok) {
       const error = new ApiError(response.status, data?.detail ?? response.statusText, {
         transport: response.status === 503,
+        code: data?.code ?? null,
+        params: data?.params ?? {},
       });
       if (copyable && response.status === 503) return fromCopy(token, path, error);
       throw error;

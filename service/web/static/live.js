@@ -164,7 +164,7 @@ export class Live {
     this.pending.delete(msg.ref);
     clearTimeout(waiting.timer);
     if (msg.type === "ack") waiting.resolve(msg.result);
-    else waiting.reject(new ApiError(msg.status, msg.detail));
+    else waiting.reject(new ApiError(msg.status, msg.detail, { code: msg.code ?? null, params: msg.params ?? {} }));
   }
 
   lost(ws, code) {
