@@ -121,10 +121,24 @@ def stock_dir() -> Path:
 
 
 def load_stock_playbooks(catalogue: Catalogue | None = None) -> dict[str, Playbook]:
-    """Every stock playbook keyed by incident type; one error lists the problems of all files."""
-    playbooks, problems = check_paths(
-        [stock_dir()], catalogue if catalogue is not None else load_catalogue()
-    )
+    """Every stock playbook keyed by incident type; one error lists the problems of all files.
+
+    Checked against the packaged catalogue (``catalogue`` None or that one), they are read
+    once per process and shared, as the catalogue is: they ship with the code and cannot
+    change while it runs (and playbooks are frozen). Each call gets a dict of its own.
+    """
+    if catalogue is None or catalogue is _packaged_catalogue():
+        return dict(_packaged_stock())
+    return _stock_playbooks(catalogue)
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_stock() -> dict[str, Playbook]:
+    return _stock_playbooks(_packaged_catalogue())
+
+
+def _stock_playbooks(catalogue: Catalogue) -> dict[str, Playbook]:
+    playbooks, problems = check_paths([stock_dir()], catalogue)
     if problems:
         raise PlaybookError(problems)
     return {playbook.incident_type: playbook for playbook in playbooks}

@@ -63,12 +63,21 @@ class AuthlibProviders:
 
     def __init__(self, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
-        self._http = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        # Built at the first fetch: building one loads the system's CA certificates (some
+        # 20 ms at every start), which a server nobody signs in to through a provider
+        # never needs.
+        self._client: httpx.AsyncClient | None = None
         self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}
         self._keys: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False)
+        return self._client
 
     async def metadata(self, issuer: str, *, fresh: bool = False) -> dict[str, Any]:
         """The provider's discovery document, whose `issuer` must be the configured one."""
@@ -89,7 +98,7 @@ class AuthlibProviders:
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
-            response = await self._http.get(url, headers={"Accept": "application/json"})
+            response = await self._http().get(url, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise ProviderError(f"the provider's {what} could not be fetched ({exc})") from None
         if response.status_code != 200:

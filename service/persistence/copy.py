@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, Integer, MetaData, Table, insert, inspect, select, text
 from sqlalchemy import column as column_clause
 from sqlalchemy import table as table_clause
@@ -35,7 +34,7 @@ from sqlmodel import SQLModel
 
 import service.persistence.tables  # noqa: F401  (registers the tables on the metadata)
 from service.persistence.columns import UTCDateTime
-from service.persistence.db import alembic_config, build_engine, migrate
+from service.persistence.db import build_engine, migrate, newest_revision
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -150,8 +149,7 @@ def _refuse_missing_sqlite_file(source_url: str) -> None:
 
 
 def _refuse_unless_at_head(source: Engine) -> None:
-    cfg = alembic_config(source.url.render_as_string(hide_password=False))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    head = newest_revision()
     with source.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     if current is None:

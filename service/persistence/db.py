@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -11,6 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
@@ -118,6 +121,12 @@ class Database:
         self.engine.dispose()
 
 
+@functools.cache
+def newest_revision() -> str | None:
+    """The head of the migration chain (the scripts are read once per process)."""
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
 def alembic_config(database_url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -126,16 +135,23 @@ def alembic_config(database_url: str) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe when several replicas start at once."""
+    """Bring the schema to the newest revision; safe when several replicas start at once.
+
+    A database already at the newest revision is left alone without running Alembic,
+    which would read and compile every migration script again to find nothing to do.
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("select pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
             conn.commit()
         try:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            current = MigrationContext.configure(conn).get_current_heads()
             conn.commit()
+            if current != (newest_revision(),):
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
         finally:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("select pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_ID})
