@@ -216,14 +216,17 @@ SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM made),
        (SELECT count(*) FROM recorded), (SELECT count(*) FROM numbered),
        (SELECT count(*) FROM committed)"""
 
+# The tokens asked for by their secret's hash, or by id (a websocket's commands), that
+# are neither revoked nor expired: each row led by the key it was asked for by.
 _ACTORS_OF_HASHES = """
 SELECT token_hash, id, role, city_id, scopes FROM api_tokens
- WHERE token_hash = ANY(%(hashes)s) AND revoked_at IS NULL
+ WHERE token_hash = ANY(%(keys)s) AND revoked_at IS NULL
    AND (expires_at IS NULL OR expires_at > %(now)s)"""
 
-_ACTOR_OF_ID = """
-SELECT id, role, city_id, scopes FROM api_tokens
- WHERE id = %(id)s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > %(now)s)"""
+_ACTORS_OF_IDS = """
+SELECT id, id, role, city_id, scopes FROM api_tokens
+ WHERE id = ANY(%(keys)s) AND revoked_at IS NULL
+   AND (expires_at IS NULL OR expires_at > %(now)s)"""
 
 
 def conninfo(settings: Settings) -> str:
@@ -486,23 +489,23 @@ class PgClaims:
 
 
 class PgTokens:
-    """`TokenLookup` in one round trip on the claims' pool; `general` answers on another
-    event loop than the pool's, and when PostgreSQL errs (but not when the pool is
-    exhausted: that is a 503, not the slower path).
+    """`TokenLookup` on the claims' pool; `general` answers on another event loop than
+    the pool's, and when PostgreSQL errs (but not when the pool is exhausted: that is a
+    503, not the slower path).
 
-    The tokens asked for in one turn of the event loop (under load, the requests that
-    arrived together) are looked up by one query, each caller getting its own row: the
-    database is still asked for every request, so a revoked token is refused at once."""
+    The tokens asked for in one turn of the event loop (under load, the requests and
+    websocket commands that arrived together) are looked up by one query, each caller
+    getting its own row: the database is still asked every time, so a revoked token is
+    refused at once."""
 
     def __init__(
         self, pool: AsyncConnectionPool, general: TokenLookup, clock: Callable[[], datetime]
     ) -> None:
         self.pool = pool
         self.general = general
-        self.clock = clock
         self.loop = asyncio.get_running_loop()
-        self._asked: dict[str, list[asyncio.Future[tuple[Any, ...] | None]]] = {}
-        self._lookups: set[asyncio.Task[None]] = set()
+        self._by_hash = _Gathered(self.loop, pool, _ACTORS_OF_HASHES, clock)
+        self._by_id = _Gathered(self.loop, pool, _ACTORS_OF_IDS, clock)
 
     def usable(self) -> bool:
         try:
@@ -512,25 +515,15 @@ class PgTokens:
 
     async def actor_for_secret(self, secret: str) -> Actor | None:
         if self.usable():
-            try:
-                row = await self._row_of_hash(hash_token(secret))
-            except PoolTimeout:
-                raise
-            except psycopg.Error as exc:
-                log.info("token lookup taking the general path: %r", exc)
-            else:
+            found, row = await self._row(self._by_hash, hash_token(secret))
+            if found:
                 return _actor_of(row)
         return await self.general.actor_for_secret(secret)
 
     async def actor_for_token_id(self, token_id: int) -> Actor | None:
         if self.usable():
-            try:
-                row = await self._one(_ACTOR_OF_ID, {"id": token_id, "now": self.clock()})
-            except PoolTimeout:
-                raise
-            except psycopg.Error as exc:
-                log.info("token lookup taking the general path: %r", exc)
-            else:
+            found, row = await self._row(self._by_id, token_id)
+            if found:
                 return _actor_of(row)
         return await self.general.actor_for_token_id(token_id)
 
@@ -538,18 +531,44 @@ class PgTokens:
         # A periodic sweep, not on any caller's way: the general lookup serves.
         return await self.general.revoked_among(token_ids)
 
-    async def _one(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(query, params)
-            return await cur.fetchone()
+    @staticmethod
+    async def _row(gathered: _Gathered, key: object) -> tuple[bool, tuple[Any, ...] | None]:
+        """(True, the token's row or None) from PostgreSQL; (False, None) when it erred
+        and the general lookup is to answer. An exhausted pool is raised (a 503)."""
+        try:
+            return True, await gathered.row(key)
+        except PoolTimeout:
+            raise
+        except psycopg.Error as exc:
+            log.info("token lookup taking the general path: %r", exc)
+            return False, None
 
-    def _row_of_hash(self, token_hash: str) -> asyncio.Future[tuple[Any, ...] | None]:
-        """The token's row (id, role, city, scopes), from the next lookup of the tokens
+
+class _Gathered:
+    """Rows asked for by key in one turn of the event loop, read by one `query` (which
+    takes `%(keys)s` and `%(now)s` and leads each row with its key)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pool: AsyncConnectionPool,
+        query: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.loop = loop
+        self.pool = pool
+        self.query = query
+        self.clock = clock
+        self._asked: dict[object, list[asyncio.Future[tuple[Any, ...] | None]]] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
+
+    def row(self, key: object) -> asyncio.Future[tuple[Any, ...] | None]:
+        """The row of `key` (without the key), or None, from the next lookup of the keys
         asked for in this turn of the loop."""
         if not self._asked:
             self.loop.call_soon(self._look_up_asked)
         answer: asyncio.Future[tuple[Any, ...] | None] = self.loop.create_future()
-        self._asked.setdefault(token_hash, []).append(answer)
+        self._asked.setdefault(key, []).append(answer)
         return answer
 
     def _look_up_asked(self) -> None:
@@ -559,13 +578,11 @@ class PgTokens:
         task.add_done_callback(self._lookups.discard)
 
     async def _look_up(
-        self, asked: dict[str, list[asyncio.Future[tuple[Any, ...] | None]]]
+        self, asked: dict[object, list[asyncio.Future[tuple[Any, ...] | None]]]
     ) -> None:
         try:
             async with self.pool.connection() as conn:
-                cur = await conn.execute(
-                    _ACTORS_OF_HASHES, {"hashes": list(asked), "now": self.clock()}
-                )
+                cur = await conn.execute(self.query, {"keys": list(asked), "now": self.clock()})
                 rows = {row[0]: row[1:] for row in await cur.fetchall()}
         except BaseException as exc:  # each caller meets it (a 503, or the general path)
             for waiting in asked.values():
@@ -579,10 +596,10 @@ class PgTokens:
             if not isinstance(exc, Exception):
                 raise
             return
-        for token_hash, waiting in asked.items():
+        for key, waiting in asked.items():
             for answer in waiting:
                 if not answer.done():
-                    answer.set_result(rows.get(token_hash))
+                    answer.set_result(rows.get(key))
 
 
 def _actor_of(row: tuple[Any, ...] | None) -> Actor | None:

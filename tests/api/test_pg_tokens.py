@@ -42,7 +42,7 @@ def _mint(executor: Executor, world: World, role: str, city: str, **kw: Any) -> 
 
 
 def test_tokens_asked_together_are_looked_up_once_each_caller_its_own(
-    executor: Executor, world: World, settings: Settings
+    executor: Executor, world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     thika_id, thika = _mint(executor, world, "responder", "thika")
     nairobi_id, nairobi = _mint(executor, world, "manager", "nairobi", scopes=["claims"])
@@ -60,34 +60,56 @@ def test_tokens_asked_together_are_looked_up_once_each_caller_its_own(
         pool = await pg_claims.open_pool(settings)
         general = DatabaseTokens(executor.db, executor.clock)
         tokens = pg_claims.PgTokens(pool, general, executor.clock)
-        queries = 0
-        look_up = tokens._look_up
-
-        async def counted(asked: Any) -> None:
-            nonlocal queries
-            queries += 1
-            await look_up(asked)
-
-        tokens._look_up = counted  # type: ignore[method-assign]
         try:
             secrets = [thika, nairobi, thika, revoked, "unknown-secret", expired, nairobi]
-            found = await asyncio.gather(*(tokens.actor_for_secret(s) for s in secrets))
-            together = queries
-            # Revoked now: the very next lookup refuses it.
+            by_secret = await asyncio.gather(*(tokens.actor_for_secret(s) for s in secrets))
+            # A websocket's commands ask by id, gathered the same way.
+            token_ids = [nairobi_id, revoked_id, thika_id, 999_999, expired_id, thika_id]
+            by_id = await asyncio.gather(*(tokens.actor_for_token_id(i) for i in token_ids))
+            together = list(queries)
+            # Revoked now: the very next lookups refuse it.
             executor.run_sync(SYSTEM, revoke_token, thika_id)
-            after = await tokens.actor_for_secret(thika)
-            return found, together, after
+            after = [
+                await tokens.actor_for_secret(thika),
+                await tokens.actor_for_token_id(thika_id),
+            ]
+            return by_secret, by_id, together, after
         finally:
             await pool.close()
 
-    found, queries, after = asyncio.run(scenario())
-    assert queries == 1
-    ids = [a.token_id if a is not None else None for a in found]
-    assert ids == [thika_id, nairobi_id, thika_id, None, None, None, nairobi_id]
-    assert found[0] is not None and found[0].role is Role.RESPONDER
-    assert found[0].city_id == world.city_ids["thika"] and found[0].scopes is None
-    assert found[1] is not None and found[1].scopes == frozenset({"claims"})
-    assert after is None
+    queries: list[int] = []
+    look_up = pg_claims._Gathered._look_up
+
+    async def counted(gathered: pg_claims._Gathered, asked: dict[object, Any]) -> None:
+        queries.append(len(asked))
+        await look_up(gathered, asked)
+
+    monkeypatch.setattr(pg_claims._Gathered, "_look_up", counted)
+    by_secret, by_id, together, after = asyncio.run(scenario())
+    assert together == [5, 5]  # one query each way, for the distinct keys asked
+    assert [a.token_id if a is not None else None for a in by_secret] == [
+        thika_id,
+        nairobi_id,
+        thika_id,
+        None,
+        None,
+        None,
+        nairobi_id,
+    ]
+    assert [a.token_id if a is not None else None for a in by_id] == [
+        nairobi_id,
+        None,
+        thika_id,
+        None,
+        None,
+        thika_id,
+    ]
+    thika_actor, nairobi_actor = by_secret[0], by_secret[1]
+    assert thika_actor is not None and thika_actor.role is Role.RESPONDER
+    assert thika_actor.city_id == world.city_ids["thika"] and thika_actor.scopes is None
+    assert nairobi_actor is not None and nairobi_actor.scopes == frozenset({"claims"})
+    assert by_id[0] == nairobi_actor and by_id[2] == thika_actor
+    assert after == [None, None]
 
 
 def test_a_failed_lookup_sends_each_caller_to_the_general_lookup(
