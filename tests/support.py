@@ -86,6 +86,16 @@ def scratch_database(backend: str, tmp_dir: Path) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def postgres_only(tmp_dir: Path) -> Iterator[str]:
+    """A scratch PostgreSQL database for a module that tests PostgreSQL alone (in place
+    of conftest.py's every-backend one); missing without PostgreSQL."""
+    if postgres_url() is None:
+        missing("needs PostgreSQL: set DATABASE_URL")
+    with scratch_database("postgresql", tmp_dir) as url:
+        yield url
+
+
 def app_settings(database_url: str) -> Settings:
     """Settings for an in-process app or executor: no Redis, no scheduler."""
     return Settings(

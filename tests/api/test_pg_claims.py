@@ -44,18 +44,13 @@ from tests.rosters import flows as roster
 from tests.support import (
     FakeClock,
     World,
-    missing,
-    postgres_url,
-    scratch_database,
+    postgres_only,
 )
 
 
 @pytest.fixture(scope="module")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """PostgreSQL only (this replaces the every-backend database of conftest.py)."""
-    if postgres_url() is None:
-        missing("needs PostgreSQL: set DATABASE_URL")
-    with scratch_database("postgresql", tmp_path_factory.mktemp("pg")) as url:
+    with postgres_only(tmp_path_factory.mktemp("pg")) as url:
         yield url
 
 

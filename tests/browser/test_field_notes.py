@@ -14,20 +14,24 @@ from tests.browser.test_pages import LIVE_WITHIN_MS, signed_in
 HOSTILE = 'Gate <b>B</b> <img src=x onerror="window.__injected=1"> & the ramp'
 
 
+def _cots_wanted(site: Site, title: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Nairobi's flood `title`, and its request for 50 cots."""
+    incident = site.flood(title)
+    cots = site.api(
+        "POST",
+        f"/incidents/{incident['id']}/requests",
+        site.world.token("manager", "nairobi"),
+        json={"resource": "cots", "quantity": 50},
+    )
+    return incident, cots
+
+
 def test_a_request_thread_is_written_on_manage_and_respond_and_followed_live_on_the_board(
     browser: Any, site: Site
 ) -> None:
     world = site.world
     manager, responder = world.token("manager", "nairobi"), world.token("responder", "thika")
-    incident = site.api(
-        "POST", "/incidents", manager, json={"incident_type": "flood", "title": "Mathare"}
-    )
-    cots = site.api(
-        "POST",
-        f"/incidents/{incident['id']}/requests",
-        manager,
-        json={"resource": "cots", "quantity": 50},
-    )
+    incident, cots = _cots_wanted(site, "Mathare")
     earlier = site.api(
         "POST", f"/requests/{cots['id']}/notes", responder, json={"body": "Ours are folding cots"}
     )
@@ -85,15 +89,7 @@ def test_a_note_about_one_claim_is_written_from_respond_and_manage_on_that_claim
 ) -> None:
     world = site.world
     manager, responder = world.token("manager", "nairobi"), world.token("responder", "thika")
-    incident = site.api(
-        "POST", "/incidents", manager, json={"incident_type": "flood", "title": "Kibera"}
-    )
-    cots = site.api(
-        "POST",
-        f"/incidents/{incident['id']}/requests",
-        manager,
-        json={"resource": "cots", "quantity": 50},
-    )
+    incident, cots = _cots_wanted(site, "Kibera")
     claim = site.api(
         "POST",
         f"/requests/{cots['id']}/claims",
