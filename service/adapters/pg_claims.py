@@ -43,7 +43,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -68,6 +68,7 @@ from service.domain.actors import Actor, Role
 from service.domain.errors import DomainError
 from service.domain.events import EventType
 from service.domain.tokens import parse_scopes
+from service.gathered import Gathered
 from service.models import ClaimCreate, ClaimPublic, EventPublic
 from service.persistence.tables import AidRequest
 from service.settings import Settings
@@ -215,6 +216,8 @@ WITH taken AS (
 SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM made),
        (SELECT count(*) FROM recorded), (SELECT count(*) FROM numbered),
        (SELECT count(*) FROM committed)"""
+
+Row = tuple[Any, ...]  # a token's id, role, city and scopes
 
 # The tokens asked for by their secret's hash, or by id (a websocket's commands), that
 # are neither revoked nor expired: each row led by the key it was asked for by.
@@ -495,8 +498,8 @@ class PgTokens:
 
     The tokens asked for in one turn of the event loop (under load, the requests and
     websocket commands that arrived together) are looked up by one query, each caller
-    getting its own row: the database is still asked every time, so a revoked token is
-    refused at once."""
+    getting its own row (`service.gathered`, one lookup in flight at a time): the
+    database is still asked every time, so a revoked token is refused at once."""
 
     def __init__(
         self, pool: AsyncConnectionPool, general: TokenLookup, clock: Callable[[], datetime]
@@ -504,8 +507,9 @@ class PgTokens:
         self.pool = pool
         self.general = general
         self.loop = asyncio.get_running_loop()
-        self._by_hash = _Gathered(self.loop, pool, _ACTORS_OF_HASHES, clock)
-        self._by_id = _Gathered(self.loop, pool, _ACTORS_OF_IDS, clock)
+        self.clock = clock
+        self._by_hash: Gathered[object, Row | None] = Gathered(self._rows(_ACTORS_OF_HASHES))
+        self._by_id: Gathered[object, Row | None] = Gathered(self._rows(_ACTORS_OF_IDS))
 
     def usable(self) -> bool:
         try:
@@ -531,75 +535,29 @@ class PgTokens:
         # A periodic sweep, not on any caller's way: the general lookup serves.
         return await self.general.revoked_among(token_ids)
 
+    def _rows(self, query: str) -> Callable[[list[object]], Awaitable[list[Row | None]]]:
+        """One lookup of the tokens of `keys` by `query` (which takes `%(keys)s` and
+        `%(now)s` and leads each row with its key): each key's row, or None."""
+
+        async def rows(keys: list[object]) -> list[Row | None]:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(query, {"keys": list(set(keys)), "now": self.clock()})
+                found = {row[0]: row[1:] for row in await cur.fetchall()}
+            return [found.get(key) for key in keys]
+
+        return rows
+
     @staticmethod
-    async def _row(gathered: _Gathered, key: object) -> tuple[bool, tuple[Any, ...] | None]:
+    async def _row(gathered: Gathered[object, Row | None], key: object) -> tuple[bool, Row | None]:
         """(True, the token's row or None) from PostgreSQL; (False, None) when it erred
         and the general lookup is to answer. An exhausted pool is raised (a 503)."""
         try:
-            return True, await gathered.row(key)
+            return True, await gathered(key)
         except PoolTimeout:
             raise
         except psycopg.Error as exc:
             log.info("token lookup taking the general path: %r", exc)
             return False, None
-
-
-class _Gathered:
-    """Rows asked for by key in one turn of the event loop, read by one `query` (which
-    takes `%(keys)s` and `%(now)s` and leads each row with its key)."""
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        pool: AsyncConnectionPool,
-        query: str,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.loop = loop
-        self.pool = pool
-        self.query = query
-        self.clock = clock
-        self._asked: dict[object, list[asyncio.Future[tuple[Any, ...] | None]]] = {}
-        self._lookups: set[asyncio.Task[None]] = set()
-
-    def row(self, key: object) -> asyncio.Future[tuple[Any, ...] | None]:
-        """The row of `key` (without the key), or None, from the next lookup of the keys
-        asked for in this turn of the loop."""
-        if not self._asked:
-            self.loop.call_soon(self._look_up_asked)
-        answer: asyncio.Future[tuple[Any, ...] | None] = self.loop.create_future()
-        self._asked.setdefault(key, []).append(answer)
-        return answer
-
-    def _look_up_asked(self) -> None:
-        asked, self._asked = self._asked, {}
-        task = self.loop.create_task(self._look_up(asked))
-        self._lookups.add(task)
-        task.add_done_callback(self._lookups.discard)
-
-    async def _look_up(
-        self, asked: dict[object, list[asyncio.Future[tuple[Any, ...] | None]]]
-    ) -> None:
-        try:
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(self.query, {"keys": list(asked), "now": self.clock()})
-                rows = {row[0]: row[1:] for row in await cur.fetchall()}
-        except BaseException as exc:  # each caller meets it (a 503, or the general path)
-            for waiting in asked.values():
-                for answer in waiting:
-                    if answer.done():
-                        continue
-                    if isinstance(exc, asyncio.CancelledError):
-                        answer.cancel()
-                    else:
-                        answer.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for key, waiting in asked.items():
-            for answer in waiting:
-                if not answer.done():
-                    answer.set_result(rows.get(key))
 
 
 def _actor_of(row: tuple[Any, ...] | None) -> Actor | None:

@@ -14,7 +14,7 @@ and every `webhook_poll_interval_s` (an event whose publish was lost).
 
 The endpoints' tasks do not each go to the database: a committed event wakes all of
 them at once, and their lease renewals, reads of due work and writes of outcomes made in
-the same turn of the event loop go as one statement or one transaction (`_Batched`).
+the same turn of the event loop go as one statement or one transaction (`service.gathered`).
 Fifty endpoints taking the same event cost about what one does, in the database and in
 shaping the event, which is what keeps delivery out of the fan-out's way.
 """
@@ -30,7 +30,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from anyio import to_thread
@@ -47,6 +47,7 @@ from service.domain.webhooks import (
     signing_headers,
     wants,
 )
+from service.gathered import Gathered
 from service.persistence.db import Database
 from service.settings import Settings
 from service.webhooks import store
@@ -63,59 +64,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class _Batched(Generic[T, R]):
-    """Calls made within one turn of the event loop (or `window` seconds) run as one call
-    of `run` in a worker thread, with all their arguments in order; each caller gets its
-    own result, or the exception the whole call raised."""
+def _in_thread(run: Callable[[list[T]], list[R]], window: float = 0.0) -> Gathered[T, R]:
+    """Calls gathered into one call of the blocking `run`, in a worker thread."""
 
-    def __init__(self, run: Callable[[list[T]], list[R]], window: float = 0.0) -> None:
-        self._run = run
-        self._window = window
-        self._items: list[T] = []
-        self._waiting: list[asyncio.Future[R]] = []
-        self._scheduled = False
-        self._flushing: set[asyncio.Task[None]] = set()
+    async def in_thread(items: list[T]) -> list[R]:
+        return await to_thread.run_sync(run, items)
 
-    async def __call__(self, item: T) -> R:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[R] = loop.create_future()
-        self._items.append(item)
-        self._waiting.append(future)
-        self._schedule(loop)
-        return await future
-
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        # One call in flight at a time: what arrives meanwhile goes in the next one.
-        if not self._scheduled and not self._flushing and self._items:
-            self._scheduled = True
-            loop.call_later(self._window, self._start)
-
-    def _start(self) -> None:
-        items, waiting = self._items, self._waiting
-        self._items, self._waiting, self._scheduled = [], [], False
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(self._flush(items, waiting))
-        self._flushing.add(task)
-
-        def done(task: asyncio.Task[None]) -> None:
-            self._flushing.discard(task)
-            self._schedule(loop)
-
-        task.add_done_callback(done)
-
-    async def _flush(self, items: list[T], waiting: list[asyncio.Future[R]]) -> None:
-        try:
-            results = await to_thread.run_sync(self._run, items)
-        except BaseException as exc:  # handed to every caller, who handles it
-            for future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for future, result in zip(waiting, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+    return Gathered(in_thread, window)
 
 
 def policy_of(settings: Settings) -> RetryPolicy:
@@ -175,10 +130,10 @@ class WebhookWorker:
         self._wake_main = asyncio.Event()
         self._closing = False
         self._announced: set[int] = set()  # endpoints whose disabling was announced
-        self._renew = _Batched(self._renew_all)
-        self._due = _Batched(self._due_all)
-        self._backlog = _Batched(self._backlog_all)
-        self._record = _Batched(self._record_all, RECORD_WINDOW_S)
+        self._renew = _in_thread(self._renew_all)
+        self._due = _in_thread(self._due_all)
+        self._backlog = _in_thread(self._backlog_all)
+        self._record = _in_thread(self._record_all, RECORD_WINDOW_S)
 
     # The endpoints' database work, batched -------------------------------------------
 

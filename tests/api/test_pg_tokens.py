@@ -75,13 +75,18 @@ def test_tokens_asked_together_are_looked_up_once_each_caller_its_own(
             await pool.close()
 
     queries: list[int] = []
-    look_up = pg_claims._Gathered._look_up
+    rows_of = pg_claims.PgTokens._rows
 
-    async def counted(gathered: pg_claims._Gathered, asked: dict[object, Any]) -> None:
-        queries.append(len(asked))
-        await look_up(gathered, asked)
+    def counted(tokens: pg_claims.PgTokens, query: str) -> Any:
+        rows = rows_of(tokens, query)
 
-    monkeypatch.setattr(pg_claims._Gathered, "_look_up", counted)
+        async def counting(keys: list[object]) -> Any:
+            queries.append(len(set(keys)))
+            return await rows(keys)
+
+        return counting
+
+    monkeypatch.setattr(pg_claims.PgTokens, "_rows", counted)
     by_secret, by_id, together, after = asyncio.run(scenario())
     assert together == [5, 5]  # one query each way, for the distinct keys asked
     assert [a.token_id if a is not None else None for a in by_secret] == [
