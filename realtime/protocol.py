@@ -23,11 +23,6 @@ NOT_AN_OBJECT = "each message is a JSON object with an 'op'"
 AUTH_FIRST = "authenticate first: {op: auth, token}"
 
 
-INVALID_INPUT = "invalid_input"
-"""The code of a 422 naming fields an op does not take: the code the service's edge
-contract gives every validation issue, so both transports answer alike."""
-
-
 class Refusal(Exception):
     """An op that cannot be served as asked (bad input, a role that may not, a database
     that is unavailable, ...): the client gets an error frame with this status and
@@ -87,8 +82,9 @@ class Op(Protocol):
         ...
 
 
-UnknownFields = Callable[[Mapping[str, Any], Collection[str]], Any]
-"""The fields of a message no op takes, as the detail of a 422 (empty when none)."""
+UnknownFields = Callable[[Mapping[str, Any], Collection[str]], "Refusal | None"]
+"""The refusal (a 422 naming them, as the service words every validation issue) of the
+fields of a message no op takes; None when there are none."""
 
 # The protocol's own ops and their fields.
 OWN_OPS: dict[str, frozenset[str]] = {
@@ -128,10 +124,9 @@ def read_request(
             raise Refusal(400, unknown_op(ops))
         known = command.fields
     fields = {k: v for k, v in message.items() if k not in _ENVELOPE}
-    issues = unknown_fields(fields, known)
-    if issues:
-        found = [{"loc": i["loc"], "type": i["type"]} for i in issues]
-        raise Refusal(422, issues, INVALID_INPUT, {"issues": found})
+    refusal = unknown_fields(fields, known)
+    if refusal is not None:
+        raise refusal
     assert isinstance(op, str)
     return Request(op, fields, read_ref(message))
 

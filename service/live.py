@@ -8,7 +8,7 @@ the client gets an error frame and keeps its socket."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from anyio import to_thread
@@ -200,6 +200,12 @@ class LiveService:
 def refusal_of(answer: edge.Answer) -> Refusal:
     """The websocket error frame of an edge answer: its status, detail, code and params."""
     return Refusal(answer.status, answer.detail, answer.code, answer.params)
+
+
+def refuse_unknown_fields(document: Mapping[str, Any], known: Collection[str]) -> Refusal | None:
+    """The endpoint's rule for fields no op takes: the 422 a REST body with them gets."""
+    issues = edge.unknown_fields(document, known)
+    return refusal_of(edge.validation_answer(issues)) if issues else None
 
 
 async def _in_thread(read: Callable[..., T], *args: Any) -> T:

@@ -50,9 +50,9 @@ from service.api.routes_sign_in_providers import router as sign_in_providers_rou
 from service.api.routes_webhooks import router as webhooks_router
 from service.claim_paths import ClaimPath, GeneralCommand
 from service.drain import Drain
-from service.edge import MAX_ID, unknown_fields
+from service.edge import MAX_ID
 from service.executor import Executor, utc_now
-from service.live import LiveService
+from service.live import LiveService, refuse_unknown_fields
 from service.live_ops import command_ops
 from service.oidc_client import AuthlibProviders
 from service.persistence.db import Database, build_engine, migrate
@@ -151,7 +151,7 @@ def create_app(
                 live,
                 _limits(settings),
                 decode=decode,
-                unknown_fields=unknown_fields,
+                unknown_fields=refuse_unknown_fields,
                 ops=command_ops(executor),
                 on_session_end=log_ws_session,
             )

@@ -18,7 +18,7 @@ from realtime.protocol import (
     read_subscribe,
     unknown_op,
 )
-from service.edge import unknown_fields
+from service.live import refuse_unknown_fields as unknown_fields
 
 
 class Echo:

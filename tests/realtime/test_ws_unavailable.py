@@ -20,8 +20,8 @@ from starlette.types import Receive, Scope, Send
 from realtime.gateway import Gateway, Viewer
 from realtime.gateway import Scope as Topic
 from realtime.ws_endpoint import Limits, Refusal, WebsocketEndpoint
-from service.edge import unknown_fields
 from service.live import _in_thread
+from service.live import refuse_unknown_fields as unknown_fields
 from service.wire import decode
 
 VIEWER = Viewer(role="responder", city_id=2, token_id=7)
