@@ -25,6 +25,7 @@ import inspect
 import re
 from collections.abc import Collection, Mapping
 from email.message import Message as MimeMessage
+from typing import Any
 
 from fastapi import HTTPException, status
 from starlette.concurrency import run_in_threadpool
@@ -132,8 +133,18 @@ class BodyLimits:
             _check_media_type(headers.get("content-type"))
         body = await _read(receive, cap)
         if body and not xml:  # an empty stream is no body, as a Content-Length of 0 is
-            decode(body)
+            scope.setdefault("state", {})[_DOCUMENT] = decode(body)
         return body
+
+
+_DOCUMENT = "aidmesh.document"  # where a request's scope keeps its body, read as JSON
+
+
+def read_document(scope: Scope) -> tuple[bool, Any]:
+    """(True, the JSON body the gate read) for the app's middleware and routes; (False,
+    None) when the request had no JSON body."""
+    state = scope.get("state", {})
+    return (True, state[_DOCUMENT]) if _DOCUMENT in state else (False, None)
 
 
 def _declared_length(headers: Headers) -> int | None:

@@ -5,8 +5,9 @@ Under load a REST claim spent about half of the replica's CPU in FastAPI's machi
 around the claim (matching the path against every route, solving the route's
 dependencies, building the response), not in the claim. The body gate
 (`service.api.body_limits`) has already authenticated the caller and read the body as
-strict JSON; for a claim whose id, `Idempotency-Key` and body hold the edge contract's
-shapes, this lane does what the route `claim_request` does, with the same parts:
+strict JSON, and kept both in the request's scope. For a claim whose id,
+`Idempotency-Key` and body hold the edge contract's shapes, this lane does what the
+route `claim_request` does, with the same parts:
 
 - the caller admitted as every route admits it (`deps.admitted`: a session still to
   enrol a second factor, a token's scopes), then the command gate
@@ -34,11 +35,11 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api.body_limits import answer_exception, replay
+from service.api.body_limits import answer_exception, read_document
 from service.api.deps import admitted, remembered_actor
+from service.domain.actors import Actor
 from service.edge import MAX_ID, IdempotencyKeyText, read_fields, require_command_role
 from service.models import ClaimCreate, ClaimPublic
-from service.wire import WireError, decode
 
 TEMPLATE = "/requests/{request_id}/claims"
 """The route the lane answers, under the API prefix."""
@@ -71,26 +72,24 @@ class ClaimLane:
             found = self.path.fullmatch(scope["path"])
             actor = remembered_actor(scope) if found else None
             if found is not None and actor is not None and int(found[1]) <= MAX_ID:
-                again = await self._claim(scope, receive, send, int(found[1]))
-                if again is not None:
-                    await self.app(scope, again, send)
-                return
+                request_id = int(found[1])
+                if await self._claim(scope, receive, send, actor, request_id):
+                    return
         await self.app(scope, receive, send)
 
     async def _claim(
-        self, scope: Scope, receive: Receive, send: Send, request_id: int
-    ) -> Receive | None:
-        """Answer the claim and return None; or, when its shapes are not the contract's,
-        return the `receive` the route reads the same body from."""
-        body = await _body(receive)
-        again = replay(body, receive)
+        self, scope: Scope, receive: Receive, send: Send, actor: Actor, request_id: int
+    ) -> bool:
+        """Answer the claim and return True; or, when its shapes are not the contract's,
+        return False with the body unread, for the route."""
+        read, document = read_document(scope)
+        if not read:
+            return False
         try:
             key = _KEY.validate_python(Headers(scope=scope).get("idempotency-key"))
-            fields = read_fields(ClaimCreate, decode(body))
-        except (ValidationError, WireError):
-            return again
-        actor = remembered_actor(scope)
-        assert actor is not None  # checked by the caller
+            fields = read_fields(ClaimCreate, document)
+        except ValidationError:
+            return False
         # Named for the request log and metrics, as the router names the route it picks.
         scope["endpoint"] = ClaimLane
         scope["path_params"] = {"request_id": request_id}
@@ -100,19 +99,7 @@ class ClaimLane:
             parts: Any = scope["app"].state.parts
             claim, created = await parts.executor.claim(actor, request_id, fields, key)
         except Exception as exc:
-            await answer_exception(scope, again, send, exc, close=False)
-            return None
-        await claim_response(claim, created)(scope, again, send)
-        return None
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # a disconnect: the route meets it too
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            await answer_exception(scope, receive, send, exc, close=False)
+            return True
+        await claim_response(claim, created)(scope, receive, send)
+        return True
