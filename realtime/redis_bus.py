@@ -139,10 +139,21 @@ class RedisBus:
                 await self._listen(pubsub)
             except asyncio.CancelledError:
                 raise
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except Exception as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # A client library turned the cancellation into its own error:
+                    # stop anyway, or closing would wait on this task forever.
+                    raise asyncio.CancelledError from exc
+                # Whatever ended the subscription, the subscriber lives on: a subscriber
+                # that died would leave this replica without live events until restarted.
+                # Besides redis-py's connection errors, a connection killed while the client
+                # re-handshakes can raise the event loop's own RuntimeError ("the handler
+                # is closed").
                 self._subscribed.clear()
                 metrics.BUS_CONNECTED.set(0)
                 failures += 1
+                expected = isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError))
                 # One line per outage, then one every ten attempts: a long outage
                 # should not flood the log.
                 if failures == 1 or failures % 10 == 0:
@@ -152,6 +163,7 @@ class RedisBus:
                         exc,
                         failures,
                         _MAX_BACKOFF_S,
+                        exc_info=not expected,
                     )
             finally:
                 with contextlib.suppress(Exception):

@@ -4,8 +4,13 @@ trip reaches every replica's listener whole and in order."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio.client import PubSub
 
 from realtime.redis_bus import RedisBus
 from tests.procs import RedisServer
@@ -92,3 +97,57 @@ def test_a_frozen_redis_is_given_up_within_the_bound_and_the_reconnect_reported(
     assert gave_up_after is not None and gave_up_after < 2.0, gave_up_after
     assert reconnects == 1
     assert received == [b"after"]
+
+
+def test_the_subscriber_lives_through_an_error_of_any_kind_and_resubscribes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis killed while redis-py re-handshakes its subscription raised the event
+    loop's RuntimeError ("the handler is closed"), which ended the subscriber: the replica
+    went on without live events, silently, until it was restarted. Any error now ends
+    only that subscription; the next one is made and reported."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    real_get_message = PubSub.get_message
+    raised: list[str] = []
+
+    async def get_message_once_broken(self: PubSub, *args: Any, **kwargs: Any) -> Any:
+        if not raised:
+            raised.append("raised")
+            raise RuntimeError(
+                "unable to perform operation on <TCPTransport closed=True>; the handler is closed"
+            )
+        return await real_get_message(self, *args, **kwargs)
+
+    async def run() -> tuple[int, list[bytes]]:
+        bus = RedisBus(server.url, channel="any-error-test")
+        received: list[bytes] = []
+        reconnects: list[float] = []
+        bus.add_listener(received.append)
+        bus.on_reconnect(lambda: reconnects.append(time.monotonic()))
+        monkeypatch.setattr(PubSub, "get_message", get_message_once_broken)
+        await bus.start()
+        try:
+            for _ in range(200):
+                if reconnects:
+                    break
+                await asyncio.sleep(0.02)
+            await bus.publish(b"after")
+            for _ in range(100):
+                if received:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await bus.close()
+        return len(reconnects), received
+
+    caplog.set_level(logging.WARNING, logger="realtime.redis_bus")
+    try:
+        reconnects, received = asyncio.run(run())
+    finally:
+        server.stop()
+    assert raised == ["raised"]
+    assert reconnects == 1
+    assert received == [b"after"]
+    lost = [r for r in caplog.records if "event bus lost Redis (RuntimeError" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].exc_info is not None, caplog.text
