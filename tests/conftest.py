@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 
@@ -24,6 +25,15 @@ from tests.support import (
 
 if os.environ.get("CI") == "true" and not os.environ.get("DATABASE_URL"):
     raise RuntimeError("CI must export DATABASE_URL (see .ci/run)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Each test builds an app, an engine and a world, and leaves them as cyclic garbage:
+    # with the interpreter's default thresholds (700, 10, 10) the suite ran 13,000
+    # collections per 150 tests. Rarer, larger young collections halve the time spent
+    # collecting (21 s to 9 s on the matrix and bad-input tests). Servers started by the
+    # tests are their own processes and keep the defaults.
+    gc.set_threshold(50_000, 20, 20)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
