@@ -48,6 +48,22 @@ def test_a_published_batch_arrives_at_every_bus_in_order(tmp_path: Path) -> None
     assert received == [expected, expected]
 
 
+async def _after_the_reconnect_publish_and_receive(
+    bus: RedisBus, reconnects: list[float], received: list[bytes]
+) -> None:
+    """Wait (4 s at most) for the reconnect to be reported, then publish `after` and wait
+    (2 s at most) for it to arrive."""
+    for _ in range(200):
+        if reconnects:
+            break
+        await asyncio.sleep(0.02)
+    await bus.publish(b"after")
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.02)
+
+
 def test_a_frozen_redis_is_given_up_within_the_bound_and_the_reconnect_reported(
     tmp_path: Path,
 ) -> None:
@@ -74,15 +90,7 @@ def test_a_frozen_redis_is_given_up_within_the_bound_and_the_reconnect_reported(
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.5)
             server.resume()
-            for _ in range(200):
-                if reconnects:
-                    break
-                await asyncio.sleep(0.02)
-            await bus.publish(b"after")
-            for _ in range(100):
-                if received:
-                    break
-                await asyncio.sleep(0.02)
+            await _after_the_reconnect_publish_and_receive(bus, reconnects, received)
         finally:
             if server.paused:
                 server.resume()
@@ -128,15 +136,7 @@ def test_the_subscriber_lives_through_an_error_of_any_kind_and_resubscribes(
         monkeypatch.setattr(PubSub, "get_message", get_message_once_broken)
         await bus.start()
         try:
-            for _ in range(200):
-                if reconnects:
-                    break
-                await asyncio.sleep(0.02)
-            await bus.publish(b"after")
-            for _ in range(100):
-                if received:
-                    break
-                await asyncio.sleep(0.02)
+            await _after_the_reconnect_publish_and_receive(bus, reconnects, received)
         finally:
             await bus.close()
         return len(reconnects), received
