@@ -8,6 +8,7 @@ them from the events table.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -15,6 +16,15 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 Listener = Callable[[bytes], None]
+
+
+def stop_if_cancelled(exc: Exception) -> None:
+    """Raise `CancelledError` if the running task is being cancelled: a client library
+    may turn the cancellation into its own error, and a loop that catches errors to carry
+    on would then never stop (closing it would wait forever)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
 
 
 class EventBus(Protocol):

@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from realtime import metrics
-from realtime.bus import Listener
+from realtime.bus import Listener, stop_if_cancelled
 from realtime.redis_clients import describe, redis_from_url
 
 log = logging.getLogger(__name__)
@@ -137,14 +137,8 @@ class RedisBus:
                 first = False
                 backoff, failures = 0.1, 0
                 await self._listen(pubsub)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # A client library turned the cancellation into its own error:
-                    # stop anyway, or closing would wait on this task forever.
-                    raise asyncio.CancelledError from exc
+                stop_if_cancelled(exc)
                 # Whatever ended the subscription, the subscriber lives on: a subscriber
                 # that died would leave this replica without live events until restarted.
                 # Besides redis-py's connection errors, a connection killed while the client

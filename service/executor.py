@@ -18,7 +18,7 @@ from anyio import to_thread
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from playbooks import Catalogue, Playbook
-from realtime.bus import EventBus
+from realtime.bus import EventBus, stop_if_cancelled
 from realtime.envelope import encode
 from service.claim_paths import ClaimPath, GeneralCommand
 from service.commands import claims, escalation
@@ -198,7 +198,6 @@ class Executor:
         return entry[0]
 
     async def _publish_forever(self, outbox: asyncio.Queue[bytes]) -> None:
-        task = asyncio.current_task()
         while True:
             # Whatever queued up while the last batch was on its way goes in one round trip.
             batch = [await outbox.get()]
@@ -207,10 +206,7 @@ class Executor:
             try:
                 await self.bus.publish_many(batch)
             except Exception as exc:
-                if task is not None and task.cancelling():
-                    # A client library turned the cancellation into its own error:
-                    # stop anyway, or closing would wait on this task forever.
-                    raise asyncio.CancelledError from exc
+                stop_if_cancelled(exc)
                 # The events are committed; replicas fill the gap from the events table.
                 log.warning("publish of %d failed (%s); readers will fill the gap", len(batch), exc)
             finally:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from redis.asyncio.client import PubSub
 
+from realtime.bus import stop_if_cancelled
 from realtime.redis_bus import RedisBus
 from tests.procs import RedisServer
 
@@ -151,3 +152,32 @@ def test_the_subscriber_lives_through_an_error_of_any_kind_and_resubscribes(
     assert received == [b"after"]
     lost = [r for r in caplog.records if "event bus lost Redis (RuntimeError" in r.getMessage()]
     assert len(lost) == 1 and lost[0].exc_info is not None, caplog.text
+
+
+def test_a_loop_that_carries_on_after_errors_still_stops_when_cancelled() -> None:
+    """The subscriber and the publisher carry on after any error, so a cancellation a
+    client library turned into its own error must still stop them; any other error is
+    left to the loop."""
+    carried_on: list[str] = []
+
+    async def loop() -> None:
+        for _ in range(3):  # bounded, so that a loop that failed to stop still ends
+            try:
+                try:
+                    await asyncio.sleep(10)
+                except asyncio.CancelledError as exc:
+                    raise RuntimeError("the client's own error") from exc
+            except Exception as exc:
+                stop_if_cancelled(exc)
+                carried_on.append(str(exc))
+
+    async def run() -> bool:
+        stop_if_cancelled(RuntimeError("not cancelled"))  # returns: no cancellation
+        task = asyncio.create_task(loop())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.wait({task}, timeout=2)
+        return task.cancelled()
+
+    assert asyncio.run(run()) is True
+    assert carried_on == []
