@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -301,6 +302,9 @@ def cluster_fixture(
 STEP_WAIT_S = 30.0
 
 
+_CLAIM_MOVE = re.compile(r"/api/v1/claims/\d+/status")
+
+
 def http_step(
     client: httpx.Client, start: threading.Barrier, url: str, step: tuple[str, str, object]
 ) -> str:
@@ -311,15 +315,17 @@ def http_step(
     if path.endswith("/claims"):
         headers["Idempotency-Key"] = uuid.uuid4().hex
     start.wait(timeout=STEP_WAIT_S)
-    # A claim whose answer was lost on the way (a connection the client's pool reused as
-    # the server closed it) is sent again with the same key, as the README tells clients
-    # to: the service replays the first answer, so the tally counts it once.
-    for attempt in range(3 if "Idempotency-Key" in headers else 1):
+    # A step whose answer was lost on the way (a connection the client's pool reused as
+    # the server closed it) is sent again when that cannot count twice: a claim with the
+    # same key, as the README tells clients to (the service replays the first answer), a
+    # claim's move (a repeat finds the claim moved: 409) and a roster edit (it sets values).
+    resend = "Idempotency-Key" in headers or method == "PATCH" or bool(_CLAIM_MOVE.fullmatch(path))
+    for attempt in range(3 if resend else 1):
         try:
             r = client.request(method, url + path, json=body, headers=headers)
             break
         except httpx.TransportError as exc:
-            if attempt == 2 or "Idempotency-Key" not in headers:
+            if attempt == 2 or not resend:
                 return f"{type(exc).__name__}: {exc}"
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
